@@ -1,0 +1,47 @@
+# Thin wrapper around CMake. `make demo` and `make test` do all the set-up.
+BUILD_DIR ?= build
+BUILD_TYPE ?= Release
+JOBS ?= 2
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build demo test test-unit bench format format-check tidy docs clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD_DIR)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
+
+build: deps $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j$(JOBS)
+
+demo: build
+	@bash scripts/demo.sh $(BUILD_DIR)
+
+test: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j$(JOBS) --timeout 600
+
+test-unit: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j$(JOBS) -L unit
+
+bench: build
+	@bash scripts/bench.sh $(BUILD_DIR)
+
+docs: build
+	$(BUILD_DIR)/eddy operators --markdown > docs/operators.md
+
+FORMAT_FILES = $(shell git ls-files '*.h' '*.cc' 2>/dev/null)
+
+format:
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	clang-format --dry-run -Werror $(FORMAT_FILES)
+
+tidy: $(BUILD_DIR)/CMakeCache.txt
+	clang-tidy -p $(BUILD_DIR) $(shell git ls-files 'engine/*.cc' 'operators/*.cc')
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "metrics/metrics.h"
+#include "runtime/job.h"
+#include "topology_loading.h"
+
+namespace eddy::cli {
+namespace {
+
+std::atomic<Job*> g_job{nullptr};
+
+extern "C" void on_stop_signal(int sig) {
+    if (Job* job = g_job.load()) {
+        job->request_stop();
+    }
+    // A second signal ends the process the default way.
+    std::signal(sig, SIG_DFL);
+}
+
+std::string human_bytes(double b) {
+    const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+    int u = 0;
+    while (b >= 1024 && u < 4) {
+        b /= 1024;
+        ++u;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f%s", b, units[u]);
+    return buf;
+}
+
+void print_progress(const JobProgress& p) {
+    double rate = p.seconds > 0 ? static_cast<double>(p.records) / p.seconds : 0;
+    char line[160];
+    if (p.total > 0) {
+        double frac = std::min(1.0, static_cast<double>(p.done) / static_cast<double>(p.total));
+        double eta = frac > 0 ? p.seconds * (1 - frac) / frac : 0;
+        std::string done =
+            p.bytes ? human_bytes(static_cast<double>(p.done)) : std::to_string(p.done);
+        std::string total =
+            p.bytes ? human_bytes(static_cast<double>(p.total)) : std::to_string(p.total);
+        std::snprintf(line, sizeof line, "\r%5.1f%%  %s of %s  %.0f events/s  ETA %.0fs   ",
+                      frac * 100, done.c_str(), total.c_str(), rate, eta);
+    } else {
+        std::snprintf(line, sizeof line, "\r%llu events  %.0f events/s   ",
+                      static_cast<unsigned long long>(p.records), rate);
+    }
+    std::fputs(line, stderr);
+    std::fflush(stderr);
+}
+
+bool is_config_error(const Status& s) {
+    return s.code() == StatusCode::kNotFound || s.code() == StatusCode::kInvalidArgument;
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app, int& exit_code) {
+    struct Options {
+        std::string file;
+        bool no_progress = false;
+    };
+    auto opts = std::make_shared<Options>();
+    CLI::App* cmd =
+        app.add_subcommand("run", "Run a topology until its input ends or it is stopped.");
+    cmd->add_option("file", opts->file, "Topology YAML file")->required();
+    cmd->add_flag("--no-progress", opts->no_progress,
+                  "Do not show the progress line on a terminal");
+    cmd->footer(
+        "SIGINT or SIGTERM stops the job in order: sinks are flushed and the summary printed.");
+    cmd->callback([opts, &exit_code] {
+        auto topology = load_and_report(opts->file);
+        if (!topology) {
+            exit_code = kExitUsage;
+            return;
+        }
+        JobOptions options;
+        bool progress = !opts->no_progress && ::isatty(STDERR_FILENO) == 1;
+        if (progress) {
+            options.on_progress = print_progress;
+        }
+        auto job = Job::create(*topology, options);
+        if (!job.is_ok()) {
+            std::fprintf(stderr, "eddy: cannot start '%s': %s\n", opts->file.c_str(),
+                         job.status().message().c_str());
+            exit_code = is_config_error(job.status()) ? kExitUsage : kExitRuntimeFailure;
+            return;
+        }
+        g_job.store(job.value().get());
+        std::signal(SIGINT, on_stop_signal);
+        std::signal(SIGTERM, on_stop_signal);
+        spdlog::info("running '{}' ({} components)",
+                     topology->name.empty() ? opts->file : topology->name,
+                     topology->components.size());
+        Status status = job.value()->run();
+        g_job.store(nullptr);
+        std::signal(SIGINT, SIG_DFL);
+        std::signal(SIGTERM, SIG_DFL);
+        if (progress) {
+            std::fputs("\r\033[K", stderr);
+        }
+        std::string state = !status.is_ok()                ? "failed"
+                            : job.value()->stopped_early() ? "stopped"
+                                                           : "input drained";
+        std::fputs(
+            format_summary(job.value()->metrics(), job.value()->elapsed_seconds(), state).c_str(),
+            stderr);
+        if (!status.is_ok()) {
+            std::fprintf(stderr, "eddy: job failed: %s\n", status.message().c_str());
+            exit_code = kExitRuntimeFailure;
+            return;
+        }
+        exit_code = kExitOk;
+    });
+}
+
+}  // namespace eddy::cli

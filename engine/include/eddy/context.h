@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "eddy/clock.h"
+#include "eddy/status.h"
+#include "eddy/value.h"
+
+namespace eddy {
+
+enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
+
+/// A named output of a component. 0 is the main output; named outputs are
+/// resolved once in open() with ComponentContext::output().
+using OutputId = uint32_t;
+inline constexpr OutputId kMainOutput = 0;
+
+/// What every component can ask the runtime during open(). Implemented by the
+/// runtime; valid until close(). Not thread-safe: call it from the component's
+/// own thread only.
+class ComponentContext {
+public:
+    virtual ~ComponentContext() = default;
+
+    /// The component's name in the topology.
+    virtual std::string_view name() const = 0;
+    /// The id of a field name, interning it if new. Call in open(), not per record.
+    virtual FieldId field(std::string_view name) = 0;
+    /// The name of a field id.
+    virtual std::string_view field_name(FieldId id) const = 0;
+    /// Processing time (the system clock, or a test's manual clock).
+    virtual const Clock& clock() const = 0;
+    /// Logs through the engine's logger, prefixed with the component's name.
+    virtual void log(LogLevel level, std::string_view message) = 0;
+    /// The id of a named output declared in the spec. Asking for an undeclared
+    /// output is a programming error and asserts. "errors" exists on every component.
+    virtual OutputId output(std::string_view name) = 0;
+    /// This instance's shard, in [0, parallelism).
+    virtual int shard() const { return 0; }
+    virtual int parallelism() const { return 1; }
+};
+
+}  // namespace eddy

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "eddy/context.h"
+#include "eddy/record.h"
+#include "eddy/status.h"
+
+namespace eddy {
+
+/// Where a source puts what it read. Records must carry their event time.
+class SourceEmitter {
+public:
+    virtual ~SourceEmitter() = default;
+    /// A new, empty record on the main output, to be filled by the caller.
+    virtual Record& append() = 0;
+    /// Drops the record most recently returned by append() (a decode failed).
+    virtual void discard_last() = 0;
+    /// Input that could not become a record: goes to the source's `errors`
+    /// output with the reason, the position (line number or offset) and up to
+    /// 1 KiB of the raw input. Counted; never stops the job.
+    virtual void error(std::string_view reason, int64_t position, std::string_view raw) = 0;
+};
+
+/// What a poll produced.
+enum class PollStatus {
+    kData,  ///< Records (or errors) were emitted; poll again soon.
+    kIdle,  ///< Nothing available now; the runtime waits a little and polls again.
+    kEnd,   ///< The input is exhausted; poll is not called again.
+};
+
+/// How far a finite source has come, for the progress line.
+struct SourceProgress {
+    uint64_t done = 0;   ///< Bytes (or records) consumed so far.
+    uint64_t total = 0;  ///< 0 when unknown (a pipe, an endless source).
+    bool bytes = true;   ///< Whether the units are bytes (else records).
+};
+
+/// A source of records. Called by one thread at a time. poll() must not block
+/// for long (at most ~100 ms) so that the job can stop promptly.
+class Source {
+public:
+    virtual ~Source() = default;
+    virtual Status open(ComponentContext& ctx) = 0;
+    /// Emits up to `max_records` records. A Status that is not ok is a fatal
+    /// failure of the source (unreadable file); bad data goes to error().
+    virtual Result<PollStatus> poll(SourceEmitter& out, size_t max_records) = 0;
+    virtual SourceProgress progress() const { return {}; }
+    virtual Status close() { return Status::ok(); }
+};
+
+/// A destination of records. Called by one thread at a time.
+class Sink {
+public:
+    virtual ~Sink() = default;
+    virtual Status open(ComponentContext& ctx) = 0;
+    /// Writes the batch; may buffer. A failure stops the job.
+    virtual Status write(const Batch& batch) = 0;
+    /// Makes everything written so far durable or visible.
+    virtual Status flush() { return Status::ok(); }
+    /// Flushes and releases resources. Called once.
+    virtual Status close() { return flush(); }
+};
+
+}  // namespace eddy

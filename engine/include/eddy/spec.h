@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "eddy/config.h"
+#include "eddy/operator.h"
+#include "eddy/param.h"
+#include "eddy/source.h"
+#include "eddy/status.h"
+
+namespace eddy {
+
+enum class ComponentKind { kSource, kOperator, kSink };
+
+/// "source", "operator" or "sink".
+const char* component_kind_name(ComponentKind kind);
+
+/// Whether an operator takes a `key:` (the field whose value partitions its state).
+enum class KeyMode { kNone, kOptional, kRequired };
+
+struct OutputSpec {
+    std::string name;
+    std::string doc;
+};
+
+/// A titled YAML snippet for docs; checked by a test to validate.
+struct ExampleSpec {
+    std::string title;
+    std::string yaml;
+};
+
+/// A cross-field rule: returns an empty string when the config is fine,
+/// otherwise a full-sentence error reported by `eddy validate`.
+using ConfigRule = std::function<std::string(const Config&)>;
+
+using OperatorFactory = std::function<Result<std::unique_ptr<Operator>>(const Config&)>;
+using SourceFactory = std::function<Result<std::unique_ptr<Source>>(const Config&)>;
+using SinkFactory = std::function<Result<std::unique_ptr<Sink>>(const Config&)>;
+
+/// Everything the engine knows about a component type. Built with
+/// OperatorSpec, SourceSpec or SinkSpec; validation, `eddy operators` and
+/// docs/operators.md are generated from it.
+struct ComponentSpec {
+    ComponentKind kind = ComponentKind::kOperator;
+    std::string name;
+    std::string summary;
+    std::string description;
+    std::vector<Param> params;
+    std::vector<OutputSpec> outputs;  ///< Named outputs besides the main one.
+    std::vector<ExampleSpec> examples;
+    std::vector<ConfigRule> rules;
+    KeyMode key = KeyMode::kNone;
+    std::string state;  ///< What state it keeps, for docs; empty when stateless.
+    OperatorFactory make_operator;
+    SourceFactory make_source;
+    SinkFactory make_sink;
+    /// Where it came from: "built-in" or a plugin's path. Set by the registry.
+    std::string origin;
+
+    const Param* find_param(std::string_view name) const;
+    bool has_output(std::string_view name) const;
+};
+
+/// Fluent builder shared by the three kinds (CRTP keeps the chain typed).
+template <class Self>
+class SpecBuilder {
+public:
+    Self& summary(std::string s) {
+        spec_.summary = std::move(s);
+        return self();
+    }
+    Self& description(std::string s) {
+        spec_.description = std::move(s);
+        return self();
+    }
+    Self& param(Param p) {
+        spec_.params.push_back(std::move(p));
+        return self();
+    }
+    Self& output(std::string name, std::string doc) {
+        spec_.outputs.push_back({std::move(name), std::move(doc)});
+        return self();
+    }
+    Self& example(std::string title, std::string yaml) {
+        spec_.examples.push_back({std::move(title), std::move(yaml)});
+        return self();
+    }
+    Self& rule(ConfigRule r) {
+        spec_.rules.push_back(std::move(r));
+        return self();
+    }
+    /// The finished spec (a copy: specs are built once, at registration).
+    operator ComponentSpec() const { return spec_; }  // NOLINT(google-explicit-constructor)
+    ComponentSpec build() const { return spec_; }
+
+protected:
+    SpecBuilder(ComponentKind kind, std::string name) {
+        spec_.kind = kind;
+        spec_.name = std::move(name);
+    }
+    Self& self() { return static_cast<Self&>(*this); }
+    ComponentSpec spec_;
+};
+
+class OperatorSpec : public SpecBuilder<OperatorSpec> {
+public:
+    explicit OperatorSpec(std::string name)
+        : SpecBuilder(ComponentKind::kOperator, std::move(name)) {}
+    OperatorSpec& keyed(KeyMode mode) {
+        spec_.key = mode;
+        return *this;
+    }
+    OperatorSpec& state(std::string what) {
+        spec_.state = std::move(what);
+        return *this;
+    }
+    OperatorSpec& factory(OperatorFactory f) {
+        spec_.make_operator = std::move(f);
+        return *this;
+    }
+};
+
+class SourceSpec : public SpecBuilder<SourceSpec> {
+public:
+    explicit SourceSpec(std::string name) : SpecBuilder(ComponentKind::kSource, std::move(name)) {}
+    SourceSpec& factory(SourceFactory f) {
+        spec_.make_source = std::move(f);
+        return *this;
+    }
+};
+
+class SinkSpec : public SpecBuilder<SinkSpec> {
+public:
+    explicit SinkSpec(std::string name) : SpecBuilder(ComponentKind::kSink, std::move(name)) {}
+    SinkSpec& factory(SinkFactory f) {
+        spec_.make_sink = std::move(f);
+        return *this;
+    }
+};
+
+/// A factory that builds `T` from a Config with `T(const Config&)`.
+template <class Base, class T>
+Result<std::unique_ptr<Base>> make_component(const Config& cfg) {
+    return std::unique_ptr<Base>(std::make_unique<T>(cfg));
+}
+
+}  // namespace eddy

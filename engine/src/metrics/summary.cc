@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "metrics/metrics.h"
+
+namespace eddy {
+namespace {
+
+std::string human_count(uint64_t n) {
+    if (n >= 10'000'000) {
+        return fmt::format("{:.1f}M", static_cast<double>(n) / 1e6);
+    }
+    return std::to_string(n);
+}
+
+}  // namespace
+
+std::string format_summary(const JobMetrics& metrics, double seconds, const std::string& status) {
+    size_t name_width = 9;
+    size_t type_width = 4;
+    for (const auto& c : metrics.components()) {
+        name_width = std::max(name_width, c->name.size());
+        type_width = std::max(type_width, c->type.size());
+    }
+    std::string out = fmt::format("run summary ({})\n", status);
+    out += fmt::format("  {:<8} {:<{}} {:<{}} {:>12} {:>12} {:>12} {:>9}\n", "kind", "component",
+                       name_width, "type", type_width, "in", "out", "side", "errors");
+    for (const auto& c : metrics.components()) {
+        std::string in =
+            c->kind == ComponentKind::kSource ? "-" : human_count(c->records_in.load());
+        std::string outs =
+            c->kind == ComponentKind::kSink ? "-" : human_count(c->records_out.load());
+        std::string side =
+            c->kind == ComponentKind::kOperator ? human_count(c->records_side.load()) : "-";
+        out += fmt::format("  {:<8} {:<{}} {:<{}} {:>12} {:>12} {:>12} {:>9}",
+                           component_kind_name(c->kind), c->name, name_width, c->type, type_width,
+                           in, outs, side, human_count(c->errors.load()));
+        if (!c->destination.empty()) {
+            out += "  -> " + c->destination;
+        }
+        out += "\n";
+    }
+    uint64_t events = metrics.source_records();
+    double rate = seconds > 0 ? static_cast<double>(events) / seconds : 0;
+    out += fmt::format("  duration {:.3f} s, {} events read, {:.0f} events/s\n", seconds, events,
+                       rate);
+    out +=
+        "  (out: main output; side: named outputs such as `rejected`; errors: the `errors` "
+        "output)\n";
+    return out;
+}
+
+}  // namespace eddy

@@ -1,0 +1,718 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "runtime/job.h"
+
+#include <chrono>
+#include <exception>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "runtime/key_groups.h"
+#include "runtime/plan.h"
+#include "time/timer_service.h"
+#include "time/watermark.h"
+
+namespace eddy {
+namespace {
+
+constexpr int kLoggedErrorsPerComponent = 5;
+
+spdlog::level::level_enum to_spdlog(LogLevel level) {
+    switch (level) {
+        case LogLevel::kTrace:
+            return spdlog::level::trace;
+        case LogLevel::kDebug:
+            return spdlog::level::debug;
+        case LogLevel::kInfo:
+            return spdlog::level::info;
+        case LogLevel::kWarn:
+            return spdlog::level::warn;
+        case LogLevel::kError:
+            return spdlog::level::err;
+    }
+    return spdlog::level::info;
+}
+
+}  // namespace
+
+class Job::Impl {
+public:
+    explicit Impl(Job& job) : job_(job) {}
+
+    Status build();
+    Status run();
+
+private:
+    struct NodeInstance;
+    struct OperatorRuntime;
+
+    /// Where one output of one component goes: a destination node and how
+    /// records are spread over its shards.
+    struct Destination {
+        int node = -1;
+        bool hash = false;
+        FieldId key = kInvalidField;
+        std::string key_name;
+        /// The channel of each upstream shard at every destination instance.
+        std::vector<size_t> channel_of_shard;
+        std::vector<Batch> staging;  // per destination shard, for hashing
+        size_t next = 0;             // round robin when parallelism differs
+    };
+    using Routes = std::vector<Destination>;
+
+    /// What every component context shares; `Interface` is the SDK context type.
+    template <class Interface>
+    class BaseContext : public Interface {
+    public:
+        BaseContext(Impl& impl, const ComponentDef& def, int shard, int parallelism)
+            : impl_(impl), def_(def), shard_(shard), parallelism_(parallelism) {}
+        std::string_view name() const override { return def_.name; }
+        FieldId field(std::string_view n) override { return impl_.fields_.intern(n); }
+        std::string_view field_name(FieldId id) const override { return impl_.fields_.name(id); }
+        const Clock& clock() const override { return *impl_.job_.options_.clock; }
+        void log(LogLevel level, std::string_view message) override {
+            spdlog::log(to_spdlog(level), "[{}] {}", def_.name, message);
+        }
+        OutputId output(std::string_view n) override {
+            if (n == "errors") {
+                return errors_output();
+            }
+            for (size_t i = 0; i < def_.spec->outputs.size(); ++i) {
+                if (def_.spec->outputs[i].name == n) {
+                    return static_cast<OutputId>(i + 1);
+                }
+            }
+            spdlog::critical(
+                "internal error: component '{}' ({}) asked for output '{}', which its spec "
+                "does not declare; add .output(\"{}\", ...) to the spec",
+                def_.name, def_.type, n, n);
+            std::abort();
+        }
+        int shard() const override { return shard_; }
+        int parallelism() const override { return parallelism_; }
+
+        OutputId errors_output() const {
+            return static_cast<OutputId>(def_.spec->outputs.size() + 1);
+        }
+        size_t output_count() const { return def_.spec->outputs.size() + 2; }
+        std::string output_name(size_t id) const {
+            if (id == 0) {
+                return "";
+            }
+            if (id == errors_output()) {
+                return "errors";
+            }
+            return def_.spec->outputs[id - 1].name;
+        }
+
+        Impl& impl_;
+        const ComponentDef& def_;
+        int shard_;
+        int parallelism_;
+        ComponentMetrics* metrics_ = nullptr;
+        int logged_errors_ = 0;
+    };
+
+    struct OperatorRuntime final : BaseContext<OpenContext>, Emitter {
+        OperatorRuntime(Impl& impl, const ComponentDef& def, int shard, int parallelism)
+            : BaseContext(impl, def, shard, parallelism) {}
+
+        Timers& timers() override { return timers_; }
+
+        // Emitter.
+        Record& append(OutputId out) override { return outputs_[out].append(); }
+        void emit(const Record& record, OutputId out) override {
+            outputs_[out].append_copy(record);
+        }
+        void error(const Record& record, std::string_view reason) override {
+            Record& r = outputs_[errors_output()].append_copy(record);
+            r.set(impl_.error_field_, reason);
+            r.set(impl_.error_at_field_, std::string_view(def_.name));
+            if (logged_errors_ < kLoggedErrorsPerComponent) {
+                ++logged_errors_;
+                spdlog::warn("[{}] record sent to errors: {}", def_.name, reason);
+            }
+        }
+
+        std::unique_ptr<Operator> op_;
+        TimerService timers_;
+        std::vector<Batch> outputs_;
+        std::vector<Routes*> routes_;  // per output id; null for a chain-internal main output
+        FieldId key_ = kInvalidField;
+        Batch keyed_;  // scratch for batches where some records lack the key
+    };
+
+    struct SourceRuntime final : BaseContext<ComponentContext>, SourceEmitter {
+        SourceRuntime(Impl& impl, const ComponentDef& def)
+            : BaseContext(impl, def, 0, 1),
+              watermarks_(def.watermark.max_out_of_orderness_ms, def.watermark.idle_timeout_ms) {}
+
+        Record& append() override { return main_.append(); }
+        void discard_last() override { main_.pop_back(); }
+        void error(std::string_view reason, int64_t position, std::string_view raw) override {
+            Record& r = errors_.append();
+            r.set_time(this->clock().now_ms());
+            r.set(impl_.error_field_, reason);
+            r.set(impl_.error_at_field_, std::string_view(def_.name));
+            r.set(impl_.position_field_, position);
+            r.set(impl_.raw_field_, raw.substr(0, 1024));
+            if (logged_errors_ < kLoggedErrorsPerComponent) {
+                ++logged_errors_;
+                spdlog::warn("[{}] input at position {} sent to errors: {}", def_.name, position,
+                             reason);
+            }
+        }
+
+        std::unique_ptr<Source> source_;
+        WatermarkGenerator watermarks_;
+        Batch main_;
+        Batch errors_;
+        Routes routes_main_;
+        Routes routes_errors_;
+        int64_t sent_watermark_ = kNoWatermark;
+        bool ended_ = false;
+        bool idle_ = false;
+        int node_ = -1;
+    };
+
+    struct SinkRuntime final : BaseContext<ComponentContext> {
+        using BaseContext::BaseContext;
+        std::unique_ptr<Sink> sink_;
+    };
+
+    struct NodeInstance {
+        const PlanNode* node = nullptr;
+        int shard = 0;
+        std::vector<std::unique_ptr<OperatorRuntime>> ops;  // chain
+        SinkRuntime* sink = nullptr;
+        WatermarkCombiner combiner;
+        int64_t output_watermark = kNoWatermark;
+    };
+
+    NodeInstance& instance(int node, int shard) {
+        return *instances_[static_cast<size_t>(node)][static_cast<size_t>(shard)];
+    }
+
+    Status build_routes();
+    void deliver(NodeInstance& inst, size_t channel, Batch& batch);
+    void deliver_idle(NodeInstance& inst, size_t channel, bool idle);
+    void process_into(NodeInstance& inst, size_t k, Batch& batch);
+    void flush_outputs(NodeInstance& inst, size_t k);
+    void route(Routes& routes, int from_shard, Batch& batch);
+    void advance(NodeInstance& inst, int64_t watermark);
+    void broadcast_watermark(Routes& routes, int from_shard, int64_t watermark);
+    void broadcast_idle(Routes& routes, int from_shard, bool idle);
+    bool poll_source(SourceRuntime& src);
+    void fire_processing_timers();
+    void close_all();
+    void fail(Status s) {
+        if (failure_.is_ok()) {
+            failure_ = std::move(s);
+        }
+    }
+    template <class F>
+    void guarded(const ComponentDef& def, const char* what, F&& f) {
+        try {
+            f();
+        } catch (const std::exception& e) {
+            fail(Status::internal("operator '" + def.name + "' (" + def.type + ") threw in " +
+                                  what + ": " + e.what()));
+        } catch (...) {
+            fail(Status::internal("operator '" + def.name + "' (" + def.type + ") threw in " +
+                                  what));
+        }
+    }
+
+    Job& job_;
+    FieldTable fields_;
+    FieldId error_field_ = kInvalidField;
+    FieldId error_at_field_ = kInvalidField;
+    FieldId position_field_ = kInvalidField;
+    FieldId raw_field_ = kInvalidField;
+    std::vector<std::unique_ptr<SourceRuntime>> sources_;
+    std::vector<std::unique_ptr<SinkRuntime>> sinks_;
+    std::vector<std::vector<std::unique_ptr<NodeInstance>>> instances_;  // [node][shard]
+    // Routes per (component, output id); operators keep pointers into it.
+    std::vector<std::vector<std::unique_ptr<Routes>>> routes_;
+    Status failure_;
+};
+
+Status Job::Impl::build() {
+    const Topology& topo = job_.topology_;
+    const PhysicalPlan& plan = job_.plan_;
+    error_field_ = fields_.intern("error");
+    error_at_field_ = fields_.intern("error_component");
+    position_field_ = fields_.intern("error_position");
+    raw_field_ = fields_.intern("raw");
+
+    std::vector<ComponentMetrics*> metrics(topo.components.size());
+    for (size_t i = 0; i < topo.components.size(); ++i) {
+        const ComponentDef& c = topo.components[i];
+        metrics[i] = &job_.metrics_.add(c.name, c.type, c.kind);
+    }
+
+    instances_.resize(plan.nodes.size());
+    for (const PlanNode& node : plan.nodes) {
+        auto& shards = instances_[static_cast<size_t>(node.id)];
+        int parallelism = node.kind == PlanNodeKind::kChain ? node.parallelism : 1;
+        for (int s = 0; s < parallelism; ++s) {
+            auto inst = std::make_unique<NodeInstance>();
+            inst->node = &node;
+            inst->shard = s;
+            if (node.kind == PlanNodeKind::kChain) {
+                for (int ci : node.components) {
+                    const ComponentDef& c = topo.components[static_cast<size_t>(ci)];
+                    auto rt = std::make_unique<OperatorRuntime>(*this, c, s, parallelism);
+                    rt->metrics_ = metrics[static_cast<size_t>(ci)];
+                    auto made = c.spec->make_operator(c.config);
+                    if (!made.is_ok()) {
+                        return Status(made.status().code(), "operator '" + c.name + "' (" + c.type +
+                                                                "): " + made.status().message());
+                    }
+                    rt->op_ = std::move(made.value());
+                    rt->outputs_.resize(rt->output_count());
+                    rt->routes_.assign(rt->output_count(), nullptr);
+                    if (!c.key.empty()) {
+                        rt->key_ = fields_.intern(c.key);
+                    }
+                    inst->ops.push_back(std::move(rt));
+                }
+            } else if (node.kind == PlanNodeKind::kSink) {
+                const ComponentDef& c = topo.components[static_cast<size_t>(node.components[0])];
+                auto rt = std::make_unique<SinkRuntime>(*this, c, 0, 1);
+                rt->metrics_ = metrics[static_cast<size_t>(node.components[0])];
+                if (c.config.has("path")) {
+                    rt->metrics_->destination = c.config.string("path");
+                } else if (c.type == "stdout") {
+                    rt->metrics_->destination = "standard output";
+                }
+                auto made = c.spec->make_sink(c.config);
+                if (!made.is_ok()) {
+                    return Status(made.status().code(), "sink '" + c.name + "' (" + c.type +
+                                                            "): " + made.status().message());
+                }
+                rt->sink_ = std::move(made.value());
+                inst->sink = rt.get();
+                sinks_.push_back(std::move(rt));
+            } else if (node.kind == PlanNodeKind::kSource) {
+                const ComponentDef& c = topo.components[static_cast<size_t>(node.components[0])];
+                auto rt = std::make_unique<SourceRuntime>(*this, c);
+                rt->metrics_ = metrics[static_cast<size_t>(node.components[0])];
+                rt->node_ = node.id;
+                auto made = c.spec->make_source(c.config);
+                if (!made.is_ok()) {
+                    return Status(made.status().code(), "source '" + c.name + "' (" + c.type +
+                                                            "): " + made.status().message());
+                }
+                rt->source_ = std::move(made.value());
+                sources_.push_back(std::move(rt));
+            }
+            shards.push_back(std::move(inst));
+        }
+    }
+    EDDY_RETURN_IF_ERROR(build_routes());
+
+    // Open sinks first, then operators, then sources, so that nothing reads
+    // before everything downstream is ready.
+    for (auto& sink : sinks_) {
+        Status s = sink->sink_->open(*sink);
+        if (!s.is_ok()) {
+            return Status(s.code(), "sink '" + sink->def_.name + "': " + s.message());
+        }
+    }
+    for (auto& shards : instances_) {
+        for (auto& inst : shards) {
+            for (auto& op : inst->ops) {
+                Status s = Status::ok();
+                guarded(op->def_, "open()", [&] { s = op->op_->open(*op); });
+                EDDY_RETURN_IF_ERROR(failure_);
+                if (!s.is_ok()) {
+                    return Status(s.code(), "operator '" + op->def_.name + "': " + s.message());
+                }
+            }
+        }
+    }
+    for (auto& src : sources_) {
+        Status s = src->source_->open(*src);
+        if (!s.is_ok()) {
+            return Status(s.code(), "source '" + src->def_.name + "': " + s.message());
+        }
+    }
+    return Status::ok();
+}
+
+Status Job::Impl::build_routes() {
+    const Topology& topo = job_.topology_;
+    const PhysicalPlan& plan = job_.plan_;
+    routes_.resize(topo.components.size());
+    for (size_t ci = 0; ci < topo.components.size(); ++ci) {
+        const ComponentDef& c = topo.components[ci];
+        size_t outputs = c.spec->outputs.size() + 2;
+        for (size_t o = 0; o < outputs; ++o) {
+            routes_[ci].push_back(std::make_unique<Routes>());
+        }
+    }
+    auto output_id = [&](const ComponentDef& c, const std::string& output) -> size_t {
+        if (output.empty()) {
+            return 0;
+        }
+        if (output == "errors") {
+            return c.spec->outputs.size() + 1;
+        }
+        for (size_t i = 0; i < c.spec->outputs.size(); ++i) {
+            if (c.spec->outputs[i].name == output) {
+                return i + 1;
+            }
+        }
+        return 0;
+    };
+
+    for (const PlanEdge& e : plan.edges) {
+        if (e.component < 0) {
+            continue;  // exchange -> chain: resolved below through the exchange
+        }
+        const PlanNode& to = plan.nodes[static_cast<size_t>(e.to)];
+        Destination d;
+        if (to.kind == PlanNodeKind::kExchange) {
+            d.hash = true;
+            d.key_name = to.key;
+            d.key = fields_.intern(to.key);
+            for (const PlanEdge* out : plan.outputs_of(to.id)) {
+                d.node = out->to;
+            }
+        } else {
+            d.node = to.id;
+        }
+        const PlanNode& dest = plan.nodes[static_cast<size_t>(d.node)];
+        const PlanNode& from = plan.nodes[static_cast<size_t>(e.from)];
+        int from_shards = from.kind == PlanNodeKind::kChain ? from.parallelism : 1;
+        int dest_shards = dest.kind == PlanNodeKind::kChain ? dest.parallelism : 1;
+        for (int s = 0; s < from_shards; ++s) {
+            size_t channel = 0;
+            for (int t = 0; t < dest_shards; ++t) {
+                channel = instance(d.node, t).combiner.add_channel();
+            }
+            d.channel_of_shard.push_back(channel);
+        }
+        d.staging.resize(static_cast<size_t>(dest_shards));
+        const ComponentDef& up = topo.components[static_cast<size_t>(e.component)];
+        routes_[static_cast<size_t>(e.component)][output_id(up, e.output)]->push_back(std::move(d));
+    }
+
+    // Point each runtime at its routes; a chain's inner main outputs stay internal.
+    for (auto& shards : instances_) {
+        for (auto& inst : shards) {
+            for (size_t k = 0; k < inst->ops.size(); ++k) {
+                OperatorRuntime& op = *inst->ops[k];
+                int ci = job_.topology_.find(op.def_.name);
+                for (size_t o = 0; o < op.output_count(); ++o) {
+                    bool internal = o == 0 && k + 1 < inst->ops.size();
+                    op.routes_[o] = internal ? nullptr : routes_[static_cast<size_t>(ci)][o].get();
+                }
+            }
+        }
+    }
+    for (auto& src : sources_) {
+        int ci = job_.topology_.find(src->def_.name);
+        src->routes_main_ = std::move(*routes_[static_cast<size_t>(ci)][0]);
+        src->routes_errors_ = std::move(*routes_[static_cast<size_t>(ci)][1]);
+    }
+    return Status::ok();
+}
+
+void Job::Impl::deliver(NodeInstance& inst, size_t channel, Batch& batch) {
+    if (!failure_.is_ok()) {
+        return;
+    }
+    if (inst.sink != nullptr) {
+        if (!batch.empty()) {
+            inst.sink->metrics_->add_in(batch.size());
+            Status s = inst.sink->sink_->write(batch);
+            if (!s.is_ok()) {
+                fail(Status(s.code(), "sink '" + inst.sink->def_.name + "': " + s.message()));
+            }
+        }
+        return;
+    }
+    if (!batch.empty()) {
+        process_into(inst, 0, batch);
+    }
+    if (batch.watermark() != kNoWatermark && inst.combiner.update(channel, batch.watermark())) {
+        advance(inst, inst.combiner.current());
+    }
+}
+
+void Job::Impl::deliver_idle(NodeInstance& inst, size_t channel, bool idle) {
+    if (inst.sink == nullptr && inst.combiner.set_idle(channel, idle)) {
+        advance(inst, inst.combiner.current());
+    }
+}
+
+void Job::Impl::process_into(NodeInstance& inst, size_t k, Batch& batch) {
+    OperatorRuntime& op = *inst.ops[k];
+    op.metrics_->add_in(batch.size());
+    const Batch* input = &batch;
+    if (op.key_ != kInvalidField) {
+        bool all_keyed = true;
+        for (size_t i = 0; i < batch.size(); ++i) {
+            const Value* key = batch[i].get(op.key_);
+            if (key == nullptr || key->is_null()) {
+                all_keyed = false;
+                break;
+            }
+            batch[i].set_key(*key);
+        }
+        if (!all_keyed) {
+            op.keyed_.clear();
+            for (size_t i = 0; i < batch.size(); ++i) {
+                const Value* key = batch[i].get(op.key_);
+                if (key == nullptr || key->is_null()) {
+                    op.error(batch[i], "key field '" + op.def_.key + "' is missing");
+                    continue;
+                }
+                Record& r = op.keyed_.append_copy(batch[i]);
+                r.set_key(*r.get(op.key_));
+            }
+            input = &op.keyed_;
+        }
+    }
+    guarded(op.def_, "process()", [&] { op.op_->process_batch(*input, op); });
+    flush_outputs(inst, k);
+}
+
+void Job::Impl::flush_outputs(NodeInstance& inst, size_t k) {
+    OperatorRuntime& op = *inst.ops[k];
+    for (size_t o = 0; o < op.outputs_.size(); ++o) {
+        Batch& out = op.outputs_[o];
+        if (out.empty()) {
+            continue;
+        }
+        if (o == op.errors_output()) {
+            op.metrics_->add_errors(out.size());
+        } else if (o == kMainOutput) {
+            op.metrics_->add_out(out.size());
+        } else {
+            op.metrics_->add_side(out.size());
+        }
+        if (op.routes_[o] == nullptr) {
+            process_into(inst, k + 1, out);
+        } else {
+            route(*op.routes_[o], inst.shard, out);
+        }
+        out.clear();
+    }
+}
+
+void Job::Impl::route(Routes& routes, int from_shard, Batch& batch) {
+    for (Destination& d : routes) {
+        auto& shards = instances_[static_cast<size_t>(d.node)];
+        size_t channel = d.channel_of_shard[static_cast<size_t>(from_shard)];
+        if (!d.hash || shards.size() == 1) {
+            size_t target = shards.size() == d.channel_of_shard.size()
+                                ? static_cast<size_t>(from_shard)
+                                : d.next++ % shards.size();
+            deliver(*shards[target], channel, batch);
+            continue;
+        }
+        for (size_t i = 0; i < batch.size(); ++i) {
+            const Value* key = batch[i].get(d.key);
+            uint32_t group = key == nullptr ? 0 : key_group(*key);
+            int target = shard_of_key_group(group, static_cast<int>(shards.size()));
+            d.staging[static_cast<size_t>(target)].append_copy(batch[i]);
+        }
+        for (size_t t = 0; t < shards.size(); ++t) {
+            if (!d.staging[t].empty()) {
+                deliver(*shards[t], channel, d.staging[t]);
+                d.staging[t].clear();
+            }
+        }
+    }
+}
+
+void Job::Impl::broadcast_watermark(Routes& routes, int from_shard, int64_t watermark) {
+    Batch empty;
+    empty.set_watermark(watermark);
+    for (Destination& d : routes) {
+        size_t channel = d.channel_of_shard[static_cast<size_t>(from_shard)];
+        for (auto& inst : instances_[static_cast<size_t>(d.node)]) {
+            deliver(*inst, channel, empty);
+        }
+    }
+}
+
+void Job::Impl::broadcast_idle(Routes& routes, int from_shard, bool idle) {
+    for (Destination& d : routes) {
+        size_t channel = d.channel_of_shard[static_cast<size_t>(from_shard)];
+        for (auto& inst : instances_[static_cast<size_t>(d.node)]) {
+            deliver_idle(*inst, channel, idle);
+        }
+    }
+}
+
+void Job::Impl::advance(NodeInstance& inst, int64_t watermark) {
+    for (size_t k = 0; k < inst.ops.size(); ++k) {
+        OperatorRuntime& op = *inst.ops[k];
+        op.timers_.set_watermark(watermark);
+        guarded(op.def_, "on_timer()", [&] {
+            op.timers_.fire_due(TimeDomain::kEventTime, watermark,
+                                [&](const Timer& t) { op.op_->on_timer(t, op); });
+        });
+        guarded(op.def_, "on_watermark()", [&] { op.op_->on_watermark(watermark, op); });
+        flush_outputs(inst, k);
+    }
+    inst.output_watermark = watermark;
+    for (auto& op : inst.ops) {
+        for (Routes* r : op->routes_) {
+            if (r != nullptr) {
+                broadcast_watermark(*r, inst.shard, watermark);
+            }
+        }
+    }
+}
+
+bool Job::Impl::poll_source(SourceRuntime& src) {
+    src.main_.clear();
+    src.errors_.clear();
+    auto polled = src.source_->poll(src, job_.options_.batch_size);
+    if (!polled.is_ok()) {
+        fail(Status(polled.status().code(),
+                    "source '" + src.def_.name + "': " + polled.status().message()));
+        return false;
+    }
+    PollStatus status = polled.value();
+    for (size_t i = 0; i < src.main_.size(); ++i) {
+        src.watermarks_.observe(src.main_[i].time());
+    }
+    bool had_data = !src.main_.empty() || !src.errors_.empty();
+    if (!src.main_.empty()) {
+        src.metrics_->add_out(src.main_.size());
+        route(src.routes_main_, 0, src.main_);
+    }
+    if (!src.errors_.empty()) {
+        src.metrics_->add_errors(src.errors_.size());
+        route(src.routes_errors_, 0, src.errors_);
+    }
+    if (status == PollStatus::kEnd) {
+        src.ended_ = true;
+        src.watermarks_.end();
+    }
+    bool idle = src.watermarks_.update_idle(had_data || src.ended_, job_.options_.clock->now_ms());
+    if (idle != src.idle_) {
+        src.idle_ = idle;
+        spdlog::debug("[{}] source is {}", src.def_.name, idle ? "idle" : "active again");
+        broadcast_idle(src.routes_main_, 0, idle);
+    }
+    int64_t wm = src.watermarks_.current();
+    if (wm > src.sent_watermark_) {
+        src.sent_watermark_ = wm;
+        broadcast_watermark(src.routes_main_, 0, wm);
+        broadcast_watermark(src.routes_errors_, 0, wm);
+    }
+    return had_data;
+}
+
+void Job::Impl::fire_processing_timers() {
+    int64_t now = job_.options_.clock->now_ms();
+    for (auto& shards : instances_) {
+        for (auto& inst : shards) {
+            for (size_t k = 0; k < inst->ops.size(); ++k) {
+                OperatorRuntime& op = *inst->ops[k];
+                if (op.timers_.next(TimeDomain::kProcessingTime) > now) {
+                    continue;
+                }
+                guarded(op.def_, "on_timer()", [&] {
+                    op.timers_.fire_due(TimeDomain::kProcessingTime, now,
+                                        [&](const Timer& t) { op.op_->on_timer(t, op); });
+                });
+                flush_outputs(*inst, k);
+            }
+        }
+    }
+}
+
+void Job::Impl::close_all() {
+    for (auto& src : sources_) {
+        Status s = src->source_->close();
+        if (!s.is_ok()) {
+            spdlog::warn("[{}] close failed: {}", src->def_.name, s.message());
+        }
+    }
+    for (auto& shards : instances_) {
+        for (auto& inst : shards) {
+            for (size_t k = 0; k < inst->ops.size(); ++k) {
+                OperatorRuntime& op = *inst->ops[k];
+                guarded(op.def_, "close()", [&] { op.op_->close(op); });
+                flush_outputs(*inst, k);
+            }
+        }
+    }
+    for (auto& sink : sinks_) {
+        Status s = sink->sink_->close();
+        if (!s.is_ok()) {
+            fail(Status(s.code(), "sink '" + sink->def_.name + "': " + s.message()));
+        }
+    }
+}
+
+Status Job::Impl::run() {
+    using clock = std::chrono::steady_clock;
+    auto start = clock::now();
+    auto next_progress = start;
+    while (failure_.is_ok()) {
+        if (job_.stop_.load(std::memory_order_relaxed)) {
+            job_.stopped_early_ = true;
+            break;
+        }
+        bool any_data = false;
+        bool all_ended = true;
+        for (auto& src : sources_) {
+            if (src->ended_) {
+                continue;
+            }
+            all_ended = false;
+            any_data |= poll_source(*src);
+        }
+        fire_processing_timers();
+        if (all_ended) {
+            break;
+        }
+        auto now = clock::now();
+        if (job_.options_.on_progress && now >= next_progress) {
+            next_progress = now + std::chrono::milliseconds(500);
+            JobProgress p;
+            for (auto& src : sources_) {
+                SourceProgress sp = src->source_->progress();
+                p.done += sp.done;
+                p.total += sp.total;
+                p.bytes = sp.bytes;
+            }
+            p.records = job_.metrics_.source_records();
+            p.seconds = std::chrono::duration<double>(now - start).count();
+            job_.options_.on_progress(p);
+        }
+        if (!any_data) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    }
+    close_all();
+    job_.elapsed_ = std::chrono::duration<double>(clock::now() - start).count();
+    return failure_;
+}
+
+Job::Job(const Topology& topology, JobOptions options)
+    : topology_(topology), plan_(build_plan(topology_)), options_(std::move(options)) {}
+
+Job::~Job() = default;
+
+Result<std::unique_ptr<Job>> Job::create(const Topology& topology, JobOptions options) {
+    std::unique_ptr<Job> job(new Job(topology, std::move(options)));
+    job->impl_ = std::make_unique<Impl>(*job);
+    EDDY_RETURN_IF_ERROR(job->impl_->build());
+    return job;
+}
+
+Status Job::run() {
+    return impl_->run();
+}
+
+}  // namespace eddy

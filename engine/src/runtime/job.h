@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "eddy/clock.h"
+#include "eddy/fields.h"
+#include "eddy/registry.h"
+#include "eddy/status.h"
+
+#include "metrics/metrics.h"
+#include "runtime/plan.h"
+#include "topology/topology.h"
+
+namespace eddy {
+
+struct JobOptions {
+    /// Processing time for timers, idle detection and sources without event time.
+    const Clock* clock = &Clock::system();
+    /// Records per poll of a source.
+    size_t batch_size = Batch::kDefaultCapacity;
+    /// Called about twice a second while the job runs (for the progress line).
+    std::function<void(const struct JobProgress&)> on_progress;
+};
+
+/// Progress of the finite sources, summed.
+struct JobProgress {
+    uint64_t done = 0;
+    uint64_t total = 0;  ///< 0 when no source knows its size.
+    bool bytes = true;
+    uint64_t records = 0;
+    double seconds = 0;
+};
+
+/// A running topology: the plan's components instantiated (one instance per
+/// shard of each chain), connected, and driven from one thread. Records flow
+/// in batches depth-first from each source poll through chains, exchanges and
+/// sinks; watermarks follow the records. Finite sources end the job when they
+/// are drained (after a final kEndOfTime watermark, so every timer fires);
+/// request_stop() ends it early. Either way operators are closed in plan
+/// order and sinks are flushed and closed.
+class Job {
+public:
+    ~Job();
+    Job(const Job&) = delete;
+    Job& operator=(const Job&) = delete;
+
+    /// Instantiates every component through its factory and opens it.
+    static Result<std::unique_ptr<Job>> create(const Topology& topology, JobOptions options = {});
+
+    /// Runs until the input ends, stop is requested, or a component fails.
+    /// Returns ok, or the failure (a source that cannot read, a sink that
+    /// cannot write, an operator that threw).
+    Status run();
+
+    /// Asks run() to stop soon. Async-signal-safe.
+    void request_stop() { stop_.store(true, std::memory_order_relaxed); }
+    bool stopped_early() const { return stopped_early_; }
+
+    const JobMetrics& metrics() const { return metrics_; }
+    const PhysicalPlan& plan() const { return plan_; }
+    const Topology& topology() const { return topology_; }
+    double elapsed_seconds() const { return elapsed_; }
+
+private:
+    class Impl;
+    explicit Job(const Topology& topology, JobOptions options);
+
+    Topology topology_;
+    PhysicalPlan plan_;
+    JobOptions options_;
+    JobMetrics metrics_;
+    std::atomic<bool> stop_{false};
+    bool stopped_early_ = false;
+    double elapsed_ = 0;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace eddy

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "time/timer_service.h"
+
+#include <cstring>
+
+namespace eddy {
+
+TimerService::Entry TimerService::make_entry(const Value& key, int64_t time) {
+    Entry e{time, key.type(), 0, {}};
+    switch (key.type()) {
+        case ValueType::kBool:
+            e.number = key.as_bool() ? 1 : 0;
+            break;
+        case ValueType::kInt:
+            e.number = key.as_int();
+            break;
+        case ValueType::kDouble: {
+            double d = key.as_double();
+            std::memcpy(&e.number, &d, sizeof d);
+            break;
+        }
+        case ValueType::kString:
+            e.text = std::string(key.as_string());
+            break;
+        case ValueType::kVector: {
+            auto v = key.as_vector();
+            e.text.assign(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+            break;
+        }
+        case ValueType::kNull:
+            break;
+    }
+    return e;
+}
+
+Value TimerService::key_of(const Entry& e) {
+    switch (e.type) {
+        case ValueType::kBool:
+            return Value::boolean(e.number != 0);
+        case ValueType::kInt:
+            return Value::integer(e.number);
+        case ValueType::kDouble: {
+            double d = 0;
+            std::memcpy(&d, &e.number, sizeof d);
+            return Value::number(d);
+        }
+        case ValueType::kString:
+            return Value::string_view(e.text);
+        case ValueType::kVector:
+            return Value::vector_view(
+                {reinterpret_cast<const float*>(e.text.data()), e.text.size() / sizeof(float)});
+        case ValueType::kNull:
+            break;
+    }
+    return Value::null();
+}
+
+void TimerService::set(TimeDomain domain, const Value& key, int64_t time) {
+    timers(domain).insert(make_entry(key, time));
+}
+
+void TimerService::cancel(TimeDomain domain, const Value& key, int64_t time) {
+    timers(domain).erase(make_entry(key, time));
+}
+
+size_t TimerService::fire_due(TimeDomain domain, int64_t time,
+                              const std::function<void(const Timer&)>& fire) {
+    auto& set = timers(domain);
+    size_t fired = 0;
+    while (!set.empty() && set.begin()->time <= time) {
+        Entry e = std::move(set.extract(set.begin()).value());
+        Timer t{domain, e.time, key_of(e)};
+        fire(t);
+        ++fired;
+    }
+    return fired;
+}
+
+int64_t TimerService::next(TimeDomain domain) const {
+    const auto& set = domain == TimeDomain::kEventTime ? event_ : processing_;
+    return set.empty() ? INT64_MAX : set.begin()->time;
+}
+
+}  // namespace eddy

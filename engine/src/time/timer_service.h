@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <set>
+#include <string>
+#include <tuple>
+
+#include "eddy/operator.h"
+
+namespace eddy {
+
+/// The timers of one operator instance: ordered sets per time domain, so a
+/// (key, time) pair set twice fires once, and timers fire in time order.
+/// Keys are copied, so callers may pass values that live in a batch.
+class TimerService final : public Timers {
+public:
+    void set(TimeDomain domain, const Value& key, int64_t time) override;
+    void cancel(TimeDomain domain, const Value& key, int64_t time) override;
+    int64_t watermark() const override { return watermark_; }
+    void set_watermark(int64_t wm) { watermark_ = wm; }
+
+    /// Fires, in time order, every timer of `domain` due at or before `time`
+    /// (including timers that the callback sets for due times). Returns how many fired.
+    size_t fire_due(TimeDomain domain, int64_t time, const std::function<void(const Timer&)>& fire);
+    /// The earliest pending timer of a domain, or INT64_MAX.
+    int64_t next(TimeDomain domain) const;
+    size_t pending() const { return event_.size() + processing_.size(); }
+
+private:
+    struct Entry {
+        int64_t time;
+        ValueType type;
+        int64_t number;  // ints, bools, and doubles as bits
+        std::string text;
+        bool operator<(const Entry& o) const {
+            return std::tie(time, type, number, text) < std::tie(o.time, o.type, o.number, o.text);
+        }
+    };
+    static Entry make_entry(const Value& key, int64_t time);
+    static Value key_of(const Entry& e);
+    std::set<Entry>& timers(TimeDomain d) {
+        return d == TimeDomain::kEventTime ? event_ : processing_;
+    }
+
+    std::set<Entry> event_;
+    std::set<Entry> processing_;
+    int64_t watermark_ = kNoWatermark;
+};
+
+}  // namespace eddy

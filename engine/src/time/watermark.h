@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "eddy/record.h"
+
+namespace eddy {
+
+/// Watermarks of one source with bounded out-of-orderness: after seeing a
+/// largest event time T, no record older than T - max_out_of_orderness is
+/// expected, so the watermark is T - max_out_of_orderness - 1 (as in Flink).
+/// It never goes back. A source that has had no data for idle_timeout of
+/// processing time is idle and does not hold back downstream watermarks.
+class WatermarkGenerator {
+public:
+    WatermarkGenerator(int64_t max_out_of_orderness_ms, std::optional<int64_t> idle_timeout_ms)
+        : delay_(max_out_of_orderness_ms), idle_timeout_(idle_timeout_ms) {}
+
+    void observe(int64_t event_time) {
+        if (event_time > max_seen_) {
+            max_seen_ = event_time;
+        }
+    }
+    /// The watermark after the records observed so far.
+    int64_t current() const {
+        if (ended_) {
+            return kEndOfTime;
+        }
+        return max_seen_ == kNoWatermark ? kNoWatermark : max_seen_ - delay_ - 1;
+    }
+    /// The input has ended: the watermark becomes kEndOfTime.
+    void end() { ended_ = true; }
+
+    /// Records activity at processing time `now`; returns whether the source is idle.
+    bool update_idle(bool had_data, int64_t now);
+    bool idle() const { return idle_; }
+
+private:
+    int64_t delay_;
+    std::optional<int64_t> idle_timeout_;
+    int64_t max_seen_ = kNoWatermark;
+    int64_t last_data_ms_ = -1;
+    bool ended_ = false;
+    bool idle_ = false;
+};
+
+/// The combined watermark of several input channels: the minimum over the
+/// channels that are not idle. Channels that ended count as kEndOfTime.
+class WatermarkCombiner {
+public:
+    explicit WatermarkCombiner(size_t channels = 0) : channels_(channels) {}
+    size_t add_channel() {
+        channels_.push_back({});
+        return channels_.size() - 1;
+    }
+    size_t size() const { return channels_.size(); }
+
+    /// Updates one channel; returns true when the combined watermark advanced.
+    bool update(size_t channel, int64_t watermark);
+    /// Marks a channel idle or active; returns true when the combined watermark advanced.
+    bool set_idle(size_t channel, bool idle);
+    int64_t current() const { return current_; }
+
+private:
+    struct Channel {
+        int64_t watermark = kNoWatermark;
+        bool idle = false;
+    };
+    bool recompute();
+
+    std::vector<Channel> channels_;
+    int64_t current_ = kNoWatermark;
+};
+
+}  // namespace eddy

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "eddy/config.h"
+#include "eddy/spec.h"
+
+namespace eddy {
+
+/// A reference to an upstream component's output: `name` or `name.output`.
+struct InputRef {
+    std::string component;
+    std::string output;  ///< Empty for the main output.
+    Location location;
+    /// "clean" or "clean.bots".
+    std::string to_string() const { return output.empty() ? component : component + "." + output; }
+};
+
+/// How a source derives watermarks from its records' event times.
+struct WatermarkDef {
+    int64_t max_out_of_orderness_ms = 0;
+    std::optional<int64_t> idle_timeout_ms;
+};
+
+/// One source, operator or sink as written in the topology, after validation.
+struct ComponentDef {
+    ComponentKind kind = ComponentKind::kOperator;
+    std::string name;
+    std::string type;
+    Location location;  ///< Of the component's name.
+    std::string description;
+    std::vector<InputRef> inputs;  ///< Operators and sinks.
+    std::string key;               ///< Operators: the key field, empty when unkeyed.
+    Location key_location;
+    int parallelism = 0;     ///< Operators: 0 = the topology's.
+    WatermarkDef watermark;  ///< Sources.
+    const ComponentSpec* spec = nullptr;
+    Config config;  ///< Typed parameters, defaults filled.
+};
+
+/// Settings of the `state:` block (used by the state backend).
+struct StateDef {
+    std::string dir;
+    int64_t checkpoint_interval_ms = 10'000;
+    uint64_t memory_bytes = 256ull << 20;
+    Location location;
+};
+
+/// A validated topology: the logical DAG of components.
+struct Topology {
+    std::string name;
+    std::string description;
+    std::string file;
+    int parallelism = 1;
+    StateDef state;
+    std::vector<std::string> plugins;
+    /// Sources, then operators, then sinks, each group in file order.
+    std::vector<ComponentDef> components;
+
+    /// Index into components, or -1.
+    int find(std::string_view name) const;
+    /// Indices of the components that read `component`'s `output` (empty = main).
+    std::vector<int> consumers(int component, std::string_view output) const;
+    /// Operators and sinks in an order where every input comes first.
+    std::vector<int> topological_order() const;
+};
+
+}  // namespace eddy

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: Apache-2.0
+// Test support: an in-memory source and a collecting sink registered next to
+// the built-ins, and a helper that validates and runs a YAML topology.
+#pragma once
+
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "eddy/registry.h"
+
+#include "record/json.h"
+#include "runtime/builtins.h"
+#include "runtime/job.h"
+#include "topology/validator.h"
+#include "topology/yaml_loader.h"
+
+namespace eddy::testing {
+
+/// Lines written by `collect` sinks, by sink name. Cleared by run_yaml().
+inline std::map<std::string, std::vector<std::string>>& collected() {
+    static std::map<std::string, std::vector<std::string>> lines;
+    return lines;
+}
+
+/// `memory` source: emits `records` (a list of maps); `ts` sets the event time.
+class MemorySource final : public Source {
+public:
+    explicit MemorySource(const Config& cfg) : records_(cfg.list("records")) {}
+    Status open(ComponentContext& ctx) override {
+        ctx_ = &ctx;
+        ts_ = ctx.field("ts");
+        return Status::ok();
+    }
+    Result<PollStatus> poll(SourceEmitter& out, size_t max_records) override {
+        for (size_t n = 0; n < max_records && next_ < records_.size(); ++n, ++next_) {
+            Record& r = out.append();
+            for (const auto& [name, v] : records_[next_].entries()) {
+                FieldId id = ctx_->field(name);
+                const std::string& text = v.as_string();
+                char* end = nullptr;
+                long long i = std::strtoll(text.c_str(), &end, 10);
+                if (v.is_null()) {
+                    r.set_null(id);
+                } else if (!text.empty() && *end == '\0') {
+                    r.set(id, static_cast<int64_t>(i));
+                } else if (double d = std::strtod(text.c_str(), &end);
+                           !text.empty() && *end == '\0') {
+                    r.set(id, d);
+                } else if (text == "true" || text == "false") {
+                    r.set(id, text == "true");
+                } else {
+                    r.set(id, std::string_view(text));
+                }
+            }
+            if (const Value* ts = r.get(ts_); ts != nullptr && ts->is_int()) {
+                r.set_time(ts->as_int());
+            }
+        }
+        return next_ < records_.size() ? PollStatus::kData : PollStatus::kEnd;
+    }
+
+private:
+    std::vector<ConfigValue> records_;
+    size_t next_ = 0;
+    ComponentContext* ctx_ = nullptr;
+    FieldId ts_ = kInvalidField;
+};
+
+/// `collect` sink: appends each record as a JSON line to collected()[name].
+class CollectSink final : public Sink {
+public:
+    explicit CollectSink(const Config& cfg) : name_(cfg.component()) {}
+    Status open(ComponentContext& ctx) override {
+        encoder_ = std::make_unique<JsonEncoder>([&ctx](FieldId id) { return ctx.field_name(id); });
+        collected()[name_];
+        return Status::ok();
+    }
+    Status write(const Batch& batch) override {
+        for (size_t i = 0; i < batch.size(); ++i) {
+            std::string line;
+            encoder_->append(batch[i], line);
+            collected()[name_].push_back(std::move(line));
+        }
+        return Status::ok();
+    }
+
+private:
+    std::string name_;
+    std::unique_ptr<JsonEncoder> encoder_;
+};
+
+/// The built-ins plus `memory` and `collect`; tests may add more.
+inline Registry& test_registry() {
+    static Registry registry = [] {
+        Registry r = builtin_registry();
+        Status s =
+            r.add(SourceSpec("memory")
+                      .summary("Test source: records from YAML.")
+                      .param(Param::list("records", ParamType::kMap).required().doc("Records."))
+                      .factory(make_component<Source, MemorySource>),
+                  "tests");
+        s = r.add(SinkSpec("collect")
+                      .summary("Test sink: collects JSON lines.")
+                      .factory(make_component<Sink, CollectSink>),
+                  "tests");
+        (void)s;
+        return r;
+    }();
+    return registry;
+}
+
+struct RunResult {
+    Status status;
+    std::string diagnostics;  ///< Every diagnostic, one per line.
+    std::unique_ptr<Job> job;
+    const std::vector<std::string>& lines(const std::string& sink) { return collected()[sink]; }
+};
+
+/// Validates and runs `yaml` to the end of its input.
+inline RunResult run_yaml(const std::string& yaml, JobOptions options = {}) {
+    collected().clear();
+    RunResult result;
+    Diagnostics diags;
+    auto root = load_yaml_text(yaml, "test.yaml", diags);
+    std::optional<Topology> topology;
+    if (root) {
+        topology = validate_topology(*root, test_registry(), diags);
+    }
+    for (const Diagnostic& d : diags.sorted()) {
+        result.diagnostics += d.to_string() + "\n";
+    }
+    if (!topology) {
+        result.status = Status::invalid_argument(result.diagnostics);
+        return result;
+    }
+    auto job = Job::create(*topology, std::move(options));
+    if (!job.is_ok()) {
+        result.status = job.status();
+        return result;
+    }
+    result.job = std::move(job.value());
+    result.status = result.job->run();
+    return result;
+}
+
+}  // namespace eddy::testing

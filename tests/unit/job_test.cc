@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: Apache-2.0
+// The runtime: records, keys, watermarks, timers, outputs and failures as a
+// topology sees them.
+#include <stdexcept>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "harness.h"
+
+namespace eddy {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using testing::run_yaml;
+
+/// Keyed probe: sets an event-time timer `delay` after each record, emits
+/// {key, fired, watermark} when it fires, and a record on close.
+class Probe final : public Operator {
+public:
+    explicit Probe(const Config& cfg) : delay_(cfg.duration("delay").count()) {}
+    Status open(OpenContext& ctx) override {
+        timers_ = &ctx.timers();
+        key_ = ctx.field("key");
+        fired_ = ctx.field("fired");
+        wm_ = ctx.field("watermark");
+        event_ = ctx.field("event");
+        return Status::ok();
+    }
+    void process(const Record& r, Emitter&) override {
+        timers_->set(TimeDomain::kEventTime, r.key(), r.time() + delay_);
+    }
+    void on_timer(const Timer& t, Emitter& out) override {
+        Record& r = out.append();
+        r.set_time(t.time);
+        r.set(event_, "timer");
+        r.set_value(key_, t.key);
+        r.set(fired_, t.time);
+        r.set(wm_, timers_->watermark());
+    }
+    void close(Emitter& out) override { out.append().set(event_, "closed"); }
+
+private:
+    int64_t delay_;
+    Timers* timers_ = nullptr;
+    FieldId key_{}, fired_{}, wm_{}, event_{};
+};
+
+/// Throws on the record whose `boom` field is true.
+class Thrower final : public Operator {
+public:
+    explicit Thrower(const Config&) {}
+    Status open(OpenContext& ctx) override {
+        boom_ = ctx.field("boom");
+        return Status::ok();
+    }
+    void process(const Record& r, Emitter& out) override {
+        if (const Value* v = r.get(boom_); v != nullptr && v->is_bool() && v->as_bool()) {
+            throw std::runtime_error("kaboom");
+        }
+        out.emit(r);
+    }
+
+private:
+    FieldId boom_{};
+};
+
+class JobTest : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        Registry& r = testing::test_registry();
+        if (r.find(ComponentKind::kOperator, "probe") == nullptr) {
+            Status s = r.add(OperatorSpec("probe")
+                                 .summary("Test timers.")
+                                 .keyed(KeyMode::kRequired)
+                                 .param(Param::duration("delay").default_value("10s").doc("Delay."))
+                                 .factory(make_component<Operator, Probe>),
+                             "tests");
+            ASSERT_TRUE(s.is_ok()) << s.message();
+            s = r.add(OperatorSpec("thrower")
+                          .summary("Test failures.")
+                          .factory(make_component<Operator, Thrower>),
+                      "tests");
+            ASSERT_TRUE(s.is_ok()) << s.message();
+        }
+    }
+};
+
+TEST_F(JobTest, RecordsFlowThroughFilterToSinkInOrder) {
+    auto r = run_yaml(R"(
+sources:
+  in: {type: memory, records: [{ts: 1, t: a}, {ts: 2, t: b}, {ts: 3, t: a}]}
+operators:
+  f: {type: filter, input: in, field: t, value: a}
+sinks:
+  out: {type: collect, input: f}
+  rest: {type: collect, input: f.rejected}
+)");
+    ASSERT_TRUE(r.status.is_ok()) << r.status.message();
+    EXPECT_THAT(r.lines("out"), ElementsAre(R"({"ts":1,"t":"a"})", R"({"ts":3,"t":"a"})"));
+    EXPECT_THAT(r.lines("rest"), ElementsAre(R"({"ts":2,"t":"b"})"));
+}
+
+TEST_F(JobTest, EventTimeTimersFireOnWatermarkAndAtEndOfInput) {
+    JobOptions one_record_per_poll;
+    one_record_per_poll.batch_size = 1;
+    auto r = run_yaml(R"(
+sources:
+  in:
+    type: memory
+    records: [{ts: 1000, k: a}, {ts: 5000, k: b}, {ts: 20000, k: a}, {ts: 30000, k: c}]
+    watermark: {max_out_of_orderness: 1s}
+operators:
+  p: {type: probe, input: in, key: k, delay: 2s}
+sinks:
+  out: {type: collect, input: p}
+)",
+                      one_record_per_poll);
+    ASSERT_TRUE(r.status.is_ok()) << r.status.message();
+    // Watermark = max ts - 1s - 1ms: ts 5000 fires a@3000, ts 20000 fires
+    // b@7000, and the end of input fires the rest before close().
+    EXPECT_THAT(
+        r.lines("out"),
+        ElementsAre(R"({"event":"timer","key":"a","fired":3000,"watermark":3999})",
+                    R"({"event":"timer","key":"b","fired":7000,"watermark":18999})",
+                    R"({"event":"timer","key":"a","fired":22000,"watermark":9223372036854775807})",
+                    R"({"event":"timer","key":"c","fired":32000,"watermark":9223372036854775807})",
+                    R"({"event":"closed"})"));
+}
+
+TEST_F(JobTest, SameTimerSetTwiceFiresOnce) {
+    auto r = run_yaml(R"(
+sources:
+  in: {type: memory, records: [{ts: 1000, k: a}, {ts: 1000, k: a}]}
+operators:
+  p: {type: probe, input: in, key: k, delay: 1s}
+sinks:
+  out: {type: collect, input: p}
+)");
+    ASSERT_TRUE(r.status.is_ok()) << r.status.message();
+    EXPECT_EQ(r.lines("out").size(), 2u);  // one timer, one close
+}
+
+TEST_F(JobTest, RecordsWithoutTheKeyGoToErrorsWithAReason) {
+    auto r = run_yaml(R"(
+sources:
+  in: {type: memory, records: [{ts: 1, k: a}, {ts: 2, other: x}]}
+operators:
+  p: {type: probe, input: in, key: k}
+sinks:
+  out: {type: null, input: p}
+  bad: {type: collect, input: p.errors}
+)");
+    ASSERT_TRUE(r.status.is_ok()) << r.status.message();
+    ASSERT_EQ(r.lines("bad").size(), 1u);
+    EXPECT_THAT(r.lines("bad")[0], HasSubstr(R"("other":"x")"));
+    EXPECT_THAT(r.lines("bad")[0], HasSubstr(R"("error":"key field 'k' is missing")"));
+    EXPECT_THAT(r.lines("bad")[0], HasSubstr(R"("error_component":"p")"));
+    const auto& metrics = r.job->metrics().components();
+    EXPECT_EQ(metrics[1]->name, "p");
+    EXPECT_EQ(metrics[1]->records_in.load(), 2u);
+    EXPECT_EQ(metrics[1]->errors.load(), 1u);
+}
+
+TEST_F(JobTest, AnOperatorThatThrowsFailsTheJobNamingIt) {
+    auto r = run_yaml(R"(
+sources:
+  in: {type: memory, records: [{ts: 1}, {ts: 2, boom: true}]}
+operators:
+  t: {type: thrower, input: in}
+sinks:
+  out: {type: collect, input: t}
+)");
+    EXPECT_FALSE(r.status.is_ok());
+    EXPECT_THAT(r.status.message(), HasSubstr("operator 't' (thrower) threw in process(): kaboom"));
+}
+
+TEST_F(JobTest, FanOutDeliversEveryRecordToEveryConsumer) {
+    auto r = run_yaml(R"(
+sources:
+  in: {type: memory, records: [{ts: 1, v: 1}, {ts: 2, v: 2}]}
+sinks:
+  a: {type: collect, input: in}
+  b: {type: collect, input: in}
+)");
+    ASSERT_TRUE(r.status.is_ok()) << r.status.message();
+    EXPECT_EQ(r.lines("a"), r.lines("b"));
+    EXPECT_EQ(r.lines("a").size(), 2u);
+}
+
+TEST_F(JobTest, KeyedResultsAreTheSameAtEveryParallelism) {
+    std::string records;
+    for (int i = 0; i < 200; ++i) {
+        records += "{ts: " + std::to_string(1000 * i) + ", k: k" + std::to_string(i % 17) + "}, ";
+    }
+    auto run = [&](int parallelism) {
+        auto r = run_yaml("parallelism: " + std::to_string(parallelism) +
+                          "\nsources:\n  in: {type: memory, records: [" + records +
+                          "]}\noperators:\n  p: {type: probe, input: in, key: k, delay: 500ms}\n"
+                          "sinks:\n  out: {type: collect, input: p}\n");
+        EXPECT_TRUE(r.status.is_ok()) << r.status.message();
+        std::vector<std::string> lines = r.lines("out");
+        std::sort(lines.begin(), lines.end());
+        return lines;
+    };
+    auto one = run(1);
+    EXPECT_EQ(one.size(), 201u);
+    auto three = run(3);
+    // Each shard closes once; timer outputs are identical as a multiset.
+    three.erase(std::remove(three.begin(), three.end(), R"({"event":"closed"})"), three.end());
+    one.erase(std::remove(one.begin(), one.end(), R"({"event":"closed"})"), one.end());
+    EXPECT_EQ(one, three);
+}
+
+TEST_F(JobTest, StopRequestEndsAnEndlessJobAndClosesOperators) {
+    Diagnostics diags;
+    auto root = load_yaml_text(R"(
+sources:
+  gen: {type: generator, rate: 100000, seed: 1}
+operators:
+  f: {type: filter, input: gen, field: type, op: exists}
+sinks:
+  out: {type: null, input: f}
+)",
+                               "stop.yaml", diags);
+    ASSERT_TRUE(root);
+    auto topology = validate_topology(*root, testing::test_registry(), diags);
+    ASSERT_TRUE(topology) << (diags.items().empty() ? "" : diags.items()[0].to_string());
+    auto job = Job::create(*topology);
+    ASSERT_TRUE(job.is_ok()) << job.status().message();
+    std::thread stopper([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        job.value()->request_stop();
+    });
+    Status s = job.value()->run();
+    stopper.join();
+    EXPECT_TRUE(s.is_ok()) << s.message();
+    EXPECT_TRUE(job.value()->stopped_early());
+    EXPECT_GT(job.value()->metrics().components()[0]->records_out.load(), 0u);
+}
+
+}  // namespace
+}  // namespace eddy
