@@ -192,11 +192,11 @@ int run(GenArgs& a) {
     }
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    std::fprintf(stderr, "eddy gen: %llu events from %llu users (%llu bots) in %.1f s to %s%s%s\n",
+    std::fprintf(stderr, "eddy gen: %llu events, %llu users seen (%llu bots), %.1f s, to %s%s%s\n",
                  static_cast<unsigned long long>(generator.emitted()),
                  static_cast<unsigned long long>(generator.users_seen()),
                  static_cast<unsigned long long>(generator.bots_seen()), seconds,
-                 to_stdout ? "stdout" : a.out.c_str(), a.truth.empty() ? "" : "; ground truth in ",
+                 to_stdout ? "stdout" : a.out.c_str(), a.truth.empty() ? "" : "; ground truth to ",
                  a.truth.c_str());
     return kExitOk;
 }
@@ -231,6 +231,7 @@ void add_gen_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--seed", o.seed, "Seed of every random choice")->capture_default_str();
     cmd->add_option("--users", o.users, "Number of users, humans and bots")->capture_default_str();
     cmd->add_option("--start", args->start, "Event time of the start: ISO-8601 or epoch ms")
+        ->type_name("TIME")
         ->capture_default_str();
     cmd->add_option("--bot-share", o.bot_share, "Share of users that are bots, in [0, 1]")
         ->capture_default_str();
@@ -242,6 +243,7 @@ void add_gen_command(CLI::App& app, int& exit_code) {
         ->capture_default_str();
     cmd->add_option("--max-out-of-order", args->max_out_of_order,
                     "The most a late event's ts is moved back")
+        ->type_name("DURATION")
         ->capture_default_str();
     cmd->add_option("--segments", o.segments,
                     "Human segments: browser, reader, buyer, searcher, watcher, bargain_hunter "

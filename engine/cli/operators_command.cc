@@ -48,7 +48,7 @@ void add_operators_command(CLI::App& app, int& exit_code) {
         if (!found) {
             std::string hint = did_you_mean(opts->name, all);
             std::fprintf(stderr,
-                         "eddy: no component type '%s'%s%s; `eddy operators` lists them all\n",
+                         "eddy: no component type '%s'%s%s (`eddy operators` lists them all)\n",
                          opts->name.c_str(), hint.empty() ? "" : "; ", hint.c_str());
             exit_code = kExitUsage;
             return;

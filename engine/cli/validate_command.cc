@@ -15,10 +15,12 @@ std::optional<Topology> load_and_report(const std::string& path) {
     for (const Diagnostic& d : diags.sorted()) {
         std::fprintf(stderr, "%s\n", d.to_string().c_str());
     }
-    if (diags.has_errors()) {
+    if (diags.items().size() > 1) {
         std::fprintf(stderr, "%s: %zu error%s, %zu warning%s\n", path.c_str(), diags.error_count(),
                      diags.error_count() == 1 ? "" : "s", diags.warning_count(),
                      diags.warning_count() == 1 ? "" : "s");
+    }
+    if (diags.has_errors()) {
         return std::nullopt;
     }
     return topology;

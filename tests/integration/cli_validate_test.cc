@@ -1,12 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Runs the built `eddy` binary on the topology fixtures: configuration errors
 // exit with code 2 and a first line naming file:line:column, never a crash.
-#include <fcntl.h>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -15,6 +9,12 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace {
 
@@ -139,11 +139,10 @@ TEST_F(EddyCli, EveryBadFixtureExitsWithTwoAndNamesTheFirstErrorsPlace) {
         Outcome o = run_eddy({"validate", path});
         expect_clean_exit(o);
         EXPECT_EQ(o.exit_code, 2) << o.err;
-        std::regex place("^" + std::regex_replace(path, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
-                         ":[1-9][0-9]*:[1-9][0-9]*: error: .+ \\[[a-z_]+\\]$");
-        EXPECT_TRUE(std::regex_match(o.first_line(), place)) << o.first_line();
-        EXPECT_THAT(o.err_lines().back(), StartsWith(path + ": "));
-        EXPECT_THAT(o.err_lines().back(), HasSubstr(" error"));
+        std::string first = o.first_line();
+        ASSERT_THAT(first, StartsWith(path + ":"));
+        static const std::regex kPlace(R"(^[1-9][0-9]*:[1-9][0-9]*: error: .+ \[[a-z_]+\]$)");
+        EXPECT_TRUE(std::regex_match(first.substr(path.size() + 1), kPlace)) << first;
         EXPECT_TRUE(o.out.empty()) << o.out;
     }
 }
@@ -203,13 +202,9 @@ TEST_F(EddyCli, MissingFileExitsWithTwoAndOneClearErrorLine) {
     Outcome o = run_eddy({"validate", path});
     expect_clean_exit(o);
     EXPECT_EQ(o.exit_code, 2);
-    EXPECT_EQ(o.first_line(), path + ": error: cannot read topology file '" + path +
-                                  "': No such file or directory [missing_file]");
-    size_t error_lines = 0;
-    for (const std::string& line : o.err_lines()) {
-        error_lines += line.find("error") != std::string::npos ? 1 : 0;
-    }
-    EXPECT_EQ(error_lines, 2u) << o.err;  // the error and the "1 error" summary
+    EXPECT_EQ(o.first_line(),
+              path + ": error: cannot read the topology file: No such file or directory [missing_file]");
+    EXPECT_EQ(o.err_lines().size(), 1u) << o.err;
 }
 
 TEST_F(EddyCli, RunRefusesABadTopologyWithExitTwo) {
@@ -242,8 +237,9 @@ TEST_F(EddyCli, OperatorsFilterPrintsItsParameterTable) {
     EXPECT_THAT(o.out, StartsWith("filter (operator)\n"));
     EXPECT_THAT(o.out, HasSubstr("parameters:\n"));
     EXPECT_THAT(o.out, HasSubstr("  field (string; required)\n"));
-    EXPECT_THAT(o.out, HasSubstr("  op (one of: eq, ne, lt, le, gt, ge, in, not_in, exists, missing; "
-                                 "default eq)\n"));
+    EXPECT_THAT(o.out,
+                HasSubstr("  op (one of: eq, ne, lt, le, gt, ge, in, not_in, exists, missing; "
+                          "default eq)\n"));
     EXPECT_THAT(o.out, HasSubstr("  value ("));
     EXPECT_THAT(o.out, HasSubstr("rejected"));
 }
@@ -252,7 +248,7 @@ TEST_F(EddyCli, OperatorsWithUnknownNameExitsWithTwo) {
     Outcome o = run_eddy({"operators", "nosuch"});
     expect_clean_exit(o);
     EXPECT_EQ(o.exit_code, 2);
-    EXPECT_EQ(o.err, "eddy: no component type 'nosuch'; `eddy operators` lists them all\n");
+    EXPECT_EQ(o.err, "eddy: no component type 'nosuch' (`eddy operators` lists them all)\n");
     EXPECT_TRUE(o.out.empty());
 }
 

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // CSV: RFC 4180 splitting, header handling, cell typing and row errors.
-#include <gtest/gtest.h>
+#include "record/csv.h"
 
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "eddy/fields.h"
 #include "eddy/record.h"
-#include "record/csv.h"
 
 namespace eddy {
 namespace {
@@ -73,7 +74,8 @@ TEST(CsvSplitTest, OtherDelimiters) {
 TEST(CsvSplitTest, QuotingErrors) {
     EXPECT_EQ(split_error(R"(a,"open)").message(),
               "cell 2 has an unterminated quote (quoted cells cannot span lines)");
-    EXPECT_EQ(split_error(R"("closed"junk,b)").message(), "cell 1 has text after its closing quote");
+    EXPECT_EQ(split_error(R"("closed"junk,b)").message(),
+              "cell 1 has text after its closing quote");
 }
 
 class CsvDecoderTest : public ::testing::Test {
@@ -114,7 +116,7 @@ TEST_F(CsvDecoderTest, HeaderAndTypedCells) {
     EXPECT_DOUBLE_EQ(get(r, "score")->as_double(), 0.75);
     EXPECT_TRUE(get(r, "ok")->as_bool());
     EXPECT_EQ(get(r, "note")->as_string(), "hello, world");
-    ASSERT_TRUE(get(r, "big")->is_double());  // beyond int64
+    ASSERT_TRUE(get(r, "big")->is_double());         // beyond int64
     EXPECT_EQ(table_.name(r.fields()[0].id), "ts");  // header order
 }
 
@@ -172,7 +174,10 @@ TEST_F(CsvDecoderTest, HeaderWithBomQuotesAndEmptyNames) {
 
 TEST_F(CsvDecoderTest, InvalidUtf8) {
     ASSERT_TRUE(decoder_.read_header("a,b").is_ok());
-    EXPECT_EQ(decode_error("ok,ba\xff" "d").message(), "invalid UTF-8 at byte offset 5");
+    EXPECT_EQ(decode_error("ok,ba\xff"
+                           "d")
+                  .message(),
+              "invalid UTF-8 at byte offset 5");
     EXPECT_EQ(decoder_.read_header("a\xC3").message(), "invalid UTF-8 at byte offset 1");
 }
 

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // Event time (units, ISO-8601, errors), LineDecoder and the shared decoder params.
-#include <gtest/gtest.h>
+#include "record/event_time.h"
 
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "eddy/clock.h"
 #include "eddy/config.h"
@@ -11,7 +13,7 @@
 #include "eddy/record.h"
 #include "eddy/spec.h"
 #include "eddy/units.h"
-#include "record/event_time.h"
+
 #include "record/line_decoder.h"
 
 namespace eddy {
@@ -19,7 +21,9 @@ namespace {
 
 constexpr int64_t kTen = 1764324000000;  // 2025-11-28T10:00:00Z
 
-std::optional<int64_t> iso(std::string_view s) { return parse_iso8601_ms(s); }
+std::optional<int64_t> iso(std::string_view s) {
+    return parse_iso8601_ms(s);
+}
 
 TEST(Iso8601Test, AcceptedForms) {
     EXPECT_EQ(iso("2025-11-28T10:00:00Z"), kTen);
@@ -86,7 +90,7 @@ TEST(EventTimeTest, ExplicitUnits) {
 }
 
 TEST(EventTimeTest, AutoUnit) {
-    EXPECT_EQ(to_ms(Value::integer(kTen), TimeUnit::kAuto), kTen);                // ms
+    EXPECT_EQ(to_ms(Value::integer(kTen), TimeUnit::kAuto), kTen);  // ms
     EXPECT_EQ(to_ms(Value::integer(100'000'000'000), TimeUnit::kAuto), 100'000'000'000);
     EXPECT_EQ(to_ms(Value::integer(99'999'999'999), TimeUnit::kAuto), 99'999'999'999'000);
     EXPECT_EQ(to_ms(Value::integer(1764324000), TimeUnit::kAuto), kTen);          // seconds
@@ -273,10 +277,13 @@ Config config(std::vector<ConfigValue::Entry> given) {
         const std::string& text = *p.default_text();
         switch (p.type()) {
             case ParamType::kSize:
-                given.emplace_back(p.name(), ConfigValue::integer(static_cast<int64_t>(
-                                                 parse_size_bytes(text).value_or(0))));
+                given.emplace_back(
+                    p.name(),
+                    ConfigValue::integer(static_cast<int64_t>(parse_size_bytes(text).value_or(0))));
                 break;
-            default: given.emplace_back(p.name(), ConfigValue::string(text)); break;
+            default:
+                given.emplace_back(p.name(), ConfigValue::string(text));
+                break;
         }
     }
     return Config("clicks", "test", ConfigValue::map(std::move(given)),
@@ -317,8 +324,8 @@ TEST(DecoderOptionsTest, AllSet) {
 }
 
 TEST(DecoderOptionsTest, EventTimeUnitDefaultsToAuto) {
-    Result<DecoderOptions> o =
-        decoder_options(config({{"event_time", event_time({{"field", ConfigValue::string("ts")}})}}));
+    Result<DecoderOptions> o = decoder_options(
+        config({{"event_time", event_time({{"field", ConfigValue::string("ts")}})}}));
     ASSERT_TRUE(o.is_ok());
     EXPECT_EQ(o->event_time->unit, TimeUnit::kAuto);
 }
@@ -333,14 +340,14 @@ std::string options_error(std::vector<ConfigValue::Entry> given) {
 TEST(DecoderOptionsTest, Errors) {
     EXPECT_EQ(options_error({{"event_time", event_time({{"field", ConfigValue::string("ts")},
                                                         {"unit", ConfigValue::string("min")}})}}),
-              "parameter 'event_time' of source 'clicks' (topology.yaml:7:17) has unit 'min', "
+              "source 'clicks': parameter 'event_time' (topology.yaml:7:17) has unit 'min', "
               "which is not one of: ms, s, us, ns, iso8601, auto");
     EXPECT_EQ(options_error({{"event_time", event_time({{"field", ConfigValue::string("ts")},
                                                         {"zone", ConfigValue::string("UTC")}})}}),
-              "parameter 'event_time' of source 'clicks' (topology.yaml:7:17) has unknown key "
+              "source 'clicks': parameter 'event_time' (topology.yaml:7:17) has unknown key "
               "'zone'; allowed keys: field, unit");
     EXPECT_EQ(options_error({{"event_time", event_time({{"unit", ConfigValue::string("ms")}})}}),
-              "parameter 'event_time' of source 'clicks' (topology.yaml:7:17) needs a 'field' "
+              "source 'clicks': parameter 'event_time' (topology.yaml:7:17) needs a 'field' "
               "key naming the event-time field, e.g. {field: ts, unit: ms}");
     EXPECT_NE(options_error({{"csv_delimiter", ConfigValue::string(";;")}}).find("one character"),
               std::string::npos);
@@ -348,7 +355,15 @@ TEST(DecoderOptionsTest, Errors) {
               std::string::npos);
 }
 
-TEST(DecoderParamsTest, EveryParamIsDocumentedAndTheRuleReportsErrors) {
+TEST(DecoderOptionsTest, PlacesAreThoseOfTheKeysWhenKnown) {
+    ConfigValue unit = ConfigValue::string("min", Location{"topology.yaml", 8, 9});
+    EXPECT_EQ(options_error({{"event_time",
+                              event_time({{"field", ConfigValue::string("ts")}, {"unit", unit}})}}),
+              "source 'clicks': parameter 'event_time' (topology.yaml:8:9) has unit 'min', "
+              "which is not one of: ms, s, us, ns, iso8601, auto");
+}
+
+TEST(DecoderParamsTest, EveryParamIsDocumentedAndTheRulesReportEveryError) {
     ComponentSpec spec = decoder_spec();
     std::vector<std::string> names;
     for (const Param& p : spec.params) {
@@ -357,15 +372,34 @@ TEST(DecoderParamsTest, EveryParamIsDocumentedAndTheRuleReportsErrors) {
     }
     EXPECT_EQ(names, (std::vector<std::string>{"format", "event_time", "max_line_bytes",
                                                "csv_delimiter", "csv_columns"}));
-    EXPECT_EQ(spec.find_param("format")->values(), (std::vector<std::string>{"json", "csv", "raw"}));
+    EXPECT_EQ(spec.find_param("format")->values(),
+              (std::vector<std::string>{"json", "csv", "raw"}));
     EXPECT_EQ(*spec.find_param("format")->default_text(), "json");
     EXPECT_EQ(*spec.find_param("max_line_bytes")->default_text(), "1MB");
     EXPECT_EQ(*spec.find_param("csv_delimiter")->default_text(), ",");
-    ASSERT_EQ(spec.rules.size(), 1u);
-    EXPECT_EQ(spec.rules[0](config({})), "");
-    EXPECT_NE(spec.rules[0](config({{"event_time", event_time({{"unit", ConfigValue::string("h")}})}}))
-                  .find("unit 'h'"),
-              std::string::npos);
+
+    auto messages = [&](const Config& cfg) {
+        std::vector<std::string> out;
+        for (const ConfigRule& rule : spec.rules) {
+            std::string m = rule(cfg);
+            if (!m.empty()) {
+                out.push_back(m);
+            }
+        }
+        return out;
+    };
+    EXPECT_TRUE(messages(config({})).empty());
+    // Both problems at once; the validator prefixes the component.
+    std::vector<std::string> both =
+        messages(config({{"event_time", event_time({{"unit", ConfigValue::string("h")}})},
+                         {"csv_delimiter", ConfigValue::string("ab")}}));
+    ASSERT_EQ(both.size(), 2u);
+    EXPECT_EQ(both[0],
+              "parameter 'event_time' (topology.yaml:7:17) has unit 'h', which is not one of: "
+              "ms, s, us, ns, iso8601, auto");
+    EXPECT_EQ(both[1],
+              "parameter 'csv_delimiter' (topology.yaml:3:5) must be one character other than a "
+              "quote or a line break (\"\\t\" for tab), got 'ab'");
 }
 
 }  // namespace

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // The `file` and `stdin` sources end to end, into a fake SourceEmitter.
-#include <fcntl.h>
-#include <gtest/gtest.h>
-#include <unistd.h>
-#include <zlib.h>
-
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include "eddy/context.h"
 #include "eddy/fields.h"
@@ -16,6 +16,7 @@
 #include "eddy/source.h"
 #include "eddy/spec.h"
 #include "eddy/units.h"
+
 #include "record/json.h"
 #include "topology/validator.h"
 #include "topology/yaml_loader.h"
@@ -80,17 +81,25 @@ Config make_config(const ComponentSpec& spec, std::vector<ConfigValue::Entry> gi
         const std::string& text = *p.default_text();
         switch (p.type()) {
             case ParamType::kSize:
-                given.emplace_back(p.name(), ConfigValue::integer(static_cast<int64_t>(
-                                                 parse_size_bytes(text).value_or(0))));
+                given.emplace_back(
+                    p.name(),
+                    ConfigValue::integer(static_cast<int64_t>(parse_size_bytes(text).value_or(0))));
                 break;
-            case ParamType::kBool: given.emplace_back(p.name(), ConfigValue::boolean(text == "true")); break;
-            default: given.emplace_back(p.name(), ConfigValue::string(text)); break;
+            case ParamType::kBool:
+                given.emplace_back(p.name(), ConfigValue::boolean(text == "true"));
+                break;
+            default:
+                given.emplace_back(p.name(), ConfigValue::string(text));
+                break;
         }
     }
-    return Config("clicks", spec.name, ConfigValue::map(std::move(given)), Location{"t.yaml", 4, 3});
+    return Config("clicks", spec.name, ConfigValue::map(std::move(given)),
+                  Location{"t.yaml", 4, 3});
 }
 
-ConfigValue str(std::string s) { return ConfigValue::string(std::move(s)); }
+ConfigValue str(std::string s) {
+    return ConfigValue::string(std::move(s));
+}
 
 ConfigValue event_time(std::string field, std::string unit) {
     return ConfigValue::map({{"field", str(std::move(field))}, {"unit", str(std::move(unit))}});
@@ -180,13 +189,17 @@ TEST_F(FileSourceTest, JsonLinesEndToEnd) {
                                       {"event_time", event_time("ts", "auto")}});
     ASSERT_TRUE(source->open(ctx_).is_ok());
     Drained d = drain(*source, ctx_);
-    EXPECT_EQ(d.records, (std::vector<std::string>{
-                             R"({"ts":1764320000123,"user_id":"u1","type":"page_view","item_id":"i42","geo.country":"DE","dwell_ms":5300,"scroll_pct":0.75})",
-                             R"({"ts":1764320001000,"user_id":"u2","type":"click","tags":"[\"a\",\"b\"]","embedding":[0.5,1.5]})",
-                             R"({"ts":"2025-11-28T09:33:22.500Z","user_id":"u1","type":"purchase","price":19.99})",
-                             R"({"ts":1764320005,"user_id":"u5","type":"search","query":"shoes"})",
-                             R"({"ts":1764320006000,"user_id":"u6","type":"video_play"})",
-                         }));
+    EXPECT_EQ(
+        d.records,
+        (std::vector<std::string>{
+            R"({"ts":1764320000123,"user_id":"u1","type":"page_view","item_id":"i42",)"
+            R"("geo.country":"DE","dwell_ms":5300,"scroll_pct":0.75})",
+            R"({"ts":1764320001000,"user_id":"u2","type":"click","tags":"[\"a\",\"b\"]",)"
+            R"("embedding":[0.5,1.5]})",
+            R"({"ts":"2025-11-28T09:33:22.500Z","user_id":"u1","type":"purchase","price":19.99})",
+            R"({"ts":1764320005,"user_id":"u5","type":"search","query":"shoes"})",
+            R"({"ts":1764320006000,"user_id":"u6","type":"video_play"})",
+        }));
     EXPECT_EQ(d.times, (std::vector<int64_t>{1764320000123, 1764320001000, 1764322402500,
                                              1764320005000, 1764320006000}));
     ASSERT_EQ(d.errors.size(), 4u);
@@ -210,7 +223,8 @@ TEST_F(FileSourceTest, JsonLinesEndToEnd) {
 }
 
 TEST_F(FileSourceTest, PollsAfterTheEndKeepReturningEnd) {
-    auto source = make_source(spec_, {{"path", str(kFixtures + "access.log")}, {"format", str("raw")}});
+    auto source =
+        make_source(spec_, {{"path", str(kFixtures + "access.log")}, {"format", str("raw")}});
     ASSERT_TRUE(source->open(ctx_).is_ok());
     FakeEmitter emitter;
     Result<PollStatus> first = source->poll(emitter, 100);
@@ -224,12 +238,13 @@ TEST_F(FileSourceTest, PollsAfterTheEndKeepReturningEnd) {
 }
 
 TEST_F(FileSourceTest, RawLinesGetIngestionTime) {
-    auto source = make_source(spec_, {{"path", str(kFixtures + "access.log")}, {"format", str("raw")}});
+    auto source =
+        make_source(spec_, {{"path", str(kFixtures + "access.log")}, {"format", str("raw")}});
     ASSERT_TRUE(source->open(ctx_).is_ok());
     Drained d = drain(*source, ctx_);
     ASSERT_EQ(d.records.size(), 2u);
-    EXPECT_EQ(d.records[0],
-              R"({"message":"203.0.113.7 - - [28/Nov/2025:10:00:00 +0000] \"GET /p/42 HTTP/1.1\" 200 5300"})");
+    EXPECT_EQ(d.records[0], R"({"message":"203.0.113.7 - - [28/Nov/2025:10:00:00 +0000] )"
+                            R"(\"GET /p/42 HTTP/1.1\" 200 5300"})");
     EXPECT_EQ(d.times, (std::vector<int64_t>{1'000'000, 1'000'000}));
     EXPECT_TRUE(d.errors.empty());
 }
@@ -240,11 +255,13 @@ TEST_F(FileSourceTest, CsvWithHeader) {
                                       {"event_time", event_time("ts", "ms")}});
     ASSERT_TRUE(source->open(ctx_).is_ok());
     Drained d = drain(*source, ctx_, 1);
-    EXPECT_EQ(d.records, (std::vector<std::string>{
-                             R"({"ts":1764320000123,"user_id":"u1","type":"page_view","note":"hello, world"})",
-                             R"({"ts":1764320001000,"user_id":"u2","type":"purchase","price":19.99,"note":"say \"hi\""})",
-                             R"({"ts":1764320003000,"user_id":"u4","type":"click"})",
-                         }));
+    EXPECT_EQ(d.records,
+              (std::vector<std::string>{
+                  R"({"ts":1764320000123,"user_id":"u1","type":"page_view","note":"hello, world"})",
+                  R"({"ts":1764320001000,"user_id":"u2","type":"purchase","price":19.99,)"
+                  R"("note":"say \"hi\""})",
+                  R"({"ts":1764320003000,"user_id":"u4","type":"click"})",
+              }));
     ASSERT_EQ(d.errors.size(), 1u);
     EXPECT_EQ(d.errors[0].position, 4);
     EXPECT_EQ(d.errors[0].reason, "row has 3 cells but the header has 5");
@@ -265,7 +282,8 @@ TEST_F(FileSourceTest, CsvSemicolonsWithoutHeader) {
 TEST_F(FileSourceTest, GzipInputAndProgressInCompressedBytes) {
     std::string data;
     for (int i = 0; i < 5000; ++i) {
-        data += R"({"ts":)" + std::to_string(1764320000000 + i) + R"(,"seq":)" + std::to_string(i) + "}\n";
+        data += R"({"ts":)" + std::to_string(1764320000000 + i) + R"(,"seq":)" + std::to_string(i) +
+                "}\n";
     }
     std::string path = (dir_ / "clicks.jsonl.gz").string();
     gzFile gz = gzopen(path.c_str(), "wb");
@@ -287,7 +305,8 @@ TEST_F(FileSourceTest, LongLinesAndBadBytesAreErrorsWithLineNumbers) {
     std::string data = "{\"n\":1}\n" + std::string(3000, 'x') + "\n{\"n\":3}\n{\"n\":\"\xff\"}\n" +
                        "{\"n\":5," + std::string(1500, ' ') + "oops}\n";
     std::string path = write("bad.jsonl", data);
-    auto source = make_source(spec_, {{"path", str(path)}, {"max_line_bytes", ConfigValue::integer(2048)}});
+    auto source =
+        make_source(spec_, {{"path", str(path)}, {"max_line_bytes", ConfigValue::integer(2048)}});
     ASSERT_TRUE(source->open(ctx_).is_ok());
     Drained d = drain(*source, ctx_);
     EXPECT_EQ(d.records, (std::vector<std::string>{R"({"n":1})", R"({"n":3})"}));
@@ -305,19 +324,21 @@ TEST_F(FileSourceTest, MissingFile) {
     auto source = make_source(spec_, {{"path", str("data/x.jsonl")}});
     Status s = source->open(ctx_);
     EXPECT_EQ(s.code(), StatusCode::kNotFound);
-    EXPECT_EQ(s.message(), "source 'clicks': cannot open 'data/x.jsonl': No such file or directory");
+    EXPECT_EQ(s.message(),
+              "source 'clicks': cannot open 'data/x.jsonl': No such file or directory");
 }
 
 TEST_F(FileSourceTest, DirectoryIsAnIoError) {
     auto source = make_source(spec_, {{"path", str(dir_.string())}});
     Status s = source->open(ctx_);
     EXPECT_EQ(s.code(), StatusCode::kIoError);
-    EXPECT_EQ(s.message(), "source 'clicks': cannot read '" + dir_.string() + "': it is a directory");
+    EXPECT_EQ(s.message(),
+              "source 'clicks': cannot read '" + dir_.string() + "': it is a directory");
 }
 
 TEST_F(FileSourceTest, InvalidEventTimeIsRejectedByTheFactory) {
-    Result<std::unique_ptr<Source>> source = spec_.make_source(make_config(
-        spec_, {{"path", str("x")}, {"event_time", event_time("ts", "minutes")}}));
+    Result<std::unique_ptr<Source>> source = spec_.make_source(
+        make_config(spec_, {{"path", str("x")}, {"event_time", event_time("ts", "minutes")}}));
     ASSERT_FALSE(source.is_ok());
     EXPECT_EQ(source.status().code(), StatusCode::kInvalidArgument);
     EXPECT_NE(source.status().message().find("unit 'minutes', which is not one of: ms, s, us, ns, "
@@ -340,7 +361,9 @@ public:
         ::dup2(saved_, STDIN_FILENO);
         ::close(saved_);
     }
-    void write(std::string_view s) { EXPECT_EQ(::write(fds_[1], s.data(), s.size()), ssize_t(s.size())); }
+    void write(std::string_view s) {
+        EXPECT_EQ(::write(fds_[1], s.data(), s.size()), ssize_t(s.size()));
+    }
     void close_writer() {
         if (fds_[1] >= 0) {
             ::close(fds_[1]);
@@ -384,14 +407,17 @@ TEST_F(FileSourceTest, ConfigFromYamlThroughTheValidator) {
     ASSERT_TRUE(registry.add(eddy_builtin_source_file(), "built-in").is_ok());
     ASSERT_TRUE(registry.add(eddy_builtin_sink_stdout(), "built-in").is_ok());
     Diagnostics diags;
-    std::string yaml = "sources:\n"
-                       "  clicks:\n"
-                       "    type: file\n"
-                       "    path: " + kFixtures + "clicks.csv\n"
-                       "    format: csv\n"
-                       "    event_time: {field: ts, unit: ms}\n"
-                       "sinks:\n"
-                       "  out: {type: stdout, input: clicks}\n";
+    std::string yaml =
+        "sources:\n"
+        "  clicks:\n"
+        "    type: file\n"
+        "    path: " +
+        kFixtures +
+        "clicks.csv\n"
+        "    format: csv\n"
+        "    event_time: {field: ts, unit: ms}\n"
+        "sinks:\n"
+        "  out: {type: stdout, input: clicks}\n";
     std::optional<ConfigValue> root = load_yaml_text(yaml, "t.yaml", diags);
     ASSERT_TRUE(root);
     std::optional<Topology> topology = validate_topology(*root, registry, diags);
@@ -416,11 +442,12 @@ TEST_F(FileSourceTest, BadEventTimeUnitIsReportedByValidation) {
     Registry registry;
     ASSERT_TRUE(registry.add(eddy_builtin_source_file(), "built-in").is_ok());
     Diagnostics diags;
-    std::string yaml = "sources:\n"
-                       "  clicks:\n"
-                       "    type: file\n"
-                       "    path: x.jsonl\n"
-                       "    event_time: {field: ts, unit: minutes}\n";
+    std::string yaml =
+        "sources:\n"
+        "  clicks:\n"
+        "    type: file\n"
+        "    path: x.jsonl\n"
+        "    event_time: {field: ts, unit: minutes}\n";
     std::optional<ConfigValue> root = load_yaml_text(yaml, "t.yaml", diags);
     ASSERT_TRUE(root);
     (void)validate_topology(*root, registry, diags);

@@ -3,11 +3,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <new>
 #include <set>
 #include <sstream>
@@ -23,6 +25,7 @@
 #include "eddy/source.h"
 #include "eddy/spec.h"
 
+#include "io/generator_random.h"
 #include "record/json.h"
 #include "runtime/builtins.h"
 #include "topology/validator.h"
@@ -205,7 +208,7 @@ TEST(GeneratorTest, DurationModeStaysInItsSpan) {
 
 TEST(GeneratorTest, BothBoundsStopAtTheFirst) {
     GeneratorOptions o = with_events(100);
-    o.duration_ms = 7 * 24 * kHour;
+    o.duration_ms = kHour * 24 * 7;
     EXPECT_EQ(generate(o).events.size(), 100u);
 }
 
@@ -218,27 +221,31 @@ protected:
         GeneratorOptions o = with_events(50'000);
         o.missing_rate = 0;  // exact field presence for the shape checks below
         o.out_of_order_rate = 0;
-        run_ = new Stream(generate(o));
-        truth_ = new std::map<std::string, const UserTruth*>(by_user(*run_));
+        shared() = std::make_unique<Shared>();
+        shared()->stream = generate(o);
+        shared()->truth = by_user(shared()->stream);
     }
-    static void TearDownTestSuite() {
-        delete truth_;
-        delete run_;
-    }
-    static const UserTruth& truth(const Ev& e) { return *truth_->at(e.user); }
+    static void TearDownTestSuite() { shared().reset(); }
 
-    static Stream* run_;
-    static std::map<std::string, const UserTruth*>* truth_;
+    struct Shared {
+        Stream stream;
+        std::map<std::string, const UserTruth*> truth;
+    };
+    static std::unique_ptr<Shared>& shared() {
+        static std::unique_ptr<Shared> s;
+        return s;
+    }
+    static const Stream& stream() { return shared()->stream; }
+    static const std::map<std::string, const UserTruth*>& truths() { return shared()->truth; }
+    static const UserTruth& truth(const Ev& e) { return *truths().at(e.user); }
 };
-Stream* GeneratorStats::run_ = nullptr;
-std::map<std::string, const UserTruth*>* GeneratorStats::truth_ = nullptr;
 
 TEST_F(GeneratorStats, BotShareAndEveryBotKind) {
     const double share =
-        static_cast<double>(run_->bots_seen) / static_cast<double>(run_->users_seen);
+        static_cast<double>(stream().bots_seen) / static_cast<double>(stream().users_seen);
     EXPECT_NEAR(share, 0.05, 0.02);
     std::map<BotKind, int> kinds;
-    for (const UserTruth& t : run_->truth) {
+    for (const UserTruth& t : stream().truth) {
         EXPECT_EQ(t.is_bot, t.bot_kind != BotKind::kNone);
         EXPECT_EQ(t.is_bot, t.segment == "bot");
         ++kinds[t.bot_kind];
@@ -251,7 +258,7 @@ TEST_F(GeneratorStats, BotShareAndEveryBotKind) {
 TEST_F(GeneratorStats, SegmentsPreferDifferentCategories) {
     std::map<std::string, std::map<std::string, double>> share;  // segment -> category -> share
     std::map<std::string, double> total;
-    for (const Ev& e : run_->events) {
+    for (const Ev& e : stream().events) {
         const UserTruth& t = truth(e);
         if (!t.is_bot && e.has("category")) {
             share[t.segment][e.text.at("category")] += 1;
@@ -277,10 +284,12 @@ TEST_F(GeneratorStats, SegmentsPreferDifferentCategories) {
             }
             double tv = 0;
             std::set<std::string> cats;
-            for (auto& [c, n] : ca)
+            for (auto& [c, n] : ca) {
                 cats.insert(c);
-            for (auto& [c, n] : cb)
+            }
+            for (auto& [c, n] : cb) {
                 cats.insert(c);
+            }
             for (const std::string& c : cats) {
                 tv += std::abs((ca.count(c) ? ca.at(c) : 0) - (cb.count(c) ? cb.at(c) : 0));
             }
@@ -292,7 +301,7 @@ TEST_F(GeneratorStats, SegmentsPreferDifferentCategories) {
 TEST_F(GeneratorStats, EventTypeMixIsPlausible) {
     std::map<std::string, double> types;
     std::map<std::string, std::map<std::string, double>> by_segment;
-    for (const Ev& e : run_->events) {
+    for (const Ev& e : stream().events) {
         types[e.type] += 1;
         if (!truth(e).is_bot) {
             by_segment[truth(e).segment][e.type] += 1;
@@ -303,7 +312,7 @@ TEST_F(GeneratorStats, EventTypeMixIsPlausible) {
                           "scroll", "signup"}) {
         EXPECT_GT(types[t], 0) << t;
     }
-    const double n = static_cast<double>(run_->events.size());
+    const double n = static_cast<double>(stream().events.size());
     EXPECT_GT(types["page_view"] / n, 0.4);
     EXPECT_LT(types["page_view"] / n, 0.85);
     EXPECT_LT(types["purchase"] * 20, types["page_view"]);
@@ -319,7 +328,7 @@ TEST_F(GeneratorStats, EventTypeMixIsPlausible) {
 TEST_F(GeneratorStats, FunnelPurchasesFollowCarts) {
     std::map<std::string, std::multiset<std::string>> cart;
     size_t purchases = 0;
-    for (const Ev& e : run_->events) {
+    for (const Ev& e : stream().events) {
         if (truth(e).is_bot) {
             EXPECT_NE(e.type, "purchase") << "bots never buy";
             continue;
@@ -338,13 +347,13 @@ TEST_F(GeneratorStats, FunnelPurchasesFollowCarts) {
 
 TEST_F(GeneratorStats, SessionGapsAndBotRates) {
     std::map<std::string, std::vector<int64_t>> times;
-    for (const Ev& e : run_->events) {
+    for (const Ev& e : stream().events) {
         times[e.user].push_back(e.ts);
     }
     std::vector<int64_t> human_gaps, bot_gaps;
     std::map<std::string, std::vector<int64_t>> gaps_by_kind;
     for (auto& [user, ts] : times) {
-        const UserTruth& t = *truth_->at(user);
+        const UserTruth& t = *truths().at(user);
         for (size_t i = 1; i < ts.size(); ++i) {
             const int64_t gap = ts[i] - ts[i - 1];
             ASSERT_GE(gap, 0);
@@ -377,7 +386,7 @@ TEST_F(GeneratorStats, SessionGapsAndBotRates) {
 TEST_F(GeneratorStats, BotsLookDifferentButNotTrivially) {
     int headless_with_normal_ua = 0, crawler_carts = 0, crawler_events = 0;
     std::map<std::string, std::set<std::string>> uas;
-    for (const Ev& e : run_->events) {
+    for (const Ev& e : stream().events) {
         const UserTruth& t = truth(e);
         const std::string& ua = e.text.at("ua");
         if (t.bot_kind == BotKind::kHeadless && ua.find("Headless") == std::string::npos &&
@@ -402,12 +411,13 @@ TEST_F(GeneratorStats, BotsLookDifferentButNotTrivially) {
 
 TEST_F(GeneratorStats, ItemPopularityIsSkewed) {
     std::map<std::string, int> views;
-    for (const Ev& e : run_->events) {
+    for (const Ev& e : stream().events) {
         if (!truth(e).is_bot && e.type == "page_view") {
             ++views[e.text.at("item_id")];
         }
     }
     std::vector<int> counts;
+    counts.reserve(views.size());
     for (auto& [item, n] : views) {
         counts.push_back(n);
     }
@@ -417,11 +427,11 @@ TEST_F(GeneratorStats, ItemPopularityIsSkewed) {
 }
 
 TEST_F(GeneratorStats, FieldsFollowTheEventFormat) {
-    static const std::set<std::string> kTypes = {"page_view",  "click",  "add_to_cart", "purchase",
-                                                 "video_play", "search", "scroll",      "signup"};
-    for (const Ev& e : run_->events) {
+    const std::set<std::string> types = {"page_view",  "click",  "add_to_cart", "purchase",
+                                         "video_play", "search", "scroll",      "signup"};
+    for (const Ev& e : stream().events) {
         ASSERT_EQ(e.user[0], 'u');
-        ASSERT_TRUE(kTypes.count(e.type)) << e.type;
+        ASSERT_TRUE(types.count(e.type)) << e.type;
         for (const char* f :
              {"url", "dwell_ms", "scroll_pct", "ua", "ip", "device", "country", "referrer"}) {
             ASSERT_TRUE(e.has(f)) << f;
@@ -580,6 +590,25 @@ TEST(GeneratorTest, GenerationAllocatesNothingInTheSteadyState) {
     }
     g_count_allocations = false;
     EXPECT_EQ(g_allocations.load(), 0);
+}
+
+TEST(GeneratorTest, OwnLogAndExpMatchTheLibrary) {
+    for (double x : {1e-300, 1e-9, 0.001, 0.3, 0.70710678, 1.0, 1.5, 2.0, 10.0, 12345.678, 1e300}) {
+        EXPECT_NEAR(sampling::det_log(x), std::log(x), 1e-15 * std::max(1.0, std::abs(std::log(x))))
+            << x;
+    }
+    for (double x : {-700.0, -20.0, -1.0, -0.1, 0.0, 0.1, 0.5, 1.0, 3.7, 20.0, 700.0}) {
+        EXPECT_NEAR(sampling::det_exp(x) / std::exp(x), 1.0, 1e-13) << x;
+    }
+    sampling::Rng rng(1);
+    double sum = 0, sq = 0;
+    for (int i = 0; i < 100'000; ++i) {
+        const double z = rng.normal();
+        sum += z;
+        sq += z * z;
+    }
+    EXPECT_NEAR(sum / 1e5, 0.0, 0.02);
+    EXPECT_NEAR(sq / 1e5, 1.0, 0.02);
 }
 
 TEST(GeneratorTest, ParsesTimestamps) {

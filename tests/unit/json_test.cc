@@ -1,16 +1,47 @@
 // SPDX-License-Identifier: Apache-2.0
 // JSON Lines: JsonDecoder (simdjson) and JsonEncoder, and their round trip.
-#include <gtest/gtest.h>
+#include "record/json.h"
 
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <new>
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "eddy/fields.h"
 #include "eddy/record.h"
-#include "record/json.h"
+
 #include "record/json_decoder.h"
+
+// Counts heap allocations, to check that steady-state decoding makes none. Not
+// under AddressSanitizer, which owns operator new and delete.
+namespace {
+std::atomic<long> g_allocations{0};
+}  // namespace
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kCountsAllocations = false;
+#else
+constexpr bool kCountsAllocations = true;
+
+[[gnu::noinline]] void* operator new(size_t n) {
+    g_allocations.fetch_add(1, std::memory_order_relaxed);
+    if (void* p = std::malloc(n == 0 ? 1 : n)) {
+        return p;
+    }
+    throw std::bad_alloc();
+}
+[[gnu::noinline]] void operator delete(void* p) noexcept {
+    std::free(p);
+}
+[[gnu::noinline]] void operator delete(void* p, size_t) noexcept {
+    std::free(p);
+}
+#endif
 
 namespace eddy {
 namespace {
@@ -52,8 +83,8 @@ protected:
 };
 
 TEST_F(JsonTest, EveryScalarType) {
-    Record& r = decode_ok(
-        R"({"s":"text","i":-42,"d":0.75,"e":1e3,"t":true,"f":false,"n":null,"big":18446744073709551615})");
+    Record& r = decode_ok(R"({"s":"text","i":-42,"d":0.75,"e":1e3,"t":true,"f":false,"n":null,)"
+                          R"("big":18446744073709551615})");
     EXPECT_EQ(get(r, "s")->as_string(), "text");
     ASSERT_TRUE(get(r, "i")->is_int());
     EXPECT_EQ(get(r, "i")->as_int(), -42);
@@ -69,7 +100,8 @@ TEST_F(JsonTest, EveryScalarType) {
 }
 
 TEST_F(JsonTest, IntegerLimits) {
-    Record& r = decode_ok(R"({"max":9223372036854775807,"min":-9223372036854775808,"over":9223372036854775808})");
+    Record& r = decode_ok(
+        R"({"max":9223372036854775807,"min":-9223372036854775808,"over":9223372036854775808})");
     EXPECT_EQ(get(r, "max")->as_int(), std::numeric_limits<int64_t>::max());
     EXPECT_EQ(get(r, "min")->as_int(), std::numeric_limits<int64_t>::min());
     EXPECT_TRUE(get(r, "over")->is_double());
@@ -129,7 +161,8 @@ TEST_F(JsonTest, NumericArraysBecomeFloatVectors) {
 }
 
 TEST_F(JsonTest, OtherArraysBecomeMinifiedJsonText) {
-    Record& r = decode_ok(R"({"tags": [ "a" , "b\"c" ], "mixed":[1, "x", null, true, {"k": [2]}]})");
+    Record& r =
+        decode_ok(R"({"tags": [ "a" , "b\"c" ], "mixed":[1, "x", null, true, {"k": [2]}]})");
     ASSERT_TRUE(get(r, "tags")->is_string());
     EXPECT_EQ(get(r, "tags")->as_string(), R"(["a","b\"c"])");
     EXPECT_EQ(get(r, "mixed")->as_string(), R"([1,"x",null,true,{"k":[2]}])");
@@ -213,8 +246,11 @@ TEST_F(JsonTest, EncoderEscapes) {
 
 TEST_F(JsonTest, EncoderReplacesInvalidUtf8) {
     Record& r = batch_.append();
-    r.set(table_.intern("s"), std::string_view("a\xff" "b\xC3"));
-    EXPECT_EQ(encode(r), "{\"s\":\"a\xEF\xBF\xBD" "b\xEF\xBF\xBD\"}");
+    r.set(table_.intern("s"), std::string_view("a\xff"
+                                               "b\xC3"));
+    EXPECT_EQ(encode(r),
+              "{\"s\":\"a\xEF\xBF\xBD"
+              "b\xEF\xBF\xBD\"}");
 }
 
 TEST_F(JsonTest, EncoderNonFiniteNumbersBecomeNull) {
@@ -264,6 +300,46 @@ TEST_F(JsonTest, RoundTripGivesEqualRecords) {
         EXPECT_EQ(back.fields()[i].value, r.fields()[i].value)
             << table_.name(r.fields()[i].id) << " in " << text;
     }
+}
+
+TEST_F(JsonTest, SteadyStateDecodingDoesNotAllocate) {
+    const std::string lines[] = {
+        R"({"ts":1764320000123,"user_id":"u123","type":"page_view","geo":{"country":"DE"},)"
+        R"("scroll_pct":0.75,"embedding":[0.1,0.2,0.3],"tags":["a","b"],"ok":true,"n":null})",
+        R"({"ts":1764320000124,"user_id":"u9","type":"click","geo":{"country":"FR"},)"
+        R"("scroll_pct":0.5,"embedding":[0.4,0.5,0.6],"tags":["c"],"ok":false,"n":null})",
+    };
+    auto run = [&] {
+        for (int i = 0; i < 50; ++i) {
+            batch_.clear();
+            for (int k = 0; k < 100; ++k) {
+                Record& r = batch_.append();
+                ASSERT_TRUE(decoder_.decode(lines[k % 2], r).is_ok());
+            }
+        }
+    };
+    if (!kCountsAllocations) {
+        GTEST_SKIP() << "allocations are not counted under AddressSanitizer";
+    }
+    run();  // warm up: parser capacity, field cache, record and arena capacity
+    long before = g_allocations.load();
+    run();
+    EXPECT_EQ(g_allocations.load() - before, 0);
+}
+
+TEST_F(JsonTest, SteadyStateEncodingDoesNotAllocate) {
+    Record& r = decode_ok(R"({"s":"text \"q\"","i":1,"d":0.5,"v":[1,2],"b":true,"n":null})");
+    if (!kCountsAllocations) {
+        GTEST_SKIP() << "allocations are not counted under AddressSanitizer";
+    }
+    std::string out;
+    out.reserve(1 << 16);
+    encoder_.append(r, out);  // warm up the name cache
+    long before = g_allocations.load();
+    for (int i = 0; i < 100; ++i) {
+        encoder_.append(r, out);
+    }
+    EXPECT_EQ(g_allocations.load() - before, 0);
 }
 
 TEST(JsonHelpersTest, AppendJsonString) {

@@ -1,10 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // LineReader: line splitting, long lines, gzip/zstd, pipes and open errors.
-#include <fcntl.h>
-#include <gtest/gtest.h>
-#include <unistd.h>
-#include <zlib.h>
-#include <zstd.h>
+#include "io/line_reader.h"
 
 #include <chrono>
 #include <filesystem>
@@ -14,7 +10,11 @@
 #include <thread>
 #include <vector>
 
-#include "io/line_reader.h"
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
 
 namespace eddy {
 namespace {
@@ -33,7 +33,9 @@ std::ostream& operator<<(std::ostream& os, const Item& item) {
               << item.text.substr(0, 80) << "'}";
 }
 
-Item line(int64_t n, std::string text) { return {LineReader::Event::kLine, n, std::move(text)}; }
+Item line(int64_t n, std::string text) {
+    return {LineReader::Event::kLine, n, std::move(text)};
+}
 Item too_long(int64_t n, std::string message) {
     return {LineReader::Event::kTooLong, n, std::move(message)};
 }
@@ -58,8 +60,8 @@ std::vector<Item> read_all(LineReader& reader) {
         if (*e == LineReader::Event::kWait) {
             continue;
         }
-        items.push_back({*e, l.number,
-                         std::string(*e == LineReader::Event::kLine ? l.text : l.message)});
+        items.push_back(
+            {*e, l.number, std::string(*e == LineReader::Event::kLine ? l.text : l.message)});
     }
 }
 
@@ -206,7 +208,8 @@ TEST_F(LineReaderTest, RandomLinesMatchAReferenceSplit) {
         data += text + (crlf ? "\r\n" : "\n");
         if (len > 300) {
             expected.push_back(too_long(n, "line " + std::to_string(n) + " is " +
-                                               std::to_string(len) + " bytes, over max_line_bytes 300"));
+                                               std::to_string(len) +
+                                               " bytes, over max_line_bytes 300"));
         } else if (len > 0) {
             expected.push_back(line(n, text));
         }
@@ -242,14 +245,16 @@ TEST_F(LineReaderTest, ZstdWithSeveralFrames) {
 TEST_F(LineReaderTest, LargeCompressedInputs) {
     std::string data;
     for (int i = 0; i < 200'000; ++i) {
-        data += "{\"seq\":" + std::to_string(i) + ",\"pad\":\"" + std::string(i % 50, 'p') + "\"}\n";
+        data +=
+            "{\"seq\":" + std::to_string(i) + ",\"pad\":\"" + std::string(i % 50, 'p') + "\"}\n";
     }
     for (const std::string& encoded : {gzip(data), zstd(data)}) {
         auto reader = open(write("big", encoded));
         std::vector<Item> items = read_all(*reader);
         ASSERT_EQ(items.size(), 200'000u);
         EXPECT_EQ(items.back().number, 200'000);
-        EXPECT_EQ(items[12345].text, "{\"seq\":12345,\"pad\":\"" + std::string(12345 % 50, 'p') + "\"}");
+        EXPECT_EQ(items[12345].text,
+                  "{\"seq\":12345,\"pad\":\"" + std::string(12345 % 50, 'p') + "\"}");
         EXPECT_EQ(reader->bytes_read(), encoded.size());
     }
 }
@@ -319,7 +324,9 @@ public:
         ::close(fds_[0]);
     }
     int reader() const { return fds_[0]; }
-    void write(std::string_view s) { EXPECT_EQ(::write(fds_[1], s.data(), s.size()), ssize_t(s.size())); }
+    void write(std::string_view s) {
+        EXPECT_EQ(::write(fds_[1], s.data(), s.size()), ssize_t(s.size()));
+    }
     void close_writer() {
         if (fds_[1] >= 0) {
             ::close(fds_[1]);

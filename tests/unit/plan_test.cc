@@ -1,17 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 // The physical plan: which operators fuse into chains, where exchanges go,
 // how side outputs become edges, and the DOT text of `eddy graph`.
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
+#include "runtime/plan.h"
 
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include "eddy/registry.h"
+
 #include "runtime/builtins.h"
-#include "runtime/plan.h"
 #include "topology/validator.h"
 #include "topology/yaml_loader.h"
 
@@ -62,7 +64,8 @@ struct Planned {
         return n;
     }
     /// The single edge into `to` that carries `component`'s `output`.
-    const PlanEdge* edge(int to, const std::string& component, const std::string& output = "") const {
+    const PlanEdge* edge(int to, const std::string& component,
+                         const std::string& output = "") const {
         int c = topology.find(component);
         for (const PlanEdge* e : plan.inputs_of(to)) {
             if (e->component == c && e->output == output) {
@@ -285,7 +288,9 @@ TEST(PhysicalPlan, DotTextShowsChainsExchangesAndSideOutputs) {
     // Line breaks in labels are DOT's `\n` escape, not an escaped backslash.
     EXPECT_THAT(dot, HasSubstr("[label=\"clicks\\n(generator)\", shape=cds]"));
     EXPECT_THAT(dot, HasSubstr("[label=\"exchange\\nhash(user_id)\", shape=diamond]"));
-    EXPECT_THAT(dot, HasSubstr("[label=\"chain by user_id x1\\ncounts (counter)\\nbuys (filter)\", shape=box]"));
+    EXPECT_THAT(
+        dot,
+        HasSubstr("[label=\"chain by user_id x1\\ncounts (counter)\\nbuys (filter)\", shape=box]"));
     EXPECT_THAT(dot, HasSubstr("[label=\"out\\n(stdout)\", shape=folder]"));
     EXPECT_THAT(dot, HasSubstr("[label=\"rest\\n(null)\", shape=folder]"));
     EXPECT_THAT(dot, HasSubstr("[label=\"rejected\", style=dashed]"));

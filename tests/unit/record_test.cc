@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // The SDK's data types: Value, Record, Batch, Arena, FieldTable and the unit parsers.
-#include <gtest/gtest.h>
+#include "eddy/record.h"
 
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "eddy/arena.h"
 #include "eddy/fields.h"
-#include "eddy/record.h"
 #include "eddy/units.h"
 #include "eddy/value.h"
 

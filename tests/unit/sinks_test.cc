@@ -1,9 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 // The `file`, `stdout` and `null` sinks: output, buffering, errors and round trips.
-#include <fcntl.h>
-#include <gtest/gtest.h>
-#include <unistd.h>
-
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -12,11 +8,16 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
 #include "eddy/context.h"
 #include "eddy/fields.h"
 #include "eddy/registry.h"
 #include "eddy/source.h"
 #include "eddy/spec.h"
+
 #include "record/json_decoder.h"
 
 ::eddy::ComponentSpec eddy_builtin_sink_file();
@@ -129,7 +130,8 @@ TEST_F(SinksTest, FileSinkWritesJsonLinesAndCreatesDirectories) {
               "{\"seq\":2,\"user_id\":\"u2\"}\n");
     ASSERT_TRUE(sink->write(batch(1, 3)).is_ok());
     ASSERT_TRUE(sink->close().is_ok());
-    EXPECT_EQ(read_file(path).substr(read_file(path).size() - 25), "{\"seq\":3,\"user_id\":\"u3\"}\n");
+    EXPECT_EQ(read_file(path).substr(read_file(path).size() - 25),
+              "{\"seq\":3,\"user_id\":\"u3\"}\n");
 }
 
 TEST_F(SinksTest, LargeOutputIsWrittenBeforeFlush) {
@@ -151,8 +153,8 @@ TEST_F(SinksTest, LargeOutputIsWrittenBeforeFlush) {
 TEST_F(SinksTest, AppendOrReplace) {
     std::string path = (dir_ / "out.jsonl").string();
     std::ofstream(path) << "old\n";
-    auto appending = make_sink(eddy_builtin_sink_file(),
-                               {{"path", ConfigValue::string(path)}, {"append", ConfigValue::boolean(true)}});
+    auto appending = make_sink(eddy_builtin_sink_file(), {{"path", ConfigValue::string(path)},
+                                                          {"append", ConfigValue::boolean(true)}});
     ASSERT_TRUE(appending->open(ctx_).is_ok());
     ASSERT_TRUE(appending->write(batch(1)).is_ok());
     ASSERT_TRUE(appending->close().is_ok());
@@ -185,14 +187,16 @@ TEST_F(SinksTest, UncreatableDirectory) {
     auto sink = make_sink(eddy_builtin_sink_file(), {{"path", ConfigValue::string(path)}});
     Status s = sink->open(ctx_);
     EXPECT_EQ(s.code(), StatusCode::kIoError);
-    EXPECT_TRUE(s.message().starts_with("sink 'out': cannot create directory '" + blocker + "/sub'"))
+    EXPECT_TRUE(
+        s.message().starts_with("sink 'out': cannot create directory '" + blocker + "/sub'"))
         << s.message();
 }
 
 TEST_F(SinksTest, RoundTripThroughAFile) {
     Batch b;
     Record& r = b.append();
-    r.set(ctx_.field("s"), std::string_view("quote \" backslash \\ newline \n tab \t nul \0 end", 45));
+    r.set(ctx_.field("s"),
+          std::string_view("quote \" backslash \\ newline \n tab \t nul \0 end", 45));
     r.set(ctx_.field("unicode"), "Grüße 日本 😀");
     r.set(ctx_.field("control"), "\x01\x1f\x7f");
     r.set(ctx_.field("i"), int64_t{-9223372036854775807 - 1});
@@ -218,7 +222,8 @@ TEST_F(SinksTest, RoundTripThroughAFile) {
     Batch back;
     size_t start = 0;
     for (size_t nl = content.find('\n'); nl != std::string::npos; nl = content.find('\n', start)) {
-        Status s = decoder.decode(std::string_view(content).substr(start, nl - start), back.append());
+        Status s =
+            decoder.decode(std::string_view(content).substr(start, nl - start), back.append());
         ASSERT_TRUE(s.is_ok()) << s.to_string();
         start = nl + 1;
     }
@@ -226,7 +231,8 @@ TEST_F(SinksTest, RoundTripThroughAFile) {
     ASSERT_EQ(back[0].field_count(), r.field_count());
     for (size_t i = 0; i < r.field_count(); ++i) {
         EXPECT_EQ(back[0].fields()[i].id, r.fields()[i].id);
-        EXPECT_EQ(back[0].fields()[i].value, r.fields()[i].value) << ctx_.field_name(r.fields()[i].id);
+        EXPECT_EQ(back[0].fields()[i].value, r.fields()[i].value)
+            << ctx_.field_name(r.fields()[i].id);
     }
     EXPECT_EQ(back[1].field_count(), 0u);
 }

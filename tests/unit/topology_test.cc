@@ -2,9 +2,6 @@
 // Topology loading and validation: every bad fixture under
 // tests/fixtures/topologies/ is checked for its exact place, kind and message;
 // inline YAML covers env expansion, typing, defaults and graph rules.
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -14,7 +11,11 @@
 #include <string>
 #include <vector>
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include "eddy/registry.h"
+
 #include "runtime/builtins.h"
 #include "topology/suggest.h"
 #include "topology/validator.h"
@@ -105,7 +106,9 @@ struct BadCase {
     size_t errors = 1;
 };
 
-void PrintTo(const BadCase& c, std::ostream* os) { *os << c.file; }
+void PrintTo(const BadCase& c, std::ostream* os) {
+    *os << c.file;
+}
 
 class BadTopology : public ::testing::TestWithParam<BadCase> {};
 
@@ -135,14 +138,15 @@ const BadCase kBadCases[] = {
      "a topology must be a YAML map with `sources:`, `operators:` and `sinks:`, got a list",
      "topologies/demo.yaml"},
     {"TopologyThatIsAScalarIsRejected", "bad_not_a_map_scalar.yaml", 2, 1, "expected_map",
-     "a topology must be a YAML map with `sources:`, `operators:` and `sinks:`, got `just some text`",
+     "a topology must be a YAML map with `sources:`, `operators:` and `sinks:`, got `just some "
+     "text`",
      ""},
     {"BadIndentationIsAYamlSyntaxErrorAtItsLine", "bad_yaml_syntax.yaml", 5, 4, "yaml_syntax",
      "invalid YAML: end of map not found", "check indentation"},
-    {"CommentOnlyFileIsEmpty", "bad_empty.yaml", 1, 1, "empty_file", "has no content, only comments",
-     "needs at least `sources:` and `sinks:`"},
-    {"UnknownTopLevelKeySuggestsClosestSection", "bad_unknown_top_level_key.yaml", 4, 1, "unknown_field",
-     "unknown top-level key 'operater'", "did you mean 'operators'?"},
+    {"CommentOnlyFileIsEmpty", "bad_empty.yaml", 1, 1, "empty_file",
+     "has no content, only comments", "needs at least `sources:` and `sinks:`"},
+    {"UnknownTopLevelKeySuggestsClosestSection", "bad_unknown_top_level_key.yaml", 4, 1,
+     "unknown_field", "unknown top-level key 'operater'", "did you mean 'operators'?"},
     {"UnknownComponentTypeSuggestsClosestType", "bad_unknown_component_type.yaml", 6, 5,
      "unknown_component", "unknown operator type 'fitler' for 'buys'", "did you mean 'filter'?"},
     {"SinkTypeUnderOperatorsSaysItIsASink", "bad_sink_under_operators.yaml", 5, 11,
@@ -154,7 +158,8 @@ const BadCase kBadCases[] = {
      "missing_field", "sink 'out' (file) is missing required parameter 'path'",
      "for example `path: out/recommendations.jsonl`"},
     {"IntegerParameterRejectsText", "bad_int_given_text.yaml", 6, 5, "invalid_type",
-     "parameter 'users' of source 'clicks' (generator) must be an integer like `100`, got `lots`", ""},
+     "parameter 'users' of source 'clicks' (generator) must be an integer like `100`, got `lots`",
+     ""},
     {"DurationWithoutUnitAsksForAUnit", "bad_duration_without_unit.yaml", 5, 5, "invalid_type",
      "parameter 'duration' of source 'clicks' (generator) must be a duration like `30m`",
      "add a unit: `30s` or `30ms`"},
@@ -190,11 +195,13 @@ const BadCase kBadCases[] = {
     {"UnsetVariableWithoutDefaultIsRejected", "bad_unset_variable.yaml", 5, 11, "unset_variable",
      "environment variable 'EDDY_TEST_UNSET_VARIABLE' is not set",
      "${EDDY_TEST_UNSET_VARIABLE:-default}"},
-    {"FilterInWithAScalarValueBreaksItsRule", "bad_filter_in_with_scalar.yaml", 5, 3, "invalid_option",
-     "operator 'buys' (filter): op `in` needs `value` to be a non-empty list", ""},
+    {"FilterInWithAScalarValueBreaksItsRule", "bad_filter_in_with_scalar.yaml", 5, 3,
+     "invalid_option", "operator 'buys' (filter): op `in` needs `value` to be a non-empty list",
+     ""},
     {"SelectWithFieldsAndDropBreaksItsRule", "bad_select_fields_and_drop.yaml", 5, 3,
      "invalid_option",
-     "operator 'slim' (select): give either `fields` (keep only these) or `drop` (remove these), not "
+     "operator 'slim' (select): give either `fields` (keep only these) or `drop` (remove these), "
+     "not "
      "both",
      ""},
     {"KeyOnUnkeyedOperatorIsRejected", "bad_key_on_unkeyed_operator.yaml", 8, 5, "unknown_field",
@@ -235,9 +242,9 @@ TEST(TopologyLoader, MissingFileIsOneErrorNamingThePath) {
     const Diagnostic& d = v.diags.items().front();
     EXPECT_EQ(d.kind, "missing_file");
     EXPECT_EQ(d.location.line, 0);
-    EXPECT_THAT(d.message, HasSubstr("cannot read topology file '" + path + "'"));
-    EXPECT_THAT(d.message, HasSubstr("No such file or directory"));
-    EXPECT_EQ(d.to_string().find('\n'), d.to_string().find("\n  hint: "));
+    EXPECT_EQ(d.location.file, path);
+    EXPECT_EQ(d.message, "cannot read the topology file: No such file or directory");
+    EXPECT_EQ(d.to_string().find('\n'), std::string::npos) << "one line, no hint";
 }
 
 TEST(TopologyLoader, DirectoryIsNotATopologyFile) {
@@ -250,7 +257,7 @@ TEST(TopologyLoader, WhitespaceOnlyTextIsEmpty) {
     Validated v = validate_text("  \n\t\n");
     ASSERT_EQ(v.diags.error_count(), 1u);
     EXPECT_EQ(v.diags.items().front().kind, "empty_file");
-    EXPECT_THAT(v.diags.items().front().message, HasSubstr("'inline.yaml' is empty"));
+    EXPECT_THAT(v.diags.items().front().message, HasSubstr("the topology file is empty"));
 }
 
 TEST(TopologyLoader, ValuesArePlacedAtTheirKeysAndListItemsAtThemselves) {
@@ -390,8 +397,8 @@ TEST(TopologyValidator, ManyErrorsAreReportedAtOnceInFileOrder) {
     ASSERT_EQ(errors.size(), 6u);
     std::vector<std::string> got;
     for (const Diagnostic& d : errors) {
-        got.push_back(std::to_string(d.location.line) + ":" + std::to_string(d.location.column) + " " +
-                      d.kind);
+        got.push_back(std::to_string(d.location.line) + ":" + std::to_string(d.location.column) +
+                      " " + d.kind);
     }
     EXPECT_THAT(got, ::testing::ElementsAre("2:1 unknown_field", "7:5 out_of_range",
                                             "10:5 unknown_component", "16:5 unknown_field",
@@ -408,11 +415,13 @@ TEST(TopologyValidator, UnusedOutputsAreWarningsNotErrors) {
     ASSERT_EQ(warnings.size(), 2u) << dump(v.diags);
     EXPECT_EQ(warnings[0].kind, "unused_output");
     EXPECT_EQ(warnings[0].location.line, 5);
-    EXPECT_EQ(warnings[0].message, "output 'buys.rejected' is not read; its records are counted and dropped");
+    EXPECT_EQ(warnings[0].message,
+              "output 'buys.rejected' is not read; its records are counted and dropped");
     EXPECT_EQ(warnings[0].hint, "add a sink with `input: buys.rejected` to keep them");
     EXPECT_EQ(warnings[1].kind, "unused_output");
     EXPECT_EQ(warnings[1].location.line, 6);
-    EXPECT_EQ(warnings[1].message, "the output of operator 'slim' is not read by any operator or sink");
+    EXPECT_EQ(warnings[1].message,
+              "the output of operator 'slim' is not read by any operator or sink");
 }
 
 TEST(TopologyValidator, GoodFixtureValidatesWithoutDiagnostics) {
@@ -585,6 +594,7 @@ TEST(TopologyValidator, ParallelismOutOfRangeIsRejected) {
         "sources: {clicks: {type: generator, events: 1}}\n"
         "sinks: {out: {type: stdout, input: clicks}}\n");
     ASSERT_EQ(v.diags.error_count(), 1u) << dump(v.diags);
+    EXPECT_EQ(v.diags.items()[0].kind, "out_of_range");
     EXPECT_EQ(v.diags.items()[0].message,
               "parallelism of the topology must be an integer between 1 and 1024, got `0`");
 }
@@ -659,7 +669,8 @@ TEST(TopologyValidator, ListGivenToInputIsReportedOnce) {
         "sources: {clicks: {type: generator, events: 1}}\n"
         "sinks: {out: {type: stdout, input: [clicks]}}\n");
     ASSERT_EQ(v.diags.error_count(), 1u) << dump(v.diags);
-    EXPECT_EQ(v.diags.sorted()[0].message, "`input` of 'out' takes one name; use `inputs:` for a list");
+    EXPECT_EQ(v.diags.sorted()[0].message,
+              "`input` of 'out' takes one name; use `inputs:` for a list");
 }
 
 TEST(TopologyValidator, InputsMustBeAList) {
@@ -683,7 +694,9 @@ TEST(TopologyValidator, SourceErrorsOutputCanBeRead) {
 // ---------------------------------------------------------------------------
 // convert_param and suggestions
 
-ConfigValue text(const std::string& s) { return ConfigValue::string(s, {"p.yaml", 3, 7}); }
+ConfigValue text(const std::string& s) {
+    return ConfigValue::string(s, {"p.yaml", 3, 7});
+}
 
 TEST(ConvertParam, SizeAndDurationBecomeBytesAndMilliseconds) {
     Diagnostics diags;
@@ -701,7 +714,8 @@ TEST(ConvertParam, DurationRangeIsShownAsDurations) {
     auto d = convert_param(Param::duration("gap").min(60'000), text("30s"), "operator 'x'", diags);
     EXPECT_FALSE(d);
     ASSERT_EQ(diags.error_count(), 1u);
-    EXPECT_EQ(diags.items()[0].message, "parameter 'gap' of operator 'x' must be at least 1m, got 30s");
+    EXPECT_EQ(diags.items()[0].message,
+              "parameter 'gap' of operator 'x' must be at least 1m, got 30s");
     EXPECT_EQ(diags.items()[0].location.to_string(), "p.yaml:3:7");
 }
 
@@ -722,6 +736,16 @@ TEST(ConvertParam, ScalarGivenToListSuggestsBrackets) {
     EXPECT_EQ(diags.items()[0].hint, "write [user_id]");
 }
 
+TEST(ConvertParam, YesForABoolAsksForTrue) {
+    Diagnostics diags;
+    auto v = convert_param(Param::boolean("append"), text("yes"), "sink 'out'", diags);
+    EXPECT_FALSE(v);
+    ASSERT_EQ(diags.error_count(), 1u);
+    EXPECT_EQ(diags.items()[0].message,
+              "parameter 'append' of sink 'out' must be `true` or `false`, got `yes`");
+    EXPECT_EQ(diags.items()[0].hint, "write `true` or `false`");
+}
+
 TEST(ConvertParam, NothingGivenIsNamedAsNothing) {
     Diagnostics diags;
     ConfigValue null_value;
@@ -734,6 +758,9 @@ TEST(ConvertParam, NothingGivenIsNamedAsNothing) {
 TEST(Suggest, ClosestMatchFindsTyposOnly) {
     std::vector<std::string> names = {"filter", "select", "sessionizer"};
     EXPECT_EQ(closest_match("fitler", names), "filter");
+    // A swap of two letters is one edit, so `filter` beats `file` (two deletions).
+    EXPECT_EQ(closest_match("fitler", {"file", "filter", "generator"}), "filter");
+    EXPECT_EQ(closest_match("feild", {"fields", "field"}), "field");
     EXPECT_EQ(closest_match("selcet", names), "select");
     EXPECT_EQ(closest_match("sesionizer", names), "sessionizer");
     EXPECT_EQ(closest_match("kafka", names), "");
@@ -744,10 +771,12 @@ TEST(Suggest, ClosestMatchFindsTyposOnly) {
 
 TEST(DiagnosticText, NamesPlaceSeverityKindAndHint) {
     Diagnostics diags;
-    diags.error("unknown_field", {"t.yaml", 12, 5}, "unknown parameter 'gpa'", "did you mean 'gap'?");
+    diags.error("unknown_field", {"t.yaml", 12, 5}, "unknown parameter 'gpa'",
+                "did you mean 'gap'?");
     diags.warning("unused_output", {"t.yaml", 2, 3}, "not read");
-    EXPECT_EQ(diags.items()[0].to_string(),
-              "t.yaml:12:5: error: unknown parameter 'gpa' [unknown_field]\n  hint: did you mean 'gap'?");
+    EXPECT_EQ(
+        diags.items()[0].to_string(),
+        "t.yaml:12:5: error: unknown parameter 'gpa' [unknown_field]\n  hint: did you mean 'gap'?");
     EXPECT_EQ(diags.items()[1].to_string(), "t.yaml:2:3: warning: not read [unused_output]");
     EXPECT_EQ(diags.error_count(), 1u);
     EXPECT_EQ(diags.warning_count(), 1u);

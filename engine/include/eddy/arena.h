@@ -31,6 +31,9 @@ public:
 
     /// Bytes handed out since the last reset.
     size_t used() const { return used_; }
+    /// Bytes of memory held, in `block_count()` blocks.
+    size_t reserved() const;
+    size_t block_count() const { return blocks_.size(); }
 
 private:
     struct Block {

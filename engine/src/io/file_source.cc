@@ -2,6 +2,7 @@
 #include "io/file_source.h"
 
 #include "eddy/registry.h"
+
 #include "record/utf8.h"
 
 namespace eddy {
@@ -91,8 +92,9 @@ Status LineSource::close() {
 EDDY_REGISTER_SOURCE(file) {
     using eddy::Param;
     eddy::SourceSpec spec("file");
-    spec.summary("Reads a file of JSON Lines, CSV or raw lines; gzip and zstd files are "
-                 "decompressed transparently.")
+    spec.summary(
+            "Reads a file of JSON Lines, CSV or raw lines; gzip and zstd files are "
+            "decompressed transparently.")
         .description(
             "Reads the file once from the start and ends at its end. Compression is detected "
             "from the first bytes, not the file name. Lines that cannot be decoded go to the "
@@ -115,9 +117,11 @@ EDDY_REGISTER_SOURCE(file) {
                 return options.status();
             }
             std::string path = cfg.string("path");
-            return std::unique_ptr<eddy::Source>(std::make_unique<eddy::LineSource>(
-                cfg.component(), std::move(options).value(),
-                [path](const eddy::LineReader::Options& o) { return eddy::LineReader::open(path, o); }));
+            return std::unique_ptr<eddy::Source>(
+                std::make_unique<eddy::LineSource>(cfg.component(), std::move(options).value(),
+                                                   [path](const eddy::LineReader::Options& o) {
+                                                       return eddy::LineReader::open(path, o);
+                                                   }));
         });
     return spec.build();
 }

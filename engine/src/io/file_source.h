@@ -6,6 +6,7 @@
 #include <string>
 
 #include "eddy/source.h"
+
 #include "io/line_reader.h"
 #include "record/line_decoder.h"
 

@@ -52,6 +52,13 @@ constexpr int64_t kMinute = 60 * kSecond;
 constexpr int64_t kHour = 60 * kMinute;
 constexpr int64_t kDay = 24 * kHour;
 
+// Lognormal time between sessions (humans: scaled by the segment and activity),
+// crawls, headless runs and scraper bursts: median hours and sigma.
+constexpr double kHumanGapSigma = 1.0;
+constexpr double kCrawlGapH = 14, kCrawlGapSigma = 0.8;
+constexpr double kHeadlessGapH = 16, kHeadlessGapSigma = 0.8;
+constexpr double kScraperPauseH = 24, kScraperPauseSigma = 0.9;
+
 int64_t clamp_ms(double ms, int64_t lo, int64_t hi) {
     return std::clamp(static_cast<int64_t>(ms), lo, hi);
 }
@@ -133,6 +140,11 @@ struct ClickstreamGenerator::Model {
         return mix64(seed ^ mix64(user + 0x5851f42d4c957f2dULL));
     }
     int32_t category_of(int32_t item) const { return item % categories; }
+    /// Index of (segment, category) in the segments x categories tables.
+    size_t slot(int segment, int32_t c) const {
+        return static_cast<size_t>(segment) * static_cast<size_t>(categories) +
+               static_cast<size_t>(c);
+    }
     int32_t items_in(int32_t c) const { return (items - c + categories - 1) / categories; }
     int32_t zipf_item(Rng& rng, int32_t c, uint8_t segment) const;
     int32_t user_category(UserState& u) const;
@@ -225,7 +237,7 @@ ClickstreamGenerator::Model::Model(const GeneratorOptions& o)
         std::swap(order[i - 1], order[setup.below(i)]);
     }
     const int focus = std::max(1, std::min(6, categories / segments));
-    segment_cdf.resize(static_cast<size_t>(segments * categories));
+    segment_cdf.resize(slot(segments, 0));
     segment_rotation.resize(segment_cdf.size());
     for (int s = 0; s < segments; ++s) {
         std::vector<double> w(static_cast<size_t>(categories));
@@ -237,7 +249,7 @@ ClickstreamGenerator::Model::Model(const GeneratorOptions& o)
         }
         double acc = 0;
         for (int32_t c = 0; c < categories; ++c) {
-            const size_t at = static_cast<size_t>(s * categories + c);
+            const size_t at = slot(s, c);
             segment_cdf[at] = acc += w[static_cast<size_t>(c)];
             segment_rotation[at] =
                 static_cast<int32_t>(setup.below(static_cast<uint64_t>(items_in(c))));
@@ -281,7 +293,8 @@ void ClickstreamGenerator::Model::init_user(uint32_t i, BotKind bot) {
     u.bot = bot;
     u.home_ip = residential_ip(rng);
     u.country = static_cast<uint8_t>(pick(country_cdf.data(), kNumCountries, rng.uniform()));
-    double first_gap_h = 0;
+    double gap_h = 0;
+    double gap_sigma = 0;
     switch (bot) {
         case BotKind::kNone: {
             u.segment = static_cast<uint8_t>(
@@ -290,12 +303,13 @@ void ClickstreamGenerator::Model::init_user(uint32_t i, BotKind bot) {
             u.activity = static_cast<float>(rng.lognormal(1.0, 0.7));
             const double d = rng.uniform();
             u.home_device = d < a.mobile ? kMobile : d < a.mobile + a.tablet ? kTablet : kDesktop;
-            const double* cdf = &segment_cdf[static_cast<size_t>(u.segment * categories)];
+            const double* cdf = &segment_cdf[slot(u.segment, 0)];
             for (uint16_t& p : u.pref) {
                 p = static_cast<uint16_t>(
                     pick(cdf, static_cast<size_t>(categories), rng.uniform()));
             }
-            first_gap_h = a.gap_median_h / u.activity;
+            gap_h = a.gap_median_h / u.activity;
+            gap_sigma = kHumanGapSigma;
             break;
         }
         case BotKind::kCrawler: {
@@ -303,7 +317,8 @@ void ClickstreamGenerator::Model::init_user(uint32_t i, BotKind bot) {
             u.ua = static_cast<uint16_t>(crawlers.begin + k);
             u.country = kCrawlers[k].ips.country;
             u.crawl_pos = static_cast<int32_t>(rng.below(static_cast<uint64_t>(items)));
-            first_gap_h = 14;
+            gap_h = kCrawlGapH;
+            gap_sigma = kCrawlGapSigma;
             break;
         }
         case BotKind::kHeadless:
@@ -311,13 +326,15 @@ void ClickstreamGenerator::Model::init_user(uint32_t i, BotKind bot) {
                 static_cast<uint16_t>(rng.chance(0.35) ? headless.begin + rng.below(headless.size)
                                                        : desktop.begin + rng.below(desktop.size));
             u.cloud = rng.chance(0.75);
-            first_gap_h = 16;
+            gap_h = kHeadlessGapH;
+            gap_sigma = kHeadlessGapSigma;
             break;
         case BotKind::kScraper:
             u.rotating = rng.chance(0.45);
             u.ua = static_cast<uint16_t>(tools.begin + rng.below(tools.size));
             u.cloud = !u.rotating;
-            first_gap_h = 24;
+            gap_h = kScraperPauseH;
+            gap_sigma = kScraperPauseSigma;
             break;
     }
     if (bot != BotKind::kNone) {
@@ -326,7 +343,12 @@ void ClickstreamGenerator::Model::init_user(uint32_t i, BotKind bot) {
         u.device = agent_device[u.ua];
     }
     u.ip = u.home_ip;
-    heap.push_back({start + static_cast<int64_t>(rng.uniform() * first_gap_h * kHour), i});
+    // Start as if the stream had always been running: the time to a user's first
+    // session is the residual of a length-biased gap (lognormal: median * e^(sigma^2)),
+    // so the first day is not busier than the rest.
+    const double biased =
+        rng.lognormal(gap_h * kHour * sampling::det_exp(gap_sigma * gap_sigma), gap_sigma);
+    heap.push_back({start + static_cast<int64_t>(rng.uniform() * biased), i});
 }
 
 uint32_t ClickstreamGenerator::Model::residential_ip(Rng& rng) const {
@@ -349,7 +371,7 @@ int32_t ClickstreamGenerator::Model::zipf_item(Rng& rng, int32_t c, uint8_t segm
     const int32_t n = items_in(c);
     auto r = static_cast<int32_t>(pick(zipf_cdf.data(), static_cast<size_t>(n), rng.uniform()));
     if (segment != kBotSegment && rng.chance(0.5)) {
-        r = (r + segment_rotation[static_cast<size_t>(segment * categories + c)]) % n;
+        r = (r + segment_rotation[slot(segment, c)]) % n;
     }
     return r * categories + c;
 }
@@ -358,7 +380,7 @@ int32_t ClickstreamGenerator::Model::user_category(UserState& u) const {
     if (u.rng.chance(0.55)) {
         return u.pref[u.rng.below(u.pref.size())];
     }
-    const double* cdf = &segment_cdf[static_cast<size_t>(u.segment * categories)];
+    const double* cdf = &segment_cdf[slot(u.segment, 0)];
     return static_cast<int32_t>(pick(cdf, static_cast<size_t>(categories), u.rng.uniform()));
 }
 
@@ -418,7 +440,8 @@ void ClickstreamGenerator::Model::start_human_session(UserState& u, uint32_t use
 int64_t ClickstreamGenerator::Model::human_gap(UserState& u, int64_t from) {
     const Archetype& a = kArchetypes[u.segment];
     const double median = a.gap_median_h * kHour / u.activity;
-    int64_t next = from + clamp_ms(u.rng.lognormal(median, 1.0), 40 * kMinute, 45 * kDay);
+    int64_t next =
+        from + clamp_ms(u.rng.lognormal(median, kHumanGapSigma), 40 * kMinute, 45 * kDay);
     // People rarely start sessions at night: move most night starts to the morning.
     const int64_t tz = kCountries[u.country].utc_offset * kHour;
     const int64_t local = ((next + tz) % kDay + kDay) % kDay;
@@ -568,7 +591,8 @@ int64_t ClickstreamGenerator::Model::crawler_step(UserState& u, Event& e) {
         return e.ts + rng.between(500, 4000);
     }
     u.in_session = false;
-    return e.ts + clamp_ms(rng.lognormal(14.0 * kHour, 0.8), 40 * kMinute, 14 * kDay);
+    return e.ts +
+           clamp_ms(rng.lognormal(kCrawlGapH * kHour, kCrawlGapSigma), 40 * kMinute, 14 * kDay);
 }
 
 int64_t ClickstreamGenerator::Model::headless_step(UserState& u, Event& e) {
@@ -617,7 +641,8 @@ int64_t ClickstreamGenerator::Model::headless_step(UserState& u, Event& e) {
         return e.ts + e.dwell_ms + rng.between(30, 250);
     }
     u.in_session = false;
-    return e.ts + clamp_ms(rng.lognormal(16.0 * kHour, 0.8), 40 * kMinute, 14 * kDay);
+    return e.ts + clamp_ms(rng.lognormal(kHeadlessGapH * kHour, kHeadlessGapSigma), 40 * kMinute,
+                           14 * kDay);
 }
 
 int64_t ClickstreamGenerator::Model::scraper_step(UserState& u, Event& e) {
@@ -656,7 +681,8 @@ int64_t ClickstreamGenerator::Model::scraper_step(UserState& u, Event& e) {
         return e.ts + rng.between(5, 80);
     }
     u.in_session = false;
-    return e.ts + clamp_ms(rng.lognormal(24.0 * kHour, 0.9), 2 * kMinute, 7 * kDay);
+    return e.ts + clamp_ms(rng.lognormal(kScraperPauseH * kHour, kScraperPauseSigma), 2 * kMinute,
+                           7 * kDay);
 }
 
 // ---------------------------------------------------------------------------

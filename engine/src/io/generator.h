@@ -49,7 +49,7 @@ struct GeneratorOptions {
 
     /// Live mode: events are stamped with the wall clock and paced at `rate`.
     bool live() const { return rate.has_value(); }
-    /// Whether events, duration or neither bounds the stream.
+    /// Whether `events` or `duration` bounds the stream.
     bool finite() const { return events.has_value() || duration_ms.has_value(); }
     /// Checks every range and cross-field rule. The message names the option as
     /// in YAML (`bot_share`), or as an `eddy gen` flag (--bot-share) with `cli_names`.
@@ -101,7 +101,7 @@ public:
     /// false, leaving `record` untouched, once the stream's bound is reached.
     bool next(Record& record, int64_t now_ms = 0);
 
-    /// Whether next() would return false (without touching `now_ms` bounds of live mode).
+    /// Whether the stream has ended (next() returned false).
     bool done() const { return done_; }
     const GeneratorOptions& options() const { return options_; }
     uint64_t emitted() const { return emitted_; }

@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // Configuring the clickstream model of io/generator.h (options, timestamps) and the
 // `generator` source that puts it behind the Source API.
+#include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "eddy/registry.h"

@@ -86,6 +86,8 @@ constexpr uint8_t kResidentialOctets[] = {24,  31,  37,  46,  62,  67,  71,  73,
                                           91,  92,  93,  94,  98,  99,  108, 109, 151, 174, 176,
                                           178, 186, 187, 188, 189, 190, 191, 197, 201};
 
+// Long agents are split over lines; the missing commas are deliberate.
+// NOLINTBEGIN(bugprone-suspicious-missing-comma)
 constexpr std::string_view kDesktopAgents[] = {
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/120.0.0.0 Safari/537.36",
@@ -139,6 +141,7 @@ constexpr std::string_view kToolAgents[] = {
     "Go-http-client/1.1",     "Java/17.0.9", "Wget/1.21.4",
     "okhttp/4.12.0",          "axios/1.6.2", "aiohttp/3.9.1 Python/3.11",
 };
+// NOLINTEND(bugprone-suspicious-missing-comma)
 
 struct Crawler {
     std::string_view ua;

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "io/line_reader.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -9,29 +12,34 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include <algorithm>
-#include <cstring>
-
 #include "eddy/units.h"
 
 namespace eddy {
 namespace {
 
 constexpr size_t kHeadBytes = 1024;
+// Bounds the work of one next() call, e.g. while skipping a huge line from a
+// fast pipe, so that a source's poll() stays short.
+constexpr int kMaxFillsPerCall = 64;
 
 bool is_blank(std::string_view s) {
     return s.find_first_not_of(" \t") == std::string_view::npos;
 }
 
-std::string quoted(const std::string& name) { return "'" + name + "'"; }
+std::string quoted(const std::string& name) {
+    return "'" + name + "'";
+}
 
 }  // namespace
 
 const char* compression_name(Compression c) {
     switch (c) {
-        case Compression::kNone: return "none";
-        case Compression::kGzip: return "gzip";
-        case Compression::kZstd: return "zstd";
+        case Compression::kNone:
+            return "none";
+        case Compression::kGzip:
+            return "gzip";
+        case Compression::kZstd:
+            return "zstd";
     }
     return "none";
 }
@@ -43,8 +51,8 @@ struct LineReader::Inflater {
     size_t in_capacity = 0;
     size_t in_pos = 0;
     size_t in_len = 0;
-    bool output_full = false;   // the last call filled its output: more may be pending
-    bool at_boundary = true;    // between members/frames: input may end here
+    bool output_full = false;  // the last call filled its output: more may be pending
+    bool at_boundary = true;   // between members/frames: input may end here
     z_stream zs{};
     bool zs_ready = false;
     ZSTD_DCtx* zctx = nullptr;
@@ -94,16 +102,17 @@ struct LineReader::Inflater {
             } else if (rc == Z_OK || rc == Z_BUF_ERROR) {
                 at_boundary = false;
             } else {
-                return Status::io_error(quoted(name) + " is not valid gzip data: " +
-                                        (zs.msg != nullptr ? zs.msg : "error " + std::to_string(rc)));
+                return Status::io_error(
+                    quoted(name) + " is not valid gzip data: " +
+                    (zs.msg != nullptr ? zs.msg : "error " + std::to_string(rc)));
             }
         } else {
             ZSTD_inBuffer input{in.get(), in_len, in_pos};
             ZSTD_outBuffer output{dst, capacity, 0};
             size_t rc = ZSTD_decompressStream(zctx, &output, &input);
             if (ZSTD_isError(rc)) {
-                return Status::io_error(quoted(name) + " is not valid zstd data: " +
-                                        ZSTD_getErrorName(rc));
+                return Status::io_error(quoted(name) +
+                                        " is not valid zstd data: " + ZSTD_getErrorName(rc));
             }
             in_pos = input.pos;
             produced = output.pos;
@@ -265,7 +274,8 @@ Status LineReader::detect_compression() {
     } else {
         return Status::ok();
     }
-    inflater_ = std::make_unique<Inflater>(compression_, std::max(options_.chunk_bytes, head.size()));
+    inflater_ =
+        std::make_unique<Inflater>(compression_, std::max(options_.chunk_bytes, head.size()));
     EDDY_RETURN_IF_ERROR(inflater_->init(name_));
     std::memcpy(inflater_->in.get(), head.data(), head.size());
     inflater_->in_len = head.size();
@@ -285,6 +295,7 @@ LineReader::Event LineReader::too_long(Line& line, uint64_t length) {
 
 Result<LineReader::Event> LineReader::next(Line& line, int wait_ms) {
     line = Line{};
+    int fills = 0;
     while (true) {
         if (!detected_ && (end_ - begin_ >= 4 || eof_)) {
             EDDY_RETURN_IF_ERROR(detect_compression());
@@ -307,7 +318,8 @@ Result<LineReader::Event> LineReader::next(Line& line, int wait_ms) {
             begin_ = scan_ = end_ = 0;
         } else if (detected_) {
             char* base = buf_.get();
-            const auto* nl = static_cast<const char*>(std::memchr(base + scan_, '\n', end_ - scan_));
+            const auto* nl =
+                static_cast<const char*>(std::memchr(base + scan_, '\n', end_ - scan_));
             if (nl != nullptr) {
                 std::string_view text(base + begin_, static_cast<size_t>(nl - base) - begin_);
                 begin_ = scan_ = static_cast<size_t>(nl - base) + 1;
@@ -343,6 +355,9 @@ Result<LineReader::Event> LineReader::next(Line& line, int wait_ms) {
             }
             return Event::kEnd;
         }
+        if (fills++ == kMaxFillsPerCall) {
+            return Event::kWait;
+        }
         Result<Fill> filled = fill(wait_ms);
         if (!filled.is_ok()) {
             return filled.status();
@@ -350,6 +365,7 @@ Result<LineReader::Event> LineReader::next(Line& line, int wait_ms) {
         if (*filled == Fill::kWait) {
             return Event::kWait;
         }
+        wait_ms = 0;  // wait once per call: a trickling pipe must not hold the caller
     }
 }
 

@@ -35,7 +35,7 @@ public:
     enum class Event {
         kLine,     ///< `line` holds the next line.
         kTooLong,  ///< A line over max_line_bytes was skipped; see Line.
-        kWait,     ///< No complete line is available yet (pipes only).
+        kWait,     ///< No complete line is available yet (pipes; or a call's work bound hit).
         kEnd,      ///< End of input; every later call returns kEnd too.
     };
 
@@ -60,9 +60,9 @@ public:
     LineReader(const LineReader&) = delete;
     LineReader& operator=(const LineReader&) = delete;
 
-    /// The next line or event. Waits at most `wait_ms` for a pipe to become
-    /// readable (poll(2)); regular files never wait. A failed Status is fatal:
-    /// a read error, corrupt or truncated compressed data.
+    /// The next line or event. Waits at most `wait_ms` once for a pipe to
+    /// become readable (poll(2)); regular files never wait. A failed Status is
+    /// fatal: a read error, corrupt or truncated compressed data.
     Result<Event> next(Line& line, int wait_ms = 0);
 
     /// Input bytes consumed so far (compressed bytes for compressed input).

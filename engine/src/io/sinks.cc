@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
-#include <errno.h>
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "eddy/registry.h"
 #include "eddy/source.h"
+
 #include "record/json.h"
 
 namespace eddy {
@@ -30,8 +31,7 @@ public:
     }
 
     Status open(ComponentContext& ctx) override {
-        encoder_ = std::make_unique<JsonEncoder>(
-            [&ctx](FieldId id) { return ctx.field_name(id); });
+        encoder_ = std::make_unique<JsonEncoder>([&ctx](FieldId id) { return ctx.field_name(id); });
         buffer_.reserve(kBufferBytes + 64 * 1024);
         if (path_.empty()) {
             fd_ = STDOUT_FILENO;
@@ -140,14 +140,14 @@ EDDY_REGISTER_SINK(file) {
         .param(Param::enumeration("format", {"json"})
                    .default_value("json")
                    .doc("The output format: `json` (JSON Lines)."))
-        .param(Param::boolean("append")
-                   .default_value(false)
-                   .doc("Append to an existing file instead of replacing it."))
-        .example("Bots to a file", R"(sinks:
-  bots:
+        .param(Param::boolean("append").default_value(false).doc(
+            "Append to an existing file instead of replacing it."))
+        .example("A stream to a file, appending across runs", R"(sinks:
+  archive:
     type: file
-    input: clean.bots
-    path: out/bots.jsonl
+    input: clicks
+    path: out/clicks.jsonl
+    append: true
 )")
         .factory([](const eddy::Config& cfg) -> eddy::Result<std::unique_ptr<eddy::Sink>> {
             return std::unique_ptr<eddy::Sink>(std::make_unique<eddy::JsonLinesSink>(
@@ -173,11 +173,10 @@ EDDY_REGISTER_SINK(stdout) {
 EDDY_REGISTER_SINK(null) {
     return eddy::SinkSpec("null")
         .summary("Discards every record (for benchmarks and dry runs).")
-        .description("Write the type quoted, `type: \"null\"`: a bare `null` is YAML's null.")
         .example("Measure throughput without output", R"(sinks:
   sink:
-    type: "null"
-    input: recs
+    type: null
+    input: clicks
 )")
         .factory([](const eddy::Config&) -> eddy::Result<std::unique_ptr<eddy::Sink>> {
             return std::unique_ptr<eddy::Sink>(std::make_unique<eddy::NullSink>());

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include "eddy/registry.h"
+
 #include "io/file_source.h"
 
 EDDY_REGISTER_SOURCE(stdin) {

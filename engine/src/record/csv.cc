@@ -144,8 +144,7 @@ Status CsvDecoder::decode(std::string_view line, Record& out) {
     EDDY_RETURN_IF_ERROR(split_csv_row(line, delimiter_, cells_, scratch_));
     if (cells_.size() != columns_.size()) {
         return Status::parse_error("row has " + std::to_string(cells_.size()) +
-                                   " cells but the header has " +
-                                   std::to_string(columns_.size()));
+                                   " cells but the header has " + std::to_string(columns_.size()));
     }
     for (size_t i = 0; i < cells_.size(); ++i) {
         set_typed_cell(out, columns_[i], cells_[i]);

@@ -7,6 +7,7 @@
 
 #include "eddy/record.h"
 #include "eddy/status.h"
+
 #include "record/field_cache.h"
 
 namespace eddy {

@@ -101,12 +101,18 @@ std::optional<Value> parse_number_text(std::string_view s) {
 
 const char* expectation(TimeUnit unit) {
     switch (unit) {
-        case TimeUnit::kAuto: return "epoch ms or an ISO-8601 string";
-        case TimeUnit::kMs: return "a number of epoch milliseconds (unit ms)";
-        case TimeUnit::kS: return "a number of epoch seconds (unit s)";
-        case TimeUnit::kUs: return "a number of epoch microseconds (unit us)";
-        case TimeUnit::kNs: return "a number of epoch nanoseconds (unit ns)";
-        case TimeUnit::kIso8601: return "an ISO-8601 string (unit iso8601)";
+        case TimeUnit::kAuto:
+            return "epoch ms or an ISO-8601 string";
+        case TimeUnit::kMs:
+            return "a number of epoch milliseconds (unit ms)";
+        case TimeUnit::kS:
+            return "a number of epoch seconds (unit s)";
+        case TimeUnit::kUs:
+            return "a number of epoch microseconds (unit us)";
+        case TimeUnit::kNs:
+            return "a number of epoch nanoseconds (unit ns)";
+        case TimeUnit::kIso8601:
+            return "an ISO-8601 string (unit iso8601)";
     }
     return "";
 }
@@ -141,10 +147,17 @@ bool int_to_ms(int64_t v, TimeUnit unit, int64_t& ms) {
             }
             ms = v * 1000;
             return true;
-        case TimeUnit::kMs: ms = v; return true;
-        case TimeUnit::kUs: ms = floor_div(v, 1000); return true;
-        case TimeUnit::kNs: ms = floor_div(v, 1'000'000); return true;
-        case TimeUnit::kIso8601: return false;
+        case TimeUnit::kMs:
+            ms = v;
+            return true;
+        case TimeUnit::kUs:
+            ms = floor_div(v, 1000);
+            return true;
+        case TimeUnit::kNs:
+            ms = floor_div(v, 1'000'000);
+            return true;
+        case TimeUnit::kIso8601:
+            return false;
     }
     return false;
 }
@@ -152,12 +165,22 @@ bool int_to_ms(int64_t v, TimeUnit unit, int64_t& ms) {
 bool double_to_ms(double v, TimeUnit unit, int64_t& ms) {
     double scaled = v;
     switch (unit) {
-        case TimeUnit::kAuto: scaled = v >= 1e11 ? v : v * 1000; break;
-        case TimeUnit::kS: scaled = v * 1000; break;
-        case TimeUnit::kMs: break;
-        case TimeUnit::kUs: scaled = v / 1000; break;
-        case TimeUnit::kNs: scaled = v / 1e6; break;
-        case TimeUnit::kIso8601: return false;
+        case TimeUnit::kAuto:
+            scaled = v >= 1e11 ? v : v * 1000;
+            break;
+        case TimeUnit::kS:
+            scaled = v * 1000;
+            break;
+        case TimeUnit::kMs:
+            break;
+        case TimeUnit::kUs:
+            scaled = v / 1000;
+            break;
+        case TimeUnit::kNs:
+            scaled = v / 1e6;
+            break;
+        case TimeUnit::kIso8601:
+            return false;
     }
     // Rounding, not truncation: 1764320000.123 s is 1764320000122.9998 ms in binary.
     if (!std::isfinite(scaled) || std::fabs(scaled) >= 9.2e18) {
@@ -181,12 +204,18 @@ std::optional<TimeUnit> parse_time_unit(std::string_view name) {
 
 const char* time_unit_name(TimeUnit unit) {
     switch (unit) {
-        case TimeUnit::kAuto: return "auto";
-        case TimeUnit::kMs: return "ms";
-        case TimeUnit::kS: return "s";
-        case TimeUnit::kUs: return "us";
-        case TimeUnit::kNs: return "ns";
-        case TimeUnit::kIso8601: return "iso8601";
+        case TimeUnit::kAuto:
+            return "auto";
+        case TimeUnit::kMs:
+            return "ms";
+        case TimeUnit::kS:
+            return "s";
+        case TimeUnit::kUs:
+            return "us";
+        case TimeUnit::kNs:
+            return "ns";
+        case TimeUnit::kIso8601:
+            return "iso8601";
     }
     return "auto";
 }

@@ -15,16 +15,24 @@ constexpr char kHex[] = "0123456789abcdef";
 // Escapes of the bytes below 0x20 that JSON names; the others use \u00XX.
 char short_escape(unsigned char c) {
     switch (c) {
-        case '\b': return 'b';
-        case '\f': return 'f';
-        case '\n': return 'n';
-        case '\r': return 'r';
-        case '\t': return 't';
-        default: return 0;
+        case '\b':
+            return 'b';
+        case '\f':
+            return 'f';
+        case '\n':
+            return 'n';
+        case '\r':
+            return 'r';
+        case '\t':
+            return 't';
+        default:
+            return 0;
     }
 }
 
-bool needs_escape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
+bool needs_escape(unsigned char c) {
+    return c < 0x20 || c == '"' || c == '\\';
+}
 
 void append_escaped_ascii_safe(std::string_view s, std::string& out) {
     size_t run = 0;  // start of the pending run of bytes copied as they are
@@ -73,15 +81,20 @@ void append_json_double(double d, std::string& out) {
     auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d);
     (void)ec;  // 32 bytes always fit the shortest form of a double
     out.append(buf, end);
-    if (std::memchr(buf, '.', end - buf) == nullptr && std::memchr(buf, 'e', end - buf) == nullptr) {
+    if (std::memchr(buf, '.', end - buf) == nullptr &&
+        std::memchr(buf, 'e', end - buf) == nullptr) {
         out += ".0";
     }
 }
 
 void append_json_value(const Value& v, std::string& out) {
     switch (v.type()) {
-        case ValueType::kNull: out += "null"; break;
-        case ValueType::kBool: out += v.as_bool() ? "true" : "false"; break;
+        case ValueType::kNull:
+            out += "null";
+            break;
+        case ValueType::kBool:
+            out += v.as_bool() ? "true" : "false";
+            break;
         case ValueType::kInt: {
             char buf[24];
             auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v.as_int());
@@ -89,8 +102,12 @@ void append_json_value(const Value& v, std::string& out) {
             out.append(buf, end);
             break;
         }
-        case ValueType::kDouble: append_json_double(v.as_double(), out); break;
-        case ValueType::kString: append_json_string(v.as_string(), out); break;
+        case ValueType::kDouble:
+            append_json_double(v.as_double(), out);
+            break;
+        case ValueType::kString:
+            append_json_string(v.as_string(), out);
+            break;
         case ValueType::kVector: {
             out += '[';
             bool first = true;

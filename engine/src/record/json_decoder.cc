@@ -3,9 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <span>
 
 #include "record/json.h"
@@ -19,14 +19,20 @@ using simdjson::dom::element_type;
 
 const char* json_type_name(element_type type) {
     switch (type) {
-        case element_type::ARRAY: return "an array";
-        case element_type::OBJECT: return "an object";
+        case element_type::ARRAY:
+            return "an array";
+        case element_type::OBJECT:
+            return "an object";
         case element_type::INT64:
         case element_type::UINT64:
-        case element_type::DOUBLE: return "a number";
-        case element_type::STRING: return "a string";
-        case element_type::BOOL: return "a boolean";
-        case element_type::NULL_VALUE: return "null";
+        case element_type::DOUBLE:
+            return "a number";
+        case element_type::STRING:
+            return "a string";
+        case element_type::BOOL:
+            return "a boolean";
+        case element_type::NULL_VALUE:
+            return "null";
     }
     return "a value";
 }
@@ -90,6 +96,7 @@ Status JsonDecoder::decode(std::string_view line, Record& out) {
                                    json_type_name(doc.type()));
     }
     path_.clear();
+    position_ = 0;
     add_object(as<simdjson::dom::object>(doc), 0, out);
     return Status::ok();
 }
@@ -116,17 +123,43 @@ void JsonDecoder::add_object(simdjson::dom::object object, size_t prefix_len, Re
     }
 }
 
-void JsonDecoder::add_value(std::string_view name, element value, Record& out) {
+FieldId JsonDecoder::field_at(size_t position, std::string_view name) {
+    if (position < by_position_.size()) {
+        std::pair<std::string, FieldId>& hint = by_position_[position];
+        if (hint.first == name) {
+            return hint.second;
+        }
+        FieldId id = fields_.get(name);
+        hint.first.assign(name);
+        hint.second = id;
+        return id;
+    }
     FieldId id = fields_.get(name);
+    by_position_.emplace_back(std::string(name), id);
+    return id;
+}
+
+void JsonDecoder::add_value(std::string_view name, element value, Record& out) {
+    FieldId id = field_at(position_++, name);
     switch (value.type()) {
-        case element_type::STRING: out.set(id, as<std::string_view>(value)); break;
-        case element_type::INT64: out.set(id, as<int64_t>(value)); break;
+        case element_type::STRING:
+            out.set(id, as<std::string_view>(value));
+            break;
+        case element_type::INT64:
+            out.set(id, as<int64_t>(value));
+            break;
         case element_type::UINT64:
             out.set(id, static_cast<double>(as<uint64_t>(value)));
             break;
-        case element_type::DOUBLE: out.set(id, as<double>(value)); break;
-        case element_type::BOOL: out.set(id, as<bool>(value)); break;
-        case element_type::NULL_VALUE: out.set_null(id); break;
+        case element_type::DOUBLE:
+            out.set(id, as<double>(value));
+            break;
+        case element_type::BOOL:
+            out.set(id, as<bool>(value));
+            break;
+        case element_type::NULL_VALUE:
+            out.set_null(id);
+            break;
         case element_type::ARRAY: {
             simdjson::dom::array array = as<simdjson::dom::array>(value);
             bool numeric = true;
@@ -149,7 +182,8 @@ void JsonDecoder::add_value(std::string_view name, element value, Record& out) {
             }
             break;
         }
-        case element_type::OBJECT: break;  // flattened by add_object
+        case element_type::OBJECT:
+            break;  // flattened by add_object
     }
 }
 
@@ -189,10 +223,18 @@ void JsonDecoder::write_json(element value, std::string& out) {
         case element_type::INT64:
             append_json_value(Value::integer(as<int64_t>(value)), out);
             break;
-        case element_type::UINT64: out += std::to_string(as<uint64_t>(value)); break;
-        case element_type::DOUBLE: append_json_double(as<double>(value), out); break;
-        case element_type::BOOL: out += as<bool>(value) ? "true" : "false"; break;
-        case element_type::NULL_VALUE: out += "null"; break;
+        case element_type::UINT64:
+            out += std::to_string(as<uint64_t>(value));
+            break;
+        case element_type::DOUBLE:
+            append_json_double(as<double>(value), out);
+            break;
+        case element_type::BOOL:
+            out += as<bool>(value) ? "true" : "false";
+            break;
+        case element_type::NULL_VALUE:
+            out += "null";
+            break;
     }
 }
 

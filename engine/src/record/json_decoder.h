@@ -1,16 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
-#include <simdjson.h>
-
 #include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
+
+#include <simdjson.h>
 
 #include "eddy/record.h"
 #include "eddy/status.h"
+
 #include "record/field_cache.h"
 
 namespace eddy {
@@ -40,8 +42,13 @@ private:
     void add_object(simdjson::dom::object object, size_t prefix_len, Record& out);
     void add_value(std::string_view name, simdjson::dom::element value, Record& out);
     void write_json(simdjson::dom::element value, std::string& out);
+    FieldId field_at(size_t position, std::string_view name);
 
     FieldCache fields_;
+    // The names of the previous record by position: lines of one stream
+    // usually repeat their keys in the same order, so a compare replaces a hash.
+    std::vector<std::pair<std::string, FieldId>> by_position_;
+    size_t position_ = 0;  // of the next field in the current record
     simdjson::dom::parser parser_;
     std::unique_ptr<char[]> padded_;
     size_t padded_capacity_ = 0;

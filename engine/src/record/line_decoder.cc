@@ -2,6 +2,7 @@
 #include "record/line_decoder.h"
 
 #include "eddy/units.h"
+
 #include "record/csv.h"
 #include "record/json_decoder.h"
 #include "record/utf8.h"
@@ -9,30 +10,22 @@
 namespace eddy {
 namespace {
 
-// " (topology.yaml:7:5)" for a parameter, or "" when its place is unknown.
-std::string place(const Config& cfg, std::string_view param) {
-    std::string where = cfg.location_of(param).to_string();
-    return where.empty() ? "" : " (" + where + ")";
-}
+// Messages below name the parameter and its place but not the component:
+// validation rules get the component prefixed by the validator, and
+// decoder_options() prefixes it itself.
 
-std::string param_prefix(const Config& cfg, std::string_view param) {
-    return "parameter '" + std::string(param) + "' of source '" + cfg.component() + "'" +
-           place(cfg, param);
-}
-
-// The prefix for one key of a map parameter, placed at that key's value when known.
-std::string entry_prefix(const Config& cfg, std::string_view param, const ConfigValue& v) {
-    std::string where = v.location().line > 0 ? v.location().to_string() : "";
-    if (where.empty()) {
-        return param_prefix(cfg, param);
-    }
-    return "parameter '" + std::string(param) + "' of source '" + cfg.component() + "' (" + where +
-           ")";
+// "parameter 'event_time' (topology.yaml:7:5)", placed at `v` when it has a
+// place (a key inside a map parameter), else at the parameter.
+std::string param_place(const Config& cfg, std::string_view param, const ConfigValue* v = nullptr) {
+    std::string where = v != nullptr && v->location().line > 0 ? v->location().to_string()
+                                                               : cfg.location_of(param).to_string();
+    std::string out = "parameter '" + std::string(param) + "'";
+    return where.empty() ? out : out + " (" + where + ")";
 }
 
 Result<EventTimeOptions> event_time_options(const Config& cfg) {
     const ConfigValue& value = cfg.value("event_time");
-    std::string prefix = param_prefix(cfg, "event_time");
+    std::string prefix = param_place(cfg, "event_time");
     if (!value.is_map()) {
         return Status::invalid_argument(prefix + " must be a map like {field: ts, unit: ms}, got " +
                                         value.to_string());
@@ -43,7 +36,7 @@ Result<EventTimeOptions> event_time_options(const Config& cfg) {
         const ConfigValue& v = entry.second;
         if (key == "field") {
             if (!v.is_scalar() || v.is_null() || v.as_string().empty()) {
-                return Status::invalid_argument(entry_prefix(cfg, "event_time", v) +
+                return Status::invalid_argument(param_place(cfg, "event_time", &v) +
                                                 " has a 'field' that is not a field name");
             }
             options.field = v.as_string();
@@ -51,14 +44,13 @@ Result<EventTimeOptions> event_time_options(const Config& cfg) {
             std::optional<TimeUnit> unit =
                 v.is_scalar() ? parse_time_unit(v.as_string()) : std::nullopt;
             if (!unit) {
-                return Status::invalid_argument(entry_prefix(cfg, "event_time", v) + " has unit '" +
-                                                v.to_string() +
-                                                "', which is not one of: " +
-                                                std::string(kTimeUnitNames));
+                return Status::invalid_argument(
+                    param_place(cfg, "event_time", &v) + " has unit '" + v.to_string() +
+                    "', which is not one of: " + std::string(kTimeUnitNames));
             }
             options.unit = *unit;
         } else {
-            return Status::invalid_argument(entry_prefix(cfg, "event_time", v) +
+            return Status::invalid_argument(param_place(cfg, "event_time", &v) +
                                             " has unknown key '" + key +
                                             "'; allowed keys: field, unit");
         }
@@ -81,20 +73,66 @@ Result<char> csv_delimiter(const Config& cfg) {
         return '\t';
     }
     if (text.size() != 1 || text[0] == '"' || text[0] == '\n' || text[0] == '\r') {
-        return Status::invalid_argument(param_prefix(cfg, "csv_delimiter") +
+        return Status::invalid_argument(param_place(cfg, "csv_delimiter") +
                                         " must be one character other than a quote or a line "
-                                        "break (\"\\t\" for tab), got '" + text + "'");
+                                        "break (\"\\t\" for tab), got '" +
+                                        text + "'");
     }
     return text[0];
+}
+
+Result<DecoderOptions> read_options(const Config& cfg) {
+    DecoderOptions options;
+    if (cfg.has("format")) {
+        const std::string& format = cfg.string("format");
+        if (format == "json") {
+            options.format = LineFormat::kJson;
+        } else if (format == "csv") {
+            options.format = LineFormat::kCsv;
+        } else if (format == "raw") {
+            options.format = LineFormat::kRaw;
+        } else {
+            return Status::invalid_argument(param_place(cfg, "format") + " is '" + format +
+                                            "', which is not one of: json, csv, raw");
+        }
+    }
+    if (cfg.has("event_time")) {
+        Result<EventTimeOptions> event_time = event_time_options(cfg);
+        if (!event_time.is_ok()) {
+            return event_time.status();
+        }
+        options.event_time = std::move(event_time).value();
+    }
+    if (cfg.has("max_line_bytes")) {
+        options.max_line_bytes = cfg.size("max_line_bytes");
+        if (options.max_line_bytes == 0) {
+            return Status::invalid_argument(param_place(cfg, "max_line_bytes") +
+                                            " must be at least 1 byte");
+        }
+    }
+    if (cfg.has("csv_delimiter")) {
+        Result<char> delimiter = csv_delimiter(cfg);
+        if (!delimiter.is_ok()) {
+            return delimiter.status();
+        }
+        options.csv_delimiter = *delimiter;
+    }
+    if (cfg.has("csv_columns")) {
+        options.csv_columns = cfg.strings("csv_columns");
+    }
+    return options;
 }
 
 }  // namespace
 
 const char* line_format_name(LineFormat format) {
     switch (format) {
-        case LineFormat::kJson: return "json";
-        case LineFormat::kCsv: return "csv";
-        case LineFormat::kRaw: return "raw";
+        case LineFormat::kJson:
+            return "json";
+        case LineFormat::kCsv:
+            return "csv";
+        case LineFormat::kRaw:
+            return "raw";
     }
     return "json";
 }
@@ -126,49 +164,19 @@ void add_decoder_params(SourceSpec& spec) {
                         "first line is data.")
                    .example("[ts, user_id, type]"))
         .rule([](const Config& cfg) {
-            Result<DecoderOptions> options = decoder_options(cfg);
-            return options.is_ok() ? std::string() : options.status().message();
+            return cfg.has("event_time") ? event_time_options(cfg).status().message()
+                                         : std::string();
+        })
+        .rule([](const Config& cfg) {
+            return cfg.has("csv_delimiter") ? csv_delimiter(cfg).status().message() : std::string();
         });
 }
 
 Result<DecoderOptions> decoder_options(const Config& cfg) {
-    DecoderOptions options;
-    if (cfg.has("format")) {
-        const std::string& format = cfg.string("format");
-        if (format == "json") {
-            options.format = LineFormat::kJson;
-        } else if (format == "csv") {
-            options.format = LineFormat::kCsv;
-        } else if (format == "raw") {
-            options.format = LineFormat::kRaw;
-        } else {
-            return Status::invalid_argument(param_prefix(cfg, "format") + " is '" + format +
-                                            "', which is not one of: json, csv, raw");
-        }
-    }
-    if (cfg.has("event_time")) {
-        Result<EventTimeOptions> event_time = event_time_options(cfg);
-        if (!event_time.is_ok()) {
-            return event_time.status();
-        }
-        options.event_time = std::move(event_time).value();
-    }
-    if (cfg.has("max_line_bytes")) {
-        options.max_line_bytes = cfg.size("max_line_bytes");
-        if (options.max_line_bytes == 0) {
-            return Status::invalid_argument(param_prefix(cfg, "max_line_bytes") +
-                                            " must be at least 1 byte");
-        }
-    }
-    if (cfg.has("csv_delimiter")) {
-        Result<char> delimiter = csv_delimiter(cfg);
-        if (!delimiter.is_ok()) {
-            return delimiter.status();
-        }
-        options.csv_delimiter = *delimiter;
-    }
-    if (cfg.has("csv_columns")) {
-        options.csv_columns = cfg.strings("csv_columns");
+    Result<DecoderOptions> options = read_options(cfg);
+    if (!options.is_ok()) {
+        return Status::invalid_argument("source '" + cfg.component() +
+                                        "': " + options.status().message());
     }
     return options;
 }
@@ -176,14 +184,18 @@ Result<DecoderOptions> decoder_options(const Config& cfg) {
 LineDecoder::LineDecoder(DecoderOptions options, FieldResolver resolve, const Clock& clock)
     : options_(std::move(options)), clock_(clock) {
     switch (options_.format) {
-        case LineFormat::kJson: json_ = std::make_unique<JsonDecoder>(resolve); break;
+        case LineFormat::kJson:
+            json_ = std::make_unique<JsonDecoder>(resolve);
+            break;
         case LineFormat::kCsv:
             csv_ = std::make_unique<CsvDecoder>(options_.csv_delimiter, resolve);
             if (!options_.csv_columns.empty()) {
                 csv_->set_columns(options_.csv_columns);
             }
             break;
-        case LineFormat::kRaw: message_ = resolve("message"); break;
+        case LineFormat::kRaw:
+            message_ = resolve("message");
+            break;
     }
     if (options_.event_time) {
         time_field_ = resolve(options_.event_time->field);
@@ -197,7 +209,9 @@ LineDecoder::LineDecoder(DecoderOptions options, ComponentContext& ctx)
 
 LineDecoder::~LineDecoder() = default;
 
-bool LineDecoder::needs_header() const { return csv_ != nullptr && !csv_->has_header(); }
+bool LineDecoder::needs_header() const {
+    return csv_ != nullptr && !csv_->has_header();
+}
 
 Status LineDecoder::read_header(std::string_view line) {
     if (csv_ == nullptr) {
@@ -213,8 +227,12 @@ Status LineDecoder::decode(std::string_view line, Record& out) {
                                    format_size_bytes(options_.max_line_bytes));
     }
     switch (options_.format) {
-        case LineFormat::kJson: EDDY_RETURN_IF_ERROR(json_->decode(line, out)); break;
-        case LineFormat::kCsv: EDDY_RETURN_IF_ERROR(csv_->decode(line, out)); break;
+        case LineFormat::kJson:
+            EDDY_RETURN_IF_ERROR(json_->decode(line, out));
+            break;
+        case LineFormat::kCsv:
+            EDDY_RETURN_IF_ERROR(csv_->decode(line, out));
+            break;
         case LineFormat::kRaw:
             if (!is_valid_utf8(line)) {
                 return Status::parse_error("invalid UTF-8 at byte offset " +
@@ -228,8 +246,8 @@ Status LineDecoder::decode(std::string_view line, Record& out) {
         return Status::ok();
     }
     int64_t ms = 0;
-    EDDY_RETURN_IF_ERROR(
-        event_time_ms(out.get(time_field_), options_.event_time->unit, options_.event_time->field, ms));
+    EDDY_RETURN_IF_ERROR(event_time_ms(out.get(time_field_), options_.event_time->unit,
+                                       options_.event_time->field, ms));
     out.set_time(ms);
     return Status::ok();
 }

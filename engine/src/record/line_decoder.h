@@ -14,6 +14,7 @@
 #include "eddy/record.h"
 #include "eddy/spec.h"
 #include "eddy/status.h"
+
 #include "record/event_time.h"
 #include "record/field_cache.h"
 

@@ -44,7 +44,9 @@ size_t sequence_length(std::string_view s, size_t i) {
 
 }  // namespace
 
-bool is_valid_utf8(std::string_view s) { return simdjson::validate_utf8(s.data(), s.size()); }
+bool is_valid_utf8(std::string_view s) {
+    return simdjson::validate_utf8(s.data(), s.size());
+}
 
 size_t find_invalid_utf8(std::string_view s) {
     size_t i = 0;

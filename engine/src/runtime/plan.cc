@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "runtime/plan.h"
 
+#include <algorithm>
+#include <functional>
+
 #include <fmt/format.h>
 
 namespace eddy {

@@ -42,15 +42,24 @@ std::span<const float> Arena::copy(std::span<const float> v) {
     return {p, v.size()};
 }
 
+size_t Arena::reserved() const {
+    size_t total = 0;
+    for (const Block& b : blocks_) {
+        total += b.size;
+    }
+    return total;
+}
+
 void Arena::reset() {
     if (blocks_.size() > 1) {
-        // Keep the largest block so that the next generation fits in one.
-        auto largest =
-            std::max_element(blocks_.begin(), blocks_.end(),
-                             [](const Block& a, const Block& b) { return a.size < b.size; });
-        Block keep = std::move(*largest);
+        // Replace the blocks by one that holds them all, so that a batch of the
+        // same size fits in one block from now on and allocates nothing.
+        size_t total = 0;
+        for (const Block& b : blocks_) {
+            total += b.size;
+        }
         blocks_.clear();
-        blocks_.push_back(std::move(keep));
+        blocks_.push_back({std::make_unique<std::byte[]>(total), total});
     }
     offset_ = 0;
     used_ = 0;

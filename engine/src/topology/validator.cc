@@ -186,7 +186,10 @@ std::optional<ConfigValue> convert_scalar(ParamType type, const Param& param,
         case ParamType::kBool: {
             auto v = parse_bool(text);
             if (!v) {
-                return fail();
+                // YAML 1.1 spellings that yaml-cpp and we do not read as booleans.
+                static const std::set<std::string> kYamlOneOne = {"yes", "no",  "on", "off", "y",
+                                                                  "n",   "Yes", "No", "On",  "Off"};
+                return fail(kYamlOneOne.count(text) > 0 ? "write `true` or `false`" : "");
             }
             return ConfigValue::boolean(*v, loc);
         }
@@ -391,7 +394,7 @@ private:
     int parallelism(const ConfigValue& v, const std::string& owner) {
         auto n = v.is_scalar() && !v.is_null() ? parse_int(v.as_string()) : std::nullopt;
         if (!n || *n < 1 || *n > 1024) {
-            diags_.error("invalid_type", v.location(),
+            diags_.error(n ? "out_of_range" : "invalid_type", v.location(),
                          "parallelism of " + owner +
                              " must be an integer between 1 and 1024, got " + kind_word(v));
             return 0;

@@ -139,7 +139,7 @@ std::optional<ConfigValue> load_yaml_text(const std::string& text, const std::st
     // Line 1 rather than "unknown": editors and the CLI's first line then show file:1:1.
     Location start{file, 1, 1};
     auto empty = [&](const char* what) {
-        diags.error("empty_file", start, "topology file '" + file + "' " + what,
+        diags.error("empty_file", start, std::string("the topology file ") + what,
                     "a topology needs at least `sources:` and `sinks:`; see topologies/demo.yaml");
         return std::nullopt;
     };
@@ -167,21 +167,19 @@ std::optional<ConfigValue> load_yaml_file(const std::string& path, Diagnostics& 
     Location whole{path, 0, 0};
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
+        // One line: the location already names the file.
         diags.error("missing_file", whole,
-                    "cannot read topology file '" + path + "': " + std::strerror(errno),
-                    "check the path; topologies/ holds the examples");
+                    std::string("cannot read the topology file: ") + std::strerror(errno));
         return std::nullopt;
     }
     if (S_ISDIR(st.st_mode)) {
-        diags.error("missing_file", whole, "topology path '" + path + "' is a directory",
-                    "pass a .yaml file");
+        diags.error("missing_file", whole, "the topology path is a directory, not a YAML file");
         return std::nullopt;
     }
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         diags.error("unreadable_file", whole,
-                    "cannot read topology file '" + path + "': " + std::strerror(errno),
-                    "check the file's permissions");
+                    std::string("cannot read the topology file: ") + std::strerror(errno));
         return std::nullopt;
     }
     std::stringstream buffer;

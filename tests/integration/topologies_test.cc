@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: Apache-2.0
+// Every file in topologies/ is a test input: it must validate with no error
+// (STYLE 6), so the examples never rot.
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "runtime/builtins.h"
+#include "topology/validator.h"
+
+namespace eddy {
+namespace {
+
+TEST(TopologiesTest, EveryShippedTopologyValidates) {
+    namespace fs = std::filesystem;
+    int checked = 0;
+    for (const auto& entry : fs::directory_iterator(std::string(EDDY_SOURCE_DIR) + "/topologies")) {
+        if (entry.path().extension() != ".yaml") {
+            continue;
+        }
+        Diagnostics diags;
+        auto t = load_topology(entry.path().string(), builtin_registry(), diags);
+        std::string all;
+        for (const Diagnostic& d : diags.items()) {
+            all += d.to_string() + "\n";
+        }
+        EXPECT_TRUE(t.has_value()) << all;
+        EXPECT_EQ(diags.warning_count(), 0u) << all;
+        ++checked;
+    }
+    EXPECT_GT(checked, 0);
+}
+
+}  // namespace
+}  // namespace eddy

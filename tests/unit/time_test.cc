@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: Apache-2.0
+// Watermark generation and combination, and per-key timers.
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "time/timer_service.h"
+#include "time/watermark.h"
+
+namespace eddy {
+namespace {
+
+TEST(WatermarkGeneratorTest, TrailsTheLargestEventTimeByTheBound) {
+    WatermarkGenerator gen(5000, std::nullopt);
+    EXPECT_EQ(gen.current(), kNoWatermark);
+    gen.observe(10'000);
+    EXPECT_EQ(gen.current(), 4999);
+    gen.observe(8'000);  // late: the watermark never goes back
+    EXPECT_EQ(gen.current(), 4999);
+    gen.observe(20'000);
+    EXPECT_EQ(gen.current(), 14'999);
+    gen.end();
+    EXPECT_EQ(gen.current(), kEndOfTime);
+}
+
+TEST(WatermarkGeneratorTest, BecomesIdleAfterTheTimeoutAndActiveOnData) {
+    WatermarkGenerator gen(0, 1000);
+    EXPECT_FALSE(gen.update_idle(true, 0));
+    EXPECT_FALSE(gen.update_idle(false, 999));
+    EXPECT_TRUE(gen.update_idle(false, 1000));
+    EXPECT_FALSE(gen.update_idle(true, 5000));
+}
+
+TEST(WatermarkGeneratorTest, WithoutTimeoutNeverIdle) {
+    WatermarkGenerator gen(0, std::nullopt);
+    gen.update_idle(true, 0);
+    EXPECT_FALSE(gen.update_idle(false, 1'000'000'000));
+}
+
+TEST(WatermarkCombinerTest, FollowsTheMinimumOfActiveChannels) {
+    WatermarkCombiner c(2);
+    EXPECT_FALSE(c.update(0, 100));  // channel 1 has no watermark yet
+    EXPECT_EQ(c.current(), kNoWatermark);
+    EXPECT_TRUE(c.update(1, 50));
+    EXPECT_EQ(c.current(), 50);
+    EXPECT_FALSE(c.update(1, 40));  // going back is ignored
+    EXPECT_TRUE(c.update(1, 300));
+    EXPECT_EQ(c.current(), 100);
+}
+
+TEST(WatermarkCombinerTest, IdleChannelsDoNotHoldTimeBack) {
+    WatermarkCombiner c(2);
+    c.update(0, 1000);
+    EXPECT_EQ(c.current(), kNoWatermark);
+    EXPECT_TRUE(c.set_idle(1, true));
+    EXPECT_EQ(c.current(), 1000);
+    // Back from idle with an older watermark: the combined one stays.
+    c.set_idle(1, false);
+    c.update(1, 500);
+    EXPECT_EQ(c.current(), 1000);
+}
+
+TEST(WatermarkCombinerTest, AllIdleDoesNotAdvance) {
+    WatermarkCombiner c(1);
+    c.update(0, 10);
+    EXPECT_FALSE(c.set_idle(0, true));
+    EXPECT_EQ(c.current(), 10);
+}
+
+TEST(TimerServiceTest, FiresDueTimersInTimeOrderOnce) {
+    TimerService timers;
+    std::string a = "a", b = "b";
+    timers.set(TimeDomain::kEventTime, Value::string_view(b), 200);
+    timers.set(TimeDomain::kEventTime, Value::string_view(a), 100);
+    timers.set(TimeDomain::kEventTime, Value::string_view(a), 100);
+    timers.set(TimeDomain::kEventTime, Value::integer(7), 300);
+    std::vector<std::pair<int64_t, std::string>> fired;
+    auto record = [&](const Timer& t) {
+        fired.emplace_back(t.time, t.key.is_string() ? std::string(t.key.as_string())
+                                                     : std::to_string(t.key.as_int()));
+    };
+    EXPECT_EQ(timers.fire_due(TimeDomain::kEventTime, 250, record), 2u);
+    EXPECT_EQ(timers.fire_due(TimeDomain::kEventTime, 250, record), 0u);
+    EXPECT_EQ(timers.next(TimeDomain::kEventTime), 300);
+    timers.fire_due(TimeDomain::kEventTime, kEndOfTime, record);
+    ASSERT_EQ(fired.size(), 3u);
+    EXPECT_EQ(fired[0], std::make_pair(int64_t{100}, std::string("a")));
+    EXPECT_EQ(fired[1], std::make_pair(int64_t{200}, std::string("b")));
+    EXPECT_EQ(fired[2], std::make_pair(int64_t{300}, std::string("7")));
+}
+
+TEST(TimerServiceTest, KeysAreCopiedAndDomainsSeparate) {
+    TimerService timers;
+    {
+        std::string key = "temporary";
+        timers.set(TimeDomain::kProcessingTime, Value::string_view(key), 10);
+        key = "overwritten";
+    }
+    EXPECT_EQ(timers.next(TimeDomain::kEventTime), INT64_MAX);
+    std::string seen;
+    timers.fire_due(TimeDomain::kProcessingTime, 10,
+                    [&](const Timer& t) { seen = std::string(t.key.as_string()); });
+    EXPECT_EQ(seen, "temporary");
+}
+
+TEST(TimerServiceTest, CancelRemovesATimerAndTimersSetWhileFiringFireIfDue) {
+    TimerService timers;
+    timers.set(TimeDomain::kEventTime, Value::integer(1), 10);
+    timers.cancel(TimeDomain::kEventTime, Value::integer(1), 10);
+    EXPECT_EQ(timers.pending(), 0u);
+    timers.set(TimeDomain::kEventTime, Value::integer(1), 10);
+    int count = 0;
+    timers.fire_due(TimeDomain::kEventTime, 50, [&](const Timer& t) {
+        ++count;
+        if (t.time == 10) {
+            timers.set(TimeDomain::kEventTime, Value::integer(1), 40);
+        }
+    });
+    EXPECT_EQ(count, 2);
+}
+
+}  // namespace
+}  // namespace eddy
