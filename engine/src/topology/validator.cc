@@ -409,6 +409,10 @@ private:
                          "`state` must be a map like `{dir: ./state}`, got " + kind_word(v));
             return;
         }
+        diags_.warning("unsupported", v.location(),
+                       "`state` is checked but not used yet: this version keeps state in memory, "
+                       "so it does not survive a restart",
+                       "the RocksDB state backend will use `state.dir`");
         for (const auto& [key, value] : v.entries()) {
             if (key == "dir") {
                 topo_.state.dir = scalar_text(value, "state.dir");
@@ -440,6 +444,11 @@ private:
         }
         for (const ConfigValue& item : v.items()) {
             topo_.plugins.push_back(scalar_text(item, "a plugin path"));
+            // Refuse rather than ignore: a topology that names a plugin needs its components.
+            diags_.error("unsupported", item.location(),
+                         "plugin '" + item.as_string() +
+                             "' cannot be loaded: this version of Eddy does not load plugins yet",
+                         "remove `plugins:`; the plugin loader is planned for the next releases");
         }
     }
 
