@@ -5,7 +5,9 @@
 #include <string_view>
 
 #include "eddy/context.h"
+#include "eddy/lateness.h"
 #include "eddy/record.h"
+#include "eddy/state.h"
 #include "eddy/status.h"
 
 namespace eddy {
@@ -36,6 +38,9 @@ class OpenContext : public ComponentContext {
 public:
     /// Timers for this operator instance; valid until close().
     virtual Timers& timers() = 0;
+    /// Registers a state handle (a member of the operator) so that the runtime
+    /// can snapshot, restore and measure it. Names must be unique per operator.
+    virtual void register_state(StateHandle& state) = 0;
 };
 
 /// Where an operator emits records. Emitted records are copied into the
@@ -51,6 +56,12 @@ public:
     virtual void emit(const Record& record, OutputId output = kMainOutput) = 0;
     /// `record` on the `errors` output with an `error` field naming `reason`.
     virtual void error(const Record& record, std::string_view reason) = 0;
+    /// A record that arrived `lateness_ms` after the watermark passed its time
+    /// (by the operator's own definition). Always counted in the `late` metric
+    /// and the lateness histogram; with LatePolicy::kSideOutput it is also
+    /// emitted on the `late` output with a `lateness_ms` field. The spec must
+    /// declare the output (add_lateness() does).
+    virtual void late(const Record& record, int64_t lateness_ms, LatePolicy policy) = 0;
 };
 
 /// A stream operator: one instance per shard, called by one thread at a time,

@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <algorithm>
 
 #include "eddy/spec.h"
 
@@ -23,6 +27,10 @@ struct ComponentMetrics {
     std::atomic<uint64_t> records_side{0};  ///< On named outputs other than errors.
     std::atomic<uint64_t> errors{0};
     std::atomic<uint64_t> late{0};
+    /// Lateness histogram: bucket b counts late events with lateness in
+    /// [2^(b-1), 2^b) ms (bucket 0: under 1 ms); the last bucket is open-ended.
+    static constexpr size_t kLatenessBuckets = 40;
+    std::array<std::atomic<uint64_t>, kLatenessBuckets> lateness_ms{};
     /// Where a sink writes, for the summary ("out/purchases.jsonl").
     std::string destination;
 
@@ -30,6 +38,14 @@ struct ComponentMetrics {
     void add_out(uint64_t n) { records_out.fetch_add(n, std::memory_order_relaxed); }
     void add_side(uint64_t n) { records_side.fetch_add(n, std::memory_order_relaxed); }
     void add_errors(uint64_t n) { errors.fetch_add(n, std::memory_order_relaxed); }
+    void add_late(int64_t lateness) {
+        late.fetch_add(1, std::memory_order_relaxed);
+        uint64_t ms = lateness > 0 ? static_cast<uint64_t>(lateness) : 0;
+        size_t bucket = std::min<size_t>(std::bit_width(ms), kLatenessBuckets - 1);
+        lateness_ms[bucket].fetch_add(1, std::memory_order_relaxed);
+    }
+    /// The upper bound (ms) of the bucket holding quantile q of lateness; 0 without late events.
+    uint64_t lateness_quantile(double q) const;
 };
 
 /// The metrics of one job: one entry per component, in topology order.

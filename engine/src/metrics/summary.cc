@@ -25,8 +25,9 @@ std::string format_summary(const JobMetrics& metrics, double seconds, const std:
         type_width = std::max(type_width, c->type.size());
     }
     std::string out = fmt::format("run summary ({})\n", status);
-    out += fmt::format("  {:<8} {:<{}} {:<{}} {:>12} {:>12} {:>12} {:>9}\n", "kind", "component",
-                       name_width, "type", type_width, "in", "out", "side", "errors");
+    out += fmt::format("  {:<8} {:<{}} {:<{}} {:>12} {:>12} {:>12} {:>9} {:>9}\n", "kind",
+                       "component", name_width, "type", type_width, "in", "out", "side", "errors",
+                       "late");
     for (const auto& c : metrics.components()) {
         std::string in =
             c->kind == ComponentKind::kSource ? "-" : human_count(c->records_in.load());

@@ -118,6 +118,16 @@ private:
             : BaseContext(impl, def, shard, parallelism) {}
 
         Timers& timers() override { return timers_; }
+        void register_state(StateHandle& state) override {
+            for (StateHandle* s : states_) {
+                if (s->name() == state.name()) {
+                    spdlog::critical("internal error: operator '{}' registers state '{}' twice",
+                                     def_.name, state.name());
+                    std::abort();
+                }
+            }
+            states_.push_back(&state);
+        }
 
         // Emitter.
         Record& append(OutputId out) override { return outputs_[out].append(); }
@@ -134,7 +144,17 @@ private:
             }
         }
 
+        void late(const Record& record, int64_t lateness_ms, LatePolicy policy) override {
+            metrics_->add_late(lateness_ms);
+            if (policy == LatePolicy::kSideOutput && late_output_ != UINT32_MAX) {
+                Record& r = outputs_[late_output_].append_copy(record);
+                r.set(impl_.lateness_field_, lateness_ms);
+            }
+        }
+
         std::unique_ptr<Operator> op_;
+        std::vector<StateHandle*> states_;
+        OutputId late_output_ = UINT32_MAX;  // none declared
         TimerService timers_;
         std::vector<Batch> outputs_;
         std::vector<Routes*> routes_;  // per output id; null for a chain-internal main output
@@ -229,11 +249,15 @@ private:
     FieldId error_at_field_ = kInvalidField;
     FieldId position_field_ = kInvalidField;
     FieldId raw_field_ = kInvalidField;
+    FieldId lateness_field_ = kInvalidField;
     std::vector<std::unique_ptr<SourceRuntime>> sources_;
     std::vector<std::unique_ptr<SinkRuntime>> sinks_;
     std::vector<std::vector<std::unique_ptr<NodeInstance>>> instances_;  // [node][shard]
     // Routes per (component, output id); operators keep pointers into it.
     std::vector<std::vector<std::unique_ptr<Routes>>> routes_;
+    // Empty batches that carry only a watermark, one per nesting depth.
+    std::vector<std::unique_ptr<Batch>> watermark_batches_;
+    size_t watermark_depth_ = 0;
     Status failure_;
 };
 
@@ -244,6 +268,7 @@ Status Job::Impl::build() {
     error_at_field_ = fields_.intern("error_component");
     position_field_ = fields_.intern("error_position");
     raw_field_ = fields_.intern("raw");
+    lateness_field_ = fields_.intern("lateness_ms");
 
     std::vector<ComponentMetrics*> metrics(topo.components.size());
     for (size_t i = 0; i < topo.components.size(); ++i) {
@@ -271,6 +296,9 @@ Status Job::Impl::build() {
                     }
                     rt->op_ = std::move(made.value());
                     rt->outputs_.resize(rt->output_count());
+                    if (c.spec->has_output("late")) {
+                        rt->late_output_ = rt->output("late");
+                    }
                     rt->routes_.assign(rt->output_count(), nullptr);
                     if (!c.key.empty()) {
                         rt->key_ = fields_.intern(c.key);
@@ -530,12 +558,18 @@ void Job::Impl::route(Routes& routes, int from_shard, Batch& batch) {
 }
 
 void Job::Impl::broadcast_watermark(Routes& routes, int from_shard, int64_t watermark) {
-    Batch empty;
-    empty.set_watermark(watermark);
     for (Destination& d : routes) {
         size_t channel = d.channel_of_shard[static_cast<size_t>(from_shard)];
         for (auto& inst : instances_[static_cast<size_t>(d.node)]) {
+            // Deliveries nest (a watermark fires timers that emit downstream), so
+            // each depth has its own empty batch, kept for reuse.
+            if (watermark_depth_ == watermark_batches_.size()) {
+                watermark_batches_.push_back(std::make_unique<Batch>());
+            }
+            Batch& empty = *watermark_batches_[watermark_depth_++];
+            empty.set_watermark(watermark);
             deliver(*inst, channel, empty);
+            --watermark_depth_;
         }
     }
 }
