@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "eddy/registry.h"
@@ -27,16 +28,19 @@ inline std::map<std::string, std::vector<std::string>>& collected() {
 }
 
 /// `memory` source: emits `records` (a list of maps); `ts` sets the event time.
+/// With `then_idle: true` it stays open and idle after its records instead of ending.
 class MemorySource final : public Source {
 public:
-    explicit MemorySource(const Config& cfg) : records_(cfg.list("records")) {}
+    explicit MemorySource(const Config& cfg)
+        : records_(cfg.list("records")), then_idle_(cfg.boolean("then_idle")) {}
     Status open(ComponentContext& ctx) override {
         ctx_ = &ctx;
         ts_ = ctx.field("ts");
         return Status::ok();
     }
     Result<PollStatus> poll(SourceEmitter& out, size_t max_records) override {
-        for (size_t n = 0; n < max_records && next_ < records_.size(); ++n, ++next_) {
+        size_t n = 0;
+        for (; n < max_records && next_ < records_.size(); ++n, ++next_) {
             Record& r = out.append();
             for (const auto& [name, v] : records_[next_].entries()) {
                 FieldId id = ctx_->field(name);
@@ -60,11 +64,15 @@ public:
                 r.set_time(ts->as_int());
             }
         }
-        return next_ < records_.size() ? PollStatus::kData : PollStatus::kEnd;
+        if (next_ < records_.size() || (then_idle_ && n > 0)) {
+            return PollStatus::kData;
+        }
+        return then_idle_ ? PollStatus::kIdle : PollStatus::kEnd;
     }
 
 private:
     std::vector<ConfigValue> records_;
+    bool then_idle_;
     size_t next_ = 0;
     ComponentContext* ctx_ = nullptr;
     FieldId ts_ = kInvalidField;
@@ -101,6 +109,7 @@ inline Registry& test_registry() {
             r.add(SourceSpec("memory")
                       .summary("Test source: records from YAML.")
                       .param(Param::list("records", ParamType::kMap).required().doc("Records."))
+                      .param(Param::boolean("then_idle").default_value(false).doc("Stay idle."))
                       .factory(make_component<Source, MemorySource>),
                   "tests");
         s = r.add(SinkSpec("collect")
@@ -120,8 +129,10 @@ struct RunResult {
     const std::vector<std::string>& lines(const std::string& sink) { return collected()[sink]; }
 };
 
-/// Validates and runs `yaml` to the end of its input.
-inline RunResult run_yaml(const std::string& yaml, JobOptions options = {}) {
+/// Validates and runs `yaml` to the end of its input, or until `stop_after_ms`
+/// of wall time when that is not negative.
+inline RunResult run_yaml(const std::string& yaml, JobOptions options = {},
+                          int stop_after_ms = -1) {
     collected().clear();
     RunResult result;
     Diagnostics diags;
@@ -143,7 +154,17 @@ inline RunResult run_yaml(const std::string& yaml, JobOptions options = {}) {
         return result;
     }
     result.job = std::move(job.value());
+    std::thread stopper;
+    if (stop_after_ms >= 0) {
+        stopper = std::thread([&result, stop_after_ms] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(stop_after_ms));
+            result.job->request_stop();
+        });
+    }
     result.status = result.job->run();
+    if (stopper.joinable()) {
+        stopper.join();
+    }
     return result;
 }
 

@@ -84,7 +84,7 @@ TEST(EventTimeTest, ExplicitUnits) {
     EXPECT_EQ(to_ms(Value::number(1764324000.123), TimeUnit::kS), kTen + 123);
     EXPECT_EQ(to_ms(Value::integer(kTen * 1000 + 999), TimeUnit::kUs), kTen);
     EXPECT_EQ(to_ms(Value::integer(kTen * 1'000'000 + 999'999), TimeUnit::kNs), kTen);
-    EXPECT_EQ(to_ms(Value::integer(-1), TimeUnit::kNs), -1);  // floor, not toward zero
+    EXPECT_EQ(to_ms(Value::integer(kTen * 1'000'000 - 1), TimeUnit::kNs), kTen - 1);  // floor
     EXPECT_EQ(to_ms(Value::number(1764324000000.4), TimeUnit::kMs), kTen);
     EXPECT_EQ(to_ms(Value::string_view("2025-11-28T10:00:00Z"), TimeUnit::kIso8601), kTen);
 }
@@ -92,7 +92,7 @@ TEST(EventTimeTest, ExplicitUnits) {
 TEST(EventTimeTest, AutoUnit) {
     EXPECT_EQ(to_ms(Value::integer(kTen), TimeUnit::kAuto), kTen);  // ms
     EXPECT_EQ(to_ms(Value::integer(100'000'000'000), TimeUnit::kAuto), 100'000'000'000);
-    EXPECT_EQ(to_ms(Value::integer(99'999'999'999), TimeUnit::kAuto), 99'999'999'999'000);
+    EXPECT_EQ(to_ms(Value::integer(4'102'444'800), TimeUnit::kAuto), 4'102'444'800'000);  // s, 2100
     EXPECT_EQ(to_ms(Value::integer(1764324000), TimeUnit::kAuto), kTen);          // seconds
     EXPECT_EQ(to_ms(Value::number(1764324000.25), TimeUnit::kAuto), kTen + 250);  // fractions
     EXPECT_EQ(to_ms(Value::number(1.764324e12), TimeUnit::kAuto), kTen);
@@ -400,6 +400,26 @@ TEST(DecoderParamsTest, EveryParamIsDocumentedAndTheRulesReportEveryError) {
     EXPECT_EQ(both[1],
               "parameter 'csv_delimiter' (topology.yaml:3:5) must be one character other than a "
               "quote or a line break (\"\\t\" for tab), got 'ab'");
+}
+
+TEST(EventTimeRangeTest, NegativeAndAbsurdTimesAreErrors) {
+    int64_t ms = 0;
+    Value negative = Value::integer(-5);
+    Status s = event_time_ms(&negative, TimeUnit::kMs, "ts", ms);
+    EXPECT_FALSE(s.is_ok());
+    EXPECT_EQ(s.message(),
+              "event-time field 'ts' is -5 ms, outside 1970-01-01 to 2200-01-01; check its unit");
+    // Microseconds read as milliseconds land in the year 57000.
+    Value micros = Value::integer(1'735'689'600'000'000);
+    EXPECT_FALSE(event_time_ms(&micros, TimeUnit::kMs, "ts", ms).is_ok());
+    Value last = Value::integer(kMaxEventTimeMs - 1);
+    EXPECT_TRUE(event_time_ms(&last, TimeUnit::kMs, "ts", ms).is_ok());
+    Value first = Value::integer(kMaxEventTimeMs);
+    EXPECT_FALSE(event_time_ms(&first, TimeUnit::kMs, "ts", ms).is_ok());
+    Value epoch = Value::integer(0);
+    EXPECT_TRUE(event_time_ms(&epoch, TimeUnit::kMs, "ts", ms).is_ok());
+    Value text = Value::string_view("1969-12-31T23:59:59Z");
+    EXPECT_FALSE(event_time_ms(&text, TimeUnit::kIso8601, "ts", ms).is_ok());
 }
 
 }  // namespace

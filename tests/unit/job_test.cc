@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "harness.h"
+#include "metrics/metrics.h"
 
 namespace eddy {
 namespace {
@@ -66,6 +67,35 @@ private:
     FieldId boom_{};
 };
 
+/// Reports records at or below the watermark as late, by how much.
+class LateProbe final : public Operator {
+public:
+    explicit LateProbe(const Config& cfg) : lateness_(Lateness::from(cfg)) {}
+    Status open(OpenContext& ctx) override {
+        timers_ = &ctx.timers();
+        return Status::ok();
+    }
+    void process(const Record& r, Emitter& out) override {
+        int64_t wm = timers_->watermark();
+        if (wm != kNoWatermark && r.time() <= wm - lateness_.allowed_ms) {
+            out.late(r, wm - r.time(), lateness_.policy);
+            return;
+        }
+        out.emit(r);
+    }
+
+private:
+    Lateness lateness_;
+    Timers* timers_ = nullptr;
+};
+
+OperatorSpec late_probe_spec() {
+    OperatorSpec spec("late_probe");
+    spec.summary("Test lateness.").factory(make_component<Operator, LateProbe>);
+    add_lateness(spec);
+    return spec;
+}
+
 class JobTest : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
@@ -77,6 +107,8 @@ protected:
                                  .param(Param::duration("delay").default_value("10s").doc("Delay."))
                                  .factory(make_component<Operator, Probe>),
                              "tests");
+            ASSERT_TRUE(s.is_ok()) << s.message();
+            s = r.add(late_probe_spec(), "tests");
             ASSERT_TRUE(s.is_ok()) << s.message();
             s = r.add(OperatorSpec("thrower")
                           .summary("Test failures.")
@@ -127,6 +159,83 @@ sinks:
                     R"({"event":"timer","key":"a","fired":22000,"watermark":9223372036854775807})",
                     R"({"event":"timer","key":"c","fired":32000,"watermark":9223372036854775807})",
                     R"({"event":"closed"})"));
+}
+
+TEST_F(JobTest, LateEventsGoToTheLateOutputCountedWithTheirLateness) {
+    JobOptions one_record_per_poll;
+    one_record_per_poll.batch_size = 1;
+    auto r = run_yaml(R"(
+sources:
+  in: {type: memory, records: [{ts: 10000}, {ts: 9000}, {ts: 2000}, {ts: 12000}]}
+operators:
+  p: {type: late_probe, input: in, allowed_lateness: 500ms}
+sinks:
+  out: {type: collect, input: p}
+  late: {type: collect, input: p.late}
+)",
+                      one_record_per_poll);
+    ASSERT_TRUE(r.status.is_ok()) << r.status.message();
+    // Watermark 9999 after ts 10000: ts 9000 is 999 ms behind (late beyond
+    // 500 ms), ts 2000 is 7999 ms behind.
+    EXPECT_THAT(r.lines("out"), ElementsAre(R"({"ts":10000})", R"({"ts":12000})"));
+    EXPECT_THAT(r.lines("late"), ElementsAre(R"({"ts":9000,"lateness_ms":999})",
+                                             R"({"ts":2000,"lateness_ms":7999})"));
+    const ComponentMetrics& m = *r.job->metrics().components()[1];
+    EXPECT_EQ(m.late.load(), 2u);
+    EXPECT_EQ(m.lateness_ms[10].load(), 1u);  // 999 in [512, 1024)
+    EXPECT_EQ(m.lateness_ms[13].load(), 1u);  // 7999 in [4096, 8192)
+    EXPECT_EQ(m.lateness_quantile(0.5), 1023u);
+    EXPECT_EQ(m.lateness_quantile(1.0), 8191u);
+}
+
+TEST_F(JobTest, DroppedLateEventsAreStillCounted) {
+    JobOptions one_record_per_poll;
+    one_record_per_poll.batch_size = 1;
+    auto r = run_yaml(R"(
+sources:
+  in: {type: memory, records: [{ts: 10000}, {ts: 1000}]}  # 8999 ms late
+operators:
+  p: {type: late_probe, input: in, on_late: drop}
+sinks:
+  out: {type: collect, input: p}
+  late: {type: collect, input: p.late}
+)",
+                      one_record_per_poll);
+    ASSERT_TRUE(r.status.is_ok()) << r.status.message();
+    EXPECT_THAT(r.lines("out"), ElementsAre(R"({"ts":10000})"));
+    EXPECT_TRUE(r.lines("late").empty());
+    EXPECT_EQ(r.job->metrics().components()[1]->late.load(), 1u);
+    EXPECT_THAT(format_summary(r.job->metrics(), 1.0, "test"), HasSubstr("late p50 <= 16383 ms"));
+}
+
+TEST_F(JobTest, AnIdleSourceStopsHoldingBackTheWatermark) {
+    const char* yaml = R"(
+sources:
+  quiet:
+    type: memory
+    records: [{ts: 1000, k: q}]
+    then_idle: true
+    watermark: {idle_timeout: 50ms}
+  busy: {type: memory, records: [{ts: 100000, k: b}], then_idle: true}
+operators:
+  p: {type: probe, inputs: [quiet, busy], key: k, delay: 1s}
+sinks:
+  out: {type: collect, input: p}
+)";
+    auto r = run_yaml(yaml, {}, 400);
+    ASSERT_TRUE(r.status.is_ok()) << r.status.message();
+    // Once `quiet` is idle the watermark follows `busy` (99999) and q's timer
+    // at 2000 fires; b's timer at 101000 stays pending until the stop.
+    EXPECT_THAT(r.lines("out"),
+                ElementsAre(R"({"event":"timer","key":"q","fired":2000,"watermark":99999})",
+                            R"({"event":"closed"})"));
+
+    std::string without_timeout = yaml;
+    without_timeout.erase(without_timeout.find("    watermark: {idle_timeout: 50ms}\n"),
+                          std::string("    watermark: {idle_timeout: 50ms}\n").size());
+    r = run_yaml(without_timeout, {}, 300);
+    ASSERT_TRUE(r.status.is_ok()) << r.status.message();
+    EXPECT_THAT(r.lines("out"), ElementsAre(R"({"event":"closed"})"));  // held back at 999
 }
 
 TEST_F(JobTest, SameTimerSetTwiceFiresOnce) {

@@ -25,9 +25,9 @@ std::string format_summary(const JobMetrics& metrics, double seconds, const std:
         type_width = std::max(type_width, c->type.size());
     }
     std::string out = fmt::format("run summary ({})\n", status);
-    out += fmt::format("  {:<8} {:<{}} {:<{}} {:>12} {:>12} {:>12} {:>9} {:>9}\n", "kind",
-                       "component", name_width, "type", type_width, "in", "out", "side", "errors",
-                       "late");
+    out +=
+        fmt::format("  {:<8} {:<{}} {:<{}} {:>12} {:>12} {:>12} {:>9} {:>9}\n", "kind", "component",
+                    name_width, "type", type_width, "in", "out", "side", "errors", "late");
     for (const auto& c : metrics.components()) {
         std::string in =
             c->kind == ComponentKind::kSource ? "-" : human_count(c->records_in.load());
@@ -35,9 +35,14 @@ std::string format_summary(const JobMetrics& metrics, double seconds, const std:
             c->kind == ComponentKind::kSink ? "-" : human_count(c->records_out.load());
         std::string side =
             c->kind == ComponentKind::kOperator ? human_count(c->records_side.load()) : "-";
-        out += fmt::format("  {:<8} {:<{}} {:<{}} {:>12} {:>12} {:>12} {:>9}",
+        std::string late = c->kind == ComponentKind::kOperator ? human_count(c->late.load()) : "-";
+        out += fmt::format("  {:<8} {:<{}} {:<{}} {:>12} {:>12} {:>12} {:>9} {:>9}",
                            component_kind_name(c->kind), c->name, name_width, c->type, type_width,
-                           in, outs, side, human_count(c->errors.load()));
+                           in, outs, side, human_count(c->errors.load()), late);
+        if (c->late.load() > 0) {
+            out += fmt::format("  late p50 <= {} ms, p99 <= {} ms", c->lateness_quantile(0.5),
+                               c->lateness_quantile(0.99));
+        }
         if (!c->destination.empty()) {
             out += "  -> " + c->destination;
         }
@@ -49,7 +54,7 @@ std::string format_summary(const JobMetrics& metrics, double seconds, const std:
                        rate);
     out +=
         "  (out: main output; side: named outputs such as `rejected`; errors: the `errors` "
-        "output)\n";
+        "output; late: events later than the allowed lateness)\n";
     return out;
 }
 

@@ -276,7 +276,9 @@ std::optional<int64_t> parse_iso8601_ms(std::string_view s) {
     return ms;
 }
 
-Status event_time_ms(const Value* v, TimeUnit unit, std::string_view field, int64_t& ms) {
+namespace {
+
+Status read_event_time(const Value* v, TimeUnit unit, std::string_view field, int64_t& ms) {
     if (v == nullptr) {
         return Status::parse_error("event-time field '" + std::string(field) + "' is missing");
     }
@@ -321,6 +323,18 @@ Status event_time_ms(const Value* v, TimeUnit unit, std::string_view field, int6
         }
         return Status::parse_error("event-time field '" + std::string(field) +
                                    "' is out of range: " + text);
+    }
+    return Status::ok();
+}
+
+}  // namespace
+
+Status event_time_ms(const Value* v, TimeUnit unit, std::string_view field, int64_t& ms) {
+    EDDY_RETURN_IF_ERROR(read_event_time(v, unit, field, ms));
+    if (ms < kMinEventTimeMs || ms >= kMaxEventTimeMs) {
+        return Status::parse_error("event-time field '" + std::string(field) + "' is " +
+                                   std::to_string(ms) +
+                                   " ms, outside 1970-01-01 to 2200-01-01; check its unit");
     }
     return Status::ok();
 }

@@ -35,9 +35,15 @@ struct EventTimeOptions {
 /// milliseconds since the epoch. Fractions beyond milliseconds are truncated.
 std::optional<int64_t> parse_iso8601_ms(std::string_view text);
 
+/// Event times outside [1970-01-01, 2200-01-01) are absurd (usually a wrong
+/// unit) and rejected.
+inline constexpr int64_t kMinEventTimeMs = 0;
+inline constexpr int64_t kMaxEventTimeMs = 7'258'118'400'000;
+
 /// Sets `ms` from the event-time field's value `v` (nullptr when the record
 /// lacks the field) read as `unit`. On failure returns a parse_error whose
-/// message names `field` and says what was expected and what was found.
+/// message names `field` and says what was expected and what was found;
+/// a time outside [kMinEventTimeMs, kMaxEventTimeMs) is an error too.
 Status event_time_ms(const Value* v, TimeUnit unit, std::string_view field, int64_t& ms);
 
 }  // namespace eddy
