@@ -20,9 +20,21 @@ echo "== running topologies/demo.yaml"
 EDDY_DEMO_INPUT="$out/clicks.jsonl" EDDY_DEMO_OUT="$out" "$eddy" run --no-progress topologies/demo.yaml
 
 echo
+echo "== running topologies/behaviour.yaml (bot filter, sessions, windows, profiles, segments)"
+EDDY_DEMO_INPUT="$out/clicks.jsonl" EDDY_DEMO_OUT="$out" "$eddy" run --no-progress topologies/behaviour.yaml
+
+echo
+echo "== scoring the bot filter against the generator's ground truth"
+"$eddy" score --bots "$out/behaviour/bots.jsonl" --humans "$out/behaviour/events.jsonl" \
+    --truth "$out/truth.jsonl"
+
+echo
 echo "outputs:"
-for f in intent.jsonl mobile_intent.jsonl errors.jsonl; do
-    printf '  %-32s %8s lines\n' "$out/$f" "$(wc -l < "$out/$f")"
+for f in intent.jsonl mobile_intent.jsonl errors.jsonl behaviour/bots.jsonl behaviour/events.jsonl \
+    behaviour/sessions.jsonl behaviour/user_minute.jsonl behaviour/user_10m.jsonl \
+    behaviour/site_minute.jsonl behaviour/site_10m.jsonl behaviour/profiles.jsonl \
+    behaviour/segments.jsonl behaviour/late.jsonl; do
+    printf '  %-40s %8s lines\n' "$out/$f" "$(wc -l < "$out/$f")"
 done
 echo "  $out/truth.jsonl (generator ground truth: bots and segments per user)"
-echo "plan: $eddy graph topologies/demo.yaml | dot -Tsvg > plan.svg"
+echo "plan: $eddy graph topologies/behaviour.yaml | dot -Tsvg > plan.svg"

@@ -18,5 +18,6 @@ void add_operators_command(CLI::App& app, int& exit_code);
 void add_graph_command(CLI::App& app, int& exit_code);
 void add_gen_command(CLI::App& app, int& exit_code);
 void add_version_command(CLI::App& app, int& exit_code);
+void add_score_command(CLI::App& app, int& exit_code);
 
 }  // namespace eddy::cli

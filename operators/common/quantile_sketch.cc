@@ -38,7 +38,9 @@ void QuantileSketch::update_capacities() {
     }
 }
 
-size_t QuantileSketch::retained() const { return size_; }
+size_t QuantileSketch::retained() const {
+    return size_;
+}
 
 void QuantileSketch::add(double v) {
     if (std::isnan(v)) {

@@ -238,6 +238,54 @@ sinks:
     EXPECT_THAT(r.lines("out"), ElementsAre(R"({"event":"closed"})"));  // held back at 999
 }
 
+/// Emits the key it sees as a field.
+class KeyEcho final : public Operator {
+public:
+    explicit KeyEcho(const Config&) {}
+    Status open(OpenContext& ctx) override {
+        seen_ = ctx.field("seen_key");
+        return Status::ok();
+    }
+    void process(const Record& r, Emitter& out) override {
+        Record& e = out.append();
+        e.set_time(r.time());
+        if (r.key().is_null()) {
+            e.set_null(seen_);
+        } else {
+            e.set_value(seen_, r.key());
+        }
+    }
+
+private:
+    FieldId seen_{};
+};
+
+TEST_F(JobTest, AnUnkeyedOperatorAfterAKeyedOneSeesNoKey) {
+    Registry& reg = testing::test_registry();
+    if (reg.find(ComponentKind::kOperator, "key_echo") == nullptr) {
+        ASSERT_TRUE(reg.add(OperatorSpec("key_echo")
+                                .summary("Test keys.")
+                                .keyed(KeyMode::kOptional)
+                                .factory(make_component<Operator, KeyEcho>),
+                            "tests")
+                        .is_ok());
+    }
+    auto r = run_yaml(R"(
+sources:
+  in: {type: memory, records: [{ts: 1, k: a}]}
+operators:
+  keyed: {type: select, input: in, drop: [nothing]}
+  by_k: {type: key_echo, input: in, key: k}
+  f: {type: filter, input: by_k, field: seen_key, op: exists}
+  global: {type: key_echo, input: f}
+sinks:
+  a: {type: collect, input: global}
+  b: {type: null, input: keyed}
+)");
+    ASSERT_TRUE(r.status.is_ok()) << r.status.message();
+    EXPECT_THAT(r.lines("a"), ElementsAre(R"({"seen_key":null})"));
+}
+
 TEST_F(JobTest, SameTimerSetTwiceFiresOnce) {
     auto r = run_yaml(R"(
 sources:

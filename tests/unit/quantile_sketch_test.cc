@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // QuantileSketch: exactness below k, rank error on uniform and skewed data,
 // merges, determinism and the codec.
-#include <gtest/gtest.h>
+#include "common/quantile_sketch.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "common/quantile_sketch.h"
+#include <gtest/gtest.h>
 
 namespace eddy {
 namespace {
@@ -21,10 +21,9 @@ double max_rank_error(const QuantileSketch& s, std::vector<double> values) {
     double worst = 0;
     for (int i = 1; i < 100; ++i) {
         double probe = values[values.size() * i / 100];
-        double truth =
-            static_cast<double>(std::upper_bound(values.begin(), values.end(), probe) -
-                                values.begin()) /
-            static_cast<double>(values.size());
+        double truth = static_cast<double>(std::upper_bound(values.begin(), values.end(), probe) -
+                                           values.begin()) /
+                       static_cast<double>(values.size());
         worst = std::max(worst, std::abs(s.rank(probe) - truth));
     }
     return worst;
@@ -223,7 +222,7 @@ TEST(QuantileSketchTest, DecodeRejectsTruncatedOrInconsistentBytes) {
     QuantileSketch out;
     EXPECT_FALSE(decode_state(std::string_view(bytes).substr(0, bytes.size() - 3), out));
     std::string tampered = bytes;
-    tampered[2] = static_cast<char>(tampered[2] ^ 1);  // the count no longer matches the weights
+    tampered[3] = static_cast<char>(tampered[3] ^ 1);  // n (after version and k) != weights
     EXPECT_FALSE(decode_state(tampered, out));
 }
 

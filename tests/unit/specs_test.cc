@@ -23,7 +23,9 @@ TEST(SpecsTest, BuiltInSetIsExactlyTheShippedOne) {
     const Registry& r = builtin_registry();
     EXPECT_EQ(r.names(ComponentKind::kSource),
               (std::vector<std::string>{"file", "generator", "stdin"}));
-    EXPECT_EQ(r.names(ComponentKind::kOperator), (std::vector<std::string>{"filter", "select"}));
+    EXPECT_EQ(r.names(ComponentKind::kOperator),
+              (std::vector<std::string>{"bot_filter", "filter", "profile", "segment", "select",
+                                        "sessionizer", "window"}));
     EXPECT_EQ(r.names(ComponentKind::kSink), (std::vector<std::string>{"file", "null", "stdout"}));
 }
 
@@ -130,7 +132,8 @@ TEST(SpecsTest, ReferenceTextShowsParametersOutputsAndExamples) {
     EXPECT_THAT(text, ::testing::HasSubstr("rejected  Records that do not satisfy the condition."));
     EXPECT_THAT(text, ::testing::HasSubstr("example: Keep purchases and carts"));
     std::string listing = registry_listing(builtin_registry());
-    EXPECT_THAT(listing, ::testing::HasSubstr("operators:\n  filter"));
+    EXPECT_THAT(listing, ::testing::HasSubstr("operators:\n"));
+    EXPECT_THAT(listing, ::testing::HasSubstr("\n  filter         Keeps records"));
 }
 
 }  // namespace

@@ -503,6 +503,12 @@ void Job::Impl::process_into(NodeInstance& inst, size_t k, Batch& batch) {
             }
             input = &op.keyed_;
         }
+    } else {
+        // Records keep the key of the operator that emitted them; an unkeyed
+        // operator must see none (the SDK promises a null key).
+        for (size_t i = 0; i < batch.size(); ++i) {
+            batch[i].set_key(Value());
+        }
     }
     guarded(op.def_, "process()", [&] { op.op_->process_batch(*input, op); });
     flush_outputs(inst, k);
