@@ -14,17 +14,37 @@ if [ ! -f "$out/clicks.jsonl" ] || [ "$(wc -l < "$out/clicks.jsonl")" -ne "$even
 fi
 echo "input: $out/clicks.jsonl, $events events, $(du -h "$out/clicks.jsonl" | cut -f1)"
 
-for topology in bench/read_only.yaml bench/pipeline.yaml; do
+for topology in bench/*.yaml bench/operators/*.yaml; do
     "$eddy" validate "$topology" 2>/dev/null
 done
+run() { echo "$eddy --log-level warn run --no-progress $1"; }
+operators=(bot_filter sessionizer window_tumbling window_sliding profile segment)
 if command -v hyperfine >/dev/null 2>&1; then
-    hyperfine --warmup 1 --runs "${EDDY_BENCH_RUNS:-5}" --export-markdown "$out/results.md" \
-        -n gen "$eddy gen --events $events --users 20000 --seed 1 --out /dev/null" \
-        -n read_only "$eddy --log-level warn run --no-progress bench/read_only.yaml" \
-        -n pipeline "$eddy --log-level warn run --no-progress bench/pipeline.yaml"
-    echo "results: $out/results.md (events/s = $events / mean seconds)"
+    # One hyperfine run, so that every figure shares the machine's state.
+    args=(-n gen "$eddy gen --events $events --users 20000 --seed 1 --out /dev/null"
+          -n read_only "$(run bench/read_only.yaml)"
+          -n pipeline "$(run bench/pipeline.yaml)"
+          -n baseline "$(run bench/operators/baseline.yaml)")
+    for op in "${operators[@]}"; do
+        args+=(-n "$op" "$(run "bench/operators/$op.yaml")")
+    done
+    hyperfine --warmup 1 --runs "${EDDY_BENCH_RUNS:-5}" --export-json "$out/results.json" \
+        --export-markdown "$out/results.md" "${args[@]}"
+    # An operator's own rate: events / (its topology's median - the baseline's median).
+    python3 - "$out/results.json" "$events" <<'PY'
+import json, sys
+results = {r["command"]: r["median"] for r in json.load(open(sys.argv[1]))["results"]}
+events = int(sys.argv[2])
+base = results["baseline"]
+print(f"\n{'topology':<16} {'median s':>9} {'events/s':>12} {'operator events/s':>18}")
+for name, median in results.items():
+    own = median - base
+    op_rate = f"{events / own:,.0f}" if name not in ("gen", "read_only", "pipeline", "baseline") and own > 0 else ""
+    print(f"{name:<16} {median:>9.3f} {events / median:>12,.0f} {op_rate:>18}")
+PY
+    echo "results: $out/results.md"
 else
-    for topology in bench/read_only.yaml bench/pipeline.yaml; do
-        /usr/bin/time -f "$topology: %e s, %M KB max RSS" "$eddy" --log-level warn run --no-progress "$topology"
+    for topology in bench/read_only.yaml bench/pipeline.yaml bench/operators/*.yaml; do
+        /usr/bin/time -f "$topology: %e s, %M KB max RSS" $(run "$topology")
     done
 fi

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Every file in topologies/ is a test input: it must validate with no error
-// (STYLE 6), so the examples never rot.
+// Every file in topologies/ and bench/ is a test input: it must validate with
+// no error or warning (STYLE 6), so the examples never rot.
 #include <filesystem>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -14,7 +15,13 @@ namespace {
 TEST(TopologiesTest, EveryShippedTopologyValidates) {
     namespace fs = std::filesystem;
     int checked = 0;
-    for (const auto& entry : fs::directory_iterator(std::string(EDDY_SOURCE_DIR) + "/topologies")) {
+    std::vector<fs::directory_entry> files;
+    for (const char* dir : {"/topologies", "/bench", "/bench/operators"}) {
+        for (const auto& entry : fs::directory_iterator(std::string(EDDY_SOURCE_DIR) + dir)) {
+            files.push_back(entry);
+        }
+    }
+    for (const auto& entry : files) {
         if (entry.path().extension() != ".yaml") {
             continue;
         }
