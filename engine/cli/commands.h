@@ -18,6 +18,7 @@ void add_operators_command(CLI::App& app, int& exit_code);
 void add_graph_command(CLI::App& app, int& exit_code);
 void add_gen_command(CLI::App& app, int& exit_code);
 void add_version_command(CLI::App& app, int& exit_code);
+void add_state_command(CLI::App& app, int& exit_code);
 void add_score_command(CLI::App& app, int& exit_code);
 
 }  // namespace eddy::cli

@@ -67,6 +67,9 @@ void add_run_command(CLI::App& app, int& exit_code) {
     struct Options {
         std::string file;
         bool no_progress = false;
+        bool fresh = false;
+        bool force = false;
+        std::vector<std::string> allow_state_drop;
     };
     auto opts = std::make_shared<Options>();
     CLI::App* cmd =
@@ -74,8 +77,18 @@ void add_run_command(CLI::App& app, int& exit_code) {
     cmd->add_option("file", opts->file, "Topology YAML file")->required();
     cmd->add_flag("--no-progress", opts->no_progress,
                   "Do not show the progress line on a terminal");
+    cmd->add_flag(
+        "--fresh", opts->fresh,
+        "Delete the state in state.dir and start from the beginning instead of restoring");
+    cmd->add_flag("--force", opts->force,
+                  "With --fresh: delete the state even if it belongs to another topology");
+    cmd->add_option("--allow-state-drop", opts->allow_state_drop,
+                    "Accept losing the stored state of this operator when it no longer fits "
+                    "(repeatable)");
     cmd->footer(
-        "SIGINT or SIGTERM stops the job in order: sinks are flushed and the summary printed.");
+        "SIGINT or SIGTERM stops the job in order: a last checkpoint is taken (with state.dir), "
+        "sinks are flushed and the summary printed. With state.dir the job restores its last "
+        "checkpoint and resumes its sources where it stopped; see docs/state.md.");
     cmd->callback([opts, &exit_code] {
         auto topology = load_and_report(opts->file);
         if (!topology) {
@@ -83,6 +96,9 @@ void add_run_command(CLI::App& app, int& exit_code) {
             return;
         }
         JobOptions options;
+        options.fresh = opts->fresh;
+        options.force = opts->force;
+        options.allow_state_drop = opts->allow_state_drop;
         bool progress = !opts->no_progress && ::isatty(STDERR_FILENO) == 1;
         if (progress) {
             options.on_progress = print_progress;
@@ -113,6 +129,12 @@ void add_run_command(CLI::App& app, int& exit_code) {
         std::fputs(
             format_summary(job.value()->metrics(), job.value()->elapsed_seconds(), state).c_str(),
             stderr);
+        if (!topology->state.dir.empty()) {
+            std::fprintf(stderr, "  state: %s checkpoint(s) written to %s%s\n",
+                         std::to_string(job.value()->checkpoints()).c_str(),
+                         topology->state.dir.c_str(),
+                         job.value()->restored() ? " (resumed from the last checkpoint)" : "");
+        }
         if (!status.is_ok()) {
             std::fprintf(stderr, "eddy: job failed: %s\n", status.message().c_str());
             exit_code = kExitRuntimeFailure;

@@ -37,6 +37,9 @@ public:
     /// The id of a named output declared in the spec. Asking for an undeclared
     /// output is a programming error and asserts. "errors" exists on every component.
     virtual OutputId output(std::string_view name) = 0;
+    /// Whether the job restored a checkpoint and continues an earlier run:
+    /// sinks then append to what the earlier run wrote instead of replacing it.
+    virtual bool resuming() const { return false; }
     /// This instance's shard, in [0, parallelism).
     virtual int shard() const { return 0; }
     virtual int parallelism() const { return 1; }

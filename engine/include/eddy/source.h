@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "eddy/context.h"
@@ -49,6 +50,21 @@ public:
     virtual Result<PollStatus> poll(SourceEmitter& out, size_t max_records) = 0;
     virtual SourceProgress progress() const { return {}; }
     virtual Status close() { return Status::ok(); }
+
+    /// Whether position() and seek() are supported (a pipe cannot rewind).
+    virtual bool resumable() const { return false; }
+    /// Appends an opaque encoding of how far the source has read (everything
+    /// emitted so far is before it) to `out`. Called between polls, at
+    /// checkpoints.
+    virtual void position(std::string& out) const { (void)out; }
+    /// Continues after a position that position() produced, so that the next
+    /// poll emits the first record that was not emitted before it. Called once,
+    /// after open() and before the first poll. A position that does not fit
+    /// the input (the file shrank) is an error naming the source.
+    virtual Status seek(std::string_view position) {
+        (void)position;
+        return Status::unsupported("this source cannot resume from a position");
+    }
 };
 
 /// A destination of records. Called by one thread at a time.

@@ -21,8 +21,9 @@ public:
     /// Opens the input; called once from open().
     using Opener = std::function<Result<std::unique_ptr<LineReader>>(const LineReader::Options&)>;
 
-    /// `name` is the component's name, used in messages.
-    LineSource(std::string name, DecoderOptions options, Opener opener);
+    /// `name` is the component's name, used in messages. `resumable`: whether
+    /// the input can be re-opened and positioned (a file, not a pipe).
+    LineSource(std::string name, DecoderOptions options, Opener opener, bool resumable);
 
     /// Opens the input. Errors name the component and the input, e.g.
     /// "source 'clicks': cannot open 'data/x.jsonl': No such file or directory".
@@ -35,12 +36,28 @@ public:
     SourceProgress progress() const override;
     Status close() override;
 
+    bool resumable() const override { return resumable_; }
+    /// Version 1: u8 version, u8 compression, varint line number of the last
+    /// consumed line, varint uncompressed offset after it, u8 whether a CSV
+    /// header was read, then the header row (a string) when it was.
+    void position(std::string& out) const override;
+    /// Continues after a position() of the same file; see LineReader::seek for
+    /// the cost (O(1) for plain files, O(offset) for compressed ones). Errors
+    /// (invalid_argument) name the source: damaged bytes, another version, the
+    /// file is now shorter than the position or differently compressed.
+    Status seek(std::string_view position) override;
+
 private:
+    Status error(StatusCode code, const std::string& message) const;
+
     std::string name_;
     DecoderOptions options_;
     Opener opener_;
+    bool resumable_;
     std::unique_ptr<LineReader> reader_;
     std::unique_ptr<LineDecoder> decoder_;
+    std::string header_;  // the CSV header row, once read; kept for positions
+    bool header_read_ = false;
     bool ended_ = false;
 };
 

@@ -758,6 +758,29 @@ bool ClickstreamGenerator::next(Record& record, int64_t now_ms) {
         done_ = true;
         return false;
     }
+    emit(record, now_ms);
+    return true;
+}
+
+bool ClickstreamGenerator::skip(uint64_t n) {
+    Batch scratch;
+    for (uint64_t i = 0; i < n; ++i) {
+        // A live `duration` counts wall time, which replaying does not use.
+        const bool ended =
+            options_.live() ? options_.events && emitted_ >= static_cast<uint64_t>(*options_.events)
+                            : bounded_out(0);
+        if (done_ || ended) {
+            return false;
+        }
+        if (scratch.size() == 1024) {
+            scratch.clear();
+        }
+        emit(scratch.append(), 0);
+    }
+    return true;
+}
+
+void ClickstreamGenerator::emit(Record& record, int64_t now_ms) {
     Event e;
     model_->generate(e);
     UserState& u = model_->users[e.user];
@@ -837,7 +860,6 @@ bool ClickstreamGenerator::next(Record& record, int64_t now_ms) {
     if (keep()) {
         record.set(f.referrer, kReferrerNames[e.referrer]);
     }
-    return true;
 }
 
 // ---------------------------------------------------------------------------

@@ -101,6 +101,13 @@ public:
     /// false, leaving `record` untouched, once the stream's bound is reached.
     bool next(Record& record, int64_t now_ms = 0);
 
+    /// Generates and discards the next `n` events, as if next() had been called
+    /// `n` times: the way to continue a stream after a checkpoint. O(n); the
+    /// wall clock plays no part (live events are stamped when emitted). Returns
+    /// false, having skipped fewer, when the stream's `events` bound (or, in
+    /// finite mode, its `duration`) ends it before `n` events.
+    bool skip(uint64_t n);
+
     /// Whether the stream has ended (next() returned false).
     bool done() const { return done_; }
     const GeneratorOptions& options() const { return options_; }
@@ -117,6 +124,7 @@ public:
 private:
     struct Model;
     bool bounded_out(int64_t now_ms);
+    void emit(Record& record, int64_t now_ms);
 
     GeneratorOptions options_;
     GeneratorFields fields_;

@@ -5,10 +5,12 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "eddy/codec.h"
 #include "eddy/registry.h"
 #include "eddy/source.h"
 #include "eddy/spec.h"
@@ -220,12 +222,43 @@ Result<GeneratorOptions> options_from_config(const Config& cfg) {
     return o;
 }
 
+constexpr uint8_t kPositionVersion = 1;
+
+// FNV-1a of the options that shape the events (not the bounds or the rate, which
+// a resumed run may change), so that a position is not applied to another stream.
+uint64_t stream_fingerprint(const GeneratorOptions& o) {
+    uint64_t h = 14695981039346656037ULL;
+    auto mix = [&h](uint64_t v) {
+        for (int i = 0; i < 8; ++i) {
+            h = (h ^ ((v >> (8 * i)) & 0xff)) * 1099511628211ULL;
+        }
+    };
+    auto mix_double = [&mix](double d) {
+        uint64_t bits = 0;
+        std::memcpy(&bits, &d, sizeof bits);
+        mix(bits);
+    };
+    mix(static_cast<uint64_t>(o.users));
+    mix(static_cast<uint64_t>(o.start_ms));
+    mix_double(o.bot_share);
+    mix_double(o.missing_rate);
+    mix_double(o.out_of_order_rate);
+    mix(static_cast<uint64_t>(o.max_out_of_order_ms));
+    mix(static_cast<uint64_t>(o.segments));
+    mix(static_cast<uint64_t>(o.items));
+    mix(static_cast<uint64_t>(o.categories));
+    return h;
+}
+
 /// Emits the generator's events; writes the ground truth when the stream ends or closes.
+/// Resumable: a position is the number of events emitted (with the seed and a
+/// fingerprint of the options), and seek() regenerates and drops that many.
 class GeneratorSource final : public Source {
 public:
     explicit GeneratorSource(GeneratorOptions options) : options_(std::move(options)) {}
 
     Status open(ComponentContext& ctx) override {
+        name_ = ctx.name();
         clock_ = &ctx.clock();
         const GeneratorFields fields =
             GeneratorFields::resolve([&ctx](std::string_view name) { return ctx.field(name); });
@@ -243,6 +276,7 @@ public:
             now = clock_->now_ms();
             if (!live_start_ms_) {
                 live_start_ms_ = now;
+                paced_from_ = generator_->emitted();  // after a seek, pacing starts anew
             }
             if (options_.duration_ms && now - *live_start_ms_ >= *options_.duration_ms) {
                 return finish(0);
@@ -251,7 +285,7 @@ public:
             const double due =
                 std::floor(static_cast<double>(now - *live_start_ms_) * *options_.rate / 1000.0) +
                 1;
-            const double allowed = due - static_cast<double>(generator_->emitted());
+            const double allowed = due - static_cast<double>(generator_->emitted() - paced_from_);
             if (allowed < 1) {
                 return PollStatus::kIdle;
             }
@@ -279,7 +313,66 @@ public:
 
     Status close() override { return write_truth(); }
 
+    bool resumable() const override { return true; }
+
+    /// Version 1: u8 version, varint seed, varint options fingerprint, varint
+    /// events emitted.
+    void position(std::string& out) const override {
+        StateWriter w(out);
+        w.u8(kPositionVersion);
+        w.varint(options_.seed);
+        w.varint(stream_fingerprint(options_));
+        w.varint(generator_ ? generator_->emitted() : 0);
+    }
+
+    /// Regenerates and drops the events emitted before the position: O(events).
+    /// The ground truth, written at the end, then covers the whole stream.
+    Status seek(std::string_view position) override {
+        if (!generator_) {
+            return error("seek() before open()");
+        }
+        StateReader r(position);
+        uint8_t version = 0;
+        uint64_t seed = 0;
+        uint64_t fingerprint = 0;
+        uint64_t emitted = 0;
+        if (r.u8(version) && version != kPositionVersion) {
+            return error("the stored position has version " + std::to_string(version) +
+                         ", but this Eddy reads version " + std::to_string(kPositionVersion));
+        }
+        if (!(r.varint(seed) && r.varint(fingerprint) && r.varint(emitted)) || !r.done()) {
+            return error("the stored position (" + std::to_string(position.size()) +
+                         " bytes) is not a valid generator position; it is damaged or was "
+                         "written by another source");
+        }
+        if (seed != options_.seed) {
+            return error("the checkpoint was taken with seed " + std::to_string(seed) +
+                         ", but `seed` is now " + std::to_string(options_.seed) +
+                         "; restore the seed or start without the checkpoint");
+        }
+        if (fingerprint != stream_fingerprint(options_)) {
+            return error(
+                "the options that shape the stream (users, start, bot_share, missing_rate, "
+                "out_of_order_rate, max_out_of_order, segments, items, categories) differ from "
+                "the checkpoint's; restore them or start without the checkpoint");
+        }
+        if (generator_->emitted() != 0) {
+            return error("seek() after the first poll");
+        }
+        if (!generator_->skip(emitted)) {
+            return error("the checkpoint is after event " + std::to_string(emitted) +
+                         ", but the stream now ends after " +
+                         std::to_string(generator_->emitted()) +
+                         " events; `events` or `duration` was lowered");
+        }
+        return Status::ok();
+    }
+
 private:
+    Status error(const std::string& message) const {
+        return Status::invalid_argument("source '" + name_ + "': " + message);
+    }
+
     Result<PollStatus> finish(size_t emitted_now) {
         ended_ = true;
         Status s = write_truth();
@@ -298,7 +391,9 @@ private:
     }
 
     GeneratorOptions options_;
+    std::string name_;
     const Clock* clock_ = nullptr;
+    uint64_t paced_from_ = 0;  // events emitted when live pacing started
     std::unique_ptr<ClickstreamGenerator> generator_;
     std::optional<int64_t> live_start_ms_;
     bool ended_ = false;
@@ -320,7 +415,10 @@ EDDY_REGISTER_SOURCE(generator) {
             "are bots (crawlers, headless browsers, bursty scrapers). Sessions are separated by "
             "inactivity gaps of at least 40 minutes. Some fields go missing and some timestamps "
             "arrive late at configurable rates. The same options and seed give the same events "
-            "on every machine. See docs/generator.md.")
+            "on every machine. See docs/generator.md. Resumable: a checkpoint stores the "
+            "number of events emitted, and a restarted job regenerates and skips them "
+            "(O(events)); live events keep the wall clock as their time, and a live "
+            "`duration` counts from each start.")
         .param(Param::integer("seed").default_value(42).doc(
             "Seed of every random choice; the same seed and options give the same stream."))
         .param(Param::integer("users")
@@ -384,7 +482,8 @@ EDDY_REGISTER_SOURCE(generator) {
         .param(Param::string("truth_path")
                    .doc("Where to write the ground truth (JSON Lines, one line per user seen: "
                         "user_id, is_bot, bot_kind, segment, events, sessions) when the stream "
-                        "ends or the job stops.")
+                        "ends or the job stops. After a restart from a checkpoint it is "
+                        "rewritten in full, covering the events of the earlier run too.")
                    .example("truth.jsonl"))
         .rule([](const eddy::Config& cfg) -> std::string {
             if (!cfg.has("events") && !cfg.has("duration") && !cfg.has("rate")) {

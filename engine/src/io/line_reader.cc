@@ -223,6 +223,7 @@ Result<LineReader::Fill> LineReader::fill(int wait_ms) {
             input_eof_ = eof_ = true;
         }
         end_ += n;
+        produced_ += n;
         return r;
     }
     while (true) {
@@ -232,6 +233,7 @@ Result<LineReader::Fill> LineReader::fill(int wait_ms) {
             EDDY_RETURN_IF_ERROR(inflater_->run(dst, room, produced, name_));
             if (produced > 0) {
                 end_ += produced;
+                produced_ += produced;
                 return Fill::kData;
             }
             if (inflater_->in_pos != before) {
@@ -281,7 +283,80 @@ Status LineReader::detect_compression() {
     inflater_->in_len = head.size();
     inflater_->at_boundary = false;
     begin_ = scan_ = end_ = 0;
+    produced_ = 0;
     eof_ = false;
+    return Status::ok();
+}
+
+Status LineReader::detect() {
+    while (!detected_) {
+        if (end_ - begin_ >= 4 || eof_) {
+            return detect_compression();
+        }
+        Result<Fill> filled = fill(0);
+        if (!filled.is_ok()) {
+            return filled.status();
+        }
+        if (*filled == Fill::kWait) {
+            return Status::unsupported("cannot seek in " + quoted(name_) +
+                                       ": its first bytes are not available yet");
+        }
+    }
+    return Status::ok();
+}
+
+LineReader::Position LineReader::position() const {
+    if (skipping_) {
+        // The over-long line is reported only once its end is found: resume before it.
+        return {skipped_line_ - 1, skip_start_};
+    }
+    return {line_number_, produced_ - (end_ - begin_)};
+}
+
+Status LineReader::seek(Position position) {
+    if (pollable_) {
+        return Status::unsupported("cannot seek in " + quoted(name_) +
+                                   ": it is a pipe or a terminal");
+    }
+    if (position.line < 0) {
+        return Status::invalid_argument("line number " + std::to_string(position.line) +
+                                        " of a position in " + quoted(name_) + " is negative");
+    }
+    EDDY_RETURN_IF_ERROR(detect());
+    if (compression_ == Compression::kNone) {
+        if (position.offset > total_bytes_) {
+            return Status::invalid_argument(
+                "the position at byte " + std::to_string(position.offset) + " is past the end of " +
+                quoted(name_) + ", which has " + std::to_string(total_bytes_) +
+                " bytes; was the file replaced by a shorter one?");
+        }
+        if (::lseek(fd_, static_cast<off_t>(position.offset), SEEK_SET) < 0) {
+            return Status::io_error("cannot seek in " + quoted(name_) + ": " +
+                                    std::strerror(errno));
+        }
+        bytes_read_ = produced_ = position.offset;
+        begin_ = scan_ = end_ = 0;
+        input_eof_ = eof_ = false;
+    } else {
+        // No random access into a gzip or zstd stream: inflate and drop what precedes.
+        while (produced_ < position.offset && !eof_) {
+            begin_ = scan_ = end_ = 0;
+            Result<Fill> filled = fill(0);
+            if (!filled.is_ok()) {
+                return filled.status();
+            }
+        }
+        if (produced_ < position.offset) {
+            return Status::invalid_argument(
+                "the position at uncompressed byte " + std::to_string(position.offset) +
+                " is past the end of " + quoted(name_) + ", which has " +
+                std::to_string(produced_) + " bytes uncompressed (" + std::to_string(total_bytes_) +
+                " " + compression_name(compression_) +
+                "); was the file replaced by a shorter one?");
+        }
+        begin_ = scan_ = end_ - static_cast<size_t>(produced_ - position.offset);
+    }
+    line_number_ = position.line;
     return Status::ok();
 }
 
@@ -331,6 +406,7 @@ Result<LineReader::Event> LineReader::next(Line& line, int wait_ms) {
             scan_ = end_;
             if (end_ - begin_ > options_.max_line_bytes + 1) {
                 skipping_ = true;
+                skip_start_ = produced_ - (end_ - begin_);
                 skipped_line_ = ++line_number_;
                 head_.assign(base + begin_, std::min(end_ - begin_, kHeadBytes));
                 skipped_ = end_ - begin_;

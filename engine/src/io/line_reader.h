@@ -65,6 +65,24 @@ public:
     /// fatal: a read error, corrupt or truncated compressed data.
     Result<Event> next(Line& line, int wait_ms = 0);
 
+    /// Where the reader stands, for checkpoints: the number of the last line
+    /// consumed (returned, skipped as blank, or reported as too long) and the
+    /// offset in the uncompressed input just after it. A line whose skipping
+    /// is in progress is not consumed yet. Read-ahead is not included.
+    struct Position {
+        int64_t line = 0;
+        uint64_t offset = 0;
+    };
+    Position position() const;
+
+    /// Continues after `position` (from position() on the same input): the next
+    /// call to next() yields the line after it. Call before the first next().
+    /// Plain files seek directly, O(1); compressed input is inflated from the
+    /// start and discarded up to the offset, O(offset). Errors: unsupported for
+    /// pipes; invalid_argument when the offset is past the end of the input,
+    /// naming both sizes; read and decompression errors as next().
+    Status seek(Position position);
+
     /// Input bytes consumed so far (compressed bytes for compressed input).
     uint64_t bytes_read() const { return bytes_read_; }
     /// The input's size in bytes; 0 when unknown (a pipe).
@@ -82,6 +100,8 @@ private:
     Result<Fill> fill(int wait_ms);
     Result<Fill> read_fd(char* dst, size_t capacity, size_t& n, int wait_ms);
     Status detect_compression();
+    /// Reads until the compression is known.
+    Status detect();
     Event too_long(Line& line, uint64_t length);
     Event take_line(std::string_view text, Line& line);
     void compact();
@@ -104,8 +124,12 @@ private:
     Compression compression_ = Compression::kNone;
     std::unique_ptr<Inflater> inflater_;
 
-    bool skipping_ = false;  // inside a line over max_line_bytes
-    uint64_t skipped_ = 0;   // its bytes so far
+    // Uncompressed bytes appended to buf_ so far: buf_[end_] is at this offset.
+    uint64_t produced_ = 0;
+
+    bool skipping_ = false;    // inside a line over max_line_bytes
+    uint64_t skip_start_ = 0;  // its offset
+    uint64_t skipped_ = 0;     // its bytes so far
     int64_t skipped_line_ = 0;
     bool ends_with_cr_ = false;
     int64_t line_number_ = 0;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "eddy/registry.h"
@@ -46,13 +47,20 @@ public:
                                         "': " + ec.message());
             }
         }
-        int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append_ ? O_APPEND : O_TRUNC);
+        // A resumed job adds to what the earlier run wrote, whatever `append` says.
+        const bool resuming = ctx.resuming();
+        int flags = O_CREAT | O_CLOEXEC;
+        if (resuming) {
+            flags |= O_RDWR | O_APPEND;  // read: to look at the last byte
+        } else {
+            flags |= O_WRONLY | (append_ ? O_APPEND : O_TRUNC);
+        }
         fd_ = ::open(path_.c_str(), flags, 0644);
         if (fd_ < 0) {
             return Status::io_error(prefix() + "cannot open '" + path_ +
                                     "' for writing: " + std::strerror(errno));
         }
-        return Status::ok();
+        return resuming ? end_torn_line(ctx) : Status::ok();
     }
 
     Status write(const Batch& batch) override {
@@ -83,6 +91,32 @@ public:
 
 private:
     std::string prefix() const { return "sink '" + component_ + "': "; }
+
+    // A crash can leave a partly written last line; ending it keeps the next
+    // record on a line of its own (the torn line stays, as one bad line).
+    Status end_torn_line(ComponentContext& ctx) {
+        struct stat st {};
+        if (::fstat(fd_, &st) != 0) {
+            return Status::io_error(prefix() + "cannot stat '" + path_ +
+                                    "': " + std::strerror(errno));
+        }
+        if (st.st_size == 0) {
+            return Status::ok();
+        }
+        char last = 0;
+        if (::pread(fd_, &last, 1, st.st_size - 1) != 1) {
+            return Status::io_error(prefix() + "cannot read the end of '" + path_ +
+                                    "': " + std::strerror(errno));
+        }
+        if (last == '\n') {
+            return Status::ok();
+        }
+        ctx.log(LogLevel::kWarn, "'" + path_ +
+                                     "' ends in a partial line from the earlier run; ending it "
+                                     "with a newline before appending");
+        buffer_ += '\n';
+        return write_out();
+    }
     std::string target() const { return path_.empty() ? "to stdout" : "'" + path_ + "'"; }
 
     Status write_out() {
@@ -132,7 +166,10 @@ EDDY_REGISTER_SINK(file) {
             "Fields are written in record order; doubles in shortest round-trip form (NaN and "
             "infinities as null); vectors as arrays. Parent directories are created. Output "
             "is buffered (about 1 MiB) and written at each flush and at the end; a write error "
-            "such as a full disk stops the job.")
+            "such as a full disk stops the job. A job restarted from a checkpoint appends, "
+            "even with `append: false`, so records after the last checkpoint may appear "
+            "twice (at-least-once); a partial last line left by a crash is ended with a "
+            "newline first.")
         .param(Param::string("path")
                    .required()
                    .doc("The file to write; parent directories are created.")

@@ -11,7 +11,8 @@ EDDY_REGISTER_SOURCE(stdin) {
         .description(
             "Never blocks the job for long: it waits at most 50 ms per poll for input. gzip and "
             "zstd input is detected and decompressed. Lines that cannot be decoded go to the "
-            "`errors` output with their line number.");
+            "`errors` output with their line number. Not resumable: a pipe cannot be rewound, so "
+            "a job restarted from a checkpoint continues with whatever stdin gives next.");
     eddy::add_decoder_params(spec);
     spec.example("Raw lines piped in", R"(sources:
   lines:
@@ -28,7 +29,8 @@ EDDY_REGISTER_SOURCE(stdin) {
                 [](const eddy::LineReader::Options& o)
                     -> eddy::Result<std::unique_ptr<eddy::LineReader>> {
                     return eddy::LineReader::from_fd(STDIN_FILENO, "stdin", o);
-                }));
+                },
+                /*resumable=*/false));
         });
     return spec.build();
 }

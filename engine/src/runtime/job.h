@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "eddy/clock.h"
 #include "eddy/fields.h"
@@ -24,6 +25,12 @@ struct JobOptions {
     size_t batch_size = Batch::kDefaultCapacity;
     /// Called about twice a second while the job runs (for the progress line).
     std::function<void(const struct JobProgress&)> on_progress;
+    /// With a `state.dir`: ignore and delete earlier state instead of restoring it.
+    bool fresh = false;
+    /// With `fresh`: delete the state even when it belongs to another topology.
+    bool force = false;
+    /// Operators whose incompatible or orphaned state may be dropped on restore.
+    std::vector<std::string> allow_state_drop;
 };
 
 /// Progress of the finite sources, summed.
@@ -59,6 +66,12 @@ public:
     /// Asks run() to stop soon. Async-signal-safe.
     void request_stop() { stop_.store(true, std::memory_order_relaxed); }
     bool stopped_early() const { return stopped_early_; }
+
+    /// Takes a checkpoint now (between polls). Ok and nothing done without `state.dir`.
+    Status checkpoint();
+    /// The number of checkpoints this run completed, and whether it restored one.
+    uint64_t checkpoints() const;
+    bool restored() const;
 
     const JobMetrics& metrics() const { return metrics_; }
     const PhysicalPlan& plan() const { return plan_; }

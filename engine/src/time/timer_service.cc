@@ -56,11 +56,20 @@ Value TimerService::key_of(const Entry& e) {
 }
 
 void TimerService::set(TimeDomain domain, const Value& key, int64_t time) {
-    timers(domain).insert(make_entry(key, time));
+    changed_ |= timers(domain).insert(make_entry(key, time)).second;
 }
 
 void TimerService::cancel(TimeDomain domain, const Value& key, int64_t time) {
-    timers(domain).erase(make_entry(key, time));
+    changed_ |= timers(domain).erase(make_entry(key, time)) > 0;
+}
+
+void TimerService::for_each(const std::function<void(TimeDomain, int64_t, const Value&)>& f) const {
+    for (const Entry& e : event_) {
+        f(TimeDomain::kEventTime, e.time, key_of(e));
+    }
+    for (const Entry& e : processing_) {
+        f(TimeDomain::kProcessingTime, e.time, key_of(e));
+    }
 }
 
 size_t TimerService::fire_due(TimeDomain domain, int64_t time,
@@ -69,6 +78,7 @@ size_t TimerService::fire_due(TimeDomain domain, int64_t time,
     size_t fired = 0;
     while (!set.empty() && set.begin()->time <= time) {
         Entry e = std::move(set.extract(set.begin()).value());
+        changed_ = true;
         Timer t{domain, e.time, key_of(e)};
         fire(t);
         ++fired;

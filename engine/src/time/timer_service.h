@@ -28,6 +28,12 @@ public:
     int64_t next(TimeDomain domain) const;
     size_t pending() const { return event_.size() + processing_.size(); }
 
+    /// Whether any timer was set, cancelled or fired since mark_clean().
+    bool changed() const { return changed_; }
+    void mark_clean() { changed_ = false; }
+    /// Calls f(domain, time, key) for every pending timer, in time order per domain.
+    void for_each(const std::function<void(TimeDomain, int64_t, const Value&)>& f) const;
+
 private:
     struct Entry {
         int64_t time;
@@ -47,6 +53,7 @@ private:
     std::set<Entry> event_;
     std::set<Entry> processing_;
     int64_t watermark_ = kNoWatermark;
+    bool changed_ = false;
 };
 
 }  // namespace eddy

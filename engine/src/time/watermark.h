@@ -38,6 +38,14 @@ public:
     bool update_idle(bool had_data, int64_t now);
     bool idle() const { return idle_; }
 
+    /// For checkpoints: the largest event time seen and whether the input ended.
+    int64_t max_seen() const { return max_seen_; }
+    bool ended() const { return ended_; }
+    void restore(int64_t max_seen, bool ended) {
+        max_seen_ = max_seen;
+        ended_ = ended;
+    }
+
 private:
     int64_t delay_;
     std::optional<int64_t> idle_timeout_;
@@ -64,11 +72,18 @@ public:
     bool set_idle(size_t channel, bool idle);
     int64_t current() const { return current_; }
 
-private:
+    /// For checkpoints: each channel's watermark and idleness, and the combined value.
     struct Channel {
         int64_t watermark = kNoWatermark;
         bool idle = false;
     };
+    const std::vector<Channel>& channels() const { return channels_; }
+    void restore(std::vector<Channel> channels, int64_t current) {
+        channels_ = std::move(channels);
+        current_ = current;
+    }
+
+private:
     bool recompute();
 
     std::vector<Channel> channels_;

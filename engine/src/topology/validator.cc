@@ -409,10 +409,7 @@ private:
                          "`state` must be a map like `{dir: ./state}`, got " + kind_word(v));
             return;
         }
-        diags_.warning("unsupported", v.location(),
-                       "`state` is checked but not used yet: this version keeps state in memory, "
-                       "so it does not survive a restart",
-                       "the RocksDB state backend will use `state.dir`");
+
         for (const auto& [key, value] : v.entries()) {
             if (key == "dir") {
                 topo_.state.dir = scalar_text(value, "state.dir");

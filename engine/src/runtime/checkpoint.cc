@@ -1,0 +1,528 @@
+// SPDX-License-Identifier: Apache-2.0
+// State on RocksDB: opening the store, checking that stored state fits the
+// topology, restoring it, and writing checkpoints. See state/layout.h.
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+
+#include "eddy/codec.h"
+
+#include "runtime/job_impl.h"
+#include "state/layout.h"
+
+namespace eddy {
+namespace {
+
+constexpr uint8_t kMetaVersion = 1;
+
+std::string family_key(uint16_t group, uint8_t handle, std::string_view encoded_key) {
+    std::string k;
+    k.reserve(3 + encoded_key.size());
+    state::put_u16(k, group);
+    k.push_back(static_cast<char>(handle));
+    k.append(encoded_key);
+    return k;
+}
+
+std::string group_bound(int shard, int parallelism) {
+    std::string k;
+    state::put_u16(k, shard >= parallelism ? 4096 : state::first_key_group(shard, parallelism));
+    return k;
+}
+
+Value decode_key(std::string_view encoded, std::string& storage) {
+    if (encoded.empty()) {
+        return Value::null();
+    }
+    auto type = static_cast<ValueType>(encoded[0]);
+    std::string_view bytes = encoded.substr(1);
+    switch (type) {
+        case ValueType::kString:
+            storage.assign(bytes);
+            return Value::string_view(storage);
+        case ValueType::kInt: {
+            int64_t i = 0;
+            std::memcpy(&i, bytes.data(), std::min(bytes.size(), sizeof i));
+            return Value::integer(i);
+        }
+        case ValueType::kDouble: {
+            double d = 0;
+            std::memcpy(&d, bytes.data(), std::min(bytes.size(), sizeof d));
+            return Value::number(d);
+        }
+        case ValueType::kBool:
+            return Value::boolean(!bytes.empty() && bytes[0] != 0);
+        case ValueType::kVector:
+            storage.assign(bytes);
+            return Value::vector_view(
+                {reinterpret_cast<const float*>(storage.data()), storage.size() / sizeof(float)});
+        case ValueType::kNull:
+            break;
+    }
+    return Value::null();
+}
+
+/// What the store says about one operator: its type and its handles.
+struct OperatorMeta {
+    std::string type;
+    uint64_t parallelism = 1;
+    struct Handle {
+        std::string name;
+        bool keyed = true;
+        uint8_t version = 0;
+    };
+    std::vector<Handle> handles;
+};
+
+bool decode_operator_meta(std::string_view bytes, OperatorMeta& m) {
+    StateReader r(bytes);
+    uint8_t version = 0;
+    uint64_t count = 0;
+    if (!r.u8(version) || !r.str(m.type) || !r.varint(m.parallelism) || !r.varint(count)) {
+        return false;
+    }
+    for (uint64_t i = 0; i < count; ++i) {
+        OperatorMeta::Handle h;
+        uint8_t keyed = 0;
+        if (!r.str(h.name) || !r.u8(keyed) || !r.u8(h.version)) {
+            return false;
+        }
+        h.keyed = keyed != 0;
+        m.handles.push_back(std::move(h));
+    }
+    return r.done();
+}
+
+}  // namespace
+
+std::string Job::Impl::operator_meta(const ComponentDef& def, const OperatorRuntime& op) const {
+    std::string out;
+    StateWriter w(out);
+    w.u8(kMetaVersion);
+    w.str(def.type);
+    w.varint(static_cast<uint64_t>(op.parallelism()));
+    w.varint(op.states_.size());
+    for (const StateHandle* h : op.states_) {
+        w.str(h->name());
+        w.u8(h->keyed() ? 1 : 0);
+        w.u8(h->format_version());
+    }
+    return out;
+}
+
+Status Job::Impl::open_state() {
+    const Topology& topo = job_.topology_;
+    const std::string& dir = topo.state.dir;
+    const std::string name = topo.name.empty() ? topo.file : topo.name;
+    if (job_.options_.fresh && std::filesystem::exists(dir)) {
+        {
+            auto existing = state::StateStore::open(dir, topo.state.memory_bytes);
+            if (!existing.is_ok()) {
+                return existing.status();
+            }
+            auto owner = existing.value()->get_meta("topology");
+            if (owner && *owner != name && !job_.options_.force) {
+                return Status::invalid_argument("state dir '" + dir + "' belongs to topology '" +
+                                                *owner + "', not '" + name +
+                                                "'; add --force to delete it anyway");
+            }
+        }
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+        if (ec) {
+            return Status::io_error("cannot delete state dir '" + dir + "': " + ec.message());
+        }
+    }
+    auto opened = state::StateStore::open(dir, topo.state.memory_bytes);
+    if (!opened.is_ok()) {
+        return opened.status();
+    }
+    store_ = std::move(opened.value());
+    if (auto format = store_->get_meta("format"); format && *format != state::kFormat) {
+        return Status::invalid_argument("state dir '" + dir + "' has format '" + *format +
+                                        "', which this Eddy cannot read");
+    }
+    if (auto owner = store_->get_meta("topology"); owner && *owner != name) {
+        return Status::invalid_argument(
+            "state dir '" + dir + "' belongs to topology '" + *owner + "', not '" + name +
+            "'; use another state.dir, or --fresh --force to replace it");
+    }
+    resuming_ = store_->has_checkpoint();
+    return Status::ok();
+}
+
+Status Job::Impl::check_compatibility() {
+    const Topology& topo = job_.topology_;
+    auto allowed = [&](const std::string& op) {
+        const auto& list = job_.options_.allow_state_drop;
+        return std::find(list.begin(), list.end(), op) != list.end();
+    };
+    std::vector<std::string> problems;
+    for (const std::string& family : store_->family_names()) {
+        if (!family.starts_with("op:") && !family.starts_with("timers:")) {
+            continue;
+        }
+        std::string op = family.substr(family.find(':') + 1);
+        int ci = topo.find(op);
+        auto stored = store_->get_meta("op/" + op);
+        OperatorMeta meta;
+        if (!stored || !decode_operator_meta(*stored, meta)) {
+            problems.push_back("operator '" + op + "': its state has no readable description");
+            continue;
+        }
+        std::string problem;
+        if (ci < 0 || topo.components[static_cast<size_t>(ci)].kind != ComponentKind::kOperator) {
+            problem = "operator '" + op + "' (" + meta.type +
+                      ") has state but is no longer in the topology; its state would be lost";
+        } else if (topo.components[static_cast<size_t>(ci)].type != meta.type) {
+            problem = "operator '" + op + "' was a " + meta.type + " and is now a " +
+                      topo.components[static_cast<size_t>(ci)].type +
+                      "; its state would be misread";
+        }
+        if (problem.empty() && ci >= 0) {
+            // Compare handles with a live instance of the operator.
+            for (auto& inst : instances_[static_cast<size_t>(
+                     job_.plan_.node_of_component[static_cast<size_t>(ci)])]) {
+                for (auto& o : inst->ops) {
+                    if (o->def_.name != op) {
+                        continue;
+                    }
+                    for (const OperatorMeta::Handle& h : meta.handles) {
+                        const StateHandle* live = nullptr;
+                        for (const StateHandle* s : o->states_) {
+                            live = s->name() == h.name ? s : live;
+                        }
+                        if (live == nullptr) {
+                            problem = "operator '" + op + "' no longer keeps state '" + h.name +
+                                      "'; it would be lost";
+                        } else if (h.version > live->format_version()) {
+                            problem = "operator '" + op + "' state '" + h.name +
+                                      "' has format version " + std::to_string(h.version) +
+                                      ", newer than this Eddy's " +
+                                      std::to_string(live->format_version());
+                        }
+                    }
+                }
+                break;
+            }
+        }
+        if (problem.empty()) {
+            continue;
+        }
+        if (allowed(op)) {
+            spdlog::warn("dropping the state of operator '{}' as --allow-state-drop asks: {}", op,
+                         problem);
+            EDDY_RETURN_IF_ERROR(store_->drop_family(state::operator_family(op)));
+            EDDY_RETURN_IF_ERROR(store_->drop_family(state::timer_family(op)));
+            continue;
+        }
+        problems.push_back(problem);
+    }
+    if (problems.empty()) {
+        return Status::ok();
+    }
+    std::string message = "the state in '" + topo.state.dir + "' does not fit this topology:";
+    for (const std::string& p : problems) {
+        message += "\n  - " + p;
+    }
+    message += "\nadd --allow-state-drop OPERATOR to accept losing an operator's state, or --fresh";
+    return Status::invalid_argument(message);
+}
+
+Status Job::Impl::restore() {
+    EDDY_RETURN_IF_ERROR(check_compatibility());
+    const Topology& topo = job_.topology_;
+    std::string storage;
+    for (size_t ci = 0; ci < topo.components.size(); ++ci) {
+        const ComponentDef& def = topo.components[ci];
+        if (def.kind != ComponentKind::kOperator) {
+            continue;
+        }
+        auto& shards = instances_[static_cast<size_t>(job_.plan_.node_of_component[ci])];
+        auto runtime_of = [&](int shard) -> OperatorRuntime* {
+            for (auto& o : shards[static_cast<size_t>(shard)]->ops) {
+                if (o->def_.name == def.name) {
+                    return o.get();
+                }
+            }
+            return nullptr;
+        };
+        int parallelism = static_cast<int>(shards.size());
+        OperatorMeta meta;
+        if (auto stored = store_->get_meta("op/" + def.name);
+            !stored || !decode_operator_meta(*stored, meta)) {
+            continue;  // no state yet
+        }
+        if (rocksdb::ColumnFamilyHandle* cf =
+                store_->find_family(state::operator_family(def.name))) {
+            std::unique_ptr<rocksdb::Iterator> it(
+                store_->db().NewIterator(rocksdb::ReadOptions(), cf));
+            for (it->SeekToFirst(); it->Valid(); it->Next()) {
+                std::string_view k(it->key().data(), it->key().size());
+                if (k.size() < 3) {
+                    continue;
+                }
+                uint16_t group = state::get_u16(k);
+                uint8_t handle = static_cast<uint8_t>(k[2]);
+                if (handle >= meta.handles.size()) {
+                    return Status::io_error("state of operator '" + def.name + "' names handle " +
+                                            std::to_string(handle) +
+                                            ", which it does not describe");
+                }
+                const std::string& handle_name = meta.handles[handle].name;
+                std::string_view rest = k.substr(3);
+                int shard = 0;
+                if (group == state::kGlobalGroup) {
+                    shard = rest.size() >= 2 ? state::get_u16(rest) : 0;
+                    if (shard >= parallelism) {
+                        spdlog::warn(
+                            "[{}] state '{}' of shard {} is dropped: the job now has {} shards",
+                            def.name, handle_name, shard, parallelism);
+                        continue;
+                    }
+                } else {
+                    shard = shard_of_key_group(group, parallelism);
+                }
+                OperatorRuntime* rt = runtime_of(shard);
+                for (StateHandle* h : rt->states_) {
+                    if (h->name() != handle_name) {
+                        continue;
+                    }
+                    std::string_view value(it->value().data(), it->value().size());
+                    if (!h->restore(group == state::kGlobalGroup ? std::string_view() : rest,
+                                    value)) {
+                        return Status::io_error(
+                            "state '" + handle_name + "' of operator '" + def.name +
+                            "' holds a value its codec cannot read; the state dir "
+                            "is corrupt or from an incompatible version");
+                    }
+                }
+            }
+            if (!it->status().ok()) {
+                return Status::io_error("reading the state of '" + def.name +
+                                        "': " + it->status().ToString());
+            }
+        }
+        if (rocksdb::ColumnFamilyHandle* cf = store_->find_family(state::timer_family(def.name))) {
+            std::unique_ptr<rocksdb::Iterator> it(
+                store_->db().NewIterator(rocksdb::ReadOptions(), cf));
+            for (it->SeekToFirst(); it->Valid(); it->Next()) {
+                std::string_view k(it->key().data(), it->key().size());
+                if (k.size() < 11) {
+                    continue;
+                }
+                uint16_t group = state::get_u16(k);
+                auto domain = static_cast<TimeDomain>(k[2]);
+                int64_t time = state::get_time(k.substr(3));
+                Value key = decode_key(k.substr(11), storage);
+                runtime_of(shard_of_key_group(group, parallelism))->timers_.set(domain, key, time);
+            }
+        }
+        for (int s = 0; s < parallelism; ++s) {
+            runtime_of(s)->timers_.mark_clean();
+        }
+    }
+
+    // Watermarks of every chain instance, then the sources.
+    for (auto& shards : instances_) {
+        for (auto& inst : shards) {
+            if (inst->ops.empty()) {
+                continue;
+            }
+            auto stored = store_->get_meta("wm/" + std::to_string(inst->node->id) + "/" +
+                                           std::to_string(inst->shard));
+            if (!stored) {
+                continue;
+            }
+            StateReader r(*stored);
+            int64_t current = 0;
+            int64_t output = 0;
+            uint64_t count = 0;
+            std::vector<WatermarkCombiner::Channel> channels;
+            bool ok = r.i64(current) && r.i64(output) && r.varint(count);
+            for (uint64_t c = 0; ok && c < count; ++c) {
+                WatermarkCombiner::Channel ch;
+                uint8_t idle = 0;
+                ok = r.i64(ch.watermark) && r.u8(idle);
+                ch.idle = idle != 0;
+                channels.push_back(ch);
+            }
+            if (!ok || channels.size() != inst->combiner.size()) {
+                spdlog::warn("watermarks of plan node {} were not restored: the plan changed",
+                             inst->node->id);
+                continue;
+            }
+            inst->combiner.restore(std::move(channels), current);
+            inst->output_watermark = output;
+            for (auto& op : inst->ops) {
+                op->timers_.set_watermark(current);
+            }
+        }
+    }
+    for (auto& src : sources_) {
+        if (auto wm = store_->get_meta("srcwm/" + src->def_.name)) {
+            StateReader r(*wm);
+            int64_t max_seen = 0;
+            int64_t sent = 0;
+            uint8_t ended = 0;
+            if (r.i64(max_seen) && r.i64(sent) && r.u8(ended)) {
+                src->watermarks_.restore(max_seen, ended != 0);
+                src->sent_watermark_ = sent;
+                src->ended_ = ended != 0;
+            }
+        }
+        auto position = store_->get_meta("source/" + src->def_.name);
+        if (!position) {
+            continue;
+        }
+        if (!src->source_->resumable()) {
+            spdlog::warn(
+                "[{}] this source cannot resume from a position; it continues with what it "
+                "reads next",
+                src->def_.name);
+            continue;
+        }
+        Status s = src->source_->seek(*position);
+        if (!s.is_ok()) {
+            return Status(s.code(), "source '" + src->def_.name + "': " + s.message());
+        }
+    }
+    if (auto id = store_->get_meta("checkpoint")) {
+        StateReader r(*id);
+        uint64_t n = 0;
+        if (r.varint(n)) {
+            checkpoint_id_ = n;
+        }
+    }
+    spdlog::info("restored checkpoint {} from '{}'", checkpoint_id_, topo.state.dir);
+    return Status::ok();
+}
+
+Status Job::Impl::checkpoint() {
+    if (!store_) {
+        return Status::ok();
+    }
+    // At-least-once sinks: everything emitted before the checkpoint reaches the
+    // sinks' destinations before the checkpoint says it was processed.
+    for (auto& sink : sinks_) {
+        Status s = sink->sink_->flush();
+        if (!s.is_ok()) {
+            return Status(s.code(), "sink '" + sink->def_.name + "': " + s.message());
+        }
+    }
+    const Topology& topo = job_.topology_;
+    rocksdb::WriteBatch batch;
+    std::string scratch;
+    for (auto& shards : instances_) {
+        for (auto& inst : shards) {
+            for (auto& op : inst->ops) {
+                const std::string& name = op->def_.name;
+                if (!op->states_.empty()) {
+                    auto cf = store_->family(state::operator_family(name));
+                    if (!cf.is_ok()) {
+                        return cf.status();
+                    }
+                    rocksdb::ColumnFamilyHandle* family = cf.value();
+                    for (size_t h = 0; h < op->states_.size(); ++h) {
+                        StateHandle& handle = *op->states_[h];
+                        auto index = static_cast<uint8_t>(h);
+                        if (handle.keyed()) {
+                            handle.flush_changes(
+                                [&](std::string_view key) {
+                                    rocksdb::Status s = batch.Delete(
+                                        family,
+                                        family_key(state::key_group_of_encoded(key), index, key));
+                                    (void)s;
+                                },
+                                [&](std::string_view key, std::string_view value) {
+                                    rocksdb::Status s = batch.Put(
+                                        family,
+                                        family_key(state::key_group_of_encoded(key), index, key),
+                                        value);
+                                    (void)s;
+                                });
+                        } else {
+                            handle.flush_changes(
+                                [](std::string_view) {},
+                                [&](std::string_view, std::string_view value) {
+                                    std::string k;
+                                    state::put_u16(k, state::kGlobalGroup);
+                                    k.push_back(static_cast<char>(index));
+                                    state::put_u16(k, static_cast<uint16_t>(inst->shard));
+                                    rocksdb::Status s = batch.Put(family, k, value);
+                                    (void)s;
+                                });
+                        }
+                    }
+                    store_->put_meta(batch, "op/" + name, operator_meta(op->def_, *op));
+                }
+                if (op->timers_.changed()) {
+                    auto cf = store_->family(state::timer_family(name));
+                    if (!cf.is_ok()) {
+                        return cf.status();
+                    }
+                    int parallelism = op->parallelism();
+                    rocksdb::Status s =
+                        batch.DeleteRange(cf.value(), group_bound(inst->shard, parallelism),
+                                          group_bound(inst->shard + 1, parallelism));
+                    (void)s;
+                    op->timers_.for_each([&](TimeDomain domain, int64_t time, const Value& key) {
+                        scratch.clear();
+                        encode_state_key(key, scratch);
+                        std::string k;
+                        state::put_u16(k, state::key_group_of_encoded(scratch));
+                        k.push_back(static_cast<char>(domain));
+                        state::put_time(k, time);
+                        k.append(scratch);
+                        rocksdb::Status put = batch.Put(cf.value(), k, {});
+                        (void)put;
+                    });
+                    op->timers_.mark_clean();
+                    if (op->states_.empty()) {
+                        store_->put_meta(batch, "op/" + name, operator_meta(op->def_, *op));
+                    }
+                }
+            }
+            if (!inst->ops.empty()) {
+                std::string wm;
+                StateWriter w(wm);
+                w.i64(inst->combiner.current());
+                w.i64(inst->output_watermark);
+                w.varint(inst->combiner.channels().size());
+                for (const auto& ch : inst->combiner.channels()) {
+                    w.i64(ch.watermark);
+                    w.u8(ch.idle ? 1 : 0);
+                }
+                store_->put_meta(
+                    batch,
+                    "wm/" + std::to_string(inst->node->id) + "/" + std::to_string(inst->shard), wm);
+            }
+        }
+    }
+    for (auto& src : sources_) {
+        std::string wm;
+        StateWriter w(wm);
+        w.i64(src->watermarks_.max_seen());
+        w.i64(src->sent_watermark_);
+        w.u8(src->ended_ ? 1 : 0);
+        store_->put_meta(batch, "srcwm/" + src->def_.name, wm);
+        if (src->source_->resumable()) {
+            std::string position;
+            src->source_->position(position);
+            store_->put_meta(batch, "source/" + src->def_.name, position);
+        }
+    }
+    ++checkpoint_id_;
+    std::string id;
+    StateWriter w(id);
+    w.varint(checkpoint_id_);
+    w.i64(job_.options_.clock->now_ms());
+    store_->put_meta(batch, "format", state::kFormat);
+    store_->put_meta(batch, "topology", topo.name.empty() ? topo.file : topo.name);
+    store_->put_meta(batch, "checkpoint", id);
+    EDDY_RETURN_IF_ERROR(store_->commit(batch));
+    ++checkpoints_;
+    return Status::ok();
+}
+
+}  // namespace eddy

@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: Apache-2.0
+// The executor behind Job, shared by job.cc (data flow) and checkpoint.cc
+// (state, checkpoints and restore). Internal to the runtime.
+#pragma once
+
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "runtime/job.h"
+#include "runtime/key_groups.h"
+#include "runtime/plan.h"
+#include "state/store.h"
+#include "time/timer_service.h"
+#include "time/watermark.h"
+
+namespace eddy {
+namespace detail {
+
+inline constexpr int kLoggedErrorsPerComponent = 5;
+
+inline spdlog::level::level_enum to_spdlog(LogLevel level) {
+    switch (level) {
+        case LogLevel::kTrace:
+            return spdlog::level::trace;
+        case LogLevel::kDebug:
+            return spdlog::level::debug;
+        case LogLevel::kInfo:
+            return spdlog::level::info;
+        case LogLevel::kWarn:
+            return spdlog::level::warn;
+        case LogLevel::kError:
+            return spdlog::level::err;
+    }
+    return spdlog::level::info;
+}
+
+}  // namespace detail
+
+class Job::Impl {
+public:
+    explicit Impl(Job& job) : job_(job) {}
+
+    Status build();
+    Status run();
+    /// Writes every change since the last checkpoint, the timers, watermarks
+    /// and source positions in one synced batch (checkpoint.cc).
+    Status checkpoint();
+    uint64_t checkpoints() const { return checkpoints_; }
+    bool restored() const { return resuming_; }
+
+private:
+    struct NodeInstance;
+    struct OperatorRuntime;
+
+    /// Where one output of one component goes: a destination node and how
+    /// records are spread over its shards.
+    struct Destination {
+        int node = -1;
+        bool hash = false;
+        FieldId key = kInvalidField;
+        std::string key_name;
+        /// The channel of each upstream shard at every destination instance.
+        std::vector<size_t> channel_of_shard;
+        std::vector<Batch> staging;  // per destination shard, for hashing
+        size_t next = 0;             // round robin when parallelism differs
+    };
+    using Routes = std::vector<Destination>;
+
+    /// What every component context shares; `Interface` is the SDK context type.
+    template <class Interface>
+    class BaseContext : public Interface {
+    public:
+        BaseContext(Impl& impl, const ComponentDef& def, int shard, int parallelism)
+            : impl_(impl), def_(def), shard_(shard), parallelism_(parallelism) {}
+        std::string_view name() const override { return def_.name; }
+        FieldId field(std::string_view n) override { return impl_.fields_.intern(n); }
+        std::string_view field_name(FieldId id) const override { return impl_.fields_.name(id); }
+        const Clock& clock() const override { return *impl_.job_.options_.clock; }
+        void log(LogLevel level, std::string_view message) override {
+            spdlog::log(detail::to_spdlog(level), "[{}] {}", def_.name, message);
+        }
+        OutputId output(std::string_view n) override {
+            if (n == "errors") {
+                return errors_output();
+            }
+            for (size_t i = 0; i < def_.spec->outputs.size(); ++i) {
+                if (def_.spec->outputs[i].name == n) {
+                    return static_cast<OutputId>(i + 1);
+                }
+            }
+            spdlog::critical(
+                "internal error: component '{}' ({}) asked for output '{}', which its spec "
+                "does not declare; add .output(\"{}\", ...) to the spec",
+                def_.name, def_.type, n, n);
+            std::abort();
+        }
+        int shard() const override { return shard_; }
+        bool resuming() const override { return impl_.resuming_; }
+        int parallelism() const override { return parallelism_; }
+
+        OutputId errors_output() const {
+            return static_cast<OutputId>(def_.spec->outputs.size() + 1);
+        }
+        size_t output_count() const { return def_.spec->outputs.size() + 2; }
+        std::string output_name(size_t id) const {
+            if (id == 0) {
+                return "";
+            }
+            if (id == errors_output()) {
+                return "errors";
+            }
+            return def_.spec->outputs[id - 1].name;
+        }
+
+        Impl& impl_;
+        const ComponentDef& def_;
+        int shard_;
+        int parallelism_;
+        ComponentMetrics* metrics_ = nullptr;
+        int logged_errors_ = 0;
+    };
+
+    struct OperatorRuntime final : BaseContext<OpenContext>, Emitter {
+        OperatorRuntime(Impl& impl, const ComponentDef& def, int shard, int parallelism)
+            : BaseContext(impl, def, shard, parallelism) {}
+
+        Timers& timers() override { return timers_; }
+        void register_state(StateHandle& state) override {
+            for (StateHandle* s : states_) {
+                if (s->name() == state.name()) {
+                    spdlog::critical("internal error: operator '{}' registers state '{}' twice",
+                                     def_.name, state.name());
+                    std::abort();
+                }
+            }
+            states_.push_back(&state);
+        }
+
+        // Emitter.
+        Record& append(OutputId out) override { return outputs_[out].append(); }
+        void emit(const Record& record, OutputId out) override {
+            outputs_[out].append_copy(record);
+        }
+        void error(const Record& record, std::string_view reason) override {
+            Record& r = outputs_[errors_output()].append_copy(record);
+            r.set(impl_.error_field_, reason);
+            r.set(impl_.error_at_field_, std::string_view(def_.name));
+            if (logged_errors_ < detail::kLoggedErrorsPerComponent) {
+                ++logged_errors_;
+                spdlog::warn("[{}] record sent to errors: {}", def_.name, reason);
+            }
+        }
+
+        void late(const Record& record, int64_t lateness_ms, LatePolicy policy) override {
+            metrics_->add_late(lateness_ms);
+            if (policy == LatePolicy::kSideOutput && late_output_ != UINT32_MAX) {
+                Record& r = outputs_[late_output_].append_copy(record);
+                r.set(impl_.lateness_field_, lateness_ms);
+            }
+        }
+
+        std::unique_ptr<Operator> op_;
+        std::vector<StateHandle*> states_;
+        OutputId late_output_ = UINT32_MAX;  // none declared
+        TimerService timers_;
+        std::vector<Batch> outputs_;
+        std::vector<Routes*> routes_;  // per output id; null for a chain-internal main output
+        FieldId key_ = kInvalidField;
+        Batch keyed_;  // scratch for batches where some records lack the key
+    };
+
+    struct SourceRuntime final : BaseContext<ComponentContext>, SourceEmitter {
+        SourceRuntime(Impl& impl, const ComponentDef& def)
+            : BaseContext(impl, def, 0, 1),
+              watermarks_(def.watermark.max_out_of_orderness_ms, def.watermark.idle_timeout_ms) {}
+
+        Record& append() override { return main_.append(); }
+        void discard_last() override { main_.pop_back(); }
+        void error(std::string_view reason, int64_t position, std::string_view raw) override {
+            Record& r = errors_.append();
+            r.set_time(this->clock().now_ms());
+            r.set(impl_.error_field_, reason);
+            r.set(impl_.error_at_field_, std::string_view(def_.name));
+            r.set(impl_.position_field_, position);
+            r.set(impl_.raw_field_, raw.substr(0, 1024));
+            if (logged_errors_ < detail::kLoggedErrorsPerComponent) {
+                ++logged_errors_;
+                spdlog::warn("[{}] input at position {} sent to errors: {}", def_.name, position,
+                             reason);
+            }
+        }
+
+        std::unique_ptr<Source> source_;
+        WatermarkGenerator watermarks_;
+        Batch main_;
+        Batch errors_;
+        Routes routes_main_;
+        Routes routes_errors_;
+        int64_t sent_watermark_ = kNoWatermark;
+        bool ended_ = false;
+        bool idle_ = false;
+        int node_ = -1;
+    };
+
+    struct SinkRuntime final : BaseContext<ComponentContext> {
+        using BaseContext::BaseContext;
+        std::unique_ptr<Sink> sink_;
+    };
+
+    struct NodeInstance {
+        const PlanNode* node = nullptr;
+        int shard = 0;
+        std::vector<std::unique_ptr<OperatorRuntime>> ops;  // chain
+        SinkRuntime* sink = nullptr;
+        WatermarkCombiner combiner;
+        int64_t output_watermark = kNoWatermark;
+    };
+
+    NodeInstance& instance(int node, int shard) {
+        return *instances_[static_cast<size_t>(node)][static_cast<size_t>(shard)];
+    }
+
+    Status build_routes();
+    void deliver(NodeInstance& inst, size_t channel, Batch& batch);
+    void deliver_idle(NodeInstance& inst, size_t channel, bool idle);
+    void process_into(NodeInstance& inst, size_t k, Batch& batch);
+    void flush_outputs(NodeInstance& inst, size_t k);
+    void route(Routes& routes, int from_shard, Batch& batch);
+    void advance(NodeInstance& inst, int64_t watermark);
+    void broadcast_watermark(Routes& routes, int from_shard, int64_t watermark);
+    void broadcast_idle(Routes& routes, int from_shard, bool idle);
+    bool poll_source(SourceRuntime& src);
+    void fire_processing_timers();
+    void close_all();
+    void fail_on_error(Status s) {
+        if (!s.is_ok()) {
+            fail(std::move(s));
+        }
+    }
+    void fail(Status s) {
+        if (failure_.is_ok()) {
+            failure_ = std::move(s);
+        }
+    }
+    template <class F>
+    void guarded(const ComponentDef& def, const char* what, F&& f) {
+        try {
+            f();
+        } catch (const std::exception& e) {
+            fail(Status::internal("operator '" + def.name + "' (" + def.type + ") threw in " +
+                                  what + ": " + e.what()));
+        } catch (...) {
+            fail(Status::internal("operator '" + def.name + "' (" + def.type + ") threw in " +
+                                  what));
+        }
+    }
+
+    // State and checkpoints (checkpoint.cc).
+    Status open_state();
+    Status restore();
+    Status check_compatibility();
+    std::string operator_meta(const ComponentDef& def, const OperatorRuntime& op) const;
+
+    Job& job_;
+    std::unique_ptr<state::StateStore> store_;
+    bool resuming_ = false;
+    uint64_t checkpoints_ = 0;
+    uint64_t checkpoint_id_ = 0;
+    FieldTable fields_;
+    FieldId error_field_ = kInvalidField;
+    FieldId error_at_field_ = kInvalidField;
+    FieldId position_field_ = kInvalidField;
+    FieldId raw_field_ = kInvalidField;
+    FieldId lateness_field_ = kInvalidField;
+    std::vector<std::unique_ptr<SourceRuntime>> sources_;
+    std::vector<std::unique_ptr<SinkRuntime>> sinks_;
+    std::vector<std::vector<std::unique_ptr<NodeInstance>>> instances_;  // [node][shard]
+    // Routes per (component, output id); operators keep pointers into it.
+    std::vector<std::vector<std::unique_ptr<Routes>>> routes_;
+    // Empty batches that carry only a watermark, one per nesting depth.
+    std::vector<std::unique_ptr<Batch>> watermark_batches_;
+    size_t watermark_depth_ = 0;
+    Status failure_;
+};
+
+}  // namespace eddy

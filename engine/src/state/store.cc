@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "state/store.h"
+
+#include <filesystem>
+
+#include <rocksdb/cache.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_buffer_manager.h>
+
+#include "state/layout.h"
+
+namespace eddy::state {
+namespace {
+
+Status to_status(const rocksdb::Status& s, const std::string& dir, const std::string& what) {
+    if (s.ok()) {
+        return Status::ok();
+    }
+    std::string text = s.ToString();
+    if (s.IsIOError() && text.find("lock") != std::string::npos) {
+        return Status::io_error("state dir '" + dir +
+                                "' is locked by another running job (stop it or use another "
+                                "state.dir)");
+    }
+    if (s.IsCorruption()) {
+        return Status::io_error("state dir '" + dir + "' is corrupt (" + text +
+                                "); restore a savepoint or start with --fresh");
+    }
+    return Status::io_error("state dir '" + dir + "': " + what + " failed: " + text);
+}
+
+}  // namespace
+
+StateStore::~StateStore() {
+    if (db_) {
+        for (auto& [name, cf] : families_) {
+            if (cf != db_->DefaultColumnFamily()) {
+                rocksdb::Status s = db_->DestroyColumnFamilyHandle(cf);
+                (void)s;
+            }
+        }
+        rocksdb::Status s = db_->Close();
+        (void)s;
+    }
+}
+
+Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& dir,
+                                                     uint64_t memory_bytes) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+        return Status::io_error("cannot create state dir '" + dir + "': " + ec.message());
+    }
+    std::unique_ptr<StateStore> store(new StateStore());
+    store->dir_ = dir;
+    rocksdb::Options& o = store->options_;
+    o.create_if_missing = true;
+    o.create_missing_column_families = true;
+    o.max_open_files = 256;
+    // One budget: a third for memtables (charged to the cache), the rest for blocks.
+    auto cache = rocksdb::NewLRUCache(memory_bytes);
+    o.write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(memory_bytes / 3, cache);
+    rocksdb::BlockBasedTableOptions table;
+    table.block_cache = cache;
+    table.cache_index_and_filter_blocks = true;
+    o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    o.write_buffer_size = std::max<uint64_t>(memory_bytes / 12, 4 << 20);
+
+    std::vector<std::string> names;
+    rocksdb::Status listed = rocksdb::DB::ListColumnFamilies(o, dir, &names);
+    if (!listed.ok() || names.empty()) {
+        names = {rocksdb::kDefaultColumnFamilyName};
+    }
+    bool has_meta = false;
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (const std::string& n : names) {
+        has_meta |= n == kMetaFamily;
+        descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions(o));
+    }
+    if (!has_meta) {
+        descriptors.emplace_back(std::string(kMetaFamily), rocksdb::ColumnFamilyOptions(o));
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    EDDY_RETURN_IF_ERROR(
+        to_status(rocksdb::DB::Open(o, dir, descriptors, &handles, &raw), dir, "open"));
+    store->db_.reset(raw);
+    for (size_t i = 0; i < descriptors.size(); ++i) {
+        store->families_[descriptors[i].name] = handles[i];
+    }
+    return store;
+}
+
+bool StateStore::has_checkpoint() {
+    return get_meta("checkpoint").has_value();
+}
+
+std::optional<std::string> StateStore::get_meta(const std::string& key) {
+    std::string value;
+    rocksdb::Status s =
+        db_->Get(rocksdb::ReadOptions(), families_.at(std::string(kMetaFamily)), key, &value);
+    if (!s.ok()) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+void StateStore::put_meta(rocksdb::WriteBatch& batch, const std::string& key,
+                          std::string_view value) {
+    rocksdb::Status s = batch.Put(families_.at(std::string(kMetaFamily)), key, value);
+    (void)s;
+}
+
+Result<rocksdb::ColumnFamilyHandle*> StateStore::family(const std::string& name) {
+    auto it = families_.find(name);
+    if (it != families_.end()) {
+        return it->second;
+    }
+    rocksdb::ColumnFamilyHandle* cf = nullptr;
+    EDDY_RETURN_IF_ERROR(
+        to_status(db_->CreateColumnFamily(rocksdb::ColumnFamilyOptions(options_), name, &cf), dir_,
+                  "creating column family " + name));
+    families_[name] = cf;
+    return cf;
+}
+
+rocksdb::ColumnFamilyHandle* StateStore::find_family(const std::string& name) const {
+    auto it = families_.find(name);
+    return it == families_.end() ? nullptr : it->second;
+}
+
+std::vector<std::string> StateStore::family_names() const {
+    std::vector<std::string> out;
+    for (const auto& [name, cf] : families_) {
+        out.push_back(name);
+    }
+    return out;
+}
+
+Status StateStore::drop_family(const std::string& name) {
+    auto it = families_.find(name);
+    if (it == families_.end()) {
+        return Status::ok();
+    }
+    EDDY_RETURN_IF_ERROR(to_status(db_->DropColumnFamily(it->second), dir_, "dropping " + name));
+    rocksdb::Status s = db_->DestroyColumnFamilyHandle(it->second);
+    (void)s;
+    families_.erase(it);
+    return Status::ok();
+}
+
+Status StateStore::commit(rocksdb::WriteBatch& batch) {
+    rocksdb::WriteOptions w;
+    w.sync = true;
+    return to_status(db_->Write(w, &batch), dir_, "writing a checkpoint");
+}
+
+}  // namespace eddy::state

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include "eddy/status.h"
+
+namespace eddy::state {
+
+/// The job's RocksDB instance under state.dir, tuned for a bounded memory
+/// budget: one block cache and one write-buffer manager shared by every
+/// column family, both sized from `state.memory`. Column families are created
+/// on first use. Writes go through WriteBatches committed with sync, so a
+/// checkpoint is all or nothing. Not thread-safe: the checkpointing thread owns it.
+class StateStore {
+public:
+    ~StateStore();
+
+    /// Opens or creates the store. A directory locked by another running job,
+    /// unwritable or corrupt gives an error naming the path.
+    static Result<std::unique_ptr<StateStore>> open(const std::string& dir, uint64_t memory_bytes);
+
+    /// Whether the store has ever completed a checkpoint.
+    bool has_checkpoint();
+    std::optional<std::string> get_meta(const std::string& key);
+    void put_meta(rocksdb::WriteBatch& batch, const std::string& key, std::string_view value);
+
+    /// The column family, created if missing.
+    Result<rocksdb::ColumnFamilyHandle*> family(const std::string& name);
+    /// The column family if it exists, else nullptr.
+    rocksdb::ColumnFamilyHandle* find_family(const std::string& name) const;
+    std::vector<std::string> family_names() const;
+    /// Drops a column family and its data (for --allow-state-drop).
+    Status drop_family(const std::string& name);
+
+    /// Commits the batch durably (WAL synced).
+    Status commit(rocksdb::WriteBatch& batch);
+
+    rocksdb::DB& db() { return *db_; }
+    const std::string& dir() const { return dir_; }
+
+private:
+    StateStore() = default;
+
+    std::string dir_;
+    rocksdb::Options options_;
+    std::unique_ptr<rocksdb::DB> db_;
+    std::map<std::string, rocksdb::ColumnFamilyHandle*> families_;
+};
+
+}  // namespace eddy::state
