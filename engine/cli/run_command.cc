@@ -69,6 +69,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
         bool no_progress = false;
         bool fresh = false;
         bool force = false;
+        std::string from_savepoint;
         std::vector<std::string> allow_state_drop;
     };
     auto opts = std::make_shared<Options>();
@@ -81,7 +82,14 @@ void add_run_command(CLI::App& app, int& exit_code) {
         "--fresh", opts->fresh,
         "Delete the state in state.dir and start from the beginning instead of restoring");
     cmd->add_flag("--force", opts->force,
-                  "With --fresh: delete the state even if it belongs to another topology");
+                  "With --fresh: delete the state even if it belongs to another topology. With "
+                  "--from-savepoint: accept a savepoint of another topology");
+    cmd->add_option(
+        "--from-savepoint", opts->from_savepoint,
+        "Start from a savepoint (eddy savepoint create): state.dir becomes a copy of it and "
+        "the job restores it, sources resuming at the savepoint's positions. Refused when "
+        "state.dir already holds a checkpoint (add --fresh to replace it). The parallelism "
+        "may differ from the savepoint's: keyed state is re-split by key group on restore");
     cmd->add_option("--allow-state-drop", opts->allow_state_drop,
                     "Accept losing the stored state of this operator when it no longer fits "
                     "(repeatable)");
@@ -98,6 +106,15 @@ void add_run_command(CLI::App& app, int& exit_code) {
         JobOptions options;
         options.fresh = opts->fresh;
         options.force = opts->force;
+        options.from_savepoint = opts->from_savepoint;
+        if (!options.from_savepoint.empty() && topology->state.dir.empty()) {
+            std::fprintf(stderr,
+                         "eddy: --from-savepoint needs a state.dir in '%s' to copy the "
+                         "savepoint into\n",
+                         opts->file.c_str());
+            exit_code = kExitUsage;
+            return;
+        }
         options.allow_state_drop = opts->allow_state_drop;
         bool progress = !opts->no_progress && ::isatty(STDERR_FILENO) == 1;
         if (progress) {
@@ -130,10 +147,12 @@ void add_run_command(CLI::App& app, int& exit_code) {
             format_summary(job.value()->metrics(), job.value()->elapsed_seconds(), state).c_str(),
             stderr);
         if (!topology->state.dir.empty()) {
-            std::fprintf(stderr, "  state: %s checkpoint(s) written to %s%s\n",
-                         std::to_string(job.value()->checkpoints()).c_str(),
-                         topology->state.dir.c_str(),
-                         job.value()->restored() ? " (resumed from the last checkpoint)" : "");
+            const Job& j = *job.value();
+            std::fprintf(
+                stderr, "  state: %llu checkpoint(s) to %s%s; the last wrote %.1f MB in %.0f ms\n",
+                static_cast<unsigned long long>(j.checkpoints()), topology->state.dir.c_str(),
+                j.restored() ? " (resumed from an earlier checkpoint)" : "",
+                static_cast<double>(j.last_checkpoint_bytes()) / 1e6, j.last_checkpoint_ms());
         }
         if (!status.is_ok()) {
             std::fprintf(stderr, "eddy: job failed: %s\n", status.message().c_str());

@@ -9,7 +9,9 @@
 
 #include "commands.h"
 #include "record/json.h"
+#include "state/erase.h"
 #include "state/layout.h"
+#include "state/operator_meta.h"
 #include "state/store.h"
 
 namespace eddy::cli {
@@ -17,33 +19,10 @@ namespace {
 
 constexpr uint64_t kInspectMemory = 64ull << 20;
 
-struct OperatorInfo {
-    std::string type;
-    std::vector<std::string> handles;
-};
-
-bool read_operator_info(state::StateStore& store, const std::string& op, OperatorInfo& info) {
+bool read_operator_info(state::StateStore& store, const std::string& op,
+                        state::OperatorMeta& info) {
     auto meta = store.get_meta("op/" + op);
-    if (!meta) {
-        return false;
-    }
-    StateReader r(*meta);
-    uint8_t version = 0;
-    uint64_t parallelism = 0;
-    uint64_t count = 0;
-    if (!r.u8(version) || !r.str(info.type) || !r.varint(parallelism) || !r.varint(count)) {
-        return false;
-    }
-    for (uint64_t i = 0; i < count; ++i) {
-        std::string name;
-        uint8_t keyed = 0;
-        uint8_t v = 0;
-        if (!r.str(name) || !r.u8(keyed) || !r.u8(v)) {
-            return false;
-        }
-        info.handles.push_back(name);
-    }
-    return true;
+    return meta && state::decode_operator_meta(*meta, info);
 }
 
 std::string hex(std::string_view bytes) {
@@ -80,6 +59,20 @@ std::string key_json(std::string_view encoded) {
     }
 }
 
+/// A timer as JSON; `k` is a key of `timers:<operator>`.
+std::string timer_json(std::string_view k) {
+    std::string line = "{\"timer\":\"";
+    line += k[2] == 0 ? "event_time" : "processing_time";
+    line += "\",\"time\":" + std::to_string(state::get_time(k.substr(3))) +
+            ",\"key\":" + key_json(k.substr(11)) + "}";
+    return line;
+}
+
+int open_failed(const Status& status) {
+    std::fprintf(stderr, "eddy: %s\n", status.message().c_str());
+    return status.code() == StatusCode::kNotFound ? kExitUsage : kExitRuntimeFailure;
+}
+
 Result<std::unique_ptr<state::StateStore>> open_existing(const std::string& dir) {
     if (!std::filesystem::exists(dir + "/CURRENT")) {
         return Status::not_found("'" + dir + "' is not a state dir (no RocksDB files there)");
@@ -90,19 +83,19 @@ Result<std::unique_ptr<state::StateStore>> open_existing(const std::string& dir)
 int list(const std::string& dir) {
     auto store = open_existing(dir);
     if (!store.is_ok()) {
-        std::fprintf(stderr, "eddy: %s\n", store.status().message().c_str());
-        return store.status().code() == StatusCode::kNotFound ? kExitUsage : kExitRuntimeFailure;
+        return open_failed(store.status());
     }
     state::StateStore& s = *store.value();
     std::printf("state dir %s: topology '%s'\n", dir.c_str(),
                 s.get_meta("topology").value_or("?").c_str());
-    std::printf("%-20s %-12s %12s %12s %12s\n", "operator", "type", "entries", "timers", "bytes");
+    std::printf("%-20s %-12s %-12s %12s %12s %12s\n", "operator", "type", "key", "entries",
+                "timers", "bytes");
     for (const std::string& family : s.family_names()) {
         if (!family.starts_with("op:")) {
             continue;
         }
         std::string op = family.substr(3);
-        OperatorInfo info;
+        state::OperatorMeta info;
         read_operator_info(s, op, info);
         uint64_t entries = 0;
         uint64_t bytes = 0;
@@ -119,8 +112,9 @@ int list(const std::string& dir) {
                 ++timers;
             }
         }
-        std::printf("%-20s %-12s %12llu %12llu %12llu\n", op.c_str(), info.type.c_str(),
-                    static_cast<unsigned long long>(entries),
+        std::string key = info.has_key_field ? info.key_field : "?";
+        std::printf("%-20s %-12s %-12s %12llu %12llu %12llu\n", op.c_str(), info.type.c_str(),
+                    key.empty() ? "-" : key.c_str(), static_cast<unsigned long long>(entries),
                     static_cast<unsigned long long>(timers),
                     static_cast<unsigned long long>(bytes));
     }
@@ -130,11 +124,10 @@ int list(const std::string& dir) {
 int dump(const std::string& dir, const std::string& op) {
     auto store = open_existing(dir);
     if (!store.is_ok()) {
-        std::fprintf(stderr, "eddy: %s\n", store.status().message().c_str());
-        return store.status().code() == StatusCode::kNotFound ? kExitUsage : kExitRuntimeFailure;
+        return open_failed(store.status());
     }
     state::StateStore& s = *store.value();
-    OperatorInfo info;
+    state::OperatorMeta info;
     rocksdb::ColumnFamilyHandle* cf = s.find_family(state::operator_family(op));
     if (!read_operator_info(s, op, info)) {
         std::fprintf(stderr, "eddy: state dir '%s' has no state for operator '%s'\n", dir.c_str(),
@@ -147,7 +140,7 @@ int dump(const std::string& dir, const std::string& op) {
             std::string_view k(it->key().data(), it->key().size());
             uint16_t group = state::get_u16(k);
             auto handle = static_cast<size_t>(static_cast<unsigned char>(k[2]));
-            std::string name = handle < info.handles.size() ? info.handles[handle] : "?";
+            std::string name = handle < info.handles.size() ? info.handles[handle].name : "?";
             std::string line = "{\"state\":";
             append_json_string(name, line);
             if (group == state::kGlobalGroup) {
@@ -163,13 +156,126 @@ int dump(const std::string& dir, const std::string& op) {
     if (auto* tf = s.find_family(state::timer_family(op))) {
         std::unique_ptr<rocksdb::Iterator> it(s.db().NewIterator(rocksdb::ReadOptions(), tf));
         for (it->SeekToFirst(); it->Valid(); it->Next()) {
-            std::string_view k(it->key().data(), it->key().size());
-            std::string line = "{\"timer\":\"";
-            line += k[2] == 0 ? "event_time" : "processing_time";
-            line += "\",\"time\":" + std::to_string(state::get_time(k.substr(3))) +
-                    ",\"key\":" + key_json(k.substr(11)) + "}";
-            std::puts(line.c_str());
+            std::puts(timer_json(std::string_view(it->key().data(), it->key().size())).c_str());
         }
+    }
+    return kExitOk;
+}
+
+int get_key(const std::string& dir, const std::string& op, const std::string& key) {
+    auto store = open_existing(dir);
+    if (!store.is_ok()) {
+        return open_failed(store.status());
+    }
+    state::StateStore& s = *store.value();
+    state::OperatorMeta info;
+    if (!read_operator_info(s, op, info)) {
+        std::fprintf(stderr, "eddy: state dir '%s' has no state for operator '%s'\n", dir.c_str(),
+                     op.c_str());
+        return kExitUsage;
+    }
+    size_t found = 0;
+    std::vector<std::string> keys = state::candidate_keys(key);
+    if (rocksdb::ColumnFamilyHandle* cf = s.find_family(state::operator_family(op))) {
+        for (size_t h = 0; h < info.handles.size(); ++h) {
+            if (!info.handles[h].keyed) {
+                continue;
+            }
+            for (const std::string& encoded : keys) {
+                std::string value;
+                rocksdb::Status st =
+                    s.db().Get(rocksdb::ReadOptions(), cf,
+                               state::entry_key(state::key_group_of_encoded(encoded),
+                                                static_cast<uint8_t>(h), encoded),
+                               &value);
+                if (!st.ok()) {
+                    continue;
+                }
+                std::string line = "{\"state\":";
+                append_json_string(info.handles[h].name, line);
+                line += ",\"key\":" + key_json(encoded) + ",\"value\":\"" + hex(value) + "\"}";
+                std::puts(line.c_str());
+                ++found;
+            }
+        }
+    }
+    if (rocksdb::ColumnFamilyHandle* tf = s.find_family(state::timer_family(op))) {
+        for (const std::string& encoded : keys) {
+            std::string begin;
+            std::string end;
+            uint16_t group = state::key_group_of_encoded(encoded);
+            state::put_u16(begin, group);
+            state::put_u16(end, static_cast<uint16_t>(group + 1));
+            rocksdb::Slice upper(end);
+            rocksdb::ReadOptions ro;
+            ro.iterate_upper_bound = &upper;
+            std::unique_ptr<rocksdb::Iterator> it(s.db().NewIterator(ro, tf));
+            for (it->Seek(begin); it->Valid(); it->Next()) {
+                std::string_view k(it->key().data(), it->key().size());
+                if (k.size() >= 11 && k.substr(11) == encoded) {
+                    std::puts(timer_json(k).c_str());
+                    ++found;
+                }
+            }
+        }
+    }
+    if (found == 0) {
+        std::fprintf(stderr, "eddy: operator '%s' holds no state for key '%s'\n", op.c_str(),
+                     key.c_str());
+    }
+    return kExitOk;
+}
+
+int erase_key(const std::string& dir, const std::string& key_arg) {
+    size_t eq = key_arg.find('=');
+    if (eq == std::string::npos || eq == 0) {
+        std::fprintf(stderr,
+                     "eddy: --key must be FIELD=VALUE, the key field of the operators and the "
+                     "key to erase, like --key user_id=u123; got '%s'\n",
+                     key_arg.c_str());
+        return kExitUsage;
+    }
+    std::string field = key_arg.substr(0, eq);
+    std::string key = key_arg.substr(eq + 1);
+    auto store = open_existing(dir);
+    if (!store.is_ok()) {
+        return open_failed(store.status());
+    }
+    state::StateStore& s = *store.value();
+    std::vector<std::string> removed;
+    Status status = state::erase_key(s, field, key, removed);
+    for (const std::string& line : removed) {
+        std::printf("removed %s\n", line.c_str());
+    }
+    if (!status.is_ok()) {
+        std::fprintf(stderr, "eddy: %s\n", status.message().c_str());
+        return kExitRuntimeFailure;
+    }
+    if (!removed.empty()) {
+        std::printf(
+            "removed %zu entr%s of key '%s' from the operators keyed by '%s'; the state dir was "
+            "compacted so the data is gone from it (savepoints and backups keep their copies)\n",
+            removed.size(), removed.size() == 1 ? "y" : "ies", key.c_str(), field.c_str());
+        return kExitOk;
+    }
+    std::vector<std::string> keyed_by_field;
+    for (const std::string& family : s.family_names()) {
+        state::OperatorMeta info;
+        if (family.starts_with("op:") && read_operator_info(s, family.substr(3), info) &&
+            info.key_field == field) {
+            keyed_by_field.push_back(family.substr(3));
+        }
+    }
+    if (keyed_by_field.empty()) {
+        std::printf("nothing removed: no operator in '%s' is keyed by '%s' (see `eddy state ls`)\n",
+                    dir.c_str(), field.c_str());
+    } else {
+        std::string ops;
+        for (const std::string& op : keyed_by_field) {
+            ops += (ops.empty() ? "" : ", ") + op;
+        }
+        std::printf("nothing removed: key '%s' has no state in the operators keyed by '%s' (%s)\n",
+                    key.c_str(), field.c_str(), ops.c_str());
     }
     return kExitOk;
 }
@@ -177,7 +283,8 @@ int dump(const std::string& dir, const std::string& op) {
 }  // namespace
 
 void add_state_command(CLI::App& app, int& exit_code) {
-    CLI::App* cmd = app.add_subcommand("state", "Inspect a job's state dir (stop the job first).");
+    CLI::App* cmd =
+        app.add_subcommand("state", "Inspect or edit a job's state dir (stop the job first).");
     cmd->require_subcommand(1);
     auto dir = std::make_shared<std::string>();
     auto op = std::make_shared<std::string>();
@@ -191,6 +298,32 @@ void add_state_command(CLI::App& app, int& exit_code) {
     dump_cmd->add_option("state_dir", *dir, "The topology's state.dir")->required();
     dump_cmd->add_option("operator", *op, "An operator of the topology")->required();
     dump_cmd->callback([dir, op, &exit_code] { exit_code = dump(*dir, *op); });
+    auto key = std::make_shared<std::string>();
+    CLI::App* get_cmd = cmd->add_subcommand(
+        "get",
+        "One key's entries in an operator's state as JSON Lines (state name, key, value), "
+        "then its timers. KEY is text; when it is an integer, the int key is looked up too.");
+    get_cmd->add_option("state_dir", *dir, "The topology's state.dir")->required();
+    get_cmd->add_option("operator", *op, "An operator of the topology")->required();
+    get_cmd->add_option("key", *key, "The key, like u123 or 42")->required();
+    get_cmd->footer(
+        "Values are printed as their encoded bytes in hex, with the codec's version byte "
+        "first: state codecs (eddy::Codec<T>) have no JSON form yet, so Eddy cannot decode an "
+        "operator's values for display. Exit 0 also when the key has no state (a message on "
+        "stderr says so).");
+    get_cmd->callback([dir, op, key, &exit_code] { exit_code = get_key(*dir, *op, *key); });
+    CLI::App* erase_cmd = cmd->add_subcommand(
+        "erase",
+        "Delete one key from every operator keyed by a field (its state entries and timers), "
+        "then compact so the data is gone from the state dir. Prints what it removed.");
+    erase_cmd->add_option("state_dir", *dir, "The topology's state.dir")->required();
+    erase_cmd->add_option("--key", *key, "FIELD=VALUE, like user_id=u123")->required();
+    erase_cmd->footer(
+        "Only operators whose key field is FIELD are touched; operator-wide (global) state is "
+        "not per key and is left alone. Savepoints and other copies keep the key: erase it "
+        "there too. Exit 0 also when nothing matched (it says so), 2 for a malformed --key, 1 "
+        "when the state dir is locked by a running job or unreadable.");
+    erase_cmd->callback([dir, key, &exit_code] { exit_code = erase_key(*dir, *key); });
 }
 
 }  // namespace eddy::cli

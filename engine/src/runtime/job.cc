@@ -424,6 +424,7 @@ void Job::Impl::fire_processing_timers() {
 }
 
 void Job::Impl::close_all() {
+    closed_ = true;
     for (auto& src : sources_) {
         Status s = src->source_->close();
         if (!s.is_ok()) {
@@ -528,6 +529,14 @@ uint64_t Job::checkpoints() const {
 
 bool Job::restored() const {
     return impl_->restored();
+}
+
+uint64_t Job::last_checkpoint_bytes() const {
+    return impl_->last_checkpoint_bytes();
+}
+
+double Job::last_checkpoint_ms() const {
+    return impl_->last_checkpoint_ms();
 }
 
 }  // namespace eddy

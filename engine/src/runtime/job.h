@@ -29,6 +29,11 @@ struct JobOptions {
     bool fresh = false;
     /// With `fresh`: delete the state even when it belongs to another topology.
     bool force = false;
+    /// A savepoint directory (`eddy savepoint create`) to start from: state.dir
+    /// is replaced by a copy of it, then restored as usual. Refused when it is
+    /// not a savepoint, when it is of another topology (unless `force`), and
+    /// when state.dir already holds a checkpoint (unless `fresh`). Needs state.dir.
+    std::string from_savepoint;
     /// Operators whose incompatible or orphaned state may be dropped on restore.
     std::vector<std::string> allow_state_drop;
 };
@@ -67,11 +72,15 @@ public:
     void request_stop() { stop_.store(true, std::memory_order_relaxed); }
     bool stopped_early() const { return stopped_early_; }
 
-    /// Takes a checkpoint now (between polls). Ok and nothing done without `state.dir`.
+    /// Takes a checkpoint now (between polls). Ok and nothing done without `state.dir`;
+    /// an error once run() has ended (its last checkpoint was taken then).
     Status checkpoint();
     /// The number of checkpoints this run completed, and whether it restored one.
     uint64_t checkpoints() const;
     bool restored() const;
+    /// Bytes written by the last checkpoint and its duration in milliseconds.
+    uint64_t last_checkpoint_bytes() const;
+    double last_checkpoint_ms() const;
 
     const JobMetrics& metrics() const { return metrics_; }
     const PhysicalPlan& plan() const { return plan_; }

@@ -51,6 +51,9 @@ public:
     /// and source positions in one synced batch (checkpoint.cc).
     Status checkpoint();
     uint64_t checkpoints() const { return checkpoints_; }
+    /// The size of the last checkpoint's write batch and how long it took.
+    uint64_t last_checkpoint_bytes() const { return last_checkpoint_bytes_; }
+    double last_checkpoint_ms() const { return last_checkpoint_ms_; }
     bool restored() const { return resuming_; }
 
 private:
@@ -269,7 +272,10 @@ private:
     Job& job_;
     std::unique_ptr<state::StateStore> store_;
     bool resuming_ = false;
+    bool closed_ = false;  // after close_all(): nothing left to checkpoint
     uint64_t checkpoints_ = 0;
+    uint64_t last_checkpoint_bytes_ = 0;
+    double last_checkpoint_ms_ = 0;
     uint64_t checkpoint_id_ = 0;
     FieldTable fields_;
     FieldId error_field_ = kInvalidField;

@@ -10,6 +10,15 @@ std::string timer_family(std::string_view op) {
     return "timers:" + std::string(op);
 }
 
+std::string entry_key(uint16_t group, uint8_t handle, std::string_view encoded_key) {
+    std::string k;
+    k.reserve(3 + encoded_key.size());
+    put_u16(k, group);
+    k.push_back(static_cast<char>(handle));
+    k.append(encoded_key);
+    return k;
+}
+
 uint16_t key_group_of_encoded(std::string_view encoded_key) {
     // Must match runtime/key_groups.h: FNV-1a over the key's bytes, mod 4096.
     uint64_t h = 1469598103934665603ull;

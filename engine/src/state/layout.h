@@ -28,6 +28,9 @@ inline constexpr uint16_t kGlobalGroup = 0xFFFF;
 std::string operator_family(std::string_view op);
 std::string timer_family(std::string_view op);
 
+/// The key of a keyed entry in `op:<operator>`: [group u16 BE][handle u8][encoded key].
+std::string entry_key(uint16_t group, uint8_t handle, std::string_view encoded_key);
+
 /// The key group (0..4095) of an encoded key: the same as key_group() of the Value.
 uint16_t key_group_of_encoded(std::string_view encoded_key);
 

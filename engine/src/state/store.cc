@@ -12,21 +12,51 @@
 namespace eddy::state {
 namespace {
 
-Status to_status(const rocksdb::Status& s, const std::string& dir, const std::string& what) {
+StateStore::OpenError classify(const rocksdb::Status& s) {
     if (s.ok()) {
-        return Status::ok();
+        return StateStore::OpenError::kNone;
+    }
+    if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+        return StateStore::OpenError::kLocked;
+    }
+    return s.IsCorruption() ? StateStore::OpenError::kCorrupt : StateStore::OpenError::kOther;
+}
+
+std::string corrupt_message(const std::string& dir, const std::string& detail) {
+    return "state dir '" + dir + "' is corrupt (" + detail +
+           "); restore a savepoint, or start with --fresh --force to delete it";
+}
+
+Status to_status(const rocksdb::Status& s, const std::string& dir, const std::string& what) {
+    switch (classify(s)) {
+        case StateStore::OpenError::kNone:
+            return Status::ok();
+        case StateStore::OpenError::kLocked:
+            return Status::io_error("state dir '" + dir +
+                                    "' is locked by another running job (stop it or use another "
+                                    "state.dir)");
+        case StateStore::OpenError::kCorrupt:
+            return Status::io_error(corrupt_message(dir, s.ToString()));
+        default:
+            break;
     }
     std::string text = s.ToString();
-    if (s.IsIOError() && text.find("lock") != std::string::npos) {
-        return Status::io_error("state dir '" + dir +
-                                "' is locked by another running job (stop it or use another "
-                                "state.dir)");
-    }
-    if (s.IsCorruption()) {
-        return Status::io_error("state dir '" + dir + "' is corrupt (" + text +
-                                "); restore a savepoint or start with --fresh");
+    if (s.IsNoSpace() || text.find("File too large") != std::string::npos) {
+        return Status::io_error("state dir '" + dir + "' is full: " + what + " failed (" + text +
+                                "); the previous checkpoint is kept, free space and start again");
     }
     return Status::io_error("state dir '" + dir + "': " + what + " failed: " + text);
+}
+
+/// Whether `dir` holds files although it is no store (RocksDB takes LOCK
+/// first and writes CURRENT last when creating one).
+bool foreign_dir(const std::string& dir) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec) || fs::is_empty(dir, ec)) {
+        return false;
+    }
+    return !fs::exists(fs::path(dir) / "CURRENT", ec) && !fs::exists(fs::path(dir) / "LOCK", ec);
 }
 
 }  // namespace
@@ -44,8 +74,17 @@ StateStore::~StateStore() {
     }
 }
 
-Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& dir,
-                                                     uint64_t memory_bytes) {
+Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& dir, uint64_t memory_bytes,
+                                                     OpenError* error) {
+    OpenError ignored = OpenError::kNone;
+    OpenError& failure = error != nullptr ? *error : ignored;
+    failure = OpenError::kOther;
+    if (foreign_dir(dir)) {
+        failure = OpenError::kNotAStateDir;
+        return Status::invalid_argument("state dir '" + dir +
+                                        "' is not an Eddy state dir: it holds other files; point "
+                                        "state.dir at a new or empty directory");
+    }
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec) {
@@ -57,17 +96,38 @@ Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& dir,
     o.create_if_missing = true;
     o.create_missing_column_families = true;
     o.max_open_files = 256;
+    // Every commit is synced, so only the record being written when the
+    // process died or the disk filled up can be torn; damage anywhere else
+    // is corruption to report, not a reason to silently restore less.
+    o.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
     // One budget: a third for memtables (charged to the cache), the rest for blocks.
     auto cache = rocksdb::NewLRUCache(memory_bytes);
-    o.write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(memory_bytes / 3, cache);
+    o.write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(memory_bytes / 3);
     rocksdb::BlockBasedTableOptions table;
     table.block_cache = cache;
     table.cache_index_and_filter_blocks = true;
     o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-    o.write_buffer_size = std::max<uint64_t>(memory_bytes / 12, 4 << 20);
+    // Checkpoints arrive as one large batch: memtables big enough to take a
+    // good part of it, background work on both cores, and no write stalls
+    // for a burst of level-0 files.
+    o.write_buffer_size = std::max<uint64_t>(memory_bytes / 8, 4 << 20);
+    o.max_write_buffer_number = 4;
+    // A checkpoint's batch may be larger than a memtable; RocksDB would then
+    // throttle it to its default 16 MB/s "delayed write" rate.
+    o.delayed_write_rate = 1ull << 30;
+    o.IncreaseParallelism(2);
+    o.level0_slowdown_writes_trigger = 40;
+    o.level0_stop_writes_trigger = 64;
+    o.compression = rocksdb::kLZ4Compression;
 
     std::vector<std::string> names;
     rocksdb::Status listed = rocksdb::DB::ListColumnFamilies(o, dir, &names);
+    if (!listed.ok() && std::filesystem::exists(std::filesystem::path(dir) / "CURRENT", ec)) {
+        // CURRENT names a MANIFEST that is missing or unreadable: the store
+        // cannot be opened, and opening it anyway would write into it.
+        failure = OpenError::kCorrupt;
+        return Status::io_error(corrupt_message(dir, listed.ToString()));
+    }
     if (!listed.ok() || names.empty()) {
         names = {rocksdb::kDefaultColumnFamilyName};
     }
@@ -82,8 +142,12 @@ Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& dir,
     }
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
-    EDDY_RETURN_IF_ERROR(
-        to_status(rocksdb::DB::Open(o, dir, descriptors, &handles, &raw), dir, "open"));
+    rocksdb::Status opened = rocksdb::DB::Open(o, dir, descriptors, &handles, &raw);
+    if (!opened.ok()) {
+        failure = classify(opened);
+        return to_status(opened, dir, "open");
+    }
+    failure = OpenError::kNone;
     store->db_.reset(raw);
     for (size_t i = 0; i < descriptors.size(); ++i) {
         store->families_[descriptors[i].name] = handles[i];

@@ -21,11 +21,16 @@ namespace eddy::state {
 /// checkpoint is all or nothing. Not thread-safe: the checkpointing thread owns it.
 class StateStore {
 public:
+    /// Why open() failed, for callers that treat the cases differently.
+    enum class OpenError { kNone, kLocked, kCorrupt, kNotAStateDir, kOther };
+
     ~StateStore();
 
     /// Opens or creates the store. A directory locked by another running job,
-    /// unwritable or corrupt gives an error naming the path.
-    static Result<std::unique_ptr<StateStore>> open(const std::string& dir, uint64_t memory_bytes);
+    /// unwritable, corrupt or holding other files than a store gives an error
+    /// naming the path (and sets `*error` when given), having written nothing.
+    static Result<std::unique_ptr<StateStore>> open(const std::string& dir, uint64_t memory_bytes,
+                                                    OpenError* error = nullptr);
 
     /// Whether the store has ever completed a checkpoint.
     bool has_checkpoint();

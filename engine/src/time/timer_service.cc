@@ -56,11 +56,25 @@ Value TimerService::key_of(const Entry& e) {
 }
 
 void TimerService::set(TimeDomain domain, const Value& key, int64_t time) {
-    changed_ |= timers(domain).insert(make_entry(key, time)).second;
+    Entry e = make_entry(key, time);
+    if (timers(domain).insert(e).second) {
+        changes_.push_back({true, domain, std::move(e)});
+    }
 }
 
 void TimerService::cancel(TimeDomain domain, const Value& key, int64_t time) {
-    changed_ |= timers(domain).erase(make_entry(key, time)) > 0;
+    Entry e = make_entry(key, time);
+    if (timers(domain).erase(e) > 0) {
+        changes_.push_back({false, domain, std::move(e)});
+    }
+}
+
+void TimerService::drain_changes(
+    const std::function<void(bool, TimeDomain, int64_t, const Value&)>& f) {
+    for (const Change& c : changes_) {
+        f(c.added, c.domain, c.entry.time, key_of(c.entry));
+    }
+    changes_.clear();
 }
 
 void TimerService::for_each(const std::function<void(TimeDomain, int64_t, const Value&)>& f) const {
@@ -78,7 +92,8 @@ size_t TimerService::fire_due(TimeDomain domain, int64_t time,
     size_t fired = 0;
     while (!set.empty() && set.begin()->time <= time) {
         Entry e = std::move(set.extract(set.begin()).value());
-        changed_ = true;
+        // Logged before firing: the callback may set the same timer again.
+        changes_.push_back({false, domain, e});
         Timer t{domain, e.time, key_of(e)};
         fire(t);
         ++fired;

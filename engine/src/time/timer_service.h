@@ -6,6 +6,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "eddy/operator.h"
 
@@ -28,9 +29,13 @@ public:
     int64_t next(TimeDomain domain) const;
     size_t pending() const { return event_.size() + processing_.size(); }
 
-    /// Whether any timer was set, cancelled or fired since mark_clean().
-    bool changed() const { return changed_; }
-    void mark_clean() { changed_ = false; }
+    /// Calls f(added, domain, time, key) for every timer added (true) or
+    /// removed by cancel or firing (false) since the last call or mark_clean(),
+    /// in order, then forgets them (checkpoint deltas).
+    void drain_changes(const std::function<void(bool, TimeDomain, int64_t, const Value&)>& f);
+    bool changed() const { return !changes_.empty(); }
+    /// Forgets the changes (after a restore, the timers equal what is stored).
+    void mark_clean() { changes_.clear(); }
     /// Calls f(domain, time, key) for every pending timer, in time order per domain.
     void for_each(const std::function<void(TimeDomain, int64_t, const Value&)>& f) const;
 
@@ -53,7 +58,12 @@ private:
     std::set<Entry> event_;
     std::set<Entry> processing_;
     int64_t watermark_ = kNoWatermark;
-    bool changed_ = false;
+    struct Change {
+        bool added;
+        TimeDomain domain;
+        Entry entry;
+    };
+    std::vector<Change> changes_;
 };
 
 }  // namespace eddy
