@@ -17,6 +17,13 @@ echo "input: $out/clicks.jsonl, $events events, $(du -h "$out/clicks.jsonl" | cu
 for topology in bench/*.yaml bench/operators/*.yaml; do
     "$eddy" validate "$topology" 2>/dev/null
 done
+# 2M events over 1M distinct users, for the state bench (state of 1M keys).
+if [ ! -f "$out/many_users.jsonl" ]; then
+    awk 'BEGIN { for (i = 0; i < 2000000; i++)
+        printf "{\"ts\":%d,\"user_id\":\"u%d\",\"type\":\"page_view\",\"category\":\"c%d\",\"dwell_ms\":%d,\"scroll_pct\":0.5}\n",
+               1735689600000 + i * 10, i % 1000000, i % 30, i % 5000 }' > "$out/many_users.jsonl"
+fi
+
 run() { echo "$eddy --log-level warn run --no-progress $1"; }
 operators=(bot_filter sessionizer window_tumbling window_sliding profile segment)
 if command -v hyperfine >/dev/null 2>&1; then
@@ -28,6 +35,9 @@ if command -v hyperfine >/dev/null 2>&1; then
     for op in "${operators[@]}"; do
         args+=(-n "$op" "$(run "bench/operators/$op.yaml")")
     done
+    # State on RocksDB (checkpoint every second) against the same topology without state.
+    args+=(-n state_no_state "$(run bench/state/no_state.yaml)"
+           -n state_checkpointed "sh -c 'rm -rf $out/state && $(run bench/state/checkpointed.yaml)'")
     hyperfine --warmup 1 --runs "${EDDY_BENCH_RUNS:-5}" --export-json "$out/results.json" \
         --export-markdown "$out/results.md" "${args[@]}"
     # An operator's own rate: events / (its topology's median - the baseline's median).
@@ -38,9 +48,15 @@ events = int(sys.argv[2])
 base = results["baseline"]
 print(f"\n{'topology':<16} {'median s':>9} {'events/s':>12} {'operator events/s':>18}")
 for name, median in results.items():
+    if name.startswith("state_"):
+        continue
     own = median - base
     op_rate = f"{events / own:,.0f}" if name not in ("gen", "read_only", "pipeline", "baseline") and own > 0 else ""
     print(f"{name:<16} {median:>9.3f} {events / median:>12,.0f} {op_rate:>18}")
+if "state_no_state" in results:
+    off, on = results["state_no_state"], results["state_checkpointed"]
+    print(f"\nstate bench (2M events, 1M keys): without state {off:.2f} s ({2e6 / off:,.0f} events/s), "
+          f"checkpointed to RocksDB every second {on:.2f} s ({2e6 / on:,.0f} events/s), ratio {on / off:.2f}")
 PY
     echo "results: $out/results.md"
 else

@@ -16,7 +16,7 @@ TEST(TopologiesTest, EveryShippedTopologyValidates) {
     namespace fs = std::filesystem;
     int checked = 0;
     std::vector<fs::directory_entry> files;
-    for (const char* dir : {"/topologies", "/bench", "/bench/operators"}) {
+    for (const char* dir : {"/topologies", "/bench", "/bench/operators", "/bench/state"}) {
         for (const auto& entry : fs::directory_iterator(std::string(EDDY_SOURCE_DIR) + dir)) {
             files.push_back(entry);
         }
