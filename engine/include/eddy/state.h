@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -47,6 +48,15 @@ public:
     virtual uint8_t format_version() const = 0;
     /// Whether values are per key (KeyedValue) rather than one per instance (Global).
     virtual bool keyed() const = 0;
+    /// Event-time TTL (`state_ttl:` on the operator), set by the runtime before
+    /// open() returns: keys untouched for more than `ttl_ms` of event time, as
+    /// `*now` tells it, count as absent and are dropped. 0 = never.
+    virtual void set_ttl(int64_t ttl_ms, const int64_t* now) {
+        (void)ttl_ms;
+        (void)now;
+    }
+    /// Drops every key whose TTL has passed; returns how many (runtime, at checkpoints).
+    virtual size_t expire() { return 0; }
 
 private:
     std::string name_;
@@ -65,23 +75,25 @@ class KeyedValue final : public StateHandle {
 public:
     explicit KeyedValue(std::string name) : StateHandle(std::move(name)) {}
 
-    /// The key's value, or nullptr when it has none. The value counts as changed.
+    /// The key's value, or nullptr when it has none (or its TTL passed). The
+    /// value counts as changed and touched.
     T* find(const Value& key) {
         auto it = map_.find(encode(key));
-        if (it == map_.end()) {
+        if (it == map_.end() || expired(it)) {
             return nullptr;
         }
-        it->second.dirty = true;
+        touch(it->second);
         return &it->second.value;
     }
-    /// The key's value, default-constructed on first use. The value counts as changed.
+    /// The key's value, default-constructed on first use (or when its TTL
+    /// passed). The value counts as changed and touched.
     T& get_or_create(const Value& key) {
         std::string_view k = encode(key);
         auto it = map_.find(k);
-        if (it == map_.end()) {
+        if (it == map_.end() || expired(it)) {
             it = map_.emplace(std::string(k), Slot{}).first;
         }
-        it->second.dirty = true;
+        touch(it->second);
         return it->second.value;
     }
     /// Removes the key's value; returns whether it had one.
@@ -104,15 +116,21 @@ public:
     }
 
     size_t size() const override { return map_.size(); }
+    /// Stored values are the 8-byte little-endian event time of the last
+    /// access (for state_ttl) followed by the codec's encoding.
     void snapshot(
         const std::function<void(std::string_view, std::string_view)>& sink) const override {
         for (const auto& [k, slot] : map_) {
-            sink(k, encode_state(slot.value));
+            sink(k, stored(slot));
         }
     }
     bool restore(std::string_view key, std::string_view value) override {
         Slot slot;
-        if (!decode_state(value, slot.value)) {
+        if (value.size() < sizeof slot.touched) {
+            return false;
+        }
+        std::memcpy(&slot.touched, value.data(), sizeof slot.touched);
+        if (!decode_state(value.substr(sizeof slot.touched), slot.value)) {
             return false;
         }
         map_.insert_or_assign(std::string(key), std::move(slot));
@@ -141,13 +159,33 @@ public:
         erased_.clear();
         for (auto& [k, slot] : map_) {
             if (slot.dirty) {
-                put(k, encode_state(slot.value));
+                put(k, stored(slot));
                 slot.dirty = false;
             }
         }
     }
     uint8_t format_version() const override { return Codec<T>::kVersion; }
     bool keyed() const override { return true; }
+    void set_ttl(int64_t ttl_ms, const int64_t* now) override {
+        ttl_ = ttl_ms;
+        now_ = now;
+    }
+    size_t expire() override {
+        if (ttl_ <= 0) {
+            return 0;
+        }
+        size_t dropped = 0;
+        for (auto it = map_.begin(); it != map_.end();) {
+            if (it->second.touched + ttl_ < *now_) {
+                erased_.push_back(it->first);
+                it = map_.erase(it);
+                ++dropped;
+            } else {
+                ++it;
+            }
+        }
+        return dropped;
+    }
 
 private:
     struct Hash {
@@ -157,7 +195,30 @@ private:
     struct Slot {
         T value{};
         bool dirty = false;
+        int64_t touched = 0;  // event time of the last access, with a TTL
     };
+    using Iterator =
+        typename std::unordered_map<std::string, Slot, Hash, std::equal_to<>>::iterator;
+    // A key whose TTL passed is dropped here, lazily, and reads as absent.
+    bool expired(Iterator& it) {
+        if (ttl_ <= 0 || it->second.touched + ttl_ >= *now_) {
+            return false;
+        }
+        erased_.push_back(it->first);
+        map_.erase(it);
+        return true;
+    }
+    static std::string stored(const Slot& slot) {
+        std::string out(reinterpret_cast<const char*>(&slot.touched), sizeof slot.touched);
+        out += encode_state(slot.value);
+        return out;
+    }
+    void touch(Slot& slot) {
+        slot.dirty = true;
+        if (ttl_ > 0) {
+            slot.touched = *now_;
+        }
+    }
     std::string_view encode(const Value& key) {
         scratch_.clear();
         encode_state_key(key, scratch_);
@@ -167,6 +228,8 @@ private:
     std::unordered_map<std::string, Slot, Hash, std::equal_to<>> map_;
     std::vector<std::string> erased_;
     std::string scratch_;
+    int64_t ttl_ = 0;
+    const int64_t* now_ = nullptr;
 };
 
 /// One operator-wide value (a model, global counters) per operator instance.

@@ -378,6 +378,9 @@ Status Job::Impl::restore() {
             inst->output_watermark = output;
             for (auto& op : inst->ops) {
                 op->timers_.set_watermark(current);
+                if (current != kEndOfTime) {
+                    op->ttl_now_ = std::max(op->ttl_now_, current);
+                }
             }
         }
     }
@@ -457,6 +460,10 @@ Status Job::Impl::checkpoint() {
                     for (size_t h = 0; h < op->states_.size(); ++h) {
                         StateHandle& handle = *op->states_[h];
                         auto index = static_cast<uint8_t>(h);
+                        if (size_t dropped = handle.expire(); dropped > 0) {
+                            spdlog::debug("[{}] state_ttl dropped {} keys of '{}'", name, dropped,
+                                          handle.name());
+                        }
                         if (handle.keyed()) {
                             handle.flush_changes(
                                 [&](std::string_view key) {

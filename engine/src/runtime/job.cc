@@ -263,7 +263,17 @@ void Job::Impl::process_into(NodeInstance& inst, size_t k, Batch& batch) {
             batch[i].set_key(Value());
         }
     }
-    guarded(op.def_, "process()", [&] { op.op_->process_batch(*input, op); });
+    if (op.def_.state_ttl_ms) {
+        // With a TTL, state access is stamped with each record's own time.
+        guarded(op.def_, "process()", [&] {
+            for (size_t i = 0; i < input->size(); ++i) {
+                op.ttl_now_ = std::max(op.ttl_now_, (*input)[i].time());
+                op.op_->process((*input)[i], op);
+            }
+        });
+    } else {
+        guarded(op.def_, "process()", [&] { op.op_->process_batch(*input, op); });
+    }
     flush_outputs(inst, k);
 }
 
@@ -346,6 +356,9 @@ void Job::Impl::advance(NodeInstance& inst, int64_t watermark) {
     for (size_t k = 0; k < inst.ops.size(); ++k) {
         OperatorRuntime& op = *inst.ops[k];
         op.timers_.set_watermark(watermark);
+        if (watermark != kEndOfTime) {
+            op.ttl_now_ = std::max(op.ttl_now_, watermark);
+        }
         guarded(op.def_, "on_timer()", [&] {
             op.timers_.fire_due(TimeDomain::kEventTime, watermark,
                                 [&](const Timer& t) { op.op_->on_timer(t, op); });

@@ -142,6 +142,9 @@ private:
                 }
             }
             states_.push_back(&state);
+            if (def_.state_ttl_ms) {
+                state.set_ttl(*def_.state_ttl_ms, &ttl_now_);
+            }
         }
 
         // Emitter.
@@ -169,6 +172,7 @@ private:
 
         std::unique_ptr<Operator> op_;
         std::vector<StateHandle*> states_;
+        int64_t ttl_now_ = 0;  // event time for state_ttl: the latest record or watermark seen
         OutputId late_output_ = UINT32_MAX;  // none declared
         TimerService timers_;
         std::vector<Batch> outputs_;

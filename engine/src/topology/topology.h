@@ -36,7 +36,10 @@ struct ComponentDef {
     std::vector<InputRef> inputs;  ///< Operators and sinks.
     std::string key;               ///< Operators: the key field, empty when unkeyed.
     Location key_location;
-    int parallelism = 0;     ///< Operators: 0 = the topology's.
+    int parallelism = 0;  ///< Operators: 0 = the topology's.
+    /// Keyed operators: keys untouched for this long in event time are dropped.
+    std::optional<int64_t> state_ttl_ms;
+    Location state_ttl_location;
     WatermarkDef watermark;  ///< Sources.
     const ComponentSpec* spec = nullptr;
     Config config;  ///< Typed parameters, defaults filled.

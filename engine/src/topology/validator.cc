@@ -27,7 +27,7 @@ std::vector<std::string> reserved_keys(ComponentKind kind) {
         case ComponentKind::kSource:
             return {"type", "description", "watermark"};
         case ComponentKind::kOperator:
-            return {"type", "description", "input", "inputs", "key", "parallelism"};
+            return {"type", "description", "input", "inputs", "key", "parallelism", "state_ttl"};
         case ComponentKind::kSink:
             return {"type", "description", "input", "inputs"};
     }
@@ -553,7 +553,8 @@ private:
 
         std::vector<std::string> allowed;
         for (const std::string& k : reserved_keys(kind)) {
-            if (k != "type" && !(k == "key" && def.spec->key == KeyMode::kNone)) {
+            bool unkeyed = def.spec->key == KeyMode::kNone;
+            if (k != "type" && !(unkeyed && (k == "key" || k == "state_ttl"))) {
                 allowed.push_back(k);
             }
         }
@@ -576,6 +577,12 @@ private:
                 def.key_location = value.location();
             } else if (kind == ComponentKind::kOperator && key == "parallelism") {
                 def.parallelism = parallelism(value, where);
+            } else if (kind == ComponentKind::kOperator && key == "state_ttl") {
+                if (auto c =
+                        convert_param(Param::duration("state_ttl").min(1), value, where, diags_)) {
+                    def.state_ttl_ms = c->as_int();
+                    def.state_ttl_location = value.location();
+                }
             } else if (kind == ComponentKind::kSource && key == "watermark") {
                 read_watermark(def, value, where);
             } else if (const Param* p = def.spec->find_param(key)) {
@@ -662,6 +669,11 @@ private:
         if (def.spec->key == KeyMode::kNone && !def.key.empty()) {
             diags_.error("unknown_field", def.key_location,
                          where + " is not keyed and does not take a `key`", "remove `key:`");
+        }
+        if (def.state_ttl_ms && def.key.empty()) {
+            diags_.error("invalid_option", def.state_ttl_location,
+                         "`state_ttl` of " + where + " applies to keyed state, and it has no `key`",
+                         "add `key:` or remove `state_ttl:`");
         }
     }
 
