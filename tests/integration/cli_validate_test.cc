@@ -202,8 +202,9 @@ TEST_F(EddyCli, MissingFileExitsWithTwoAndOneClearErrorLine) {
     Outcome o = run_eddy({"validate", path});
     expect_clean_exit(o);
     EXPECT_EQ(o.exit_code, 2);
-    EXPECT_EQ(o.first_line(),
-              path + ": error: cannot read the topology file: No such file or directory [missing_file]");
+    EXPECT_EQ(
+        o.first_line(),
+        path + ": error: cannot read the topology file: No such file or directory [missing_file]");
     EXPECT_EQ(o.err_lines().size(), 1u) << o.err;
 }
 

@@ -93,7 +93,7 @@ TEST(EventTimeTest, AutoUnit) {
     EXPECT_EQ(to_ms(Value::integer(kTen), TimeUnit::kAuto), kTen);  // ms
     EXPECT_EQ(to_ms(Value::integer(100'000'000'000), TimeUnit::kAuto), 100'000'000'000);
     EXPECT_EQ(to_ms(Value::integer(4'102'444'800), TimeUnit::kAuto), 4'102'444'800'000);  // s, 2100
-    EXPECT_EQ(to_ms(Value::integer(1764324000), TimeUnit::kAuto), kTen);          // seconds
+    EXPECT_EQ(to_ms(Value::integer(1764324000), TimeUnit::kAuto), kTen);                  // seconds
     EXPECT_EQ(to_ms(Value::number(1764324000.25), TimeUnit::kAuto), kTen + 250);  // fractions
     EXPECT_EQ(to_ms(Value::number(1.764324e12), TimeUnit::kAuto), kTen);
     EXPECT_EQ(to_ms(Value::string_view("2025-11-28T10:00:00.123+01:00"), TimeUnit::kAuto),

@@ -24,7 +24,9 @@ public:
         }
         out_.push_back(static_cast<char>(v));
     }
-    void i64(int64_t v) { varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63)); }
+    void i64(int64_t v) {
+        varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+    }
     void f64(double v) { out_.append(reinterpret_cast<const char*>(&v), sizeof v); }
     void f32(float v) { out_.append(reinterpret_cast<const char*>(&v), sizeof v); }
     void str(std::string_view s) {

@@ -27,8 +27,9 @@ void add_lateness(OperatorSpec& spec) {
                    .doc("What to do with late events: `side_output` emits them on `late`, `drop` "
                         "counts and drops them, `update` applies them and re-emits corrected "
                         "results. Late events are always counted."))
-        .output("late", "Events later than `allowed_lateness` (with `on_late: side_output`), "
-                        "with a `lateness_ms` field.");
+        .output("late",
+                "Events later than `allowed_lateness` (with `on_late: side_output`), "
+                "with a `lateness_ms` field.");
 }
 
 }  // namespace eddy
