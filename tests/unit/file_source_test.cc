@@ -17,6 +17,7 @@
 #include "eddy/spec.h"
 #include "eddy/units.h"
 
+#include "io_support.h"
 #include "record/json.h"
 #include "topology/validator.h"
 #include "topology/yaml_loader.h"
@@ -67,35 +68,6 @@ public:
     Batch batch_;
     std::vector<ErrorRecord> errors_;
 };
-
-// A Config as the validator builds it: the given values plus the spec's defaults.
-Config make_config(const ComponentSpec& spec, std::vector<ConfigValue::Entry> given) {
-    for (const Param& p : spec.params) {
-        bool present = false;
-        for (const auto& e : given) {
-            present = present || e.first == p.name();
-        }
-        if (present || !p.default_text()) {
-            continue;
-        }
-        const std::string& text = *p.default_text();
-        switch (p.type()) {
-            case ParamType::kSize:
-                given.emplace_back(
-                    p.name(),
-                    ConfigValue::integer(static_cast<int64_t>(parse_size_bytes(text).value_or(0))));
-                break;
-            case ParamType::kBool:
-                given.emplace_back(p.name(), ConfigValue::boolean(text == "true"));
-                break;
-            default:
-                given.emplace_back(p.name(), ConfigValue::string(text));
-                break;
-        }
-    }
-    return Config("clicks", spec.name, ConfigValue::map(std::move(given)),
-                  Location{"t.yaml", 4, 3});
-}
 
 ConfigValue str(std::string s) {
     return ConfigValue::string(std::move(s));

@@ -18,6 +18,7 @@
 #include "eddy/source.h"
 #include "eddy/spec.h"
 
+#include "io_support.h"
 #include "record/json_decoder.h"
 
 ::eddy::ComponentSpec eddy_builtin_sink_file();
@@ -42,35 +43,10 @@ public:
     ManualClock clock_;
 };
 
-Config make_config(const ComponentSpec& spec, std::vector<ConfigValue::Entry> given) {
-    for (const Param& p : spec.params) {
-        bool present = false;
-        for (const auto& e : given) {
-            present = present || e.first == p.name();
-        }
-        if (present || !p.default_text()) {
-            continue;
-        }
-        if (p.type() == ParamType::kBool) {
-            given.emplace_back(p.name(), ConfigValue::boolean(*p.default_text() == "true"));
-        } else {
-            given.emplace_back(p.name(), ConfigValue::string(*p.default_text()));
-        }
-    }
-    return Config("out", spec.name, ConfigValue::map(std::move(given)), Location{"t.yaml", 9, 3});
-}
-
 std::unique_ptr<Sink> make_sink(const ComponentSpec& spec, std::vector<ConfigValue::Entry> given) {
-    Result<std::unique_ptr<Sink>> sink = spec.make_sink(make_config(spec, std::move(given)));
+    Result<std::unique_ptr<Sink>> sink = spec.make_sink(make_config(spec, std::move(given), "out"));
     EXPECT_TRUE(sink.is_ok()) << sink.status().to_string();
     return sink.is_ok() ? std::move(sink).value() : nullptr;
-}
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
 }
 
 class SinksTest : public ::testing::Test {
@@ -123,14 +99,14 @@ TEST_F(SinksTest, FileSinkWritesJsonLinesAndCreatesDirectories) {
     auto sink = make_sink(eddy_builtin_sink_file(), {{"path", ConfigValue::string(path)}});
     ASSERT_TRUE(sink->open(ctx_).is_ok());
     ASSERT_TRUE(sink->write(batch(3)).is_ok());
-    EXPECT_EQ(read_file(path), "");  // buffered until flush
+    EXPECT_EQ(read_text(path), "");  // buffered until flush
     ASSERT_TRUE(sink->flush().is_ok());
-    EXPECT_EQ(read_file(path),
+    EXPECT_EQ(read_text(path),
               "{\"seq\":0,\"user_id\":\"u0\"}\n{\"seq\":1,\"user_id\":\"u1\"}\n"
               "{\"seq\":2,\"user_id\":\"u2\"}\n");
     ASSERT_TRUE(sink->write(batch(1, 3)).is_ok());
     ASSERT_TRUE(sink->close().is_ok());
-    EXPECT_EQ(read_file(path).substr(read_file(path).size() - 25),
+    EXPECT_EQ(read_text(path).substr(read_text(path).size() - 25),
               "{\"seq\":3,\"user_id\":\"u3\"}\n");
 }
 
@@ -144,7 +120,7 @@ TEST_F(SinksTest, LargeOutputIsWrittenBeforeFlush) {
     uintmax_t before_close = fs::file_size(path);
     EXPECT_GT(before_close, 1u << 20);
     ASSERT_TRUE(sink->close().is_ok());
-    std::string content = read_file(path);
+    std::string content = read_text(path);
     EXPECT_GT(content.size(), before_close);
     EXPECT_EQ(std::count(content.begin(), content.end(), '\n'), 100'000);
     EXPECT_TRUE(content.ends_with("{\"seq\":99999,\"user_id\":\"u4\"}\n"));
@@ -158,13 +134,13 @@ TEST_F(SinksTest, AppendOrReplace) {
     ASSERT_TRUE(appending->open(ctx_).is_ok());
     ASSERT_TRUE(appending->write(batch(1)).is_ok());
     ASSERT_TRUE(appending->close().is_ok());
-    EXPECT_EQ(read_file(path), "old\n{\"seq\":0,\"user_id\":\"u0\"}\n");
+    EXPECT_EQ(read_text(path), "old\n{\"seq\":0,\"user_id\":\"u0\"}\n");
 
     auto replacing = make_sink(eddy_builtin_sink_file(), {{"path", ConfigValue::string(path)}});
     ASSERT_TRUE(replacing->open(ctx_).is_ok());
     ASSERT_TRUE(replacing->write(batch(1, 5)).is_ok());
     ASSERT_TRUE(replacing->close().is_ok());
-    EXPECT_EQ(read_file(path), "{\"seq\":5,\"user_id\":\"u5\"}\n");
+    EXPECT_EQ(read_text(path), "{\"seq\":5,\"user_id\":\"u5\"}\n");
 }
 
 TEST_F(SinksTest, DiskFullIsAnIoErrorNamingThePath) {
@@ -217,7 +193,7 @@ TEST_F(SinksTest, RoundTripThroughAFile) {
     ASSERT_TRUE(sink->write(b).is_ok());
     ASSERT_TRUE(sink->close().is_ok());
 
-    std::string content = read_file(path);
+    std::string content = read_text(path);
     JsonDecoder decoder([this](std::string_view n) { return ctx_.field(n); });
     Batch back;
     size_t start = 0;
@@ -245,7 +221,7 @@ TEST_F(SinksTest, NonFiniteDoublesAreWrittenAsNull) {
     ASSERT_TRUE(sink->open(ctx_).is_ok());
     ASSERT_TRUE(sink->write(b).is_ok());
     ASSERT_TRUE(sink->close().is_ok());
-    EXPECT_EQ(read_file(path), "{\"x\":null}\n");
+    EXPECT_EQ(read_text(path), "{\"x\":null}\n");
 }
 
 TEST_F(SinksTest, StdoutSink) {
@@ -268,7 +244,7 @@ TEST_F(SinksTest, StdoutSink) {
     ASSERT_TRUE(opened.is_ok());
     ASSERT_TRUE(wrote.is_ok());
     ASSERT_TRUE(closed.is_ok());
-    EXPECT_EQ(read_file(path), "{\"seq\":0,\"user_id\":\"u0\"}\n{\"seq\":1,\"user_id\":\"u1\"}\n");
+    EXPECT_EQ(read_text(path), "{\"seq\":0,\"user_id\":\"u0\"}\n{\"seq\":1,\"user_id\":\"u1\"}\n");
     EXPECT_GE(::fcntl(STDOUT_FILENO, F_GETFD), 0);  // stdout itself stays open
 }
 

@@ -22,6 +22,7 @@
 #include "eddy/units.h"
 
 #include "io/line_reader.h"
+#include "io_support.h"
 #include "record/json.h"
 #include "runtime/builtins.h"
 #include "topology/validator.h"
@@ -88,34 +89,6 @@ private:
     std::vector<std::string> out_;
 };
 
-Config make_config(const ComponentSpec& spec, std::vector<ConfigValue::Entry> given) {
-    for (const Param& p : spec.params) {
-        bool present = false;
-        for (const auto& e : given) {
-            present = present || e.first == p.name();
-        }
-        if (present || !p.default_text()) {
-            continue;
-        }
-        const std::string& text = *p.default_text();
-        switch (p.type()) {
-            case ParamType::kSize:
-                given.emplace_back(
-                    p.name(),
-                    ConfigValue::integer(static_cast<int64_t>(parse_size_bytes(text).value_or(0))));
-                break;
-            case ParamType::kBool:
-                given.emplace_back(p.name(), ConfigValue::boolean(text == "true"));
-                break;
-            default:
-                given.emplace_back(p.name(), ConfigValue::string(text));
-                break;
-        }
-    }
-    return Config("clicks", spec.name, ConfigValue::map(std::move(given)),
-                  Location{"t.yaml", 4, 3});
-}
-
 ConfigValue str(std::string s) {
     return ConfigValue::string(std::move(s));
 }
@@ -143,36 +116,6 @@ Polled poll_n(Source& source, FakeContext& ctx, size_t max_records, int polls) {
 std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
     a.insert(a.end(), b.begin(), b.end());
     return a;
-}
-
-std::string gzip(const std::string& data) {
-    z_stream zs{};
-    EXPECT_EQ(deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY),
-              Z_OK);
-    std::string out(deflateBound(&zs, data.size()) + 64, '\0');
-    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-    zs.avail_in = static_cast<uInt>(data.size());
-    zs.next_out = reinterpret_cast<Bytef*>(out.data());
-    zs.avail_out = static_cast<uInt>(out.size());
-    EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
-    out.resize(zs.total_out);
-    deflateEnd(&zs);
-    return out;
-}
-
-std::string zstd(const std::string& data) {
-    std::string out(ZSTD_compressBound(data.size()), '\0');
-    size_t n = ZSTD_compress(out.data(), out.size(), data.data(), data.size(), 1);
-    EXPECT_FALSE(ZSTD_isError(n));
-    out.resize(n);
-    return out;
-}
-
-std::string read_text(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
 }
 
 class SourcePositionTest : public ::testing::Test {
