@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "process.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -106,30 +108,6 @@ sinks:
         return run;
     }
 
-    /// Starts `eddy run`; returns its pid.
-    static pid_t start(const fs::path& run, bool fresh) {
-        pid_t pid = ::fork();
-        if (pid == 0) {
-            FILE* f = std::freopen((run / "log.txt").c_str(), "a", stderr);
-            (void)f;
-            std::string topology = (run / "topology.yaml").string();
-            if (fresh) {
-                ::execl(EDDY_BINARY, "eddy", "run", "--no-progress", "--fresh", topology.c_str(),
-                        nullptr);
-            } else {
-                ::execl(EDDY_BINARY, "eddy", "run", "--no-progress", topology.c_str(), nullptr);
-            }
-            ::_exit(127);
-        }
-        return pid;
-    }
-
-    static int wait_for(pid_t pid) {
-        int status = 0;
-        ::waitpid(pid, &status, 0);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    }
-
     std::string dump(const fs::path& run, const std::string& op) {
         fs::path out = run / ("dump_" + op + ".txt");
         EXPECT_EQ(shell("'" + std::string(EDDY_BINARY) + "' state dump '" +
@@ -138,12 +116,19 @@ sinks:
         return read_file(out);
     }
 
+    static pid_t start(const fs::path& run, bool fresh) {
+        return eddy::testing::start_eddy_run(
+            run / "topology.yaml", run / "log.txt",
+            fresh ? std::vector<std::string>{"--fresh"} : std::vector<std::string>{});
+    }
+
     fs::path dir_;
 };
 
 TEST_F(CrashTest, KilledAndRestartedRunsEndWithTheSameStateAndLoseNoOutput) {
     fs::path reference = write_topology("reference");
-    ASSERT_EQ(wait_for(start(reference, true)), 0) << read_file(reference / "log.txt");
+    ASSERT_EQ(eddy::testing::wait_exit(start(reference, true)), 0)
+        << read_file(reference / "log.txt");
 
     fs::path crashed = write_topology("crashed");
     unsigned seed = std::random_device{}();
@@ -166,7 +151,7 @@ TEST_F(CrashTest, KilledAndRestartedRunsEndWithTheSameStateAndLoseNoOutput) {
         }
     }
     ASSERT_GE(kills, 5) << "the job finished before it could be killed five times";
-    ASSERT_EQ(wait_for(start(crashed, false)), 0) << read_file(crashed / "log.txt");
+    ASSERT_EQ(eddy::testing::wait_exit(start(crashed, false)), 0) << read_file(crashed / "log.txt");
     std::string log = read_file(crashed / "log.txt");
     EXPECT_NE(log.find("restored checkpoint"), std::string::npos) << log;
 

@@ -19,6 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "process.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -110,24 +112,6 @@ sinks:
         return eddy("run --no-progress " + flags + " '" + (run / "topology.yaml").string() + "'");
     }
 
-    /// `eddy run` in the background; returns its pid.
-    pid_t start(const fs::path& topology) {
-        pid_t pid = ::fork();
-        if (pid == 0) {
-            FILE* f = std::freopen((dir_ / "background.log").c_str(), "a", stderr);
-            (void)f;
-            ::execl(EDDY_BINARY, "eddy", "run", "--no-progress", topology.c_str(), nullptr);
-            ::_exit(127);
-        }
-        return pid;
-    }
-
-    static int wait_for(pid_t pid) {
-        int status = 0;
-        ::waitpid(pid, &status, 0);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    }
-
     /// One operator's state, sorted (JSON Lines from `eddy state dump`).
     std::string dump(const fs::path& state, const std::string& op) {
         fs::path out = dir_ / "dump.txt";
@@ -141,10 +125,11 @@ sinks:
     /// The state of `run` stopped by SIGTERM part-way through the input.
     fs::path stopped_run() {
         fs::path partial = write_topology("partial", 1);
-        pid_t pid = start(partial / "topology.yaml");
+        pid_t pid =
+            eddy::testing::start_eddy_run(partial / "topology.yaml", dir_ / "background.log");
         std::this_thread::sleep_for(std::chrono::milliseconds(400));
         ::kill(pid, SIGTERM);
-        EXPECT_EQ(wait_for(pid), 0) << read_file(dir_ / "background.log");
+        EXPECT_EQ(eddy::testing::wait_exit(pid), 0) << read_file(dir_ / "background.log");
         EXPECT_THAT(read_file(dir_ / "background.log"), HasSubstr("stopped"))
             << "the job drained its input before it was stopped";
         return partial;
@@ -251,7 +236,7 @@ operators:
 sinks:
   out: {type: null, input: per_user}
 )";
-    pid_t pid = start(live / "topology.yaml");
+    pid_t pid = eddy::testing::start_eddy_run(live / "topology.yaml", dir_ / "background.log");
     for (int i = 0; i < 100 && !fs::exists(live / "state" / "CURRENT"); ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
@@ -259,7 +244,7 @@ sinks:
     Output locked = eddy("savepoint create '" + (live / "state").string() + "' '" +
                          (dir_ / "sp_live").string() + "'");
     ::kill(pid, SIGTERM);
-    ASSERT_EQ(wait_for(pid), 0) << read_file(dir_ / "background.log");
+    ASSERT_EQ(eddy::testing::wait_exit(pid), 0) << read_file(dir_ / "background.log");
     EXPECT_EQ(locked.code, 1);
     EXPECT_THAT(locked.err, HasSubstr("stop the job first"));
     EXPECT_FALSE(fs::exists(dir_ / "sp_live"));

@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "process.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -95,40 +97,6 @@ protected:
     /// A finite, deterministic input.
     static std::string finite_source() { return "{type: generator, events: 5000, seed: 7}"; }
 
-    /// Starts `eddy run [args] topology` with stderr to `log`; with
-    /// `max_file_bytes`, files it writes cannot grow beyond that size.
-    static pid_t start(const fs::path& topology, const fs::path& log,
-                       std::vector<std::string> args = {}, rlim_t max_file_bytes = 0) {
-        pid_t pid = ::fork();
-        if (pid == 0) {
-            FILE* f = std::freopen(log.c_str(), "a", stderr);
-            (void)f;
-            if (max_file_bytes > 0) {
-                std::signal(SIGXFSZ, SIG_IGN);  // a failing write(), not a dead process
-                rlimit limit{max_file_bytes, max_file_bytes};
-                ::setrlimit(RLIMIT_FSIZE, &limit);
-            }
-            std::vector<std::string> argv = {"eddy", "run", "--no-progress"};
-            argv.insert(argv.end(), args.begin(), args.end());
-            argv.push_back(topology.string());
-            std::vector<char*> cargv;
-            for (std::string& a : argv) {
-                cargv.push_back(a.data());
-            }
-            cargv.push_back(nullptr);
-            ::execv(EDDY_BINARY, cargv.data());
-            ::_exit(127);
-        }
-        return pid;
-    }
-
-    /// The exit code, or -1 when the process died of a signal.
-    static int wait_for(pid_t pid) {
-        int status = 0;
-        ::waitpid(pid, &status, 0);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    }
-
     struct Outcome {
         int exit_code = -1;
         std::string log;
@@ -136,7 +104,8 @@ protected:
     Outcome run(const fs::path& topology, std::vector<std::string> args = {},
                 rlim_t max_file_bytes = 0) {
         fs::path log = dir_ / ("log_" + std::to_string(++runs_) + ".txt");
-        int code = wait_for(start(topology, log, std::move(args), max_file_bytes));
+        int code = eddy::testing::wait_exit(
+            eddy::testing::start_eddy_run(topology, log, std::move(args), max_file_bytes));
         return {code, read_file(log)};
     }
 
@@ -180,7 +149,7 @@ TEST_F(StateFaultsTest, AStateDirLockedByARunningJobIsRefused) {
     std::string state = (dir_ / "state").string();
     fs::path live = topology("live", state, "{type: generator, rate: 2000, seed: 3}");
     fs::path live_log = dir_ / "live_log.txt";
-    pid_t first = start(live, live_log);
+    pid_t first = eddy::testing::start_eddy_run(live, live_log);
     // Wait for its first checkpoint (or its death).
     for (int i = 0; i < 100 && !fs::exists(fs::path(state) / "CURRENT"); ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -195,7 +164,7 @@ TEST_F(StateFaultsTest, AStateDirLockedByARunningJobIsRefused) {
     expect_one_line_error(forced, state, "locked");
 
     ::kill(first, SIGTERM);
-    EXPECT_EQ(wait_for(first), 0) << read_file(live_log);
+    EXPECT_EQ(eddy::testing::wait_exit(first), 0) << read_file(live_log);
 }
 
 TEST_F(StateFaultsTest, ACorruptStateDirIsRefusedNamingThePath) {
