@@ -38,6 +38,41 @@ void Codec<ProfileState>::encode(const ProfileState& p, StateWriter& w) {
     }
 }
 
+void Codec<ProfileState>::to_json(const ProfileState& p, JsonWriter& j) {
+    auto time = [&j](std::string_view name, int64_t t) {
+        j.key(name);
+        if (t == kNoProfileTime) {
+            j.value(nullptr);
+        } else {
+            j.value(t);
+        }
+    };
+    j.begin_object();
+    time("ref_time", p.ref_time);
+    time("second_time", p.second_time);
+    time("last_emit", p.last_emit);
+    j.field("pending", p.pending)
+        .field("events", p.events)
+        .field("purchases", p.purchases)
+        .field("frequency", p.frequency)
+        .field("dwell_sum", p.dwell_sum)
+        .field("dwell_weight", p.dwell_weight)
+        .field("scroll_sum", p.scroll_sum)
+        .field("scroll_weight", p.scroll_weight)
+        .field("monetary", p.monetary)
+        .field("buys", p.buys)
+        .key("type_counts")
+        .begin_array();
+    for (double c : p.type_counts) {
+        j.value(c);
+    }
+    j.end_array().key("categories").begin_object();
+    for (const CategoryScore& c : p.categories) {
+        j.field(c.name, c.score);
+    }
+    j.end_object().end_object();
+}
+
 bool Codec<ProfileState>::decode(StateReader& r, uint8_t, ProfileState& p) {
     uint8_t pending = 0;
     r.i64(p.ref_time);
@@ -553,7 +588,8 @@ ComponentSpec profile_spec() {
                    .doc("The event type that is a purchase."));
     add_lateness(spec);
     return spec
-        .state(
+        .keyed_state<ProfileState>(
+            "profiles",
             "Per key: decayed counters as of the latest event time (per type, dwell, "
             "scroll, purchases, value, categories), lifetime counts, the two latest event "
             "times and the throttle's last emission time.")

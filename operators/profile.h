@@ -50,6 +50,14 @@ struct Codec<ProfileState> {
     static constexpr uint8_t kVersion = 1;
     static void encode(const ProfileState& p, StateWriter& w);
     static bool decode(StateReader& r, uint8_t version, ProfileState& p);
+    static void to_json(const ProfileState& p, JsonWriter& j);
+    static size_t heap_bytes(const ProfileState& p) {
+        size_t n = heap_bytes_of(p.type_counts) + heap_bytes_of(p.categories);
+        for (const CategoryScore& c : p.categories) {
+            n += heap_bytes_of(c.name);
+        }
+        return n;
+    }
 };
 
 }  // namespace eddy

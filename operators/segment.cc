@@ -31,6 +31,23 @@ void Codec<SegmentStats>::encode(const SegmentStats& s, StateWriter& w) {
     }
 }
 
+void Codec<SegmentStats>::to_json(const SegmentStats& s, JsonWriter& j) {
+    j.begin_object().key("fields").begin_array();
+    for (const FieldPercentiles& f : s.fields) {
+        j.begin_object().field("field", f.field).key("sketch");
+        f.sketch.to_json(j);
+        j.field("refreshed_at_count", f.refreshed_at).key("thresholds").begin_array();
+        for (size_t i = 0; i < f.quantiles.size(); ++i) {
+            j.begin_object()
+                .field("q", f.quantiles[i])
+                .field("value", f.thresholds[i])
+                .end_object();
+        }
+        j.end_array().end_object();
+    }
+    j.end_array().end_object();
+}
+
 bool Codec<SegmentStats>::decode(StateReader& r, uint8_t, SegmentStats& s) {
     uint64_t n = 0;
     if (!r.varint(n) || n > (1u << 16)) {
@@ -505,9 +522,11 @@ ComponentSpec segment_spec() {
                    .default_value(false)
                    .doc("Emit the whole input record with the segment fields added, instead "
                         "of only the key and the segment fields."))
-        .state(
-            "Per key: its current segment. Per instance: a quantile sketch per field used "
-            "by a percentile condition, and the thresholds last read from it.")
+        .keyed_state<std::string>("segments", "Per key: its current segment.")
+        .global_state<SegmentStats>(
+            "percentiles",
+            "Per instance (shard): a quantile sketch per field used by a percentile condition, "
+            "and the thresholds last read from it.")
         .rule(check_rules)
         .example("Engagement segments from profiles", R"(operators:
   profiles:

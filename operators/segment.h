@@ -37,6 +37,7 @@ struct Codec<SegmentStats> {
     static constexpr uint8_t kVersion = 1;
     static void encode(const SegmentStats& s, StateWriter& w);
     static bool decode(StateReader& r, uint8_t version, SegmentStats& s);
+    static void to_json(const SegmentStats& s, JsonWriter& j);
 };
 
 }  // namespace eddy

@@ -72,6 +72,61 @@ bool Codec<Session>::decode(StateReader& r, uint8_t, Session& s) {
     return r.ok();
 }
 
+namespace {
+
+/// An optional time: null when it is kNoSessionTime.
+void time_field(JsonWriter& j, std::string_view name, int64_t t) {
+    j.key(name);
+    if (t == kNoSessionTime) {
+        j.value(nullptr);
+    } else {
+        j.value(t);
+    }
+}
+
+}  // namespace
+
+void Codec<Session>::to_json(const Session& s, JsonWriter& j) {
+    j.begin_object()
+        .field("id", s.id)
+        .field("open", s.is_open())
+        .field("start", s.start)
+        .field("last", s.last)
+        .field("events", s.events)
+        .key("counts")
+        .begin_array();
+    for (int64_t c : s.counts) {
+        j.value(c);
+    }
+    j.end_array().field("dwell_ms", s.dwell_ms).key("max_scroll");
+    if (s.has_scroll) {
+        j.value(s.max_scroll);
+    } else {
+        j.value(nullptr);
+    }
+    j.field("conversion_type", s.conversion_type);
+    time_field(j, "conversion_time", s.conversion_time);
+    j.field("entry_page", s.entry_page);
+    time_field(j, "entry_time", s.entry_time);
+    j.field("exit_page", s.exit_page);
+    time_field(j, "exit_time", s.exit_time);
+    j.field("device", s.device);
+    time_field(j, "device_time", s.device_time);
+    j.field("merged_ids", s.merged_ids).field("revision", s.revision);
+    time_field(j, "closed_at", s.closed_at);
+    j.end_object();
+}
+
+void Codec<KeySessions>::to_json(const KeySessions& k, JsonWriter& j) {
+    j.begin_object().key("sessions").begin_array();
+    for (const Session& s : k.sessions) {
+        Codec<Session>::to_json(s, j);
+    }
+    j.end_array();
+    time_field(j, "timer", k.timer);
+    j.end_object();
+}
+
 void Codec<KeySessions>::encode(const KeySessions& k, StateWriter& w) {
     w.varint(k.sessions.size());
     for (const Session& s : k.sessions) {
@@ -669,7 +724,8 @@ ComponentSpec sessionizer_spec() {
         .output("sessions",
                 "Session summaries when `annotate` is true (otherwise they "
                 "are on the main output and this output stays empty).")
-        .state(
+        .keyed_state<KeySessions>(
+            "sessions",
             "Per key: its open sessions (times, counters, entry and exit page, device) and, "
             "with `on_late: update`, closed sessions for `update_retention`.")
         .rule(check_names)

@@ -56,6 +56,7 @@ struct Codec<Session> {
     static constexpr uint8_t kVersion = 1;
     static void encode(const Session& s, StateWriter& w);
     static bool decode(StateReader& r, uint8_t version, Session& s);
+    static void to_json(const Session& s, JsonWriter& j);
 };
 
 template <>
@@ -63,6 +64,16 @@ struct Codec<KeySessions> {
     static constexpr uint8_t kVersion = 1;
     static void encode(const KeySessions& k, StateWriter& w);
     static bool decode(StateReader& r, uint8_t version, KeySessions& k);
+    static void to_json(const KeySessions& k, JsonWriter& j);
+    static size_t heap_bytes(const KeySessions& k) {
+        size_t n = heap_bytes_of(k.sessions);
+        for (const Session& s : k.sessions) {
+            n += heap_bytes_of(s.id) + heap_bytes_of(s.counts) + heap_bytes_of(s.conversion_type) +
+                 heap_bytes_of(s.entry_page) + heap_bytes_of(s.exit_page) +
+                 heap_bytes_of(s.device) + heap_bytes_of(s.merged_ids);
+        }
+        return n;
+    }
 };
 
 }  // namespace eddy

@@ -4,12 +4,17 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "eddy/codec.h"
+#include "eddy/json_writer.h"
 
 #include "commands.h"
 #include "record/json.h"
+#include "runtime/builtins.h"
 #include "state/erase.h"
+#include "state/expiry.h"
+#include "state/inspect.h"
 #include "state/layout.h"
 #include "state/operator_meta.h"
 #include "state/store.h"
@@ -23,17 +28,6 @@ bool read_operator_info(state::StateStore& store, const std::string& op,
                         state::OperatorMeta& info) {
     auto meta = store.get_meta("op/" + op);
     return meta && state::decode_operator_meta(*meta, info);
-}
-
-std::string hex(std::string_view bytes) {
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (char c : bytes) {
-        out += digits[(static_cast<unsigned char>(c) >> 4) & 0xf];
-        out += digits[static_cast<unsigned char>(c) & 0xf];
-    }
-    return out;
 }
 
 /// A key as JSON: strings quoted, numbers as numbers, other types as hex.
@@ -55,8 +49,19 @@ std::string key_json(std::string_view encoded) {
         case ValueType::kNull:
             return "null";
         default:
-            return "\"0x" + hex(bytes) + "\"";
+            return "\"0x" + state::hex(bytes) + "\"";
     }
+}
+
+/// One entry of a dump or get: state name, key (or shard), value.
+std::string entry_json(const state::OperatorMeta& info, size_t handle, std::string_view where,
+                       std::string_view key_or_shard, std::string_view stored) {
+    JsonWriter j;
+    j.begin_object().field("state", handle < info.handles.size() ? info.handles[handle].name : "?");
+    j.key(where).raw(key_or_shard);
+    state::append_state_value(builtin_registry(), info, handle, stored, j);
+    j.end_object();
+    return j.str();
 }
 
 /// A timer as JSON; `k` is a key of `timers:<operator>`.
@@ -121,6 +126,14 @@ int list(const std::string& dir) {
     return kExitOk;
 }
 
+/// The operator's state_ttl as of the last checkpoint, if it has one: keys
+/// past it are gone for the job (lazily), though still on disk until a
+/// compaction, and are not shown.
+std::optional<state::Expiry> expiry_of(state::StateStore& s, const std::string& op) {
+    auto stored = s.get_meta("ttl/" + op);
+    return stored ? state::Expiry::decode(*stored) : std::nullopt;
+}
+
 int dump(const std::string& dir, const std::string& op) {
     auto store = open_existing(dir);
     if (!store.is_ok()) {
@@ -134,22 +147,21 @@ int dump(const std::string& dir, const std::string& op) {
                      op.c_str());
         return kExitUsage;
     }
+    std::optional<state::Expiry> expiry = expiry_of(s, op);
     if (cf != nullptr) {
         std::unique_ptr<rocksdb::Iterator> it(s.db().NewIterator(rocksdb::ReadOptions(), cf));
         for (it->SeekToFirst(); it->Valid(); it->Next()) {
             std::string_view k(it->key().data(), it->key().size());
             uint16_t group = state::get_u16(k);
             auto handle = static_cast<size_t>(static_cast<unsigned char>(k[2]));
-            std::string name = handle < info.handles.size() ? info.handles[handle].name : "?";
-            std::string line = "{\"state\":";
-            append_json_string(name, line);
-            if (group == state::kGlobalGroup) {
-                line += ",\"shard\":" + std::to_string(state::get_u16(k.substr(3)));
-            } else {
-                line += ",\"key\":" + key_json(k.substr(3));
+            std::string_view value(it->value().data(), it->value().size());
+            if (group != state::kGlobalGroup && expiry && expiry->expired(k.substr(3), value)) {
+                continue;  // gone for the job: its state_ttl passed
             }
-            line += ",\"value\":\"" +
-                    hex(std::string_view(it->value().data(), it->value().size())) + "\"}";
+            std::string line = group == state::kGlobalGroup
+                                   ? entry_json(info, handle, "shard",
+                                                std::to_string(state::get_u16(k.substr(3))), value)
+                                   : entry_json(info, handle, "key", key_json(k.substr(3)), value);
             std::puts(line.c_str());
         }
     }
@@ -176,6 +188,7 @@ int get_key(const std::string& dir, const std::string& op, const std::string& ke
     }
     size_t found = 0;
     std::vector<std::string> keys = state::candidate_keys(key);
+    std::optional<state::Expiry> expiry = expiry_of(s, op);
     if (rocksdb::ColumnFamilyHandle* cf = s.find_family(state::operator_family(op))) {
         for (size_t h = 0; h < info.handles.size(); ++h) {
             if (!info.handles[h].keyed) {
@@ -188,13 +201,10 @@ int get_key(const std::string& dir, const std::string& op, const std::string& ke
                                state::entry_key(state::key_group_of_encoded(encoded),
                                                 static_cast<uint8_t>(h), encoded),
                                &value);
-                if (!st.ok()) {
+                if (!st.ok() || (expiry && expiry->expired(encoded, value))) {
                     continue;
                 }
-                std::string line = "{\"state\":";
-                append_json_string(info.handles[h].name, line);
-                line += ",\"key\":" + key_json(encoded) + ",\"value\":\"" + hex(value) + "\"}";
-                std::puts(line.c_str());
+                std::puts(entry_json(info, h, "key", key_json(encoded), value).c_str());
                 ++found;
             }
         }
@@ -293,8 +303,8 @@ void add_state_command(CLI::App& app, int& exit_code) {
     ls->callback([dir, &exit_code] { exit_code = list(*dir); });
     CLI::App* dump_cmd = cmd->add_subcommand(
         "dump",
-        "One operator's state as JSON Lines: each entry's state name, key and encoded "
-        "value (hex), then its timers.");
+        "One operator's state as JSON Lines: each entry's state name, key (or shard) and "
+        "value decoded as JSON, then its timers.");
     dump_cmd->add_option("state_dir", *dir, "The topology's state.dir")->required();
     dump_cmd->add_option("operator", *op, "An operator of the topology")->required();
     dump_cmd->callback([dir, op, &exit_code] { exit_code = dump(*dir, *op); });
@@ -306,11 +316,15 @@ void add_state_command(CLI::App& app, int& exit_code) {
     get_cmd->add_option("state_dir", *dir, "The topology's state.dir")->required();
     get_cmd->add_option("operator", *op, "An operator of the topology")->required();
     get_cmd->add_option("key", *key, "The key, like u123 or 42")->required();
-    get_cmd->footer(
-        "Values are printed as their encoded bytes in hex, with the codec's version byte "
-        "first: state codecs (eddy::Codec<T>) have no JSON form yet, so Eddy cannot decode an "
-        "operator's values for display. Exit 0 also when the key has no state (a message on "
-        "stderr says so).");
+    const char* values_footer =
+        "Values are decoded by the state's codec into JSON (\"value\"), with \"touched\", the "
+        "event time of the key's last access, when state_ttl recorded one. A value Eddy cannot "
+        "decode (an operator type that is not built in, a format newer than this Eddy) is "
+        "printed as \"hex\" (the codec's bytes, version byte first) with an \"error\" saying "
+        "why.";
+    dump_cmd->footer(values_footer);
+    get_cmd->footer(std::string(values_footer) +
+                    " Exit 0 also when the key has no state (a message on stderr says so).");
     get_cmd->callback([dir, op, key, &exit_code] { exit_code = get_key(*dir, *op, *key); });
     CLI::App* erase_cmd = cmd->add_subcommand(
         "erase",

@@ -143,6 +143,59 @@ void Codec<bot_filter::BotState>::encode(const bot_filter::BotState& s, StateWri
     w.i64(s.cleanup_at);
 }
 
+namespace {
+
+/// A time field that is null when it holds `none` (not set).
+void time_field(JsonWriter& j, std::string_view name, int64_t t, int64_t none) {
+    j.key(name);
+    if (t == none) {
+        j.value(nullptr);
+    } else {
+        j.value(t);
+    }
+}
+
+}  // namespace
+
+void Codec<bot_filter::BotState>::to_json(const bot_filter::BotState& s, JsonWriter& j) {
+    using bot_filter::kNever;
+    j.begin_object();
+    time_field(j, "flagged_until", s.flagged_until, 0);
+    j.field("rule", s.rule).field("reason", s.reason);
+    // The rate ring in time order: [epoch second, events] for each second of
+    // the minute ending at rate_head that had events.
+    time_field(j, "rate_head_second", s.rate_head, kNever);
+    j.field("rate_total", s.rate_total).key("rate_events_per_second").begin_array();
+    if (s.rate_head != kNever) {
+        for (int64_t second = s.rate_head - bot_filter::kRateBuckets + 1; second <= s.rate_head;
+             ++second) {
+            auto b = static_cast<size_t>(
+                ((second % bot_filter::kRateBuckets) + bot_filter::kRateBuckets) %
+                bot_filter::kRateBuckets);
+            if (s.rate_counts[b] != 0) {
+                j.begin_array().value(second).value(s.rate_counts[b]).end_array();
+            }
+        }
+    }
+    j.end_array();
+    time_field(j, "last_time", s.last_time, kNever);
+    j.field("gap_count", s.gap_count).field("gap_mean_ms", s.gap_mean).field("gap_m2", s.gap_m2);
+    time_field(j, "page_second", s.page_second, kNever);
+    // Page hashes as hex: 64-bit values do not survive JSON readers that use doubles.
+    j.key("page_hashes").begin_array();
+    for (uint64_t p : s.pages) {
+        static const char* digits = "0123456789abcdef";
+        char hex[16];
+        for (int i = 0; i < 16; ++i) {
+            hex[i] = digits[(p >> (60 - 4 * i)) & 0xf];
+        }
+        j.value(std::string_view(hex, sizeof hex));
+    }
+    j.end_array();
+    time_field(j, "cleanup_at", s.cleanup_at, 0);
+    j.end_object();
+}
+
 bool Codec<bot_filter::BotState>::decode(StateReader& r, uint8_t, bot_filter::BotState& s) {
     uint64_t v = 0;
     r.i64(s.flagged_until);

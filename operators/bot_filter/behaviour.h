@@ -88,6 +88,10 @@ struct Codec<bot_filter::BotState> {
     static constexpr uint8_t kVersion = 1;
     static void encode(const bot_filter::BotState& s, StateWriter& w);
     static bool decode(StateReader& r, uint8_t version, bot_filter::BotState& s);
+    static void to_json(const bot_filter::BotState& s, JsonWriter& j);
+    static size_t heap_bytes(const bot_filter::BotState& s) {
+        return heap_bytes_of(s.rule) + heap_bytes_of(s.reason) + heap_bytes_of(s.pages);
+    }
 };
 
 }  // namespace eddy

@@ -384,7 +384,8 @@ ComponentSpec bot_filter_spec() {
                 "Events of flagged keys, with `bot_rule` (the rule, e.g. `ua:googlebot`, "
                 "`ip:deny 10.0.0.0/8`, `rate:>60/min`, `page_rate`, `regular_gaps`) and "
                 "`bot_reason` (a sentence).")
-        .state(
+        .keyed_state<BotState>(
+            "verdicts",
             "Per key: the flag (until when, rule, reason), event counts per second of the last "
             "minute, the distinct pages of the current second, and the mean and variance of the "
             "gaps of the current run (about 330 bytes). A key's state is dropped once its flag "

@@ -222,6 +222,19 @@ void HyperLogLog::encode(StateWriter& w) const {
     w.str(std::string_view(reinterpret_cast<const char*>(dense_.data()), dense_.size()));
 }
 
+void HyperLogLog::to_json(JsonWriter& j) const {
+    size_t set = dense_.empty()
+                     ? sparse_.size()
+                     : static_cast<size_t>(std::count_if(dense_.begin(), dense_.end(),
+                                                         [](uint8_t v) { return v != 0; }));
+    j.begin_object()
+        .field("precision", p_)
+        .field("representation", is_sparse() ? "sparse" : "dense")
+        .field("registers_set", set)
+        .field("estimate", estimate())
+        .end_object();
+}
+
 bool HyperLogLog::decode(StateReader& r) {
     uint8_t p = 0;
     uint8_t mode = 0;

@@ -55,6 +55,9 @@ public:
     void encode(StateWriter& w) const;
     /// Replaces this sketch with the decoded one; false on malformed input.
     bool decode(StateReader& r);
+    /// An object: precision, representation (sparse or dense), the number of
+    /// non-zero registers and the estimated distinct count.
+    void to_json(JsonWriter& j) const;
 
 private:
     size_t registers() const { return size_t{1} << p_; }
@@ -72,6 +75,7 @@ struct Codec<HyperLogLog> {
     static constexpr uint8_t kVersion = 1;
     static void encode(const HyperLogLog& h, StateWriter& w) { h.encode(w); }
     static bool decode(StateReader& r, uint8_t, HyperLogLog& h) { return h.decode(r); }
+    static void to_json(const HyperLogLog& h, JsonWriter& j) { h.to_json(j); }
 };
 
 }  // namespace eddy

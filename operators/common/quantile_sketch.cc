@@ -189,6 +189,37 @@ void QuantileSketch::encode(StateWriter& w) const {
     }
 }
 
+void QuantileSketch::to_json(JsonWriter& j) const {
+    j.begin_object().field("k", k_).field("count", n_);
+    if (n_ == 0) {
+        j.field("min", nullptr).field("max", nullptr);
+    } else {
+        j.field("min", min_).field("max", max_);
+    }
+    j.field("compactions", compactions_).field("retained", size_);
+    if (n_ > 0) {
+        j.key("quantiles").begin_object();
+        for (auto [name, q] :
+             {std::pair{"p25", 0.25}, std::pair{"p50", 0.5}, std::pair{"p75", 0.75},
+              std::pair{"p90", 0.9}, std::pair{"p99", 0.99}}) {
+            j.field(name, quantile(q));
+        }
+        j.end_object();
+    }
+    if (size_ <= kJsonItems) {
+        j.key("levels").begin_array();
+        for (const auto& level : levels_) {
+            j.begin_array();
+            for (double x : level) {
+                j.value(x);
+            }
+            j.end_array();
+        }
+        j.end_array();
+    }
+    j.end_object();
+}
+
 bool QuantileSketch::decode(StateReader& r) {
     uint64_t k = 0;
     uint64_t n = 0;

@@ -46,6 +46,11 @@ public:
     void encode(StateWriter& w) const;
     /// Replaces this sketch with the decoded one; false on malformed input.
     bool decode(StateReader& r);
+    /// An object: k, count, min, max, compactions, retained, the quantiles
+    /// p25/p50/p75/p90/p99 and, while at most kJsonItems items are retained,
+    /// the items themselves per level (an item of level h weighs 2^h).
+    void to_json(JsonWriter& j) const;
+    static constexpr size_t kJsonItems = 64;
 
 private:
     void update_capacities();
@@ -69,6 +74,7 @@ struct Codec<QuantileSketch> {
     static constexpr uint8_t kVersion = 1;
     static void encode(const QuantileSketch& s, StateWriter& w) { s.encode(w); }
     static bool decode(StateReader& r, uint8_t, QuantileSketch& s) { return s.decode(r); }
+    static void to_json(const QuantileSketch& s, JsonWriter& j) { s.to_json(j); }
 };
 
 }  // namespace eddy

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <limits>
 
 namespace eddy::window {
 
@@ -302,10 +304,101 @@ bool decode_slot(StateReader& r, SlotState& s) {
     }
 }
 
+void value_json(const OwnedValue& v, JsonWriter& j) {
+    switch (v.type) {
+        case ValueType::kNull:
+            j.value(nullptr);
+            break;
+        case ValueType::kBool:
+            j.value(v.i != 0);
+            break;
+        case ValueType::kInt:
+            j.value(v.i);
+            break;
+        case ValueType::kDouble:
+            j.value(v.d);
+            break;
+        case ValueType::kString:
+            j.value(v.s);
+            break;
+        case ValueType::kVector:
+            j.begin_array();
+            for (float f : v.v) {
+                j.value(static_cast<double>(f));
+            }
+            j.end_array();
+            break;
+    }
+}
+
+// A slot does not know its output field: panes list slots in the order of
+// the operator's aggregation layout.
+void slot_json(const SlotState& s, JsonWriter& j) {
+    j.begin_object();
+    if (const auto* m = std::get_if<Moments>(&s)) {
+        j.field("kind", "moments")
+            .field("n", m->n)
+            .field("all_int", m->all_int)
+            .field("int_sum", m->isum)
+            .field("sum", m->sum);
+        if (m->n == 0) {
+            j.field("min", nullptr).field("max", nullptr);
+        } else {
+            j.field("min", m->min).field("max", m->max);
+        }
+        j.field("mean", m->mean).field("m2", m->m2);
+    } else if (const auto* p = std::get_if<Presence>(&s)) {
+        j.field("kind", "presence").field("n", p->n);
+    } else if (const auto* q = std::get_if<QuantileSketch>(&s)) {
+        j.field("kind", "quantiles").key("sketch");
+        q->to_json(j);
+    } else if (const auto* h = std::get_if<HyperLogLog>(&s)) {
+        j.field("kind", "distinct").key("sketch");
+        h->to_json(j);
+    } else if (const auto* pick = std::get_if<Pick>(&s)) {
+        j.field("kind", "first_or_last").field("set", pick->set);
+        if (pick->set) {
+            j.field("time", pick->time).key("value");
+            value_json(pick->value, j);
+        }
+    }
+    j.end_object();
+}
+
 }  // namespace
 }  // namespace eddy::window
 
 namespace eddy {
+
+void Codec<window::KeyWindows>::to_json(const window::KeyWindows& k, JsonWriter& j) {
+    char layout[17];
+    std::snprintf(layout, sizeof layout, "%016llx", static_cast<unsigned long long>(k.layout));
+    j.begin_object().field("layout", layout).key("emitted_end");
+    if (k.emitted_end == std::numeric_limits<int64_t>::min()) {
+        j.value(nullptr);
+    } else {
+        j.value(k.emitted_end);
+    }
+    j.key("timer_at");
+    if (k.timer_at == std::numeric_limits<int64_t>::max()) {
+        j.value(nullptr);
+    } else {
+        j.value(k.timer_at);
+    }
+    j.key("revisions").begin_array();
+    for (const auto& [end, revision] : k.revisions) {
+        j.begin_object().field("end", end).field("revision", revision).end_object();
+    }
+    j.end_array().key("panes").begin_array();
+    for (const window::Pane& p : k.panes) {
+        j.begin_object().field("start", p.start).field("count", p.count).key("slots").begin_array();
+        for (const window::SlotState& s : p.slots) {
+            window::slot_json(s, j);
+        }
+        j.end_array().end_object();
+    }
+    j.end_array().end_object();
+}
 
 void Codec<window::KeyWindows>::encode(const window::KeyWindows& k, StateWriter& w) {
     w.varint(k.layout);

@@ -114,6 +114,7 @@ struct Codec<window::KeyWindows> {
     static constexpr uint8_t kVersion = 1;
     static void encode(const window::KeyWindows& k, StateWriter& w);
     static bool decode(StateReader& r, uint8_t version, window::KeyWindows& k);
+    static void to_json(const window::KeyWindows& k, JsonWriter& j);
 };
 
 }  // namespace eddy

@@ -10,6 +10,7 @@
 #include "eddy/registry.h"
 #include "eddy/units.h"
 
+#include "window/aggregates.h"
 #include "window/window.h"
 
 namespace eddy {
@@ -252,7 +253,8 @@ ComponentSpec window_spec() {
                    .example("{events: {op: count}, dwell_p90: {op: quantile, field: dwell_ms, "
                             "q: 0.9}}"));
     add_lateness(spec);
-    spec.state(
+    spec.keyed_state<window::KeyWindows>(
+            "windows",
             "Per key, the panes (gcd(size, slide) long) that an unfinished or retained window "
             "still needs, each with its record count and one aggregate per field and kind: "
             "count/sum/min/max/Welford moments, a KLL sketch per quantile field, a sparse or "

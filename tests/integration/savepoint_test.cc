@@ -3,7 +3,9 @@
 // is saved, another job starts from the savepoint at another parallelism and
 // ends with the state of an uninterrupted run; --from-savepoint refuses what
 // it must; a running job's state cannot be saved; `state get` finds a key and
-// `state erase` removes it from every operator keyed by its field, and only there.
+// `state erase` removes it from every operator keyed by its field, and only
+// there; `state get` and `state dump` print values decoded by their codecs.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -308,6 +310,76 @@ TEST_F(SavepointTest, GetFindsAKeyAndEraseRemovesItFromEveryOperatorKeyedByItsFi
     // The job resumes from the erased state.
     Output resumed = run(partial);
     EXPECT_EQ(resumed.code, 0) << resumed.err;
+}
+
+TEST_F(SavepointTest, GetAndDumpPrintValuesDecodedAsJson) {
+    // The first user of the input, its event count and latest event time.
+    std::ifstream in(dir_ / "clicks.jsonl");
+    std::string line;
+    ASSERT_TRUE(std::getline(in, line));
+    size_t at = line.find("\"user_id\":\"");
+    ASSERT_NE(at, std::string::npos) << line;
+    std::string user = line.substr(at + 11, line.find('"', at + 11) - at - 11);
+    int64_t events = 0;
+    int64_t latest = 0;
+    in.seekg(0);
+    while (std::getline(in, line)) {
+        if (line.find("\"user_id\":\"" + user + "\"") != std::string::npos) {
+            ++events;
+            latest = std::max<int64_t>(latest, std::stoll(line.substr(line.find("\"ts\":") + 5)));
+        }
+    }
+    ASSERT_GT(events, 0);
+
+    fs::path d = dir_ / "decoded";
+    fs::create_directories(d);
+    std::ofstream(d / "topology.yaml")
+        << "name: decoded\nparallelism: 2\nstate: {dir: " << (d / "state").string() << R"(}
+sources:
+  clicks:
+    type: file
+    path: )"
+        << (dir_ / "clicks.jsonl").string() << R"(
+    event_time: {field: ts, unit: ms}
+    watermark: {max_out_of_orderness: 30s}
+operators:
+  profiles:
+    type: profile
+    input: clicks
+    key: user_id
+    on_late: update                 # every event counts, however late
+    state_ttl: 3650d
+  segments:
+    type: segment
+    input: profiles
+    key: user_id
+    rules: [{name: busy, when: {frequency: "> p50"}}]
+sinks:
+  out: {type: null, inputs: [segments]}
+)";
+    Output ran = run(d);
+    ASSERT_EQ(ran.code, 0) << ran.err;
+    fs::path state = d / "state";
+
+    Output got = eddy("state get '" + state.string() + "' profiles " + user);
+    ASSERT_EQ(got.code, 0) << got.err;
+    EXPECT_THAT(got.out,
+                HasSubstr("{\"state\":\"profiles\",\"key\":\"" + user + "\",\"touched\":"));
+    EXPECT_THAT(got.out, HasSubstr(",\"value\":{\"ref_time\":" + std::to_string(latest) + ","));
+    EXPECT_THAT(got.out, HasSubstr(",\"events\":" + std::to_string(events) + ","));
+    EXPECT_THAT(got.out, HasSubstr("\"categories\":{"));
+    EXPECT_THAT(got.out, Not(HasSubstr("\"hex\"")));
+    EXPECT_EQ(std::count(got.out.begin(), got.out.end(), '\n'), 1) << got.out;
+
+    Output segment = eddy("state get '" + state.string() + "' segments " + user);
+    ASSERT_EQ(segment.code, 0) << segment.err;
+    EXPECT_THAT(segment.out, ::testing::MatchesRegex("\\{\"state\":\"segments\",\"key\":\"" + user +
+                                                     "\",\"value\":\"(busy|other)\"\\}\n"));
+    std::string dump = this->dump(state, "segments");
+    EXPECT_THAT(dump, HasSubstr("{\"state\":\"percentiles\",\"shard\":0,\"value\":{\"fields\":"
+                                "[{\"field\":\"frequency\",\"sketch\":{\"k\":200,\"count\":"));
+    EXPECT_THAT(dump, HasSubstr("{\"state\":\"percentiles\",\"shard\":1,"));
+    EXPECT_THAT(dump, Not(HasSubstr("\"error\"")));
 }
 
 }  // namespace

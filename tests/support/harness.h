@@ -3,6 +3,7 @@
 // the built-ins, and a helper that validates and runs a YAML topology.
 #pragma once
 
+#include <atomic>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -101,7 +102,35 @@ private:
     std::unique_ptr<JsonEncoder> encoder_;
 };
 
-/// The built-ins plus `memory` and `collect`; tests may add more.
+/// The job run_yaml() is running, for `stop_after` sinks.
+inline std::atomic<Job*>& running_job() {
+    static std::atomic<Job*> job{nullptr};
+    return job;
+}
+
+/// `stop_after` sink: asks the running job to stop (as SIGTERM would) once
+/// it has seen `records` records, so that a test can stop a job at a chosen
+/// point of its input and resume it.
+class StopAfterSink final : public Sink {
+public:
+    explicit StopAfterSink(const Config& cfg) : limit_(cfg.integer("records")) {}
+    Status open(ComponentContext&) override { return Status::ok(); }
+    Status write(const Batch& batch) override {
+        seen_ += static_cast<int64_t>(batch.size());
+        if (seen_ >= limit_) {
+            if (Job* job = running_job().load()) {
+                job->request_stop();
+            }
+        }
+        return Status::ok();
+    }
+
+private:
+    int64_t limit_;
+    int64_t seen_ = 0;
+};
+
+/// The built-ins plus `memory`, `collect` and `stop_after`; tests may add more.
 inline Registry& test_registry() {
     static Registry registry = [] {
         Registry r = builtin_registry();
@@ -115,6 +144,11 @@ inline Registry& test_registry() {
         s = r.add(SinkSpec("collect")
                       .summary("Test sink: collects JSON lines.")
                       .factory(make_component<Sink, CollectSink>),
+                  "tests");
+        s = r.add(SinkSpec("stop_after")
+                      .summary("Test sink: stops the job after some records.")
+                      .param(Param::integer("records").required().min(0).doc("Records."))
+                      .factory(make_component<Sink, StopAfterSink>),
                   "tests");
         (void)s;
         return r;
@@ -161,7 +195,9 @@ inline RunResult run_yaml(const std::string& yaml, JobOptions options = {},
             result.job->request_stop();
         });
     }
+    running_job() = result.job.get();
     result.status = result.job->run();
+    running_job() = nullptr;
     if (stopper.joinable()) {
         stopper.join();
     }

@@ -8,7 +8,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "eddy/clock.h"
+#include "eddy/fields.h"
+
 #include "runtime/builtins.h"
+#include "time/timer_service.h"
 #include "topology/reference.h"
 #include "topology/validator.h"
 #include "topology/yaml_loader.h"
@@ -112,6 +116,59 @@ TEST(SpecsTest, EveryExampleValidates) {
     }
 }
 
+/// Opens an operator and records the state handles it registers.
+class RecordingContext final : public OpenContext {
+public:
+    std::string_view name() const override { return "op"; }
+    FieldId field(std::string_view n) override { return fields_.intern(n); }
+    std::string_view field_name(FieldId id) const override { return fields_.name(id); }
+    const Clock& clock() const override { return clock_; }
+    void log(LogLevel, std::string_view) override {}
+    OutputId output(std::string_view) override { return 1; }
+    Timers& timers() override { return timers_; }
+    void register_state(StateHandle& s) override { states.push_back(&s); }
+
+    std::vector<StateHandle*> states;
+
+private:
+    FieldTable fields_;
+    ManualClock clock_;
+    TimerService timers_;
+};
+
+TEST(SpecsTest, EveryOperatorRegistersExactlyTheStateItsSpecDeclares) {
+    for (const ComponentSpec* spec : builtin_registry().all(ComponentKind::kOperator)) {
+        ASSERT_FALSE(spec->examples.empty()) << spec->name;
+        for (const ExampleSpec& e : spec->examples) {
+            Diagnostics diags;
+            auto root = load_yaml_text(complete_example(*spec, e.yaml), "example", diags);
+            ASSERT_TRUE(root);
+            auto topo = validate_topology(*root, builtin_registry(), diags);
+            ASSERT_TRUE(topo.has_value()) << spec->name;
+            for (const ComponentDef& def : topo->components) {
+                if (def.spec != spec) {
+                    continue;
+                }
+                auto op = spec->make_operator(def.config);
+                ASSERT_TRUE(op.is_ok()) << spec->name;
+                RecordingContext ctx;
+                ASSERT_TRUE(op.value()->open(ctx).is_ok()) << spec->name;
+                ASSERT_EQ(ctx.states.size(), spec->states.size())
+                    << spec->name << " example '" << e.title << "'";
+                for (size_t i = 0; i < ctx.states.size(); ++i) {
+                    const StateSpec& declared = spec->states[i];
+                    EXPECT_EQ(ctx.states[i]->name(), declared.name) << spec->name;
+                    EXPECT_EQ(ctx.states[i]->keyed(), declared.keyed) << declared.name;
+                    EXPECT_EQ(ctx.states[i]->format_version(), declared.format_version)
+                        << declared.name;
+                    EXPECT_NE(declared.to_json, nullptr) << declared.name;
+                    EXPECT_FALSE(declared.doc.empty()) << declared.name;
+                }
+            }
+        }
+    }
+}
+
 TEST(SpecsTest, CheckedInReferenceMatchesTheSpecs) {
     std::ifstream in(std::string(EDDY_SOURCE_DIR) + "/docs/operators.md");
     ASSERT_TRUE(in) << "docs/operators.md is missing; run `make docs`";
@@ -131,6 +188,13 @@ TEST(SpecsTest, ReferenceTextShowsParametersOutputsAndExamples) {
                                      "missing; default eq)"));
     EXPECT_THAT(text, ::testing::HasSubstr("rejected  Records that do not satisfy the condition."));
     EXPECT_THAT(text, ::testing::HasSubstr("example: Keep purchases and carts"));
+    const ComponentSpec* segment = builtin_registry().find(ComponentKind::kOperator, "segment");
+    ASSERT_NE(segment, nullptr);
+    EXPECT_THAT(spec_text(*segment),
+                ::testing::HasSubstr("  segments (keyed)\n      Per key: its current segment.\n"
+                                     "  percentiles (global, per shard)\n"));
+    EXPECT_THAT(registry_markdown(builtin_registry()),
+                ::testing::HasSubstr("| `percentiles` | global, per shard | Per instance"));
     std::string listing = registry_listing(builtin_registry());
     EXPECT_THAT(listing, ::testing::HasSubstr("operators:\n"));
     EXPECT_THAT(listing, ::testing::HasSubstr("\n  filter         Keeps records"));

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // state_ttl: keys untouched for longer than the TTL in event time read as
-// absent (lazily) and are dropped from the store at the next checkpoint.
+// absent (lazily), are dropped from the store at the next checkpoint when in
+// memory, and by RocksDB compactions when only on disk.
 #include <filesystem>
 
 #include <gmock/gmock.h>
@@ -72,6 +73,38 @@ TEST_F(StateTtlTest, ExpiredKeysAreDroppedFromTheStoreAtTheCheckpoint) {
     ASSERT_TRUE(r.status.is_ok()) << r.status.message();
     r.job.reset();                            // release the store's lock
     EXPECT_EQ(stored_keys(dir_ + "/b"), 1u);  // only c, touched at 100000
+}
+
+TEST_F(StateTtlTest, KeysThatExpireOnDiskAreDroppedByCompaction) {
+    // The first run stops before its input ends, so that the second one
+    // resumes with the event time where it was (not at the end of time).
+    std::string yaml = topology(dir_ + "/d", "{ts: 1000, user: a}, {ts: 1000, user: b}");
+    yaml.replace(yaml.find("]}"), 2, "], then_idle: true}");
+    yaml += "  stop: {type: stop_after, input: in, records: 2}\n";
+    auto first = run_yaml(yaml);
+    ASSERT_TRUE(first.status.is_ok()) << first.status.message();
+    first.job.reset();
+    // a and b stay on disk: the resumed job never reads them back, so only
+    // the compaction filter can see that their TTL passed.
+    EXPECT_EQ(stored_keys(dir_ + "/d"), 2u);
+    auto second = run_yaml(topology(dir_ + "/d", "{ts: 100000, user: c}"));
+    ASSERT_TRUE(second.status.is_ok()) << second.status.message();
+    EXPECT_TRUE(second.job->restored());
+    second.job.reset();
+    EXPECT_EQ(stored_keys(dir_ + "/d"), 3u);
+
+    auto store = state::StateStore::open(dir_ + "/d", 16 << 20);
+    ASSERT_TRUE(store.is_ok()) << store.status().message();
+    rocksdb::CompactRangeOptions all;
+    all.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    ASSERT_TRUE(store.value()
+                    ->db()
+                    .CompactRange(all,
+                                  store.value()->find_family(state::operator_family("profiles")),
+                                  nullptr, nullptr)
+                    .ok());
+    store.value().reset();
+    EXPECT_EQ(stored_keys(dir_ + "/d"), 1u);  // only c
 }
 
 TEST_F(StateTtlTest, WithoutTtlKeysStay) {

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "eddy/json_writer.h"
+
 namespace eddy {
 
 /// Appends a compact binary encoding to a string: varints, zigzag ints,
@@ -127,9 +129,12 @@ private:
 ///         static constexpr uint8_t kVersion = 1;
 ///         static void encode(const Session& s, StateWriter& w);
 ///         static bool decode(StateReader& r, uint8_t version, Session& s);
+///         static void to_json(const Session& s, JsonWriter& j);  // optional
 ///     };
 /// The runtime writes the version byte first and passes it to decode(), so a
-/// codec can read values written by an older version of itself.
+/// codec can read values written by an older version of itself. to_json()
+/// writes one JSON value (usually an object naming every field; times as
+/// epoch milliseconds) for `eddy state get` and `eddy state dump`.
 template <class T>
 struct Codec;
 
@@ -142,6 +147,13 @@ concept Encodable = requires(const T& value, T& target, StateWriter& w, StateRea
     { Codec<T>::kVersion } -> std::convertible_to<uint8_t>;
     Codec<T>::encode(value, w);
     { Codec<T>::decode(r, uint8_t{}, target) } -> std::same_as<bool>;
+};
+
+/// An Encodable type whose codec can also render a value as JSON:
+///     static void to_json(const T&, JsonWriter&);
+template <class T>
+concept JsonRenderable = Encodable<T> && requires(const T& value, JsonWriter& j) {
+    Codec<T>::to_json(value, j);
 };
 
 /// `value` encoded with its version byte.
@@ -163,11 +175,35 @@ bool decode_state(std::string_view bytes, T& value) {
            r.done();
 }
 
+/// Decodes `bytes` (as encode_state() wrote them) and appends the value's
+/// JSON to `out`; false, with `out` unchanged, when they are not a valid `T`.
+template <JsonRenderable T>
+bool state_to_json(std::string_view bytes, std::string& out) {
+    T value{};
+    if (!decode_state(bytes, value)) {
+        return false;
+    }
+    JsonWriter j(out);
+    Codec<T>::to_json(value, j);
+    return true;
+}
+
+/// Heap bytes of common members, for codecs' heap_bytes() (see
+/// HeapMeasured in state.h).
+inline size_t heap_bytes_of(const std::string& s) {
+    return s.capacity() > std::string().capacity() ? s.capacity() + 1 : 0;
+}
+template <class V>
+size_t heap_bytes_of(const std::vector<V>& v) {
+    return v.capacity() * sizeof(V);
+}
+
 template <>
 struct Codec<int64_t> {
     static constexpr uint8_t kVersion = 1;
     static void encode(const int64_t& v, StateWriter& w) { w.i64(v); }
     static bool decode(StateReader& r, uint8_t, int64_t& v) { return r.i64(v); }
+    static void to_json(const int64_t& v, JsonWriter& j) { j.value(v); }
 };
 
 template <>
@@ -175,6 +211,7 @@ struct Codec<double> {
     static constexpr uint8_t kVersion = 1;
     static void encode(const double& v, StateWriter& w) { w.f64(v); }
     static bool decode(StateReader& r, uint8_t, double& v) { return r.f64(v); }
+    static void to_json(const double& v, JsonWriter& j) { j.value(v); }
 };
 
 template <>
@@ -182,6 +219,8 @@ struct Codec<std::string> {
     static constexpr uint8_t kVersion = 1;
     static void encode(const std::string& v, StateWriter& w) { w.str(v); }
     static bool decode(StateReader& r, uint8_t, std::string& v) { return r.str(v); }
+    static void to_json(const std::string& v, JsonWriter& j) { j.value(v); }
+    static size_t heap_bytes(const std::string& v) { return heap_bytes_of(v); }
 };
 
 }  // namespace eddy

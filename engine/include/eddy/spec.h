@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "eddy/codec.h"
 #include "eddy/config.h"
 #include "eddy/operator.h"
 #include "eddy/param.h"
@@ -26,6 +29,21 @@ enum class KeyMode { kNone, kOptional, kRequired };
 struct OutputSpec {
     std::string name;
     std::string doc;
+};
+
+/// A state handle an operator keeps (a KeyedValue or Global it registers in
+/// open()), declared with OperatorSpec::keyed_state<T>() or global_state<T>():
+/// for docs, and so that `eddy state get` and `eddy state dump` can decode
+/// its values without running the operator.
+struct StateSpec {
+    std::string name;  ///< The handle's name, as registered in open().
+    std::string doc;
+    bool keyed = true;           ///< Per key (KeyedValue) rather than per instance (Global).
+    uint8_t format_version = 0;  ///< Codec<T>::kVersion.
+    /// Decodes a value as encode_state() wrote it (version byte first) and
+    /// appends its JSON to `out`; false when the bytes are not a valid value.
+    /// nullptr when Codec<T> has no to_json().
+    bool (*to_json)(std::string_view encoded, std::string& out) = nullptr;
 };
 
 /// A titled YAML snippet for docs; checked by a test to validate.
@@ -55,7 +73,7 @@ struct ComponentSpec {
     std::vector<ExampleSpec> examples;
     std::vector<ConfigRule> rules;
     KeyMode key = KeyMode::kNone;
-    std::string state;  ///< What state it keeps, for docs; empty when stateless.
+    std::vector<StateSpec> states;  ///< State handles it keeps; empty when stateless.
     OperatorFactory make_operator;
     SourceFactory make_source;
     SinkFactory make_sink;
@@ -64,6 +82,7 @@ struct ComponentSpec {
 
     const Param* find_param(std::string_view name) const;
     bool has_output(std::string_view name) const;
+    const StateSpec* find_state(std::string_view name) const;
 };
 
 /// Fluent builder shared by the three kinds (CRTP keeps the chain typed).
@@ -115,12 +134,30 @@ public:
         spec_.key = mode;
         return *this;
     }
-    OperatorSpec& state(std::string what) {
-        spec_.state = std::move(what);
-        return *this;
+    /// Declares a KeyedValue<T> named `name` that the operator registers in
+    /// open(); `doc` says what it holds per key.
+    template <Encodable T>
+    OperatorSpec& keyed_state(std::string name, std::string doc) {
+        return add_state<T>(std::move(name), std::move(doc), true);
+    }
+    /// Declares a Global<T> (one value per operator instance) named `name`.
+    template <Encodable T>
+    OperatorSpec& global_state(std::string name, std::string doc) {
+        return add_state<T>(std::move(name), std::move(doc), false);
     }
     OperatorSpec& factory(OperatorFactory f) {
         spec_.make_operator = std::move(f);
+        return *this;
+    }
+
+private:
+    template <Encodable T>
+    OperatorSpec& add_state(std::string name, std::string doc, bool keyed) {
+        StateSpec st{std::move(name), std::move(doc), keyed, Codec<T>::kVersion, nullptr};
+        if constexpr (JsonRenderable<T>) {
+            st.to_json = &state_to_json<T>;
+        }
+        spec_.states.push_back(std::move(st));
         return *this;
     }
 };

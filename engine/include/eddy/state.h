@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -14,6 +15,35 @@
 #include "eddy/value.h"
 
 namespace eddy {
+
+/// Where a keyed state's entries live beyond its bounded in-memory cache:
+/// the last checkpoint, plus entries evicted since then ("spilled"). The
+/// runtime binds one to every KeyedValue of a job with a state dir; without
+/// one, state lives in memory only. Values are stored bytes (see
+/// KeyedValue::snapshot). Called by one thread at a time, like the handle.
+class StateBacking {
+public:
+    enum class Found { kNo, kCommitted, kSpilled };
+    virtual ~StateBacking() = default;
+    /// Reads a key's stored bytes without changing anything.
+    virtual Found read(std::string_view key, std::string& stored) = 0;
+    /// Forgets a spilled entry (it moved back into the cache, or was erased).
+    virtual void unspill(std::string_view key) = 0;
+    /// Keeps an evicted, changed entry until the next checkpoint commits it.
+    virtual void spill(std::string_view key, std::string_view stored) = 0;
+    /// A stored value that the codec cannot read: the state is corrupt.
+    virtual void corrupt(std::string_view key) = 0;
+};
+
+/// A state type whose codec tells how much memory a value holds outside its
+/// own object (vectors, strings, maps), for the bounded state cache:
+///     static size_t heap_bytes(const T&);
+/// Without it the cache guesses from the encoded size, which undercounts
+/// containers of small objects.
+template <class T>
+concept HeapMeasured = requires(const T& value) {
+    { Codec<T>::heap_bytes(value) } -> std::convertible_to<size_t>;
+};
 
 /// The base of every state handle. An operator declares its handles as
 /// members and registers them in open() with OpenContext::register_state();
@@ -55,8 +85,17 @@ public:
         (void)ttl_ms;
         (void)now;
     }
-    /// Drops every key whose TTL has passed; returns how many (runtime, at checkpoints).
+    /// Drops every cached key whose TTL has passed; returns how many (runtime, at checkpoints).
     virtual size_t expire() { return 0; }
+    /// Keyed state: from now on, keys not in memory are read from `backing`,
+    /// and evict() moves entries there. Set by the runtime before open() returns.
+    virtual void bind(StateBacking* backing) { (void)backing; }
+    /// An estimate of the memory held by the in-memory entries, in bytes.
+    virtual size_t memory_bytes() const { return 0; }
+    /// Drops least recently used entries from memory (changed ones go to the
+    /// backing) until memory_bytes() <= target. Only between calls into the
+    /// operator, so references handed out stay valid for one call.
+    virtual void evict(size_t target) { (void)target; }
 
 private:
     std::string name_;
@@ -67,8 +106,13 @@ private:
 void encode_state_key(const Value& key, std::string& out);
 
 /// A value of type T per key, for one operator instance (one shard's keys).
-/// Lookups allocate nothing; inserting a new key allocates its entry.
-/// References returned stay valid until the key is erased or the state cleared.
+/// Entries live in a hash map that serves as a write-back cache: with a state
+/// dir, a key not in memory is read from the last checkpoint (or the spill
+/// area) on first use, and the runtime evicts the least recently used entries
+/// when the cache exceeds its share of `state.cache`, so state can be larger
+/// than memory. Lookups of cached keys allocate nothing. References returned
+/// stay valid until the key is erased, the state cleared, or the operator's
+/// current call returns (eviction happens only between calls).
 /// Not thread-safe: an operator instance is called by one thread at a time.
 template <Encodable T>
 class KeyedValue final : public StateHandle {
@@ -78,35 +122,43 @@ public:
     /// The key's value, or nullptr when it has none (or its TTL passed). The
     /// value counts as changed and touched.
     T* find(const Value& key) {
-        auto it = map_.find(encode(key));
-        if (it == map_.end() || expired(it)) {
+        Slot* slot = locate(encode(key));
+        if (slot == nullptr) {
             return nullptr;
         }
-        touch(it->second);
-        return &it->second.value;
+        touch(*slot);
+        return &slot->value;
     }
     /// The key's value, default-constructed on first use (or when its TTL
     /// passed). The value counts as changed and touched.
     T& get_or_create(const Value& key) {
         std::string_view k = encode(key);
-        auto it = map_.find(k);
-        if (it == map_.end() || expired(it)) {
-            it = map_.emplace(std::string(k), Slot{}).first;
+        Slot* slot = locate(k);
+        if (slot == nullptr) {
+            slot = &insert(k, Slot{});
+            if (!erased_.empty()) {
+                if (auto e = erased_.find(k); e != erased_.end()) {
+                    erased_.erase(e);  // the checkpoint overwrites the old value instead
+                }
+            }
         }
-        touch(it->second);
-        return it->second.value;
+        touch(*slot);
+        return slot->value;
     }
     /// Removes the key's value; returns whether it had one.
     bool erase(const Value& key) {
-        auto it = map_.find(encode(key));
-        if (it == map_.end()) {
+        std::string_view k = encode(key);
+        if (locate(k) == nullptr) {
             return false;
         }
-        erased_.push_back(it->first);
+        auto it = map_.find(k);
+        bytes_ -= it->second.charge;
+        erased_.insert(it->first);
         map_.erase(it);
         return true;
     }
-    /// Calls f(encoded_key, value) for every key; f must not add or erase keys.
+    /// Calls f(encoded_key, value) for every key in memory; f must not add or
+    /// erase keys. With a state dir, keys evicted from memory are not visited.
     template <class F>
     void for_each(F&& f) {
         for (auto& [k, slot] : map_) {
@@ -115,6 +167,7 @@ public:
         }
     }
 
+    /// Number of keys in memory.
     size_t size() const override { return map_.size(); }
     /// Stored values are the 8-byte little-endian event time of the last
     /// access (for state_ttl) followed by the codec's encoding.
@@ -126,29 +179,35 @@ public:
     }
     bool restore(std::string_view key, std::string_view value) override {
         Slot slot;
-        if (value.size() < sizeof slot.touched) {
+        if (!unstore(value, slot)) {
             return false;
         }
-        std::memcpy(&slot.touched, value.data(), sizeof slot.touched);
-        if (!decode_state(value.substr(sizeof slot.touched), slot.value)) {
-            return false;
+        if (auto it = map_.find(key); it != map_.end()) {
+            bytes_ -= it->second.charge;
+            map_.erase(it);
         }
-        map_.insert_or_assign(std::string(key), std::move(slot));
+        insert(key, std::move(slot));
         return true;
     }
     bool lookup(std::string_view key, std::string& value) const override {
-        auto it = map_.find(key);
-        if (it == map_.end()) {
+        if (auto it = map_.find(key); it != map_.end()) {
+            value = encode_state(it->second.value);
+            return true;
+        }
+        if (backing_ == nullptr || erased_.contains(key) ||
+            backing_->read(key, value) == StateBacking::Found::kNo ||
+            value.size() < sizeof(int64_t)) {
             return false;
         }
-        value = encode_state(it->second.value);
+        value.erase(0, sizeof(int64_t));
         return true;
     }
     void clear() override {
         for (const auto& [k, slot] : map_) {
-            erased_.push_back(k);
+            erased_.insert(k);
         }
         map_.clear();
+        bytes_ = 0;
     }
     void flush_changes(
         const std::function<void(std::string_view)>& erase,
@@ -159,7 +218,11 @@ public:
         erased_.clear();
         for (auto& [k, slot] : map_) {
             if (slot.dirty) {
-                put(k, stored(slot));
+                std::string bytes = stored(slot);
+                size_t heap = heap_of(slot.value, bytes.size());
+                learn(heap);
+                recharge(slot, heap);
+                put(k, bytes);
                 slot.dirty = false;
             }
         }
@@ -177,7 +240,8 @@ public:
         size_t dropped = 0;
         for (auto it = map_.begin(); it != map_.end();) {
             if (it->second.touched + ttl_ < *now_) {
-                erased_.push_back(it->first);
+                bytes_ -= it->second.charge;
+                erased_.insert(it->first);
                 it = map_.erase(it);
                 ++dropped;
             } else {
@@ -185,6 +249,30 @@ public:
             }
         }
         return dropped;
+    }
+    void bind(StateBacking* backing) override { backing_ = backing; }
+    size_t memory_bytes() const override { return bytes_; }
+    // CLOCK: a pass over the map clears the "recently used" bit of the entries
+    // that have it and evicts the others; a second pass finds every bit clear.
+    void evict(size_t target) override {
+        if (backing_ == nullptr) {
+            return;  // memory is the only place state can live
+        }
+        for (int pass = 0; pass < 2 && bytes_ > target; ++pass) {
+            for (auto it = map_.begin(); it != map_.end() && bytes_ > target;) {
+                Slot& slot = it->second;
+                if (slot.recent) {
+                    slot.recent = false;
+                    ++it;
+                    continue;
+                }
+                if (slot.dirty) {
+                    backing_->spill(it->first, stored(slot));
+                }
+                bytes_ -= slot.charge;
+                it = map_.erase(it);
+            }
+        }
     }
 
 private:
@@ -194,19 +282,82 @@ private:
     };
     struct Slot {
         T value{};
-        bool dirty = false;
         int64_t touched = 0;  // event time of the last access, with a TTL
+        uint32_t charge = 0;  // estimated bytes, counted in bytes_
+        uint32_t key_bytes = 0;
+        bool dirty = false;  // changed since the last checkpoint
+        bool recent = true;  // used since the last eviction pass
     };
-    using Iterator =
-        typename std::unordered_map<std::string, Slot, Hash, std::equal_to<>>::iterator;
-    // A key whose TTL passed is dropped here, lazily, and reads as absent.
-    bool expired(Iterator& it) {
-        if (ttl_ <= 0 || it->second.touched + ttl_ >= *now_) {
+    // Per entry besides the key's bytes and the value's heap: the slot, the
+    // key object, and the hash node, bucket and allocator overhead.
+    static constexpr size_t kEntryOverhead = sizeof(Slot) + sizeof(std::string) + 40;
+
+    // The key's cached slot, loading it from the backing on a miss; nullptr
+    // when the key has no value (never had one, erased, or its TTL passed).
+    Slot* locate(std::string_view k) {
+        if (auto it = map_.find(k); it != map_.end()) {
+            if (!expired(it->second)) {
+                return &it->second;
+            }
+            bytes_ -= it->second.charge;
+            erased_.insert(it->first);
+            map_.erase(it);
+            return nullptr;
+        }
+        if (backing_ == nullptr || (!erased_.empty() && erased_.contains(k))) {
+            return nullptr;
+        }
+        StateBacking::Found found = backing_->read(k, load_);
+        if (found == StateBacking::Found::kNo) {
+            return nullptr;
+        }
+        if (found == StateBacking::Found::kSpilled) {
+            backing_->unspill(k);
+        }
+        Slot slot;
+        if (!unstore(load_, slot)) {
+            backing_->corrupt(k);
+            return nullptr;
+        }
+        if (expired(slot)) {
+            erased_.emplace(k);
+            return nullptr;
+        }
+        // A spilled entry is newer than the checkpoint: it must be written again.
+        slot.dirty = found == StateBacking::Found::kSpilled;
+        return &insert(k, std::move(slot));
+    }
+    Slot& insert(std::string_view k, Slot&& slot) {
+        slot.key_bytes = static_cast<uint32_t>(k.size());
+        slot.charge = static_cast<uint32_t>(k.size() + kEntryOverhead +
+                                            static_cast<size_t>(average_heap_bytes_));
+        bytes_ += slot.charge;
+        return map_.emplace(std::string(k), std::move(slot)).first->second;
+    }
+    void recharge(Slot& slot, size_t heap) {
+        auto charge = static_cast<uint32_t>(slot.key_bytes + kEntryOverhead + heap);
+        bytes_ = bytes_ - slot.charge + charge;
+        slot.charge = charge;
+    }
+    // What a value holds outside its object: measured by its codec when it
+    // can, else guessed as its encoded size.
+    static size_t heap_of(const T& value, size_t encoded_size) {
+        if constexpr (HeapMeasured<T>) {
+            return Codec<T>::heap_bytes(value);
+        } else {
+            return encoded_size;
+        }
+    }
+    void learn(size_t heap) {
+        average_heap_bytes_ += (static_cast<double>(heap) - average_heap_bytes_) / 16;
+    }
+    bool expired(const Slot& slot) const { return ttl_ > 0 && slot.touched + ttl_ < *now_; }
+    static bool unstore(std::string_view value, Slot& slot) {
+        if (value.size() < sizeof slot.touched) {
             return false;
         }
-        erased_.push_back(it->first);
-        map_.erase(it);
-        return true;
+        std::memcpy(&slot.touched, value.data(), sizeof slot.touched);
+        return decode_state(value.substr(sizeof slot.touched), slot.value);
     }
     static std::string stored(const Slot& slot) {
         std::string out(reinterpret_cast<const char*>(&slot.touched), sizeof slot.touched);
@@ -215,8 +366,23 @@ private:
     }
     void touch(Slot& slot) {
         slot.dirty = true;
+        slot.recent = true;
         if (ttl_ > 0) {
             slot.touched = *now_;
+        }
+        // Values grow as they are used: every 64th access measures one.
+        if ((++accesses_ & 63) == 0 && backing_ != nullptr) {
+            size_t heap = 0;
+            if constexpr (HeapMeasured<T>) {
+                heap = Codec<T>::heap_bytes(slot.value);
+            } else {
+                sample_.clear();
+                StateWriter w(sample_);
+                Codec<T>::encode(slot.value, w);
+                heap = sample_.size();
+            }
+            learn(heap);
+            recharge(slot, heap);
         }
     }
     std::string_view encode(const Value& key) {
@@ -226,8 +392,16 @@ private:
     }
 
     std::unordered_map<std::string, Slot, Hash, std::equal_to<>> map_;
-    std::vector<std::string> erased_;
+    // Keys erased since the last checkpoint (the checkpoint deletes them).
+    std::unordered_set<std::string, Hash, std::equal_to<>> erased_;
     std::string scratch_;
+    std::string load_;
+    StateBacking* backing_ = nullptr;
+    size_t bytes_ = 0;
+    // A moving average of heap_of() of values, charged to new entries.
+    double average_heap_bytes_ = 64;
+    uint64_t accesses_ = 0;
+    std::string sample_;
     int64_t ttl_ = 0;
     const int64_t* now_ = nullptr;
 };

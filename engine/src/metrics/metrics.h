@@ -30,6 +30,10 @@ struct ComponentMetrics {
     /// [2^(b-1), 2^b) ms (bucket 0: under 1 ms); the last bucket is open-ended.
     static constexpr size_t kLatenessBuckets = 40;
     std::array<std::atomic<uint64_t>, kLatenessBuckets> lateness_ms{};
+    /// Keyed state with a state dir: entries evicted from memory with changes
+    /// (written to the spill area) and entries read from RocksDB on a miss.
+    std::atomic<uint64_t> state_spilled{0};
+    std::atomic<uint64_t> state_loaded{0};
     /// Where a sink writes, for the summary ("out/purchases.jsonl").
     std::string destination;
 

@@ -10,6 +10,7 @@
 #include "eddy/codec.h"
 
 #include "runtime/job_impl.h"
+#include "state/expiry.h"
 #include "state/layout.h"
 #include "state/operator_meta.h"
 #include "state/savepoint.h"
@@ -161,6 +162,12 @@ Status Job::Impl::open_state() {
             "state dir '" + dir + "' belongs to topology '" + *owner + "', not '" + name +
             "'; use another state.dir, or --fresh --force to replace it");
     }
+    // Entries a crashed run evicted after its last checkpoint are not state.
+    for (const std::string& family : store_->family_names()) {
+        if (family.starts_with("spill:")) {
+            EDDY_RETURN_IF_ERROR(store_->drop_family(family));
+        }
+    }
     resuming_ = store_->has_checkpoint();
     return Status::ok();
 }
@@ -184,6 +191,12 @@ Status Job::Impl::check_compatibility() {
         }
         int ci = topo.find(op);
         auto stored = store_->get_meta("op/" + op);
+        if (!stored && !holds_entries(op)) {
+            // Created for a run that never checkpointed this operator.
+            EDDY_RETURN_IF_ERROR(store_->drop_family(state::operator_family(op)));
+            EDDY_RETURN_IF_ERROR(store_->drop_family(state::timer_family(op)));
+            continue;
+        }
         state::OperatorMeta meta;
         std::string problem;
         if (!stored || !state::decode_operator_meta(*stored, meta)) {
@@ -277,14 +290,17 @@ Status Job::Impl::restore() {
         }
         if (rocksdb::ColumnFamilyHandle* cf =
                 store_->find_family(state::operator_family(def.name))) {
+            // Keyed entries are read on first use (see KeyedValue); only the
+            // operator-wide values, at the end of the family, load now.
             std::unique_ptr<rocksdb::Iterator> it(
                 store_->db().NewIterator(rocksdb::ReadOptions(), cf));
-            for (it->SeekToFirst(); it->Valid(); it->Next()) {
+            std::string globals;
+            state::put_u16(globals, state::kGlobalGroup);
+            for (it->Seek(globals); it->Valid(); it->Next()) {
                 std::string_view k(it->key().data(), it->key().size());
                 if (k.size() < 3) {
                     continue;
                 }
-                uint16_t group = state::get_u16(k);
                 uint8_t handle = static_cast<uint8_t>(k[2]);
                 if (handle >= meta.handles.size()) {
                     return Status::io_error("state of operator '" + def.name + "' names handle " +
@@ -293,26 +309,16 @@ Status Job::Impl::restore() {
                 }
                 const std::string& handle_name = meta.handles[handle].name;
                 std::string_view rest = k.substr(3);
-                int shard = 0;
-                if (group == state::kGlobalGroup) {
-                    shard = rest.size() >= 2 ? state::get_u16(rest) : 0;
-                    if (shard >= parallelism) {
-                        spdlog::warn(
-                            "[{}] state '{}' of shard {} is dropped: the job now has {} shards",
-                            def.name, handle_name, shard, parallelism);
-                        continue;
-                    }
-                } else {
-                    shard = shard_of_key_group(group, parallelism);
+                int shard = rest.size() >= 2 ? state::get_u16(rest) : 0;
+                if (shard >= parallelism) {
+                    spdlog::warn(
+                        "[{}] state '{}' of shard {} is dropped: the job now has {} shards",
+                        def.name, handle_name, shard, parallelism);
+                    continue;
                 }
-                OperatorRuntime* rt = runtime_of(shard);
-                for (StateHandle* h : rt->states_) {
-                    if (h->name() != handle_name) {
-                        continue;
-                    }
+                for (StateHandle* h : runtime_of(shard)->states_) {
                     std::string_view value(it->value().data(), it->value().size());
-                    if (!h->restore(group == state::kGlobalGroup ? std::string_view() : rest,
-                                    value)) {
+                    if (h->name() == handle_name && !h->restore({}, value)) {
                         return Status::io_error(
                             "state '" + handle_name + "' of operator '" + def.name +
                             "' holds a value its codec cannot read; the state dir "
@@ -342,6 +348,24 @@ Status Job::Impl::restore() {
         }
         for (int s = 0; s < parallelism; ++s) {
             runtime_of(s)->timers_.mark_clean();
+        }
+        if (auto stored = store_->get_meta("ttl/" + def.name)) {
+            auto expiry = state::Expiry::decode(*stored);
+            if (!expiry) {
+                return Status::io_error("state_ttl record of operator '" + def.name +
+                                        "' is unreadable; the state dir is corrupt");
+            }
+            // The same parallelism resumes each shard's clock; another one
+            // starts every shard from the oldest, which expires nothing early.
+            bool same = expiry->now.size() == static_cast<size_t>(parallelism);
+            for (int s = 0; s < parallelism; ++s) {
+                runtime_of(s)->ttl_now_ =
+                    same ? expiry->now[static_cast<size_t>(s)] : expiry->cutoff();
+            }
+            if (def.state_ttl_ms) {
+                store_->set_expiry(state::operator_family(def.name), *def.state_ttl_ms,
+                                   expiry->cutoff());
+            }
         }
     }
 
@@ -423,6 +447,136 @@ Status Job::Impl::restore() {
     return Status::ok();
 }
 
+bool Job::Impl::holds_entries(const std::string& op) {
+    for (const std::string& family : {state::operator_family(op), state::timer_family(op)}) {
+        if (rocksdb::ColumnFamilyHandle* cf = store_->find_family(family)) {
+            std::unique_ptr<rocksdb::Iterator> it(
+                store_->db().NewIterator(rocksdb::ReadOptions(), cf));
+            it->SeekToFirst();
+            if (it->Valid() || !it->status().ok()) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+Status Job::Impl::bind_state() {
+    for (auto& shards : instances_) {
+        for (auto& inst : shards) {
+            for (auto& op : inst->ops) {
+                for (size_t h = 0; h < op->states_.size(); ++h) {
+                    StateHandle& handle = *op->states_[h];
+                    if (!handle.keyed()) {
+                        continue;
+                    }
+                    auto committed = store_->family(state::operator_family(op->def_.name));
+                    EDDY_RETURN_IF_ERROR(committed.status());
+                    auto spill = store_->family(state::spill_family(op->def_.name));
+                    EDDY_RETURN_IF_ERROR(spill.status());
+                    op->backings_.push_back(std::make_unique<state::RocksBacking>(
+                        store_->db(), committed.value(), spill.value(), static_cast<uint8_t>(h)));
+                    op->backings_.back()->set_memory_complete(!holds_entries(op->def_.name));
+                    handle.bind(op->backings_.back().get());
+                }
+            }
+        }
+    }
+    // The cache budget is shared evenly by the operator instances with keyed state.
+    size_t cached = 0;
+    for (auto& shards : instances_) {
+        for (auto& inst : shards) {
+            for (auto& op : inst->ops) {
+                cached += op->backings_.empty() ? 0 : 1;
+            }
+        }
+    }
+    for (auto& shards : instances_) {
+        for (auto& inst : shards) {
+            for (auto& op : inst->ops) {
+                op->cache_budget_ = cached == 0 ? 0 : job_.topology_.state.cache_bytes / cached;
+            }
+        }
+    }
+    return Status::ok();
+}
+
+void Job::Impl::evict(OperatorRuntime& op, size_t used) {
+    // Down to 90% of the budget, so that eviction runs in batches; each
+    // handle gives up memory in proportion to what it holds.
+    size_t target = op.cache_budget_ / 10 * 9;
+    for (StateHandle* h : op.states_) {
+        size_t held = h->memory_bytes();
+        if (held > 0) {
+            h->evict(static_cast<size_t>(static_cast<double>(held) * static_cast<double>(target) /
+                                         static_cast<double>(used)));
+        }
+    }
+    for (auto& b : op.backings_) {
+        b->set_memory_complete(false);
+        rocksdb::Status s = b->write_spilled();
+        (void)s;  // a failure is reported by maintain_state()
+    }
+}
+
+Status Job::Impl::commit_spilled(rocksdb::WriteBatch& batch) {
+    std::set<std::string> moved;
+    for (auto& shards : instances_) {
+        for (auto& inst : shards) {
+            for (auto& op : inst->ops) {
+                uint64_t spilled = 0;
+                for (const auto& b : op->backings_) {
+                    spilled += b->spilled();
+                }
+                const std::string& name = op->def_.name;
+                if (spilled == 0 || !moved.insert(name).second) {
+                    continue;
+                }
+                rocksdb::ColumnFamilyHandle* spill = store_->find_family(state::spill_family(name));
+                auto committed = store_->family(state::operator_family(name));
+                EDDY_RETURN_IF_ERROR(committed.status());
+                std::unique_ptr<rocksdb::Iterator> it(
+                    store_->db().NewIterator(rocksdb::ReadOptions(), spill));
+                for (it->SeekToFirst(); it->Valid(); it->Next()) {
+                    rocksdb::Status s = batch.Put(committed.value(), it->key(), it->value());
+                    (void)s;
+                }
+                if (!it->status().ok()) {
+                    return Status::io_error("state dir '" + job_.topology_.state.dir +
+                                            "': reading spilled state of '" + name +
+                                            "' failed: " + it->status().ToString());
+                }
+                // Keys start with a key group below 4096: "\xff" is past all of them.
+                rocksdb::Status s = batch.DeleteRange(spill, "", "\xff");
+                (void)s;
+            }
+        }
+    }
+    return Status::ok();
+}
+
+std::vector<std::pair<std::string, state::Expiry>> Job::Impl::record_expiry(
+    rocksdb::WriteBatch& batch) {
+    std::vector<std::pair<std::string, state::Expiry>> out;
+    for (auto& shards : instances_) {
+        const OperatorRuntime* first = nullptr;
+        for (size_t k = 0; !shards.empty() && k < shards[0]->ops.size(); ++k) {
+            first = shards[0]->ops[k].get();
+            if (!first->def_.state_ttl_ms || first->backings_.empty()) {
+                continue;
+            }
+            state::Expiry e;
+            e.ttl_ms = *first->def_.state_ttl_ms;
+            for (auto& inst : shards) {
+                e.now.push_back(inst->ops[k]->ttl_now_);
+            }
+            store_->put_meta(batch, "ttl/" + first->def_.name, e.encode());
+            out.emplace_back(first->def_.name, std::move(e));
+        }
+    }
+    return out;
+}
+
 Status Job::Impl::checkpoint() {
     if (!store_) {
         return Status::ok();
@@ -447,6 +601,7 @@ Status Job::Impl::checkpoint() {
     rocksdb::WriteBatch batch;
     std::string scratch;
     std::vector<std::pair<std::string, std::string>> puts;
+    EDDY_RETURN_IF_ERROR(commit_spilled(batch));
     for (auto& shards : instances_) {
         for (auto& inst : shards) {
             for (auto& op : inst->ops) {
@@ -465,6 +620,9 @@ Status Job::Impl::checkpoint() {
                                           handle.name());
                         }
                         if (handle.keyed()) {
+                            spdlog::debug("[{}] '{}' of shard {}: {} keys in memory, ~{} MB", name,
+                                          handle.name(), inst->shard, handle.size(),
+                                          handle.memory_bytes() >> 20);
                             handle.flush_changes(
                                 [&](std::string_view key) {
                                     rocksdb::Status s = batch.Delete(
@@ -575,9 +733,22 @@ Status Job::Impl::checkpoint() {
     store_->put_meta(batch, "format", state::kFormat);
     store_->put_meta(batch, "topology", topo.name.empty() ? topo.file : topo.name);
     store_->put_meta(batch, "checkpoint", id);
+    std::vector<std::pair<std::string, state::Expiry>> expiries = record_expiry(batch);
     auto built = std::chrono::steady_clock::now();
     EDDY_RETURN_IF_ERROR(store_->commit(batch));
     ++checkpoints_;
+    for (auto& shards : instances_) {
+        for (auto& inst : shards) {
+            for (auto& op : inst->ops) {
+                for (auto& b : op->backings_) {
+                    b->spill_committed();
+                }
+            }
+        }
+    }
+    for (const auto& [op, expiry] : expiries) {
+        store_->set_expiry(state::operator_family(op), expiry.ttl_ms, expiry.cutoff());
+    }
     spdlog::debug(
         "checkpoint {}: batch built in {:.1f} ms, committed in {:.1f} ms", checkpoint_id_ + 0,
         std::chrono::duration<double, std::milli>(built - started).count(),

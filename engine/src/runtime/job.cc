@@ -119,6 +119,9 @@ Status Job::Impl::build() {
     if (resuming_) {
         EDDY_RETURN_IF_ERROR(restore());
     }
+    if (store_) {
+        EDDY_RETURN_IF_ERROR(bind_state());
+    }
     return Status::ok();
 }
 
@@ -274,6 +277,7 @@ void Job::Impl::process_into(NodeInstance& inst, size_t k, Batch& batch) {
     } else {
         guarded(op.def_, "process()", [&] { op.op_->process_batch(*input, op); });
     }
+    maintain_state(op);
     flush_outputs(inst, k);
 }
 
@@ -360,10 +364,13 @@ void Job::Impl::advance(NodeInstance& inst, int64_t watermark) {
             op.ttl_now_ = std::max(op.ttl_now_, watermark);
         }
         guarded(op.def_, "on_timer()", [&] {
-            op.timers_.fire_due(TimeDomain::kEventTime, watermark,
-                                [&](const Timer& t) { op.op_->on_timer(t, op); });
+            op.timers_.fire_due(TimeDomain::kEventTime, watermark, [&](const Timer& t) {
+                op.op_->on_timer(t, op);
+                after_timer(inst, k);
+            });
         });
         guarded(op.def_, "on_watermark()", [&] { op.op_->on_watermark(watermark, op); });
+        maintain_state(op);
         flush_outputs(inst, k);
     }
     inst.output_watermark = watermark;
@@ -427,9 +434,12 @@ void Job::Impl::fire_processing_timers() {
                     continue;
                 }
                 guarded(op.def_, "on_timer()", [&] {
-                    op.timers_.fire_due(TimeDomain::kProcessingTime, now,
-                                        [&](const Timer& t) { op.op_->on_timer(t, op); });
+                    op.timers_.fire_due(TimeDomain::kProcessingTime, now, [&](const Timer& t) {
+                        op.op_->on_timer(t, op);
+                        after_timer(*inst, k);
+                    });
                 });
+                maintain_state(op);
                 flush_outputs(*inst, k);
             }
         }

@@ -14,6 +14,9 @@
 #include "runtime/job.h"
 #include "runtime/key_groups.h"
 #include "runtime/plan.h"
+#include "state/backing.h"
+#include "state/expiry.h"
+#include "state/layout.h"
 #include "state/store.h"
 #include "time/timer_service.h"
 #include "time/watermark.h"
@@ -133,17 +136,17 @@ private:
             : BaseContext(impl, def, shard, parallelism) {}
 
         Timers& timers() override { return timers_; }
-        void register_state(StateHandle& state) override {
+        void register_state(StateHandle& handle) override {
             for (StateHandle* s : states_) {
-                if (s->name() == state.name()) {
+                if (s->name() == handle.name()) {
                     spdlog::critical("internal error: operator '{}' registers state '{}' twice",
-                                     def_.name, state.name());
+                                     def_.name, handle.name());
                     std::abort();
                 }
             }
-            states_.push_back(&state);
+            states_.push_back(&handle);
             if (def_.state_ttl_ms) {
-                state.set_ttl(*def_.state_ttl_ms, &ttl_now_);
+                handle.set_ttl(*def_.state_ttl_ms, &ttl_now_);
             }
         }
 
@@ -172,7 +175,9 @@ private:
 
         std::unique_ptr<Operator> op_;
         std::vector<StateHandle*> states_;
-        int64_t ttl_now_ = 0;  // event time for state_ttl: the latest record or watermark seen
+        std::vector<std::unique_ptr<state::RocksBacking>> backings_;  // of keyed states
+        size_t cache_budget_ = 0;  // bytes of keyed state kept in memory; 0 = unbounded
+        int64_t ttl_now_ = 0;      // event time for state_ttl: the latest record or watermark seen
         OutputId late_output_ = UINT32_MAX;  // none declared
         TimerService timers_;
         std::vector<Batch> outputs_;
@@ -243,6 +248,47 @@ private:
     void broadcast_idle(Routes& routes, int from_shard, bool idle);
     bool poll_source(SourceRuntime& src);
     void fire_processing_timers();
+    /// After a call into the operator: evicts keyed state beyond the cache
+    /// budget and stops the job if its state could not be read.
+    void maintain_state(OperatorRuntime& op) {
+        if (op.backings_.empty()) {
+            return;
+        }
+        size_t used = 0;
+        for (const StateHandle* h : op.states_) {
+            used += h->memory_bytes();
+        }
+        if (used > op.cache_budget_) {
+            evict(op, used);
+        }
+        for (const auto& b : op.backings_) {
+            if (uint64_t n = b->take_loaded(); n > 0) {
+                op.metrics_->state_loaded.fetch_add(n, std::memory_order_relaxed);
+            }
+            if (uint64_t n = b->take_spilled(); n > 0) {
+                op.metrics_->state_spilled.fetch_add(n, std::memory_order_relaxed);
+            }
+            if (!b->failure().empty()) {
+                fail(Status::io_error("state of operator '" + op.def_.name + "' in '" +
+                                      job_.topology_.state.dir + "': " + b->failure()));
+            }
+        }
+    }
+    void evict(OperatorRuntime& op, size_t used);
+    /// Between two timers of one firing (which may be millions, as when the
+    /// input ends): passes on full output batches, so that their memory
+    /// stays bounded, and keeps the state cache within its budget.
+    void after_timer(NodeInstance& inst, size_t k) {
+        OperatorRuntime& op = *inst.ops[k];
+        size_t pending = 0;
+        for (const Batch& b : op.outputs_) {
+            pending += b.size();
+        }
+        if (pending >= job_.options_.batch_size) {
+            maintain_state(op);
+            flush_outputs(inst, k);
+        }
+    }
     void close_all();
     void fail_on_error(Status s) {
         if (!s.is_ok()) {
@@ -271,6 +317,16 @@ private:
     Status open_state();
     Status restore();
     Status check_compatibility();
+    /// Whether an operator's families in the store hold anything.
+    bool holds_entries(const std::string& op);
+    /// Makes keyed state a write-back cache over the store (after restore,
+    /// which may drop families).
+    Status bind_state();
+    /// Adds the entries evicted since the last checkpoint to `batch`, and
+    /// empties the spill areas in it.
+    Status commit_spilled(rocksdb::WriteBatch& batch);
+    /// Records each state_ttl operator's clocks in `batch`.
+    std::vector<std::pair<std::string, state::Expiry>> record_expiry(rocksdb::WriteBatch& batch);
     std::string operator_meta(const ComponentDef& def, const OperatorRuntime& op) const;
 
     Job& job_;

@@ -36,4 +36,13 @@ bool ComponentSpec::has_output(std::string_view output_name) const {
     return false;
 }
 
+const StateSpec* ComponentSpec::find_state(std::string_view state_name) const {
+    for (const StateSpec& st : states) {
+        if (st.name == state_name) {
+            return &st;
+        }
+    }
+    return nullptr;
+}
+
 }  // namespace eddy

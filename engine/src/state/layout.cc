@@ -10,13 +10,22 @@ std::string timer_family(std::string_view op) {
     return "timers:" + std::string(op);
 }
 
+std::string spill_family(std::string_view op) {
+    return "spill:" + std::string(op);
+}
+
 std::string entry_key(uint16_t group, uint8_t handle, std::string_view encoded_key) {
     std::string k;
-    k.reserve(3 + encoded_key.size());
-    put_u16(k, group);
-    k.push_back(static_cast<char>(handle));
-    k.append(encoded_key);
+    assign_entry_key(k, group, handle, encoded_key);
     return k;
+}
+
+void assign_entry_key(std::string& out, uint16_t group, uint8_t handle,
+                      std::string_view encoded_key) {
+    out.clear();
+    put_u16(out, group);
+    out.push_back(static_cast<char>(handle));
+    out.append(encoded_key);
 }
 
 uint16_t key_group_of_encoded(std::string_view encoded_key) {

@@ -24,12 +24,21 @@ namespace eddy::state {
 inline constexpr std::string_view kMetaFamily = "meta";
 inline constexpr std::string_view kFormat = "eddy-state 1";
 inline constexpr uint16_t kGlobalGroup = 0xFFFF;
+/// Keyed entries evicted from memory since the last checkpoint wait in
+/// `spill:<operator>` under the same keys as in `op:<operator>`. They are not
+/// part of any checkpoint until the next one moves them; on start, leftovers
+/// of a crashed run are dropped.
+std::string spill_family(std::string_view op);
 
 std::string operator_family(std::string_view op);
 std::string timer_family(std::string_view op);
 
 /// The key of a keyed entry in `op:<operator>`: [group u16 BE][handle u8][encoded key].
 std::string entry_key(uint16_t group, uint8_t handle, std::string_view encoded_key);
+
+/// The same, written into `out` (replacing its content), for hot paths.
+void assign_entry_key(std::string& out, uint16_t group, uint8_t handle,
+                      std::string_view encoded_key);
 
 /// The key group (0..4095) of an encoded key: the same as key_group() of the Value.
 uint16_t key_group_of_encoded(std::string_view encoded_key);

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "state/store.h"
 
+#include <cstring>
 #include <filesystem>
 
 #include <rocksdb/cache.h>
+#include <rocksdb/compaction_filter.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_buffer_manager.h>
 
+#include "state/expiry.h"
 #include "state/layout.h"
 
 namespace eddy::state {
@@ -59,7 +63,55 @@ bool foreign_dir(const std::string& dir) {
     return !fs::exists(fs::path(dir) / "CURRENT", ec) && !fs::exists(fs::path(dir) / "LOCK", ec);
 }
 
+/// Drops keyed entries whose 8-byte "last touched" prefix is older than the
+/// family's TTL allows (see KeyedValue: stored values start with it).
+class TtlFilter final : public rocksdb::CompactionFilter {
+public:
+    TtlFilter(int64_t ttl_ms, int64_t cutoff) : ttl_ms_(ttl_ms), cutoff_(cutoff) {}
+    bool Filter(int, const rocksdb::Slice& key, const rocksdb::Slice& value, std::string*,
+                bool*) const override {
+        if (key.size() < 3 || get_u16(std::string_view(key.data(), 2)) == kGlobalGroup ||
+            value.size() < sizeof(int64_t)) {
+            return false;
+        }
+        int64_t touched = 0;
+        std::memcpy(&touched, value.data(), sizeof touched);
+        return touched + ttl_ms_ < cutoff_;
+    }
+    const char* Name() const override { return "eddy.state_ttl"; }
+
+private:
+    int64_t ttl_ms_;
+    int64_t cutoff_;
+};
+
 }  // namespace
+
+class StateStore::TtlFilters final : public rocksdb::CompactionFilterFactory {
+public:
+    void set(uint32_t family, int64_t ttl_ms, int64_t cutoff) {
+        std::lock_guard lock(mutex_);
+        if (ttl_ms <= 0) {
+            by_family_.erase(family);
+        } else {
+            by_family_[family] = {ttl_ms, cutoff};
+        }
+    }
+    std::unique_ptr<rocksdb::CompactionFilter> CreateCompactionFilter(
+        const rocksdb::CompactionFilter::Context& context) override {
+        std::lock_guard lock(mutex_);
+        auto it = by_family_.find(context.column_family_id);
+        if (it == by_family_.end()) {
+            return nullptr;
+        }
+        return std::make_unique<TtlFilter>(it->second.first, it->second.second);
+    }
+    const char* Name() const override { return "eddy.state_ttl"; }
+
+private:
+    std::mutex mutex_;
+    std::map<uint32_t, std::pair<int64_t, int64_t>> by_family_;
+};
 
 StateStore::~StateStore() {
     if (db_) {
@@ -106,6 +158,9 @@ Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& dir, uin
     rocksdb::BlockBasedTableOptions table;
     table.block_cache = cache;
     table.cache_index_and_filter_blocks = true;
+    // Keys seen for the first time miss the store: a Bloom filter answers
+    // most such reads without touching a data block.
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     // Checkpoints arrive as one large batch: memtables big enough to take a
     // good part of it, background work on both cores, and no write stalls
@@ -119,6 +174,8 @@ Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& dir, uin
     o.level0_slowdown_writes_trigger = 40;
     o.level0_stop_writes_trigger = 64;
     o.compression = rocksdb::kLZ4Compression;
+    store->expiry_ = std::make_shared<TtlFilters>();
+    o.compaction_filter_factory = store->expiry_;
 
     std::vector<std::string> names;
     rocksdb::Status listed = rocksdb::DB::ListColumnFamilies(o, dir, &names);
@@ -151,6 +208,17 @@ Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& dir, uin
     store->db_.reset(raw);
     for (size_t i = 0; i < descriptors.size(); ++i) {
         store->families_[descriptors[i].name] = handles[i];
+    }
+    // Compactions honour the state_ttl of the last checkpoint whoever opens
+    // the store; a job then applies its own topology's TTL.
+    std::unique_ptr<rocksdb::Iterator> it(store->db_->NewIterator(
+        rocksdb::ReadOptions(), store->families_.at(std::string(kMetaFamily))));
+    for (it->Seek("ttl/"); it->Valid() && it->key().starts_with("ttl/"); it->Next()) {
+        if (auto e =
+                state::Expiry::decode(std::string_view(it->value().data(), it->value().size()))) {
+            store->set_expiry(operator_family(it->key().ToString().substr(4)), e->ttl_ms,
+                              e->cutoff());
+        }
     }
     return store;
 }
@@ -211,6 +279,12 @@ Status StateStore::drop_family(const std::string& name) {
     (void)s;
     families_.erase(it);
     return Status::ok();
+}
+
+void StateStore::set_expiry(const std::string& family, int64_t ttl_ms, int64_t cutoff) {
+    if (rocksdb::ColumnFamilyHandle* cf = find_family(family)) {
+        expiry_->set(cf->GetID(), ttl_ms, cutoff);
+    }
 }
 
 Status StateStore::commit(rocksdb::WriteBatch& batch) {

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,17 +46,26 @@ public:
     /// Drops a column family and its data (for --allow-state-drop).
     Status drop_family(const std::string& name);
 
+    /// state_ttl: lets compactions of `family` drop keyed entries last touched
+    /// before `cutoff - ttl_ms` (cutoff: the event time of the last checkpoint,
+    /// where lazy expiry would drop them too). ttl_ms 0 turns it off.
+    void set_expiry(const std::string& family, int64_t ttl_ms, int64_t cutoff);
+
     /// Commits the batch durably (WAL synced).
     Status commit(rocksdb::WriteBatch& batch);
 
     rocksdb::DB& db() { return *db_; }
     const std::string& dir() const { return dir_; }
 
+    /// The expiry of each column family (by id), read by compactions.
+    class TtlFilters;
+
 private:
     StateStore() = default;
 
     std::string dir_;
     rocksdb::Options options_;
+    std::shared_ptr<TtlFilters> expiry_;
     std::unique_ptr<rocksdb::DB> db_;
     std::map<std::string, rocksdb::ColumnFamilyHandle*> families_;
 };

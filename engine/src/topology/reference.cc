@@ -45,6 +45,10 @@ std::string range_text(const Param& p) {
     return "";
 }
 
+std::string scope_text(const StateSpec& st) {
+    return st.keyed ? "keyed" : "global, per shard";
+}
+
 std::string escape_cell(std::string s) {
     std::string out;
     for (char c : s) {
@@ -69,8 +73,11 @@ std::string spec_text(const ComponentSpec& spec) {
     }
     if (spec.kind == ComponentKind::kOperator) {
         out += "\n  key: " + key_text(spec.key) + "\n";
-        if (!spec.state.empty()) {
-            out += "  state: " + spec.state + "\n";
+    }
+    if (!spec.states.empty()) {
+        out += "\nstate (`eddy state get` shows it as JSON):\n";
+        for (const StateSpec& st : spec.states) {
+            out += fmt::format("  {} ({})\n      {}\n", st.name, scope_text(st), st.doc);
         }
     }
     out += "\nparameters:\n";
@@ -126,8 +133,12 @@ std::string registry_markdown(const Registry& registry) {
             }
             if (kind == ComponentKind::kOperator) {
                 out += "\n- key: " + key_text(spec->key) + "\n";
-                if (!spec->state.empty()) {
-                    out += "- state: " + spec->state + "\n";
+            }
+            if (!spec->states.empty()) {
+                out += "\n| state | scope | description |\n|---|---|---|\n";
+                for (const StateSpec& st : spec->states) {
+                    out += fmt::format("| `{}` | {} | {} |\n", st.name, scope_text(st),
+                                       escape_cell(st.doc));
                 }
             }
             if (!spec->params.empty()) {

@@ -50,6 +50,9 @@ struct StateDef {
     std::string dir;
     int64_t checkpoint_interval_ms = 10'000;
     uint64_t memory_bytes = 256ull << 20;
+    /// In-memory keyed state (the write-back caches of every shard); beyond
+    /// it, least recently used keys spill to RocksDB.
+    uint64_t cache_bytes = 1ull << 30;
     Location location;
 };
 

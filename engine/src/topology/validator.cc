@@ -19,7 +19,7 @@ namespace {
 
 const std::vector<std::string> kTopLevelKeys = {"name",    "description", "parallelism", "state",
                                                 "plugins", "sources",     "operators",   "sinks"};
-const std::vector<std::string> kStateKeys = {"dir", "checkpoint_interval", "memory"};
+const std::vector<std::string> kStateKeys = {"dir", "checkpoint_interval", "memory", "cache"};
 const std::vector<std::string> kWatermarkKeys = {"max_out_of_orderness", "idle_timeout"};
 
 std::vector<std::string> reserved_keys(ComponentKind kind) {
@@ -422,6 +422,11 @@ private:
                 Param p = Param::size("memory").min(1 << 20);
                 if (auto c = convert_param(p, value, "`state`", diags_)) {
                     topo_.state.memory_bytes = static_cast<uint64_t>(c->as_int());
+                }
+            } else if (key == "cache") {
+                Param p = Param::size("cache").min(1 << 20);
+                if (auto c = convert_param(p, value, "`state`", diags_)) {
+                    topo_.state.cache_bytes = static_cast<uint64_t>(c->as_int());
                 }
             } else {
                 diags_.error(
