@@ -7,6 +7,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include "eddy/units.h"
+
 #include "commands.h"
 #include "metrics/metrics.h"
 #include "runtime/job.h"
@@ -61,18 +63,62 @@ bool is_config_error(const Status& s) {
     return s.code() == StatusCode::kNotFound || s.code() == StatusCode::kInvalidArgument;
 }
 
+struct RunOptions {
+    std::string file;
+    bool no_progress = false;
+    bool fresh = false;
+    bool force = false;
+    std::string from_savepoint;
+    std::vector<std::string> allow_state_drop;
+    int parallelism = 0;
+    std::string state_dir;
+    std::string state_cache;
+    std::string checkpoint_interval;
+    bool no_state = false;
+};
+
+/// Applies the command line's settings over the topology's; "" or what is wrong.
+std::string apply_overrides(const RunOptions& o, Topology& t) {
+    if (o.parallelism > 0) {
+        t.parallelism = o.parallelism;
+    }
+    if (o.no_state) {
+        if (!o.state_dir.empty() || !o.state_cache.empty() || !o.checkpoint_interval.empty()) {
+            return "--no-state cannot be combined with --state-dir, --state-cache or "
+                   "--checkpoint-interval";
+        }
+        t.state.dir.clear();
+    }
+    if (!o.state_dir.empty()) {
+        t.state.dir = o.state_dir;
+    }
+    if (!o.state_cache.empty()) {
+        auto bytes = parse_size_bytes(o.state_cache);
+        if (!bytes || *bytes < (1u << 20)) {
+            return "--state-cache must be a size of at least 1MB like 256MB, got '" +
+                   o.state_cache + "'";
+        }
+        t.state.cache_bytes = *bytes;
+    }
+    if (!o.checkpoint_interval.empty()) {
+        auto ms = parse_duration_ms(o.checkpoint_interval);
+        if (!ms || *ms < 100) {
+            return "--checkpoint-interval must be a duration of at least 100ms like 10s, got '" +
+                   o.checkpoint_interval + "'";
+        }
+        t.state.checkpoint_interval_ms = *ms;
+    }
+    if ((!o.state_cache.empty() || !o.checkpoint_interval.empty()) && t.state.dir.empty()) {
+        return "--state-cache and --checkpoint-interval need a state.dir (in the topology or "
+               "--state-dir)";
+    }
+    return "";
+}
+
 }  // namespace
 
 void add_run_command(CLI::App& app, int& exit_code) {
-    struct Options {
-        std::string file;
-        bool no_progress = false;
-        bool fresh = false;
-        bool force = false;
-        std::string from_savepoint;
-        std::vector<std::string> allow_state_drop;
-    };
-    auto opts = std::make_shared<Options>();
+    auto opts = std::make_shared<RunOptions>();
     CLI::App* cmd =
         app.add_subcommand("run", "Run a topology until its input ends or it is stopped.");
     cmd->add_option("file", opts->file, "Topology YAML file")->required();
@@ -93,6 +139,17 @@ void add_run_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--allow-state-drop", opts->allow_state_drop,
                     "Accept losing the stored state of this operator when it no longer fits "
                     "(repeatable)");
+    cmd->add_option("--parallelism", opts->parallelism,
+                    "Run with this parallelism instead of the topology's (operators that set "
+                    "their own keep it)")
+        ->check(CLI::Range(1, 256));
+    cmd->add_option("--state-dir", opts->state_dir, "Use this state.dir instead of the topology's");
+    cmd->add_option("--state-cache", opts->state_cache,
+                    "Set state.cache, the keyed state kept in memory (e.g. 256MB)");
+    cmd->add_option("--checkpoint-interval", opts->checkpoint_interval,
+                    "Set state.checkpoint_interval (e.g. 10s)");
+    cmd->add_flag("--no-state", opts->no_state,
+                  "Ignore the topology's state block: keep state in memory only, no checkpoints");
     cmd->footer(
         "SIGINT or SIGTERM stops the job in order: a last checkpoint is taken (with state.dir), "
         "sinks are flushed and the summary printed. With state.dir the job restores its last "
@@ -100,6 +157,11 @@ void add_run_command(CLI::App& app, int& exit_code) {
     cmd->callback([opts, &exit_code] {
         auto topology = load_and_report(opts->file);
         if (!topology) {
+            exit_code = kExitUsage;
+            return;
+        }
+        if (std::string problem = apply_overrides(*opts, *topology); !problem.empty()) {
+            std::fprintf(stderr, "eddy: %s\n", problem.c_str());
             exit_code = kExitUsage;
             return;
         }

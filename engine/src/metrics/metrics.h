@@ -34,6 +34,9 @@ struct ComponentMetrics {
     /// (written to the spill area) and entries read from RocksDB on a miss.
     std::atomic<uint64_t> state_spilled{0};
     std::atomic<uint64_t> state_loaded{0};
+    /// Parallel jobs: the most messages (batches, watermarks) that waited at
+    /// once in the mailbox of this component's instance (at most its capacity).
+    std::atomic<uint64_t> queue_peak{0};
     /// Where a sink writes, for the summary ("out/purchases.jsonl").
     std::string destination;
 

@@ -264,6 +264,35 @@ Status Job::Impl::check_compatibility() {
     return Status::invalid_argument(message);
 }
 
+namespace {
+
+/// What a checkpoint stores of one chain instance's watermarks.
+struct StoredWatermarks {
+    int64_t current = 0;
+    int64_t output = 0;
+    std::vector<WatermarkCombiner::Channel> channels;
+};
+
+std::optional<StoredWatermarks> decode_watermarks(std::string_view bytes) {
+    StateReader r(bytes);
+    StoredWatermarks w;
+    uint64_t count = 0;
+    bool ok = r.i64(w.current) && r.i64(w.output) && r.varint(count) && count < 65536;
+    for (uint64_t c = 0; ok && c < count; ++c) {
+        WatermarkCombiner::Channel ch;
+        uint8_t idle = 0;
+        ok = r.i64(ch.watermark) && r.u8(idle);
+        ch.idle = idle != 0;
+        w.channels.push_back(ch);
+    }
+    if (!ok) {
+        return std::nullopt;
+    }
+    return w;
+}
+
+}  // namespace
+
 Status Job::Impl::restore() {
     EDDY_RETURN_IF_ERROR(check_compatibility());
     const Topology& topo = job_.topology_;
@@ -369,37 +398,53 @@ Status Job::Impl::restore() {
         }
     }
 
-    // Watermarks of every chain instance, then the sources.
+    // Watermarks of every chain instance, then the sources. An instance that
+    // did not exist before (the parallelism grew), or whose input channels
+    // changed, starts from the lowest watermark stored for its plan node:
+    // every shard of a node sees the same watermarks, so that is exact when
+    // they agree and never ahead of the data when they do not.
     for (auto& shards : instances_) {
+        std::vector<StoredWatermarks> stored_of_node;
         for (auto& inst : shards) {
             if (inst->ops.empty()) {
                 continue;
             }
-            auto stored = store_->get_meta("wm/" + std::to_string(inst->node->id) + "/" +
-                                           std::to_string(inst->shard));
-            if (!stored) {
-                continue;
+            std::string prefix = "wm/" + std::to_string(inst->node->id) + "/";
+            if (stored_of_node.empty()) {
+                for (int s = 0;; ++s) {
+                    auto stored = store_->get_meta(prefix + std::to_string(s));
+                    if (!stored) {
+                        break;
+                    }
+                    if (auto w = decode_watermarks(*stored)) {
+                        stored_of_node.push_back(std::move(*w));
+                    }
+                }
             }
-            StateReader r(*stored);
-            int64_t current = 0;
-            int64_t output = 0;
-            uint64_t count = 0;
-            std::vector<WatermarkCombiner::Channel> channels;
-            bool ok = r.i64(current) && r.i64(output) && r.varint(count);
-            for (uint64_t c = 0; ok && c < count; ++c) {
-                WatermarkCombiner::Channel ch;
-                uint8_t idle = 0;
-                ok = r.i64(ch.watermark) && r.u8(idle);
-                ch.idle = idle != 0;
-                channels.push_back(ch);
+            std::optional<StoredWatermarks> w;
+            if (auto stored = store_->get_meta(prefix + std::to_string(inst->shard))) {
+                w = decode_watermarks(*stored);
             }
-            if (!ok || channels.size() != inst->combiner.size()) {
-                spdlog::warn("watermarks of plan node {} were not restored: the plan changed",
-                             inst->node->id);
-                continue;
+            if (!w || w->channels.size() != inst->combiner.size()) {
+                if (stored_of_node.empty()) {
+                    continue;
+                }
+                const StoredWatermarks& lowest = *std::min_element(
+                    stored_of_node.begin(), stored_of_node.end(),
+                    [](const auto& a, const auto& b) { return a.current < b.current; });
+                w = lowest;
+                if (w->channels.size() != inst->combiner.size()) {
+                    w->channels.assign(inst->combiner.size(),
+                                       WatermarkCombiner::Channel{lowest.current, false});
+                }
+                spdlog::info(
+                    "watermarks of plan node {} shard {} start at the node's lowest: "
+                    "the parallelism or the plan changed",
+                    inst->node->id, inst->shard);
             }
-            inst->combiner.restore(std::move(channels), current);
-            inst->output_watermark = output;
+            int64_t current = w->current;
+            inst->combiner.restore(std::move(w->channels), current);
+            inst->output_watermark = w->output;
             for (auto& op : inst->ops) {
                 op->timers_.set_watermark(current);
                 if (current != kEndOfTime) {

@@ -178,7 +178,9 @@ Status Job::Impl::build_routes() {
             }
             d.channel_of_shard.push_back(channel);
         }
-        d.staging.resize(static_cast<size_t>(dest_shards));
+        d.dest_shards = static_cast<size_t>(dest_shards);
+        d.staging.resize(static_cast<size_t>(from_shards * dest_shards));
+        d.next.assign(static_cast<size_t>(from_shards), 0);
         const ComponentDef& up = topo.components[static_cast<size_t>(e.component)];
         routes_[static_cast<size_t>(e.component)][output_id(up, e.output)]->push_back(std::move(d));
     }
@@ -205,7 +207,7 @@ Status Job::Impl::build_routes() {
 }
 
 void Job::Impl::deliver(NodeInstance& inst, size_t channel, Batch& batch) {
-    if (!failure_.is_ok()) {
+    if (failed()) {
         return;
     }
     if (inst.sink != nullptr) {
@@ -305,27 +307,51 @@ void Job::Impl::flush_outputs(NodeInstance& inst, size_t k) {
 }
 
 void Job::Impl::route(Routes& routes, int from_shard, Batch& batch) {
-    for (Destination& d : routes) {
+    auto from = static_cast<size_t>(from_shard);
+    for (size_t r = 0; r < routes.size(); ++r) {
+        Destination& d = routes[r];
         auto& shards = instances_[static_cast<size_t>(d.node)];
-        size_t channel = d.channel_of_shard[static_cast<size_t>(from_shard)];
+        size_t channel = d.channel_of_shard[from];
         if (!d.hash || shards.size() == 1) {
-            size_t target = shards.size() == d.channel_of_shard.size()
-                                ? static_cast<size_t>(from_shard)
-                                : d.next++ % shards.size();
-            deliver(*shards[target], channel, batch);
+            size_t target =
+                shards.size() == d.channel_of_shard.size() ? from : d.next[from]++ % shards.size();
+            if (!threaded_) {
+                deliver(*shards[target], channel, batch);
+                continue;
+            }
+            // The last destination takes the batch itself, the others a copy.
+            Message m;
+            m.channel = channel;
+            m.batch = pool_.acquire();
+            if (r + 1 < routes.size()) {
+                batch.copy_to(*m.batch);
+            } else {
+                std::swap(*m.batch, batch);
+            }
+            send(*shards[target], std::move(m));
             continue;
         }
+        Batch* staging = &d.staging[from * d.dest_shards];
         for (size_t i = 0; i < batch.size(); ++i) {
             const Value* key = batch[i].get(d.key);
             uint32_t group = key == nullptr ? 0 : key_group(*key);
             int target = shard_of_key_group(group, static_cast<int>(shards.size()));
-            d.staging[static_cast<size_t>(target)].append_copy(batch[i]);
+            staging[target].append_copy(batch[i]);
         }
         for (size_t t = 0; t < shards.size(); ++t) {
-            if (!d.staging[t].empty()) {
-                deliver(*shards[t], channel, d.staging[t]);
-                d.staging[t].clear();
+            if (staging[t].empty()) {
+                continue;
             }
+            if (!threaded_) {
+                deliver(*shards[t], channel, staging[t]);
+                staging[t].clear();
+                continue;
+            }
+            Message m;
+            m.channel = channel;
+            m.batch = pool_.acquire();
+            std::swap(*m.batch, staging[t]);
+            send(*shards[t], std::move(m));
         }
     }
 }
@@ -334,6 +360,14 @@ void Job::Impl::broadcast_watermark(Routes& routes, int from_shard, int64_t wate
     for (Destination& d : routes) {
         size_t channel = d.channel_of_shard[static_cast<size_t>(from_shard)];
         for (auto& inst : instances_[static_cast<size_t>(d.node)]) {
+            if (threaded_) {
+                Message m;
+                m.kind = Message::Kind::kWatermark;
+                m.channel = channel;
+                m.watermark = watermark;
+                send(*inst, std::move(m));
+                continue;
+            }
             // Deliveries nest (a watermark fires timers that emit downstream), so
             // each depth has its own empty batch, kept for reuse.
             if (watermark_depth_ == watermark_batches_.size()) {
@@ -351,6 +385,14 @@ void Job::Impl::broadcast_idle(Routes& routes, int from_shard, bool idle) {
     for (Destination& d : routes) {
         size_t channel = d.channel_of_shard[static_cast<size_t>(from_shard)];
         for (auto& inst : instances_[static_cast<size_t>(d.node)]) {
+            if (threaded_) {
+                Message m;
+                m.kind = Message::Kind::kIdle;
+                m.channel = channel;
+                m.idle = idle;
+                send(*inst, std::move(m));
+                continue;
+            }
             deliver_idle(*inst, channel, idle);
         }
     }
@@ -428,22 +470,117 @@ void Job::Impl::fire_processing_timers() {
     int64_t now = job_.options_.clock->now_ms();
     for (auto& shards : instances_) {
         for (auto& inst : shards) {
-            for (size_t k = 0; k < inst->ops.size(); ++k) {
-                OperatorRuntime& op = *inst->ops[k];
-                if (op.timers_.next(TimeDomain::kProcessingTime) > now) {
-                    continue;
-                }
-                guarded(op.def_, "on_timer()", [&] {
-                    op.timers_.fire_due(TimeDomain::kProcessingTime, now, [&](const Timer& t) {
-                        op.op_->on_timer(t, op);
-                        after_timer(*inst, k);
-                    });
-                });
-                maintain_state(op);
-                flush_outputs(*inst, k);
+            fire_processing_timers(*inst, now);
+        }
+    }
+}
+
+void Job::Impl::fire_processing_timers(NodeInstance& inst, int64_t now) {
+    for (size_t k = 0; k < inst.ops.size(); ++k) {
+        OperatorRuntime& op = *inst.ops[k];
+        if (op.timers_.next(TimeDomain::kProcessingTime) > now) {
+            continue;
+        }
+        guarded(op.def_, "on_timer()", [&] {
+            op.timers_.fire_due(TimeDomain::kProcessingTime, now, [&](const Timer& t) {
+                op.op_->on_timer(t, op);
+                after_timer(inst, k);
+            });
+        });
+        maintain_state(op);
+        flush_outputs(inst, k);
+    }
+}
+
+void Job::Impl::start_workers() {
+    threaded_ = true;
+    for (auto& shards : instances_) {
+        for (auto& inst : shards) {
+            if (inst->ops.empty() && inst->sink == nullptr) {
+                continue;  // sources run on the job's thread
+            }
+            inst->mailbox = std::make_unique<Mailbox>(kMailboxCapacity);
+            NodeInstance* i = inst.get();
+            inst->worker = std::thread([this, i] { work(*i); });
+        }
+    }
+}
+
+void Job::Impl::stop_workers() {
+    for (auto& shards : instances_) {
+        for (auto& inst : shards) {
+            if (inst->mailbox) {
+                inst->mailbox->close();
             }
         }
     }
+    for (auto& shards : instances_) {
+        for (auto& inst : shards) {
+            if (inst->worker.joinable()) {
+                inst->worker.join();
+            }
+            if (inst->mailbox) {
+                (inst->sink != nullptr ? inst->sink->metrics_ : inst->ops[0]->metrics_)
+                    ->queue_peak.store(inst->mailbox->peak());
+            }
+        }
+    }
+    threaded_ = false;
+}
+
+void Job::Impl::work(NodeInstance& inst) {
+    using clock = std::chrono::steady_clock;
+    const Clock& wall = *job_.options_.clock;
+    Batch watermark_only;
+    Message m;
+    while (true) {
+        // Sleep until a message arrives or the next processing-time timer is due.
+        int64_t next = kEndOfTime;
+        for (auto& op : inst.ops) {
+            next = std::min(next, op->timers_.next(TimeDomain::kProcessingTime));
+        }
+        auto deadline = clock::now() + std::chrono::milliseconds(100);
+        if (next != kEndOfTime) {
+            int64_t wait = std::clamp<int64_t>(next - wall.now_ms(), 0, 100);
+            deadline = clock::now() + std::chrono::milliseconds(wait);
+        }
+        Mailbox::Popped popped = inst.mailbox->pop(m, deadline);
+        if (popped == Mailbox::Popped::kClosed) {
+            return;
+        }
+        if (popped == Mailbox::Popped::kMessage) {
+            switch (m.kind) {
+                case Message::Kind::kData:
+                    deliver(inst, m.channel, *m.batch);
+                    pool_.release(std::move(m.batch));
+                    break;
+                case Message::Kind::kWatermark:
+                    watermark_only.clear();
+                    watermark_only.set_watermark(m.watermark);
+                    deliver(inst, m.channel, watermark_only);
+                    break;
+                case Message::Kind::kIdle:
+                    deliver_idle(inst, m.channel, m.idle);
+                    break;
+            }
+            finish_one();
+        }
+        if (next != kEndOfTime && wall.now_ms() >= next) {
+            // Counted in flight, so that a checkpoint waits for it (or it waits
+            // for the checkpoint).
+            in_flight_.fetch_add(1);
+            if (!paused_.load() && !failed()) {
+                fire_processing_timers(inst, wall.now_ms());
+            }
+            finish_one();
+        }
+    }
+}
+
+void Job::Impl::quiesce() {
+    paused_.store(true);
+    std::unique_lock lock(quiet_mu_);
+    quiet_cv_.wait(lock, [&] { return in_flight_.load() == 0; });
 }
 
 void Job::Impl::close_all() {
@@ -477,7 +614,15 @@ Status Job::Impl::run() {
     auto next_progress = start;
     auto interval = std::chrono::milliseconds(job_.topology_.state.checkpoint_interval_ms);
     auto next_checkpoint = start + interval;
-    while (failure_.is_ok()) {
+    // With parallelism, every chain and sink instance runs on its own thread.
+    bool parallel = false;
+    for (const PlanNode& node : job_.plan_.nodes) {
+        parallel |= node.kind == PlanNodeKind::kChain && node.parallelism > 1;
+    }
+    if (parallel) {
+        start_workers();
+    }
+    while (!failed()) {
         if (job_.stop_.load(std::memory_order_relaxed)) {
             job_.stopped_early_ = true;
             break;
@@ -491,13 +636,19 @@ Status Job::Impl::run() {
             all_ended = false;
             any_data |= poll_source(*src);
         }
-        fire_processing_timers();
+        if (!threaded_) {
+            fire_processing_timers();
+        }
         if (all_ended) {
             break;
         }
         auto now = clock::now();
         if (store_ && now >= next_checkpoint) {
+            if (threaded_) {
+                quiesce();
+            }
             fail_on_error(checkpoint());
+            resume();
             next_checkpoint = clock::now() + interval;
         }
         if (job_.options_.on_progress && now >= next_progress) {
@@ -517,9 +668,15 @@ Status Job::Impl::run() {
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
     }
+    if (threaded_) {
+        quiesce();
+    }
     // The last checkpoint covers everything processed; a failed run keeps the previous one.
-    if (failure_.is_ok()) {
+    if (!failed()) {
         fail_on_error(checkpoint());
+    }
+    if (threaded_) {
+        stop_workers();
     }
     close_all();
     job_.elapsed_ = std::chrono::duration<double>(clock::now() - start).count();

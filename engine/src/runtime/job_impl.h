@@ -3,16 +3,21 @@
 // (state, checkpoints and restore). Internal to the runtime.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdlib>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <spdlog/spdlog.h>
 
 #include "runtime/job.h"
 #include "runtime/key_groups.h"
+#include "runtime/mailbox.h"
 #include "runtime/plan.h"
 #include "state/backing.h"
 #include "state/expiry.h"
@@ -72,8 +77,11 @@ private:
         std::string key_name;
         /// The channel of each upstream shard at every destination instance.
         std::vector<size_t> channel_of_shard;
-        std::vector<Batch> staging;  // per destination shard, for hashing
-        size_t next = 0;             // round robin when parallelism differs
+        size_t dest_shards = 1;
+        // For hashing: [from shard * dest_shards + destination shard], so
+        // that upstream shards on different threads never share one.
+        std::vector<Batch> staging;
+        std::vector<size_t> next;  // per upstream shard: round robin when parallelism differs
     };
     using Routes = std::vector<Destination>;
 
@@ -231,6 +239,9 @@ private:
         SinkRuntime* sink = nullptr;
         WatermarkCombiner combiner;
         int64_t output_watermark = kNoWatermark;
+        // Parallel jobs: the instance's input and the thread that serves it.
+        std::unique_ptr<Mailbox> mailbox;
+        std::thread worker;
     };
 
     NodeInstance& instance(int node, int shard) {
@@ -248,6 +259,9 @@ private:
     void broadcast_idle(Routes& routes, int from_shard, bool idle);
     bool poll_source(SourceRuntime& src);
     void fire_processing_timers();
+    void fire_processing_timers(NodeInstance& inst, int64_t now);
+    /// Messages a mailbox holds before its senders wait (backpressure).
+    static constexpr size_t kMailboxCapacity = 16;
     /// After a call into the operator: evicts keyed state beyond the cache
     /// budget and stops the job if its state could not be read.
     void maintain_state(OperatorRuntime& op) {
@@ -296,10 +310,34 @@ private:
         }
     }
     void fail(Status s) {
+        std::lock_guard lock(failure_mu_);
         if (failure_.is_ok()) {
             failure_ = std::move(s);
+            failed_.store(true);
         }
     }
+    bool failed() const { return failed_.load(std::memory_order_relaxed); }
+
+    // Parallel execution (job.cc): every chain and sink instance has a thread
+    // and a bounded mailbox; sources run on the job's thread. A checkpoint
+    // pauses the sources and waits until nothing is in flight.
+    void start_workers();
+    void stop_workers();
+    void work(NodeInstance& inst);
+    void send(NodeInstance& inst, Message&& m) {
+        in_flight_.fetch_add(1);
+        inst.mailbox->push(std::move(m));
+    }
+    void finish_one() {
+        if (in_flight_.fetch_sub(1) == 1) {
+            std::lock_guard lock(quiet_mu_);
+            quiet_cv_.notify_all();
+        }
+    }
+    /// Waits until every message sent has been processed and no processing-
+    /// time timer runs; from then on until resume() the workers are idle.
+    void quiesce();
+    void resume() { paused_.store(false); }
     template <class F>
     void guarded(const ComponentDef& def, const char* what, F&& f) {
         try {
@@ -351,7 +389,15 @@ private:
     // Empty batches that carry only a watermark, one per nesting depth.
     std::vector<std::unique_ptr<Batch>> watermark_batches_;
     size_t watermark_depth_ = 0;
-    Status failure_;
+    std::mutex failure_mu_;
+    std::atomic<bool> failed_{false};
+    Status failure_;  // guarded by failure_mu_ while workers run
+    bool threaded_ = false;
+    std::atomic<int64_t> in_flight_{0};
+    std::atomic<bool> paused_{false};
+    std::mutex quiet_mu_;
+    std::condition_variable quiet_cv_;
+    BatchPool pool_;
 };
 
 }  // namespace eddy
