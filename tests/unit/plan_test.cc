@@ -200,7 +200,7 @@ TEST(PhysicalPlan, KeyedOperatorAfterAnUnkeyedChainStartsANewChain) {
     EXPECT_EQ(p.count(PlanNodeKind::kExchange), 1u);
 }
 
-TEST(PhysicalPlan, OutputReadTwiceIsNotFused) {
+TEST(PhysicalPlan, AnOutputReadTwiceFusesItsReaderAndKeepsTheOtherEdge) {
     Planned p = plan_of(
         "sources: {clicks: {type: generator, events: 1}}\n"
         "operators:\n"
@@ -212,15 +212,13 @@ TEST(PhysicalPlan, OutputReadTwiceIsNotFused) {
         "  rest: {type: \"null\", input: buys.rejected}\n");
     int slim = p.node_of("slim");
     int buys = p.node_of("buys");
-    ASSERT_NE(slim, buys);
-    const PlanEdge* e = p.edge(buys, "slim");
-    ASSERT_NE(e, nullptr);
-    EXPECT_EQ(e->from, slim);
+    EXPECT_EQ(slim, buys);  // a chain is a tree: records stay in their shard
+    EXPECT_EQ(p.edge(buys, "slim"), nullptr);
     EXPECT_NE(p.edge(p.node_of("all"), "slim"), nullptr);
     expect_inputs_first(p);
 }
 
-TEST(PhysicalPlan, SideOutputIsALabelledEdgeAndNeverFused) {
+TEST(PhysicalPlan, ASideOutputReaderFusesAndOtherReadersGetLabelledEdges) {
     Planned p = plan_of(
         "sources: {clicks: {type: generator, events: 1}}\n"
         "operators:\n"
@@ -232,10 +230,8 @@ TEST(PhysicalPlan, SideOutputIsALabelledEdgeAndNeverFused) {
         "  broken: {type: \"null\", input: clicks.errors}\n");
     int buys = p.node_of("buys");
     int others = p.node_of("others");
-    ASSERT_NE(buys, others);
-    const PlanEdge* side = p.edge(others, "buys", "rejected");
-    ASSERT_NE(side, nullptr);
-    EXPECT_EQ(side->from, buys);
+    EXPECT_EQ(buys, others);
+    EXPECT_EQ(p.edge(others, "buys", "rejected"), nullptr);
     const PlanEdge* errors = p.edge(p.node_of("broken"), "clicks", "errors");
     ASSERT_NE(errors, nullptr);
     EXPECT_EQ(errors->from, p.node_of("clicks"));
@@ -308,6 +304,24 @@ TEST(PhysicalPlan, DotTextEscapesQuotes) {
         "sinks: {out: {type: stdout, input: clicks}}\n");
     std::string dot = p.plan.to_dot(p.topology);
     EXPECT_THAT(dot, ::testing::StartsWith("digraph \"my \\\"plan\\\"\" {\n"));
+}
+
+TEST(PhysicalPlan, AStatefulOperatorWithoutAKeyRunsAsOneInstance) {
+    Planned p = plan_of(
+        "parallelism: 4\n"
+        "sources: {clicks: {type: generator, events: 1}}\n"
+        "operators:\n"
+        "  site: {type: window, input: clicks, size: 1m, aggregations: {n: {op: count}}}\n"
+        "  users: {type: window, input: clicks, key: user_id, size: 1m,"
+        " aggregations: {n: {op: count}}}\n"
+        "  slim: {type: select, input: clicks, drop: [ip]}\n"
+        "sinks:\n"
+        "  a: {type: stdout, input: site}\n"
+        "  b: {type: stdout, input: users}\n"
+        "  c: {type: stdout, input: slim}\n");
+    EXPECT_EQ(p.node(p.node_of("site")).parallelism, 1);  // site-wide windows see everything
+    EXPECT_EQ(p.node(p.node_of("users")).parallelism, 4);
+    EXPECT_EQ(p.node(p.node_of("slim")).parallelism, 4);  // stateless: runs everywhere
 }
 
 }  // namespace

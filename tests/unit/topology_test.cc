@@ -784,5 +784,17 @@ TEST(DiagnosticText, NamesPlaceSeverityKindAndHint) {
     EXPECT_EQ(diags.warning_count(), 1u);
 }
 
+TEST(TopologyValidator, AStatefulOperatorWithoutAKeyCannotRunInParallel) {
+    Validated v = validate_text(
+        "sources: {clicks: {type: generator, events: 1}}\n"
+        "operators:\n"
+        "  site: {type: window, input: clicks, size: 1m, parallelism: 2,"
+        " aggregations: {n: {op: count}}}\n"
+        "sinks: {out: {type: stdout, input: site}}\n");
+    EXPECT_FALSE(v.topology);
+    EXPECT_THAT(dump(v.diags), HasSubstr("keeps state without a `key`, so one instance must see "
+                                         "every record; it cannot have `parallelism: 2`"));
+}
+
 }  // namespace
 }  // namespace eddy

@@ -185,15 +185,26 @@ Status Job::Impl::build_routes() {
         routes_[static_cast<size_t>(e.component)][output_id(up, e.output)]->push_back(std::move(d));
     }
 
-    // Point each runtime at its routes; a chain's inner main outputs stay internal.
+    // Point each runtime at its routes, and at the operators of its chain
+    // that read its outputs (those have no plan edge: they are fused).
     for (auto& shards : instances_) {
         for (auto& inst : shards) {
             for (size_t k = 0; k < inst->ops.size(); ++k) {
                 OperatorRuntime& op = *inst->ops[k];
                 int ci = job_.topology_.find(op.def_.name);
+                op.internal_.assign(op.output_count(), {});
                 for (size_t o = 0; o < op.output_count(); ++o) {
-                    bool internal = o == 0 && k + 1 < inst->ops.size();
-                    op.routes_[o] = internal ? nullptr : routes_[static_cast<size_t>(ci)][o].get();
+                    Routes* r = routes_[static_cast<size_t>(ci)][o].get();
+                    op.routes_[o] = r->empty() ? nullptr : r;
+                }
+            }
+            for (size_t j = 1; j < inst->ops.size(); ++j) {
+                const InputRef& in = inst->ops[j]->def_.inputs[0];
+                for (size_t k = 0; k < j; ++k) {
+                    OperatorRuntime& up = *inst->ops[k];
+                    if (up.def_.name == in.component) {
+                        up.internal_[output_id(up.def_, in.output)].push_back(j);
+                    }
                 }
             }
         }
@@ -297,9 +308,10 @@ void Job::Impl::flush_outputs(NodeInstance& inst, size_t k) {
         } else {
             op.metrics_->add_side(out.size());
         }
-        if (op.routes_[o] == nullptr) {
-            process_into(inst, k + 1, out);
-        } else {
+        for (size_t j : op.internal_[o]) {
+            process_into(inst, j, out);
+        }
+        if (op.routes_[o] != nullptr) {
             route(*op.routes_[o], inst.shard, out);
         }
         out.clear();

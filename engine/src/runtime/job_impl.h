@@ -189,7 +189,10 @@ private:
         OutputId late_output_ = UINT32_MAX;  // none declared
         TimerService timers_;
         std::vector<Batch> outputs_;
-        std::vector<Routes*> routes_;  // per output id; null for a chain-internal main output
+        std::vector<Routes*>
+            routes_;  // per output id; null when nothing outside the chain reads it
+        // Per output id: the operators of the same chain instance that read it.
+        std::vector<std::vector<size_t>> internal_;
         FieldId key_ = kInvalidField;
         Batch keyed_;  // scratch for batches where some records lack the key
     };

@@ -45,6 +45,11 @@ std::vector<const PlanEdge*> PhysicalPlan::outputs_of(int node) const {
 namespace {
 
 int operator_parallelism(const Topology& t, const ComponentDef& c) {
+    // An operator with state but no key (a site-wide window) sees every
+    // record in one instance, whatever the topology's parallelism.
+    if (c.key.empty() && c.spec != nullptr && !c.spec->states.empty()) {
+        return 1;
+    }
     return c.parallelism > 0 ? c.parallelism : std::max(1, t.parallelism);
 }
 
@@ -72,15 +77,15 @@ PhysicalPlan build_plan(const Topology& topology) {
         }
         int parallelism = c.kind == ComponentKind::kSink ? 1 : operator_parallelism(topology, c);
 
-        // Fuse into the upstream chain when this operator is its only reader.
-        if (c.kind == ComponentKind::kOperator && c.inputs.size() == 1 &&
-            c.inputs[0].output.empty()) {
+        // Fuse into the upstream chain when records can stay in the shard
+        // they are in: one input, the same parallelism, and the chain's key
+        // (or no key). Several readers of one operator fuse too, so a chain
+        // is a tree run depth first, not only a line.
+        if (c.kind == ComponentKind::kOperator && c.inputs.size() == 1) {
             int up = topology.find(c.inputs[0].component);
             int up_node = plan.node_of_component[static_cast<size_t>(up)];
             PlanNode& chain = plan.nodes[static_cast<size_t>(up_node)];
-            bool fusable = chain.kind == PlanNodeKind::kChain && chain.components.back() == up &&
-                           topology.consumers(up, "").size() == 1 &&
-                           chain.parallelism == parallelism &&
+            bool fusable = chain.kind == PlanNodeKind::kChain && chain.parallelism == parallelism &&
                            (c.key.empty() || c.key == chain.key);
             if (fusable) {
                 chain.components.push_back(i);

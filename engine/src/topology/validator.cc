@@ -675,6 +675,15 @@ private:
             diags_.error("unknown_field", def.key_location,
                          where + " is not keyed and does not take a `key`", "remove `key:`");
         }
+        if (def.parallelism > 1 && def.key.empty() && !def.spec->states.empty()) {
+            diags_.error("invalid_option", def.location,
+                         where +
+                             " keeps state without a `key`, so one instance must see every "
+                             "record; it cannot have `parallelism: " +
+                             std::to_string(def.parallelism) + "`",
+                         "add `key:` to split its state, or remove `parallelism:` (it then runs "
+                         "as one instance whatever the topology's parallelism)");
+        }
         if (def.state_ttl_ms && def.key.empty()) {
             diags_.error("invalid_option", def.state_ttl_location,
                          "`state_ttl` of " + where + " applies to keyed state, and it has no `key`",
