@@ -4,6 +4,8 @@
 #include <chrono>
 #include <thread>
 
+#include <pthread.h>
+
 #include "runtime/job_impl.h"
 
 namespace eddy {
@@ -513,7 +515,15 @@ void Job::Impl::start_workers() {
             }
             inst->mailbox = std::make_unique<Mailbox>(kMailboxCapacity);
             NodeInstance* i = inst.get();
-            inst->worker = std::thread([this, i] { work(*i); });
+            // Named after the first component and the shard, for top -H and perf.
+            std::string name =
+                (inst->sink != nullptr ? inst->sink->def_.name : inst->ops[0]->def_.name)
+                    .substr(0, 12) +
+                "/" + std::to_string(inst->shard);
+            inst->worker = std::thread([this, i, name] {
+                pthread_setname_np(pthread_self(), name.c_str());
+                work(*i);
+            });
         }
     }
 }

@@ -264,7 +264,7 @@ private:
     void fire_processing_timers();
     void fire_processing_timers(NodeInstance& inst, int64_t now);
     /// Messages a mailbox holds before its senders wait (backpressure).
-    static constexpr size_t kMailboxCapacity = 16;
+    static constexpr size_t kMailboxCapacity = 32;
     /// After a call into the operator: evicts keyed state beyond the cache
     /// budget and stops the job if its state could not be read.
     void maintain_state(OperatorRuntime& op) {
