@@ -3,6 +3,8 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= 2
 CMAKE_FLAGS ?=
+EDDY_BENCH_EVENTS ?= 5000000
+EDDY_BENCH_RUNS ?= 3
 
 .PHONY: all deps build demo test test-unit bench format format-check tidy docs clean
 
@@ -26,8 +28,9 @@ test: build
 test-unit: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j$(JOBS) -L unit
 
+# docs/benchmarks.md; a quick smoke run: make bench EDDY_BENCH_EVENTS=200000 EDDY_BENCH_RUNS=1
 bench: build
-	@bash scripts/bench.sh $(BUILD_DIR)
+	@EDDY_BENCH_EVENTS=$(EDDY_BENCH_EVENTS) EDDY_BENCH_RUNS=$(EDDY_BENCH_RUNS) bash scripts/bench.sh $(BUILD_DIR)
 
 docs: build
 	$(BUILD_DIR)/eddy operators --markdown > docs/operators.md
