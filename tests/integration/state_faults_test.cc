@@ -232,10 +232,10 @@ TEST_F(StateFaultsTest, ADiskFullDuringACheckpointKeepsThePreviousOne) {
     Outcome reference = run(topology("reference", reference_state.string(), source));
     ASSERT_EQ(reference.exit_code, 0) << reference.log;
 
-    // The first checkpoint fits in 4 MB; the WAL outgrows it before the input ends.
+    // The first checkpoint fits in 1 MB; the WAL outgrows it before the input ends.
     fs::path state = dir_ / "full";
     fs::path topo = topology("full", state.string(), source);
-    Outcome full = run(topo, {}, 4 << 20);
+    Outcome full = run(topo, {}, 1 << 20);
     EXPECT_EQ(full.exit_code, 1) << full.log;
     EXPECT_NE(full.log.find("eddy: job failed: state dir '" + state.string() + "' is full"),
               std::string::npos)

@@ -2,6 +2,7 @@
 // Watermark generation and combination, and per-key timers.
 #include <vector>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "time/timer_service.h"
@@ -117,6 +118,31 @@ TEST(TimerServiceTest, CancelRemovesATimerAndTimersSetWhileFiringFireIfDue) {
         }
     });
     EXPECT_EQ(count, 2);
+}
+
+TEST(TimerServiceTest, CheckpointDeltasAreTheNetChangeSinceTheLastDrain) {
+    TimerService timers;
+    timers.set(TimeDomain::kEventTime, Value::integer(1), 10);  // will be checkpointed
+    timers.set(TimeDomain::kEventTime, Value::integer(2), 20);  // will be checkpointed
+    timers.drain_changes([](bool, TimeDomain, int64_t, const Value&) {});
+
+    // Many changes that cancel out, as a session's timer moving with its events.
+    for (int64_t t = 30; t < 1000; ++t) {
+        timers.set(TimeDomain::kEventTime, Value::integer(3), t);
+        timers.cancel(TimeDomain::kEventTime, Value::integer(3), t);
+    }
+    timers.cancel(TimeDomain::kEventTime, Value::integer(1), 10);      // was checkpointed
+    timers.set(TimeDomain::kEventTime, Value::integer(1), 10);         // and is back: no change
+    timers.fire_due(TimeDomain::kEventTime, 20, [](const Timer&) {});  // fires 1@10 and 2@20
+    timers.set(TimeDomain::kEventTime, Value::integer(4), 40);
+
+    std::vector<std::string> deltas;
+    timers.drain_changes([&](bool added, TimeDomain, int64_t time, const Value& key) {
+        deltas.push_back(std::string(added ? "+" : "-") + std::to_string(key.as_int()) + "@" +
+                         std::to_string(time));
+    });
+    EXPECT_THAT(deltas, ::testing::ElementsAre("-1@10", "-2@20", "+4@40"));
+    EXPECT_FALSE(timers.changed());
 }
 
 }  // namespace

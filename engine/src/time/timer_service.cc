@@ -58,21 +58,32 @@ Value TimerService::key_of(const Entry& e) {
 void TimerService::set(TimeDomain domain, const Value& key, int64_t time) {
     Entry e = make_entry(key, time);
     if (timers(domain).insert(e).second) {
-        changes_.push_back({true, domain, std::move(e)});
+        record(true, domain, std::move(e));
     }
 }
 
 void TimerService::cancel(TimeDomain domain, const Value& key, int64_t time) {
     Entry e = make_entry(key, time);
     if (timers(domain).erase(e) > 0) {
-        changes_.push_back({false, domain, std::move(e)});
+        record(false, domain, std::move(e));
+    }
+}
+
+void TimerService::record(bool added, TimeDomain domain, Entry e) {
+    // The first change of a timer since the last checkpoint tells whether the
+    // checkpoint has it: only a timer that is absent can be added.
+    auto [it, first] = changes_.try_emplace({domain, std::move(e)}, Net{!added, added});
+    if (!first) {
+        it->second.present = added;
     }
 }
 
 void TimerService::drain_changes(
     const std::function<void(bool, TimeDomain, int64_t, const Value&)>& f) {
-    for (const Change& c : changes_) {
-        f(c.added, c.domain, c.entry.time, key_of(c.entry));
+    for (const auto& [timer, change] : changes_) {
+        if (change.present != change.committed) {
+            f(change.present, timer.first, timer.second.time, key_of(timer.second));
+        }
     }
     changes_.clear();
 }
@@ -92,8 +103,8 @@ size_t TimerService::fire_due(TimeDomain domain, int64_t time,
     size_t fired = 0;
     while (!set.empty() && set.begin()->time <= time) {
         Entry e = std::move(set.extract(set.begin()).value());
-        // Logged before firing: the callback may set the same timer again.
-        changes_.push_back({false, domain, e});
+        // Recorded before firing: the callback may set the same timer again.
+        record(false, domain, e);
         Timer t{domain, e.time, key_of(e)};
         fire(t);
         ++fired;

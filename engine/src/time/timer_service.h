@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <tuple>
@@ -29,9 +30,11 @@ public:
     int64_t next(TimeDomain domain) const;
     size_t pending() const { return event_.size() + processing_.size(); }
 
-    /// Calls f(added, domain, time, key) for every timer added (true) or
-    /// removed by cancel or firing (false) since the last call or mark_clean(),
-    /// in order, then forgets them (checkpoint deltas).
+    /// Calls f(added, domain, time, key) for every timer present now but not
+    /// at the last call or mark_clean() (true), or the other way round
+    /// (false), then forgets them (checkpoint deltas). A timer set and fired
+    /// in between is not reported: changes are kept as their net effect, so
+    /// their number is bounded by the timers touched, not by the events.
     void drain_changes(const std::function<void(bool, TimeDomain, int64_t, const Value&)>& f);
     bool changed() const { return !changes_.empty(); }
     /// Forgets the changes (after a restore, the timers equal what is stored).
@@ -58,12 +61,12 @@ private:
     std::set<Entry> event_;
     std::set<Entry> processing_;
     int64_t watermark_ = kNoWatermark;
-    struct Change {
-        bool added;
-        TimeDomain domain;
-        Entry entry;
+    struct Net {
+        bool committed;  // present at the last drain
+        bool present;    // present now
     };
-    std::vector<Change> changes_;
+    void record(bool added, TimeDomain domain, Entry e);
+    std::map<std::pair<TimeDomain, Entry>, Net> changes_;
 };
 
 }  // namespace eddy
