@@ -122,6 +122,7 @@ TEST(TimerServiceTest, CancelRemovesATimerAndTimersSetWhileFiringFireIfDue) {
 
 TEST(TimerServiceTest, CheckpointDeltasAreTheNetChangeSinceTheLastDrain) {
     TimerService timers;
+    timers.track_changes(true);
     timers.set(TimeDomain::kEventTime, Value::integer(1), 10);  // will be checkpointed
     timers.set(TimeDomain::kEventTime, Value::integer(2), 20);  // will be checkpointed
     timers.drain_changes([](bool, TimeDomain, int64_t, const Value&) {});

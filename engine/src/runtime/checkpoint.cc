@@ -510,6 +510,7 @@ Status Job::Impl::bind_state() {
     for (auto& shards : instances_) {
         for (auto& inst : shards) {
             for (auto& op : inst->ops) {
+                op->timers_.track_changes(true);
                 for (size_t h = 0; h < op->states_.size(); ++h) {
                     StateHandle& handle = *op->states_[h];
                     if (!handle.keyed()) {

@@ -72,9 +72,13 @@ void TimerService::cancel(TimeDomain domain, const Value& key, int64_t time) {
 void TimerService::record(bool added, TimeDomain domain, Entry e) {
     // The first change of a timer since the last checkpoint tells whether the
     // checkpoint has it: only a timer that is absent can be added.
+    if (!track_changes_) {
+        return;
+    }
     auto [it, first] = changes_.try_emplace({domain, std::move(e)}, Net{!added, added});
     if (!first) {
-        it->second.present = added;
+        // Back to what the checkpoint has: nothing to write.
+        changes_.erase(it);
     }
 }
 

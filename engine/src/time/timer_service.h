@@ -37,6 +37,9 @@ public:
     /// their number is bounded by the timers touched, not by the events.
     void drain_changes(const std::function<void(bool, TimeDomain, int64_t, const Value&)>& f);
     bool changed() const { return !changes_.empty(); }
+    /// Whether to keep changes for drain_changes() (only jobs with a state
+    /// dir checkpoint timers); off by default.
+    void track_changes(bool on) { track_changes_ = on; }
     /// Forgets the changes (after a restore, the timers equal what is stored).
     void mark_clean() { changes_.clear(); }
     /// Calls f(domain, time, key) for every pending timer, in time order per domain.
@@ -67,6 +70,7 @@ private:
     };
     void record(bool added, TimeDomain domain, Entry e);
     std::map<std::pair<TimeDomain, Entry>, Net> changes_;
+    bool track_changes_ = false;
 };
 
 }  // namespace eddy
