@@ -370,8 +370,10 @@ private:
         if (ttl_ > 0) {
             slot.touched = *now_;
         }
-        // Values grow as they are used: every 64th access measures one.
-        if ((++accesses_ & 63) == 0 && backing_ != nullptr) {
+        // Values grow as they are used: every 64th access measures one (every
+        // 1024th when measuring means encoding it).
+        constexpr uint64_t kSampleMask = HeapMeasured<T> ? 63 : 1023;
+        if ((++accesses_ & kSampleMask) == 0 && backing_ != nullptr) {
             size_t heap = 0;
             if constexpr (HeapMeasured<T>) {
                 heap = Codec<T>::heap_bytes(slot.value);
