@@ -17,8 +17,7 @@
 
 #include "harness.h"
 #include "metrics/metrics.h"
-#include "state/layout.h"
-#include "state/store.h"
+#include "state_support.h"
 
 namespace eddy {
 namespace {
@@ -26,9 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::run_yaml;
 
-/// Keyed entries of every operator's committed state and its timers. Per-shard
-/// operator-wide (Global) entries are left out: they are per shard by design.
-using Snapshot = std::map<std::string, std::map<std::string, std::string>>;
+using Snapshot = testing::StateSnapshot;
 
 /// The operators under test: YAML for `operators:`, keyed by user_id and
 /// reading `clicks`, and the outputs to collect.
@@ -127,27 +124,7 @@ protected:
     }
 
     Snapshot snapshot(const std::string& state) const {
-        Snapshot out;
-        auto store = state::StateStore::open((dir_ / state).string(), 16 << 20);
-        EXPECT_TRUE(store.is_ok()) << store.status().message();
-        if (!store.is_ok()) {
-            return out;
-        }
-        for (const std::string& family : store.value()->family_names()) {
-            if (!family.starts_with("op:") && !family.starts_with("timers:")) {
-                continue;
-            }
-            std::unique_ptr<rocksdb::Iterator> it(store.value()->db().NewIterator(
-                rocksdb::ReadOptions(), store.value()->find_family(family)));
-            for (it->SeekToFirst(); it->Valid(); it->Next()) {
-                std::string k = it->key().ToString();
-                if (family.starts_with("op:") && state::get_u16(k) == state::kGlobalGroup) {
-                    continue;
-                }
-                out[family][k] = it->value().ToString();
-            }
-        }
-        return out;
+        return testing::read_state((dir_ / state).string(), /*keyed_only=*/true);
     }
 
     fs::path dir_;

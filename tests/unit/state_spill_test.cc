@@ -13,7 +13,7 @@
 
 #include "harness.h"
 #include "metrics/metrics.h"
-#include "state/store.h"
+#include "state_support.h"
 
 namespace eddy {
 namespace {
@@ -21,8 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::run_yaml;
 
-/// Every entry of every operator's committed state, by family.
-using Snapshot = std::map<std::string, std::map<std::string, std::string>>;
+using Snapshot = testing::StateSnapshot;
 
 class StateSpillTest : public ::testing::Test {
 protected:
@@ -55,23 +54,7 @@ protected:
     }
 
     Snapshot snapshot(const std::string& name) const {
-        Snapshot out;
-        auto store = state::StateStore::open((dir_ / name).string(), 16 << 20);
-        EXPECT_TRUE(store.is_ok()) << store.status().message();
-        if (!store.is_ok()) {
-            return out;
-        }
-        for (const std::string& family : store.value()->family_names()) {
-            if (!family.starts_with("op:") && !family.starts_with("timers:")) {
-                continue;
-            }
-            std::unique_ptr<rocksdb::Iterator> it(store.value()->db().NewIterator(
-                rocksdb::ReadOptions(), store.value()->find_family(family)));
-            for (it->SeekToFirst(); it->Valid(); it->Next()) {
-                out[family][it->key().ToString()] = it->value().ToString();
-            }
-        }
-        return out;
+        return testing::read_state((dir_ / name).string());
     }
 
     static uint64_t metric(const Job& job, const std::string& component,
