@@ -37,10 +37,10 @@ size_t bytes_of(const std::vector<std::string>& text) {
     return n;
 }
 
-/// JsonDecoder (simdjson DOM) alone: a line's fields into a record.
-void BM_JsonDecode(benchmark::State& state) {
+/// Decodes the sample lines one after the other into a reused batch.
+template <class Decoder>
+void decode_lines(benchmark::State& state, Decoder& decoder) {
     const auto& text = lines();
-    JsonDecoder decoder([](std::string_view n) { return fields().intern(n); });
     Batch batch;
     size_t i = 0;
     for (auto _ : state) {
@@ -57,31 +57,22 @@ void BM_JsonDecode(benchmark::State& state) {
     state.SetBytesProcessed(
         static_cast<int64_t>(bytes_of(text) * state.iterations() / text.size()));
 }
+
+/// JsonDecoder (simdjson DOM) alone: a line's fields into a record.
+void BM_JsonDecode(benchmark::State& state) {
+    JsonDecoder decoder([](std::string_view n) { return fields().intern(n); });
+    decode_lines(state, decoder);
+}
 BENCHMARK(BM_JsonDecode);
 
 /// LineDecoder with `event_time: {field: ts, unit: ms}`: what the file source
 /// does per line (decode, then the event time).
 void BM_LineDecode(benchmark::State& state) {
-    const auto& text = lines();
     DecoderOptions options;
     options.event_time = EventTimeOptions{"ts", TimeUnit::kMs};
     LineDecoder decoder(
         options, [](std::string_view n) { return fields().intern(n); }, Clock::system());
-    Batch batch;
-    size_t i = 0;
-    for (auto _ : state) {
-        if (batch.full()) {
-            batch.clear();
-        }
-        Status s = decoder.decode(text[i], batch.append());
-        benchmark::DoNotOptimize(s);
-        if (++i == text.size()) {
-            i = 0;
-        }
-    }
-    state.SetItemsProcessed(state.iterations());
-    state.SetBytesProcessed(
-        static_cast<int64_t>(bytes_of(text) * state.iterations() / text.size()));
+    decode_lines(state, decoder);
 }
 BENCHMARK(BM_LineDecode);
 

@@ -266,4 +266,22 @@ TEST_F(EddyCli, VersionExitsZero) {
     EXPECT_THAT(o.out, StartsWith("eddy "));
 }
 
+TEST_F(EddyCli, RunOverridesOfTheStateBlockAreCheckedBeforeAnythingRuns) {
+    std::string topology = fixture("good_minimal.yaml");
+    fs::path never = fs::temp_directory_path() / ("eddy_cli_never_" + std::to_string(::getpid()));
+    Outcome bad_size = run_eddy(
+        {"run", "--no-progress", "--state-dir", never.string(), "--state-cache", "12", topology});
+    EXPECT_EQ(bad_size.exit_code, 2);
+    EXPECT_THAT(bad_size.err, HasSubstr("--state-cache must be a size of at least 1MB"));
+    EXPECT_FALSE(fs::exists(never));
+
+    Outcome both = run_eddy({"run", "--no-progress", "--no-state", "--state-dir", "x", topology});
+    EXPECT_EQ(both.exit_code, 2);
+    EXPECT_THAT(both.err, HasSubstr("--no-state cannot be combined with --state-dir"));
+
+    Outcome no_dir = run_eddy({"run", "--no-progress", "--checkpoint-interval", "5s", topology});
+    EXPECT_EQ(no_dir.exit_code, 2);
+    EXPECT_THAT(no_dir.err, HasSubstr("need a state.dir"));
+}
+
 }  // namespace

@@ -222,7 +222,7 @@ TEST_F(StateFaultsTest, AStateDirThatCannotBeCreatedIsRefusedNamingThePath) {
 TEST_F(StateFaultsTest, ADiskFullDuringACheckpointKeepsThePreviousOne) {
     fs::path input = dir_ / "clicks.jsonl";
     ASSERT_EQ(shell("'" + std::string(EDDY_BINARY) +
-                    "' gen --events 150000 --users 2000 --seed 5 --out '" + input.string() +
+                    "' gen --events 600000 --users 2000 --seed 5 --out '" + input.string() +
                     "' 2>/dev/null"),
               0);
     std::string source = "{type: file, path: '" + input.string() +
@@ -232,7 +232,8 @@ TEST_F(StateFaultsTest, ADiskFullDuringACheckpointKeepsThePreviousOne) {
     Outcome reference = run(topology("reference", reference_state.string(), source));
     ASSERT_EQ(reference.exit_code, 0) << reference.log;
 
-    // The first checkpoint fits in 1 MB; the WAL outgrows it before the input ends.
+    // The first checkpoint fits in 1 MB; the WAL outgrows it before the input
+    // ends (a dozen checkpoints of 0.3-0.4 MB each, whatever the timing).
     fs::path state = dir_ / "full";
     fs::path topo = topology("full", state.string(), source);
     Outcome full = run(topo, {}, 1 << 20);

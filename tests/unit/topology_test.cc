@@ -458,7 +458,7 @@ TEST(TopologyValidator, ParametersAreTypedAndDefaultsFilled) {
     Validated v = validate_text(
         "name: typed\n"
         "parallelism: 3\n"
-        "state: {dir: ./s, checkpoint_interval: 2m, memory: 64MB}\n"
+        "state: {dir: ./s, checkpoint_interval: 2m, memory: 64MB, cache: 512MB}\n"
         "sources:\n"
         "  clicks:\n"
         "    type: generator\n"
@@ -477,6 +477,7 @@ TEST(TopologyValidator, ParametersAreTypedAndDefaultsFilled) {
     EXPECT_EQ(t.state.dir, "./s");
     EXPECT_EQ(t.state.checkpoint_interval_ms, 120'000);
     EXPECT_EQ(t.state.memory_bytes, 64u << 20);
+    EXPECT_EQ(t.state.cache_bytes, 512u << 20);
     EXPECT_EQ(v.diags.warning_count(), 0u) << dump(v.diags);
 
     const ComponentDef& clicks = t.components[static_cast<size_t>(t.find("clicks"))];
@@ -794,6 +795,15 @@ TEST(TopologyValidator, AStatefulOperatorWithoutAKeyCannotRunInParallel) {
     EXPECT_FALSE(v.topology);
     EXPECT_THAT(dump(v.diags), HasSubstr("keeps state without a `key`, so one instance must see "
                                          "every record; it cannot have `parallelism: 2`"));
+}
+
+TEST(TopologyValidator, AStateCacheBelowOneMegabyteIsRefused) {
+    Validated v = validate_text(
+        "state: {dir: ./s, cache: 64KB}\n"
+        "sources: {clicks: {type: generator, events: 1}}\n"
+        "sinks: {out: {type: stdout, input: clicks}}\n");
+    EXPECT_FALSE(v.topology);
+    EXPECT_THAT(dump(v.diags), HasSubstr("cache"));
 }
 
 }  // namespace

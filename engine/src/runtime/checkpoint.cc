@@ -605,19 +605,19 @@ std::vector<std::pair<std::string, state::Expiry>> Job::Impl::record_expiry(
     rocksdb::WriteBatch& batch) {
     std::vector<std::pair<std::string, state::Expiry>> out;
     for (auto& shards : instances_) {
-        const OperatorRuntime* first = nullptr;
+        // Every shard of a node runs the same operators, in the same order.
         for (size_t k = 0; !shards.empty() && k < shards[0]->ops.size(); ++k) {
-            first = shards[0]->ops[k].get();
-            if (!first->def_.state_ttl_ms || first->backings_.empty()) {
+            const OperatorRuntime& op = *shards[0]->ops[k];
+            if (!op.def_.state_ttl_ms || op.backings_.empty()) {
                 continue;
             }
             state::Expiry e;
-            e.ttl_ms = *first->def_.state_ttl_ms;
+            e.ttl_ms = *op.def_.state_ttl_ms;
             for (auto& inst : shards) {
                 e.now.push_back(inst->ops[k]->ttl_now_);
             }
-            store_->put_meta(batch, "ttl/" + first->def_.name, e.encode());
-            out.emplace_back(first->def_.name, std::move(e));
+            store_->put_meta(batch, "ttl/" + op.def_.name, e.encode());
+            out.emplace_back(op.def_.name, std::move(e));
         }
     }
     return out;

@@ -67,15 +67,11 @@ public:
         not_full_.notify_all();
     }
 
-    /// Wakes the consumer without a message (to look at its timers again).
-    void nudge() { not_empty_.notify_all(); }
-
     /// The most messages it ever held at once (at most its capacity).
     size_t peak() const {
         std::lock_guard lock(mu_);
         return peak_;
     }
-    size_t capacity() const { return capacity_; }
 
 private:
     mutable std::mutex mu_;
