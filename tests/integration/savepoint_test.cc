@@ -15,9 +15,11 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,18 +75,20 @@ protected:
     }
 
     /// A topology `name` under dir_/run with its state in dir_/run/state.
-    fs::path write_topology(const std::string& run, int parallelism,
-                            const std::string& name = "sp") {
+    fs::path write_topology(const std::string& run, int parallelism, const std::string& name = "sp",
+                            fs::path input = {}) {
+        if (input.empty()) {
+            input = dir_ / "clicks.jsonl";
+        }
         fs::path d = dir_ / run;
         fs::create_directories(d);
-        std::ofstream(d / "topology.yaml")
-            << "name: " << name << "\nparallelism: " << parallelism
-            << "\nstate: {dir: " << (d / "state").string() << R"(, checkpoint_interval: 100ms}
+        std::ofstream(d / "topology.yaml") << "name: " << name << "\nparallelism: " << parallelism
+                                           << "\nstate: {dir: " << (d / "state").string()
+                                           << R"(, checkpoint_interval: 100ms}
 sources:
   clicks:
     type: file
-    path: )" << (dir_ / "clicks.jsonl").string()
-            << R"(
+    path: )" << input.string() << R"(
     event_time: {field: ts, unit: ms}
     watermark: {max_out_of_orderness: 30s}
 operators:
@@ -124,14 +128,43 @@ sinks:
         return read_file(out);
     }
 
-    /// The state of `run` stopped by SIGTERM part-way through the input.
+    /// The state of `run` stopped by SIGTERM part-way through the input: the
+    /// job reads the first half of clicks.jsonl through a FIFO that stays
+    /// open, so it cannot drain its input however fast it runs.
     fs::path stopped_run() {
-        fs::path partial = write_topology("partial", 1);
+        fs::path fifo = dir_ / "clicks.fifo";
+        EXPECT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+        fs::path partial = write_topology("partial", 1, "sp", fifo);
         pid_t pid =
             eddy::testing::start_eddy_run(partial / "topology.yaml", dir_ / "background.log");
-        std::this_thread::sleep_for(std::chrono::milliseconds(400));
+        int fd = -1;
+        for (int i = 0; i < 1000 && fd < 0; ++i) {  // no reader yet: ENXIO
+            fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+            if (fd < 0) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            }
+        }
+        EXPECT_GE(fd, 0) << "eddy did not open the FIFO: " << read_file(dir_ / "background.log");
+        if (fd >= 0) {
+            ::fcntl(fd, F_SETFL, 0);  // blocking writes: the job reads at its pace
+            std::string input = read_file(dir_ / "clicks.jsonl");
+            size_t half = input.find('\n', input.size() / 2) + 1;
+            for (size_t done = 0; done < half;) {
+                ssize_t n = ::write(fd, input.data() + done, half - done);
+                if (n <= 0) {
+                    ADD_FAILURE() << "writing to the FIFO failed";
+                    break;
+                }
+                done += static_cast<size_t>(n);
+            }
+            // Several checkpoint intervals while the job waits for more input.
+            std::this_thread::sleep_for(std::chrono::milliseconds(400));
+        }
         ::kill(pid, SIGTERM);
         EXPECT_EQ(eddy::testing::wait_exit(pid), 0) << read_file(dir_ / "background.log");
+        if (fd >= 0) {
+            ::close(fd);
+        }
         EXPECT_THAT(read_file(dir_ / "background.log"), HasSubstr("stopped"))
             << "the job drained its input before it was stopped";
         return partial;
@@ -307,7 +340,8 @@ TEST_F(SavepointTest, GetFindsAKeyAndEraseRemovesItFromEveryOperatorKeyedByItsFi
     Output bad = eddy("state erase '" + state.string() + "' --key user_id");
     EXPECT_EQ(bad.code, 2);
     EXPECT_THAT(bad.err, HasSubstr("--key must be FIELD=VALUE"));
-    // The job resumes from the erased state.
+    // The job resumes from the erased state, now reading the file itself.
+    write_topology("partial", 1);
     Output resumed = run(partial);
     EXPECT_EQ(resumed.code, 0) << resumed.err;
 }

@@ -146,5 +146,53 @@ TEST(TimerServiceTest, CheckpointDeltasAreTheNetChangeSinceTheLastDrain) {
     EXPECT_FALSE(timers.changed());
 }
 
+TEST(TimerServiceTest, ACheckpointedTimerSetAgainWhileItFiresStaysCheckpointed) {
+    TimerService timers;
+    timers.track_changes(true);
+    timers.set(TimeDomain::kEventTime, Value::string_view("u1"), 10);
+    timers.set(TimeDomain::kProcessingTime, Value::string_view("u2"), 5);
+    std::vector<std::string> deltas;
+    auto collect = [&](bool added, TimeDomain domain, int64_t time, const Value& key) {
+        deltas.push_back(std::string(added ? "+" : "-") +
+                         (domain == TimeDomain::kEventTime ? "e:" : "p:") +
+                         std::string(key.as_string()) + "@" + std::to_string(time));
+    };
+    timers.drain_changes(collect);
+    EXPECT_THAT(deltas, ::testing::ElementsAre("+e:u1@10", "+p:u2@5"));
+
+    // The callback sets the firing timer again: the checkpoint still has it.
+    deltas.clear();
+    int fired = 0;
+    timers.fire_due(TimeDomain::kEventTime, 10, [&](const Timer& t) {
+        if (++fired == 1) {
+            timers.set(TimeDomain::kEventTime, t.key, t.time);
+        }
+    });
+    EXPECT_EQ(fired, 2);  // it was due, so it fired again
+    timers.set(TimeDomain::kEventTime, Value::string_view("u1"), 10);
+    EXPECT_TRUE(timers.changed());
+    timers.drain_changes(collect);
+    EXPECT_THAT(deltas, ::testing::ElementsAre());
+    EXPECT_FALSE(timers.changed());
+
+    // A processing-time timer cancelled and set again between drains: no change;
+    // one cancelled for good: removed.
+    timers.cancel(TimeDomain::kProcessingTime, Value::string_view("u2"), 5);
+    timers.set(TimeDomain::kProcessingTime, Value::string_view("u2"), 5);
+    timers.cancel(TimeDomain::kEventTime, Value::string_view("u1"), 10);
+    timers.drain_changes(collect);
+    EXPECT_THAT(deltas, ::testing::ElementsAre("-e:u1@10"));
+}
+
+TEST(TimerServiceTest, WithoutTrackingNothingIsRemembered) {
+    TimerService timers;
+    for (int64_t t = 0; t < 100; ++t) {
+        timers.set(TimeDomain::kEventTime, Value::integer(t), t);
+    }
+    timers.mark_clean();
+    timers.fire_due(TimeDomain::kEventTime, 100, [](const Timer&) {});
+    EXPECT_FALSE(timers.changed());
+}
+
 }  // namespace
 }  // namespace eddy

@@ -56,40 +56,59 @@ Value TimerService::key_of(const Entry& e) {
 }
 
 void TimerService::set(TimeDomain domain, const Value& key, int64_t time) {
-    Entry e = make_entry(key, time);
-    if (timers(domain).insert(e).second) {
-        record(true, domain, std::move(e));
+    if (timers(domain).insert(make_entry(key, time)).second) {
+        ++unsaved_;
     }
 }
 
 void TimerService::cancel(TimeDomain domain, const Value& key, int64_t time) {
-    Entry e = make_entry(key, time);
-    if (timers(domain).erase(e) > 0) {
-        record(false, domain, std::move(e));
+    auto& set = timers(domain);
+    auto it = set.find(make_entry(key, time));
+    if (it != set.end()) {
+        removed(domain, std::move(set.extract(it).value()));
     }
 }
 
-void TimerService::record(bool added, TimeDomain domain, Entry e) {
-    // The first change of a timer since the last checkpoint tells whether the
-    // checkpoint has it: only a timer that is absent can be added.
-    if (!track_changes_) {
-        return;
-    }
-    auto [it, first] = changes_.try_emplace({domain, std::move(e)}, Net{!added, added});
-    if (!first) {
-        // Back to what the checkpoint has: nothing to write.
-        changes_.erase(it);
+void TimerService::removed(TimeDomain domain, Entry&& e) {
+    if (!e.saved) {
+        --unsaved_;
+    } else if (track_changes_) {
+        removed_.emplace_back(domain, std::move(e));
     }
 }
 
 void TimerService::drain_changes(
     const std::function<void(bool, TimeDomain, int64_t, const Value&)>& f) {
-    for (const auto& [timer, change] : changes_) {
-        if (change.present != change.committed) {
-            f(change.present, timer.first, timer.second.time, key_of(timer.second));
+    for (auto& [domain, e] : removed_) {
+        auto& set = timers(domain);
+        if (auto it = set.find(e); it != set.end()) {
+            // Removed and set again: what the last drain saw.
+            it->saved = true;
+            --unsaved_;
+        } else {
+            f(false, domain, e.time, key_of(e));
         }
     }
-    changes_.clear();
+    removed_.clear();
+    for (TimeDomain domain : {TimeDomain::kEventTime, TimeDomain::kProcessingTime}) {
+        for (auto it = timers(domain).begin(); unsaved_ > 0 && it != timers(domain).end(); ++it) {
+            if (!it->saved) {
+                f(true, domain, it->time, key_of(*it));
+                it->saved = true;
+                --unsaved_;
+            }
+        }
+    }
+}
+
+void TimerService::mark_clean() {
+    for (TimeDomain domain : {TimeDomain::kEventTime, TimeDomain::kProcessingTime}) {
+        for (const Entry& e : timers(domain)) {
+            e.saved = true;
+        }
+    }
+    unsaved_ = 0;
+    removed_.clear();
 }
 
 void TimerService::for_each(const std::function<void(TimeDomain, int64_t, const Value&)>& f) const {
@@ -107,11 +126,11 @@ size_t TimerService::fire_due(TimeDomain domain, int64_t time,
     size_t fired = 0;
     while (!set.empty() && set.begin()->time <= time) {
         Entry e = std::move(set.extract(set.begin()).value());
-        // Recorded before firing: the callback may set the same timer again.
-        record(false, domain, e);
         Timer t{domain, e.time, key_of(e)};
         fire(t);
         ++fired;
+        // After firing: `t.key` may point into `e`.
+        removed(domain, std::move(e));
     }
     return fired;
 }

@@ -3,7 +3,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <set>
 #include <string>
 #include <tuple>
@@ -32,16 +31,18 @@ public:
 
     /// Calls f(added, domain, time, key) for every timer present now but not
     /// at the last call or mark_clean() (true), or the other way round
-    /// (false), then forgets them (checkpoint deltas). A timer set and fired
-    /// in between is not reported: changes are kept as their net effect, so
-    /// their number is bounded by the timers touched, not by the events.
+    /// (false), then forgets them (checkpoint deltas); removals come first.
+    /// A timer set and fired in between is not reported. Each timer carries
+    /// whether the last drain saw it, so setting and firing cost nothing
+    /// extra; the drain scans the pending timers once if any were set, and
+    /// remembers only removed timers that the last drain saw.
     void drain_changes(const std::function<void(bool, TimeDomain, int64_t, const Value&)>& f);
-    bool changed() const { return !changes_.empty(); }
+    bool changed() const { return unsaved_ > 0 || !removed_.empty(); }
     /// Whether to keep changes for drain_changes() (only jobs with a state
     /// dir checkpoint timers); off by default.
     void track_changes(bool on) { track_changes_ = on; }
     /// Forgets the changes (after a restore, the timers equal what is stored).
-    void mark_clean() { changes_.clear(); }
+    void mark_clean();
     /// Calls f(domain, time, key) for every pending timer, in time order per domain.
     void for_each(const std::function<void(TimeDomain, int64_t, const Value&)>& f) const;
 
@@ -51,6 +52,8 @@ private:
         ValueType type;
         int64_t number;  // ints, bools, and doubles as bits
         std::string text;
+        // Whether the last drain_changes() reported it (not part of the order).
+        mutable bool saved = false;
         bool operator<(const Entry& o) const {
             return std::tie(time, type, number, text) < std::tie(o.time, o.type, o.number, o.text);
         }
@@ -64,12 +67,12 @@ private:
     std::set<Entry> event_;
     std::set<Entry> processing_;
     int64_t watermark_ = kNoWatermark;
-    struct Net {
-        bool committed;  // present at the last drain
-        bool present;    // present now
-    };
-    void record(bool added, TimeDomain domain, Entry e);
-    std::map<std::pair<TimeDomain, Entry>, Net> changes_;
+    /// Notes that `e` left its set.
+    void removed(TimeDomain domain, Entry&& e);
+    /// Saved timers removed since the last drain.
+    std::vector<std::pair<TimeDomain, Entry>> removed_;
+    /// Pending timers not saved yet.
+    size_t unsaved_ = 0;
     bool track_changes_ = false;
 };
 
