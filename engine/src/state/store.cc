@@ -7,6 +7,7 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_buffer_manager.h>
 
@@ -174,6 +175,10 @@ Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& dir, uin
     o.level0_slowdown_writes_trigger = 40;
     o.level0_stop_writes_trigger = 64;
     o.compression = rocksdb::kLZ4Compression;
+    // A checkpoint writes its keys sorted; each key group's next key goes
+    // right after its last one, so the memtable keeps that position as a
+    // hint instead of searching its skip list from the top.
+    o.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(2));
     store->expiry_ = std::make_shared<TtlFilters>();
     o.compaction_filter_factory = store->expiry_;
 
