@@ -6,6 +6,7 @@
 // of letting its queues grow (backpressure).
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <thread>
@@ -158,6 +159,78 @@ TEST_F(ParallelTest, StoppedAtParallelism2AndRestoredAt4TheStateIsThatOfOneRun) 
         auto second = outputs(topology(c, c.name + "_parts", 4));
         EXPECT_TRUE(snapshot(c.name + "_parts") == snapshot(c.name + "_whole"))
             << "final state differs";
+    }
+}
+
+// A parallel job decodes a file's JSON lines on a task arena, in chunks of a
+// poll's size: records, errors (bad JSON, a missing event time, a line too
+// long) and lateness come out as with one thread.
+TEST_F(ParallelTest, AFileDecodedInParallelGivesWhatOneThreadGives) {
+    fs::create_directories(dir_);
+    fs::path input = dir_ / "clicks.jsonl";
+    {
+        std::ofstream out(input);
+        uint64_t rng = 12345;
+        auto next = [&rng] {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            return rng >> 33;
+        };
+        int64_t ts = 1700000000000;
+        for (int i = 0; i < 20000; ++i) {
+            ts += static_cast<int64_t>(next() % 2000);
+            // Some events are minutes late: beyond max_out_of_orderness, so
+            // which ones are late depends on when the watermark advances.
+            int64_t t = next() % 50 == 0 ? ts - 180000 : ts;
+            if (i % 997 == 5) {
+                out << "{\"user_id\": \"u1\", \"ts\": \n";  // bad JSON
+            } else if (i % 1999 == 7) {
+                out << "{\"user_id\": \"u2\"}\n";  // no event time
+            } else if (i == 4321) {
+                out << "{\"user_id\": \"u3\", \"pad\": \"" << std::string(3000, 'x') << "\"}\n";
+            } else {
+                out << "{\"user_id\": \"u" << next() % 300 << "\", \"ts\": " << t
+                    << ", \"type\": \"page_view\", \"dwell_ms\": " << next() % 60000 << "}\n";
+            }
+        }
+    }
+    auto yaml = [&](int parallelism) {
+        return "name: parallel_file\nparallelism: " + std::to_string(parallelism) +
+               "\nsources:\n"
+               "  clicks:\n"
+               "    type: file\n"
+               "    path: " +
+               input.string() +
+               "\n"
+               "    max_line_bytes: 2KB\n"
+               "    event_time: {field: ts, unit: ms}\n"
+               "    watermark: {max_out_of_orderness: 30s}\n"
+               "operators:\n"
+               "  sessions: {type: sessionizer, input: clicks, key: user_id, gap: 10m}\n"
+               "  minute:\n"
+               "    type: window\n"
+               "    input: clicks\n"
+               "    key: user_id\n"
+               "    size: 1m\n"
+               "    aggregations: {events: {op: count}, dwell: {op: sum, field: dwell_ms}}\n"
+               "sinks:\n"
+               "  s: {type: collect, input: sessions.sessions}\n"
+               "  s_late: {type: collect, input: sessions.late}\n"
+               "  m: {type: collect, input: minute}\n"
+               "  m_late: {type: collect, input: minute.late}\n"
+               "  errors: {type: collect, input: clicks.errors}\n"
+               "  rest: {type: null, input: sessions}\n";
+    };
+    auto one = outputs(yaml(1));
+    ASSERT_EQ(one["errors"].size(), 21u + 11u + 1u);
+    ASSERT_FALSE(one["s_late"].empty());
+    ASSERT_FALSE(one["m"].empty());
+    for (int p : {2, 4}) {
+        SCOPED_TRACE("parallelism " + std::to_string(p));
+        auto many = outputs(yaml(p));
+        for (const auto& [sink, lines] : one) {
+            EXPECT_EQ(many[sink].size(), lines.size()) << sink;
+            EXPECT_TRUE(many[sink] == lines) << sink << " differs";
+        }
     }
 }
 

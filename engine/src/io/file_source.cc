@@ -40,13 +40,14 @@ Status LineSource::open(ComponentContext& ctx) {
     return Status::ok();
 }
 
-Result<PollStatus> LineSource::poll(SourceEmitter& out, size_t max_records) {
+template <class F, class G>
+Result<PollStatus> LineSource::read(SourceEmitter& out, size_t max, F&& on_line, G&& on_skipped) {
     if (ended_ || reader_ == nullptr) {
         return PollStatus::kEnd;
     }
     size_t emitted = 0;
     LineReader::Line line;
-    while (emitted < max_records) {
+    while (emitted < max) {
         Result<LineReader::Event> event = reader_->next(line, emitted == 0 ? kPollWaitMs : 0);
         if (!event.is_ok()) {
             return error(event.status().code(), event.status().message());
@@ -59,8 +60,9 @@ Result<PollStatus> LineSource::poll(SourceEmitter& out, size_t max_records) {
                 return emitted > 0 ? PollStatus::kData : PollStatus::kIdle;
             case LineReader::Event::kTooLong:
                 out.error(line.message, line.number, truncate_utf8(line.text, kRawErrorBytes));
+                on_skipped(line);
                 break;
-            case LineReader::Event::kLine: {
+            case LineReader::Event::kLine:
                 if (decoder_->needs_header()) {
                     Status s = decoder_->read_header(line.text);
                     if (!s.is_ok()) {
@@ -72,18 +74,48 @@ Result<PollStatus> LineSource::poll(SourceEmitter& out, size_t max_records) {
                     }
                     break;
                 }
-                Record& record = out.append();
-                Status s = decoder_->decode(line.text, record);
-                if (!s.is_ok()) {
-                    out.discard_last();
-                    out.error(s.message(), line.number, truncate_utf8(line.text, kRawErrorBytes));
-                }
+                on_line(line);
                 break;
-            }
         }
         ++emitted;
     }
     return PollStatus::kData;
+}
+
+Result<PollStatus> LineSource::poll(SourceEmitter& out, size_t max_records) {
+    return read(
+        out, max_records,
+        [&](const LineReader::Line& line) {
+            Record& record = out.append();
+            Status s = decoder_->decode(line.text, record);
+            if (!s.is_ok()) {
+                out.discard_last();
+                out.error(s.message(), line.number, truncate_utf8(line.text, kRawErrorBytes));
+            }
+        },
+        [](const LineReader::Line&) {});
+}
+
+bool LineSource::splittable() const {
+    return options_.format != LineFormat::kCsv;
+}
+
+Result<PollStatus> LineSource::read_lines(SourceEmitter& out, RawLines& lines, size_t max_lines) {
+    lines.clear();
+    return read(
+        out, max_lines,
+        [&](const LineReader::Line& line) {
+            lines.spans.push_back({lines.bytes.size(), line.text.size(), line.number, false});
+            lines.bytes.append(line.text);
+        },
+        // Kept in place, so that lines fall into the same polls as with poll().
+        [&](const LineReader::Line& line) {
+            lines.spans.push_back({lines.bytes.size(), 0, line.number, true});
+        });
+}
+
+std::unique_ptr<LineDecoder> LineSource::new_decoder(ComponentContext& ctx) const {
+    return std::make_unique<LineDecoder>(options_, ctx);
 }
 
 SourceProgress LineSource::progress() const {

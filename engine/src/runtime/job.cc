@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "runtime/job.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
 #include <pthread.h>
 
+#include "record/utf8.h"
 #include "runtime/job_impl.h"
 
 namespace eddy {
@@ -442,25 +444,33 @@ void Job::Impl::advance(NodeInstance& inst, int64_t watermark) {
 bool Job::Impl::poll_source(SourceRuntime& src) {
     src.main_.clear();
     src.errors_.clear();
-    auto polled = src.source_->poll(src, job_.options_.batch_size);
+    ParallelDecoder* decoder = src.decoder_.get();
+    auto polled = decoder != nullptr
+                      ? src.lines_->read_lines(src, src.raw_, decoder->lines_per_read())
+                      : src.source_->poll(src, job_.options_.batch_size);
     if (!polled.is_ok()) {
         fail(Status(polled.status().code(),
                     "source '" + src.def_.name + "': " + polled.status().message()));
         return false;
     }
     PollStatus status = polled.value();
-    for (size_t i = 0; i < src.main_.size(); ++i) {
-        src.watermarks_.observe(src.main_[i].time());
+    bool had_data = !src.errors_.empty();
+    if (decoder != nullptr) {
+        // Each chunk goes on as a poll of its own would, watermark included.
+        had_data |= src.raw_.size() > 0;
+        decoder->decode(src.raw_);
+        for (size_t c = 0; c < decoder->chunks(); ++c) {
+            ParallelDecoder::Chunk& chunk = decoder->chunk(c);
+            for (const ParallelDecoder::Error& e : chunk.errors) {
+                src.error(e.reason, e.line, truncate_utf8(src.raw_.text(e.index), 1024));
+            }
+            emit_polled(src, chunk.records);
+            send_source_watermark(src);
+        }
+    } else {
+        had_data |= !src.main_.empty();
     }
-    bool had_data = !src.main_.empty() || !src.errors_.empty();
-    if (!src.main_.empty()) {
-        src.metrics_->add_out(src.main_.size());
-        route(src.routes_main_, 0, src.main_);
-    }
-    if (!src.errors_.empty()) {
-        src.metrics_->add_errors(src.errors_.size());
-        route(src.routes_errors_, 0, src.errors_);
-    }
+    emit_polled(src, src.main_);
     if (status == PollStatus::kEnd) {
         src.ended_ = true;
         src.watermarks_.end();
@@ -471,13 +481,43 @@ bool Job::Impl::poll_source(SourceRuntime& src) {
         spdlog::debug("[{}] source is {}", src.def_.name, idle ? "idle" : "active again");
         broadcast_idle(src.routes_main_, 0, idle);
     }
+    send_source_watermark(src);
+    return had_data;
+}
+
+void Job::Impl::emit_polled(SourceRuntime& src, Batch& records) {
+    for (size_t i = 0; i < records.size(); ++i) {
+        src.watermarks_.observe(records[i].time());
+    }
+    if (!records.empty()) {
+        src.metrics_->add_out(records.size());
+        route(src.routes_main_, 0, records);
+    }
+    if (!src.errors_.empty()) {
+        src.metrics_->add_errors(src.errors_.size());
+        route(src.routes_errors_, 0, src.errors_);
+        src.errors_.clear();
+    }
+}
+
+void Job::Impl::send_source_watermark(SourceRuntime& src) {
     int64_t wm = src.watermarks_.current();
     if (wm > src.sent_watermark_) {
         src.sent_watermark_ = wm;
         broadcast_watermark(src.routes_main_, 0, wm);
         broadcast_watermark(src.routes_errors_, 0, wm);
     }
-    return had_data;
+}
+
+void Job::Impl::start_parallel_decoding(int threads) {
+    for (auto& src : sources_) {
+        auto* lines = dynamic_cast<LineSource*>(src->source_.get());
+        if (lines != nullptr && lines->splittable()) {
+            src->lines_ = lines;
+            src->decoder_ =
+                std::make_unique<ParallelDecoder>(*lines, *src, threads, job_.options_.batch_size);
+        }
+    }
 }
 
 void Job::Impl::fire_processing_timers() {
@@ -641,8 +681,13 @@ Status Job::Impl::run() {
     for (const PlanNode& node : job_.plan_.nodes) {
         parallel |= node.kind == PlanNodeKind::kChain && node.parallelism > 1;
     }
+    int threads = 1;
+    for (const PlanNode& node : job_.plan_.nodes) {
+        threads = std::max(threads, node.kind == PlanNodeKind::kChain ? node.parallelism : 1);
+    }
     if (parallel) {
         start_workers();
+        start_parallel_decoding(threads);
     }
     while (!failed()) {
         if (job_.stop_.load(std::memory_order_relaxed)) {

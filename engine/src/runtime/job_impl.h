@@ -18,6 +18,7 @@
 #include "runtime/job.h"
 #include "runtime/key_groups.h"
 #include "runtime/mailbox.h"
+#include "runtime/parallel_decode.h"
 #include "runtime/plan.h"
 #include "state/backing.h"
 #include "state/expiry.h"
@@ -219,6 +220,10 @@ private:
         }
 
         std::unique_ptr<Source> source_;
+        // Parallel jobs, line sources: lines read here, decoded on the arena.
+        LineSource* lines_ = nullptr;
+        std::unique_ptr<ParallelDecoder> decoder_;
+        RawLines raw_;
         WatermarkGenerator watermarks_;
         Batch main_;
         Batch errors_;
@@ -261,6 +266,11 @@ private:
     void broadcast_watermark(Routes& routes, int from_shard, int64_t watermark);
     void broadcast_idle(Routes& routes, int from_shard, bool idle);
     bool poll_source(SourceRuntime& src);
+    /// Routes a poll's (or a decoded chunk's) records and the errors so far.
+    void emit_polled(SourceRuntime& src, Batch& records);
+    void send_source_watermark(SourceRuntime& src);
+    /// Parallel jobs: line sources decode on a task arena of `threads` threads.
+    void start_parallel_decoding(int threads);
     void fire_processing_timers();
     void fire_processing_timers(NodeInstance& inst, int64_t now);
     /// Messages a mailbox holds before its senders wait (backpressure).
