@@ -21,5 +21,6 @@ void add_version_command(CLI::App& app, int& exit_code);
 void add_state_command(CLI::App& app, int& exit_code);
 void add_score_command(CLI::App& app, int& exit_code);
 void add_savepoint_command(CLI::App& app, int& exit_code);
+void add_broker_command(CLI::App& app, int& exit_code);
 
 }  // namespace eddy::cli

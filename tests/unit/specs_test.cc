@@ -26,11 +26,12 @@ const ComponentKind kKinds[] = {ComponentKind::kSource, ComponentKind::kOperator
 TEST(SpecsTest, BuiltInSetIsExactlyTheShippedOne) {
     const Registry& r = builtin_registry();
     EXPECT_EQ(r.names(ComponentKind::kSource),
-              (std::vector<std::string>{"file", "generator", "stdin"}));
+              (std::vector<std::string>{"file", "generator", "kafka", "stdin"}));
     EXPECT_EQ(r.names(ComponentKind::kOperator),
               (std::vector<std::string>{"bot_filter", "filter", "profile", "segment", "select",
                                         "sessionizer", "window"}));
-    EXPECT_EQ(r.names(ComponentKind::kSink), (std::vector<std::string>{"file", "null", "stdout"}));
+    EXPECT_EQ(r.names(ComponentKind::kSink),
+              (std::vector<std::string>{"file", "kafka", "null", "stdout"}));
 }
 
 TEST(SpecsTest, EverySpecAndParameterIsDocumented) {

@@ -65,6 +65,10 @@ public:
         (void)position;
         return Status::unsupported("this source cannot resume from a position");
     }
+    /// Called on the polling thread after a checkpoint holding the last
+    /// position() was made durable: the source may acknowledge its input
+    /// upstream (the kafka source commits its offsets to the group).
+    virtual void checkpointed() {}
 };
 
 /// A destination of records. Called by one thread at a time.

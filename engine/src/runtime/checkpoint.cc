@@ -795,6 +795,11 @@ Status Job::Impl::checkpoint() {
     for (const auto& [op, expiry] : expiries) {
         store_->set_expiry(state::operator_family(op), expiry.ttl_ms, expiry.cutoff());
     }
+    for (auto& src : sources_) {
+        if (src->source_->resumable()) {
+            src->source_->checkpointed();
+        }
+    }
     spdlog::debug(
         "checkpoint {}: batch built in {:.1f} ms, committed in {:.1f} ms", checkpoint_id_ + 0,
         std::chrono::duration<double, std::milli>(built - started).count(),

@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <librdkafka/rdkafka.h>
+
+#include "eddy/config.h"
+#include "eddy/spec.h"
+#include "eddy/status.h"
+
+namespace eddy {
+
+/// What every Kafka client of a source or sink is given: `brokers`,
+/// `properties` (any librdkafka setting, passed through) and `connect_timeout`.
+struct KafkaClientOptions {
+    std::string brokers;
+    std::vector<std::pair<std::string, std::string>> properties;
+    int64_t connect_timeout_ms = 10000;
+};
+
+/// Declares `brokers`, `properties` and `connect_timeout` on a spec.
+template <class Spec>
+void add_kafka_client_params(Spec& spec) {
+    spec.param(Param::string("brokers")
+                   .required()
+                   .doc("Bootstrap servers, host:port[,host:port...].")
+                   .example("127.0.0.1:9092"))
+        .param(Param::map("properties")
+                   .doc("Any other librdkafka setting, passed through as written (security: "
+                        "security.protocol, sasl.*, ssl.*; tuning: fetch.wait.max.ms, ...). An "
+                        "unknown name or a bad value is an error at start.")
+                   .example("{security.protocol: SASL_SSL, sasl.mechanisms: PLAIN}"))
+        .param(Param::duration("connect_timeout")
+                   .default_value("10s")
+                   .doc("How long to wait at start for the brokers to answer."));
+}
+
+/// "source 'clicks': parameter 'start' (topology.yaml:9:5)".
+std::string kafka_param_place(const Config& cfg, std::string_view param);
+
+/// Reads the parameters add_kafka_client_params() declares.
+Result<KafkaClientOptions> kafka_client_options(const Config& cfg);
+
+/// Epoch milliseconds written as digits, or an ISO 8601 time.
+std::optional<int64_t> parse_time_ms(std::string_view text);
+
+/// An rd_kafka_conf_t that is destroyed unless handed to rd_kafka_new().
+class KafkaConf {
+public:
+    KafkaConf() : conf_(rd_kafka_conf_new()) {}
+    ~KafkaConf() {
+        if (conf_ != nullptr) {
+            rd_kafka_conf_destroy(conf_);
+        }
+    }
+    KafkaConf(const KafkaConf&) = delete;
+    KafkaConf& operator=(const KafkaConf&) = delete;
+
+    /// Sets one librdkafka property; errors name the component and the property.
+    Status set(const std::string& name, const std::string& value, const std::string& component);
+    /// bootstrap.servers, then every `properties` entry.
+    Status apply(const KafkaClientOptions& options, const std::string& component);
+    rd_kafka_conf_t* get() { return conf_; }
+    /// After a successful rd_kafka_new(), which owns the conf.
+    void release() { conf_ = nullptr; }
+
+private:
+    rd_kafka_conf_t* conf_;
+};
+
+}  // namespace eddy

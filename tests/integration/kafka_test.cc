@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: Apache-2.0
+// The kafka source and sink against `eddy broker` (librdkafka's mock
+// cluster), started by each test on 127.0.0.1: a topology read from Kafka
+// gives what it gives from a file (as multisets); a job stopped and resumed ends with the
+// state of one run and commits its offsets to the group; undecodable
+// messages go to `errors` with topic, partition and offset; an unreachable
+// broker and a missing topic are clear errors at start.
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "kafka_support.h"
+#include "state_support.h"
+
+namespace eddy {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using testing::run_yaml;
+
+// About 3.7 MB: the test broker keeps about 5 MiB per partition.
+constexpr int kEvents = 12000;
+
+std::string user_of(const std::string& line) {
+    size_t at = line.find("\"user_id\":\"");
+    if (at == std::string::npos) {
+        return "";
+    }
+    at += 11;
+    return line.substr(at, line.find('"', at) - at);
+}
+
+class KafkaTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = fs::temp_directory_path() /
+               ("eddy_kafka_" + std::to_string(::getpid()) + "_" +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fs::remove_all(dir_);
+        fs::create_directories(dir_);
+        input_ = dir_ / "clicks.jsonl";
+        std::string cmd = std::string("'") + EDDY_BINARY + "' gen --events " +
+                          std::to_string(kEvents) + " --users 400 --seed 5 --out '" +
+                          input_.string() + "' >/dev/null 2>&1";
+        ASSERT_EQ(std::system(cmd.c_str()), 0);
+        std::ifstream in(input_);
+        for (std::string line; std::getline(in, line);) {
+            lines_.push_back(line);
+        }
+        ASSERT_EQ(lines_.size(), static_cast<size_t>(kEvents));
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    /// bot_filter and sessionizer on `source`, collected; `extra` adds sinks.
+    std::string topology(const std::string& source, const std::string& state = "",
+                         const std::string& extra = "") const {
+        std::string yaml = "name: kafka_test\n";
+        if (!state.empty()) {
+            yaml += "state: {dir: " + (dir_ / state).string() + ", checkpoint_interval: 200ms}\n";
+        }
+        yaml += "sources:\n  clicks:\n" + source +
+                "    event_time: {field: ts, unit: ms}\n"
+                // Partitions are read at their own pace: with this bound no
+                // event is late, so per-key results do not depend on how
+                // partitions interleave.
+                "    watermark: {max_out_of_orderness: 3650d}\n"
+                "operators:\n"
+                "  humans: {type: bot_filter, input: clicks, key: user_id}\n"
+                "  sessions: {type: sessionizer, input: humans, key: user_id, gap: 30m}\n"
+                "sinks:\n"
+                "  summaries: {type: collect, input: sessions}\n"
+                "  bots: {type: collect, input: humans.bots}\n"
+                "  errors: {type: collect, input: clicks.errors}\n"
+                "  rest: {type: null, inputs: [humans.late, sessions.late]}\n" +
+                extra;
+        return yaml;
+    }
+
+    std::string kafka_source(const std::string& bootstrap, const std::string& topic,
+                             const std::string& group, bool until_end = true) const {
+        return "    type: kafka\n    brokers: " + bootstrap + "\n    topics: [" + topic +
+               "]\n    group: " + group + "\n    until_end: " + (until_end ? "true" : "false") +
+               "\n    properties: " + testing::kQuickGroupProperties + "\n";
+    }
+
+    static std::map<std::string, std::vector<std::string>> sorted_outputs() {
+        auto out = testing::collected();
+        for (auto& [sink, lines] : out) {
+            std::sort(lines.begin(), lines.end());
+        }
+        return out;
+    }
+
+    fs::path dir_;
+    fs::path input_;
+    std::vector<std::string> lines_;
+};
+
+TEST_F(KafkaTest, ATopologyReadFromKafkaGivesWhatItGivesFromAFile) {
+    testing::TestBroker broker(dir_, {"clicks:2", "summaries:2"});
+    ASSERT_FALSE(broker.bootstrap().empty()) << "eddy broker did not start";
+    ASSERT_EQ(testing::produce(broker.bootstrap(), "clicks", lines_, user_of), lines_.size());
+
+    auto from_file = run_yaml(topology("    type: file\n    path: " + input_.string() + "\n"));
+    ASSERT_TRUE(from_file.status.is_ok()) << from_file.status.message();
+    auto file_out = sorted_outputs();
+    ASSERT_FALSE(file_out["summaries"].empty());
+    ASSERT_FALSE(file_out["bots"].empty());
+
+    // The summaries also go to a Kafka topic, read back by a plain consumer.
+    auto from_kafka = run_yaml(
+        topology(kafka_source(broker.bootstrap(), "clicks", "same"), "",
+                 "  to_kafka: {type: kafka, input: sessions, brokers: " + broker.bootstrap() +
+                     ", topic: summaries, key_field: session_id}\n"));
+    ASSERT_TRUE(from_kafka.status.is_ok()) << from_kafka.status.message();
+    auto kafka_out = sorted_outputs();
+    for (const char* sink : {"summaries", "bots", "errors"}) {
+        EXPECT_EQ(kafka_out[sink].size(), file_out[sink].size()) << sink;
+        EXPECT_TRUE(kafka_out[sink] == file_out[sink]) << sink << " differs";
+    }
+    std::vector<std::string> written =
+        testing::consume(broker.bootstrap(), "summaries", file_out["summaries"].size());
+    std::sort(written.begin(), written.end());
+    EXPECT_EQ(written.size(), file_out["summaries"].size());
+    EXPECT_TRUE(written == file_out["summaries"]) << "the summaries topic differs";
+}
+
+TEST_F(KafkaTest, AJobStoppedAndResumedEndsWithTheStateOfOneRunAndCommitsItsOffsets) {
+    testing::TestBroker broker(dir_, {"clicks:4"});
+    ASSERT_FALSE(broker.bootstrap().empty()) << "eddy broker did not start";
+    ASSERT_EQ(testing::produce(broker.bootstrap(), "clicks", lines_, user_of), lines_.size());
+
+    auto whole = run_yaml(topology(kafka_source(broker.bootstrap(), "clicks", "whole"), "whole"));
+    ASSERT_TRUE(whole.status.is_ok()) << whole.status.message();
+    EXPECT_EQ(whole.job->metrics().source_records(), static_cast<size_t>(kEvents));
+    whole.job.reset();
+
+    auto first = run_yaml(topology(kafka_source(broker.bootstrap(), "clicks", "parts"), "parts",
+                                   "  stop: {type: stop_after, input: clicks, records: 5000}\n"));
+    ASSERT_TRUE(first.status.is_ok()) << first.status.message();
+    size_t first_records = first.job->metrics().source_records();
+    EXPECT_LT(first_records, static_cast<size_t>(kEvents));
+    first.job.reset();  // closes its state dir
+    auto second = run_yaml(topology(kafka_source(broker.bootstrap(), "clicks", "parts"), "parts"));
+    ASSERT_TRUE(second.status.is_ok()) << second.status.message();
+    // Each message was read once: the second run resumed after the checkpoint's offsets.
+    EXPECT_EQ(first_records + second.job->metrics().source_records(), static_cast<size_t>(kEvents));
+    second.job.reset();
+    EXPECT_TRUE(testing::read_state((dir_ / "parts").string(), true) ==
+                testing::read_state((dir_ / "whole").string(), true))
+        << "the resumed job's state differs from one run's";
+
+    // After the last checkpoint the group's committed offsets are the ends.
+    char errstr[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", broker.bootstrap().c_str(), errstr, sizeof errstr);
+    rd_kafka_conf_set(conf, "group.id", "parts", errstr, sizeof errstr);
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    ASSERT_NE(rk, nullptr);
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(4);
+    for (int p = 0; p < 4; ++p) {
+        rd_kafka_topic_partition_list_add(list, "clicks", p);
+    }
+    ASSERT_EQ(rd_kafka_committed(rk, list, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    int64_t committed = 0;
+    for (int p = 0; p < list->cnt; ++p) {
+        committed += std::max<int64_t>(list->elems[p].offset, 0);
+    }
+    EXPECT_EQ(committed, kEvents);
+    rd_kafka_topic_partition_list_destroy(list);
+    rd_kafka_destroy(rk);
+}
+
+TEST_F(KafkaTest, UndecodableMessagesGoToErrorsWithTopicPartitionAndOffset) {
+    testing::TestBroker broker(dir_, {"mixed:1"});
+    ASSERT_FALSE(broker.bootstrap().empty()) << "eddy broker did not start";
+    std::vector<std::string> messages(lines_.begin(), lines_.begin() + 100);
+    messages.insert(messages.begin() + 10, "this is not json");
+    messages.insert(messages.begin() + 50, "{\"user_id\": \"u1\", \"ts\": ");
+    ASSERT_EQ(testing::produce(broker.bootstrap(), "mixed", messages,
+                               [](const std::string&) { return std::string(); }),
+              messages.size());
+    auto r = run_yaml(topology(kafka_source(broker.bootstrap(), "mixed", "mixed")));
+    ASSERT_TRUE(r.status.is_ok()) << r.status.message();
+    const auto& errors = testing::collected()["errors"];
+    ASSERT_EQ(errors.size(), 2u);
+    EXPECT_THAT(errors[0], HasSubstr("mixed/0@10: "));
+    EXPECT_THAT(errors[0], HasSubstr("\"error_position\":10"));
+    EXPECT_THAT(errors[0], HasSubstr("this is not json"));
+    EXPECT_THAT(errors[1], HasSubstr("mixed/0@50: "));
+    EXPECT_EQ(r.job->metrics().source_records(), 102u);  // every message, errors included
+}
+
+TEST_F(KafkaTest, AnUnreachableBrokerAndAMissingTopicAreClearErrorsAtStart) {
+    auto unreachable =
+        run_yaml(topology("    type: kafka\n    brokers: 127.0.0.1:1\n    topics: [clicks]\n"
+                          "    connect_timeout: 2s\n"));
+    ASSERT_FALSE(unreachable.status.is_ok());
+    EXPECT_THAT(
+        unreachable.status.message(),
+        HasSubstr("source 'clicks': no answer from Kafka brokers '127.0.0.1:1' within 2 s"));
+
+    testing::TestBroker broker(dir_, {"clicks:1"});
+    ASSERT_FALSE(broker.bootstrap().empty()) << "eddy broker did not start";
+    auto missing = run_yaml(topology(kafka_source(broker.bootstrap(), "nope", "g")));
+    ASSERT_FALSE(missing.status.is_ok());
+    EXPECT_THAT(missing.status.message(), HasSubstr("topic 'nope' does not exist"));
+
+    auto bad_setting = run_yaml(topology("    type: kafka\n    brokers: " + broker.bootstrap() +
+                                         "\n    topics: [clicks]\n"
+                                         "    properties: {no.such.setting: 1}\n"));
+    ASSERT_FALSE(bad_setting.status.is_ok());
+    EXPECT_THAT(bad_setting.status.message(), HasSubstr("no.such.setting"));
+}
+
+}  // namespace
+}  // namespace eddy
