@@ -33,7 +33,9 @@ inline std::map<std::string, std::vector<std::string>>& collected() {
 class MemorySource final : public Source {
 public:
     explicit MemorySource(const Config& cfg)
-        : records_(cfg.list("records")), then_idle_(cfg.boolean("then_idle")) {}
+        : records_(cfg.list("records")),
+          then_idle_(cfg.boolean("then_idle")),
+          split_field_(cfg.has("split_field") ? cfg.string("split_field") : "") {}
     Status open(ComponentContext& ctx) override {
         ctx_ = &ctx;
         ts_ = ctx.field("ts");
@@ -42,6 +44,11 @@ public:
     Result<PollStatus> poll(SourceEmitter& out, size_t max_records) override {
         size_t n = 0;
         for (; n < max_records && next_ < records_.size(); ++n, ++next_) {
+            if (!split_field_.empty()) {
+                if (const ConfigValue* split = records_[next_].find(split_field_)) {
+                    out.set_split(static_cast<uint32_t>(std::stoul(split->as_string())));
+                }
+            }
             Record& r = out.append();
             for (const auto& [name, v] : records_[next_].entries()) {
                 FieldId id = ctx_->field(name);
@@ -74,6 +81,7 @@ public:
 private:
     std::vector<ConfigValue> records_;
     bool then_idle_;
+    std::string split_field_;
     size_t next_ = 0;
     ComponentContext* ctx_ = nullptr;
     FieldId ts_ = kInvalidField;
@@ -139,6 +147,7 @@ inline Registry& test_registry() {
                       .summary("Test source: records from YAML.")
                       .param(Param::list("records", ParamType::kMap).required().doc("Records."))
                       .param(Param::boolean("then_idle").default_value(false).doc("Stay idle."))
+                      .param(Param::string("split_field").doc("Integer field: the record's split."))
                       .factory(make_component<Source, MemorySource>),
                   "tests");
         s = r.add(SinkSpec("collect")

@@ -188,6 +188,29 @@ sinks:
     EXPECT_EQ(m.lateness_quantile(1.0), 8191u);
 }
 
+// A source of several splits (Kafka partitions) has a watermark per split:
+// split 1 running ahead does not make split 0's events late.
+TEST_F(JobTest, ASplitRunningAheadDoesNotMakeAnotherSplitsEventsLate) {
+    JobOptions one_record_per_poll;
+    one_record_per_poll.batch_size = 1;
+    auto yaml = [](const std::string& split_field) {
+        return "sources:\n  in:\n    type: memory\n" + split_field +
+               "    records: [{ts: 1000, part: 0}, {ts: 50000, part: 1}, {ts: 1500, part: 0},"
+               " {ts: 2000, part: 0}, {ts: 60000, part: 1}]\n"
+               "operators:\n  p: {type: late_probe, input: in}\n"
+               "sinks:\n  out: {type: collect, input: p}\n  late: {type: collect, input: p.late}\n";
+    };
+    auto split = run_yaml(yaml("    split_field: part\n"), one_record_per_poll);
+    ASSERT_TRUE(split.status.is_ok()) << split.status.message();
+    EXPECT_THAT(split.lines("late"), ElementsAre());
+    EXPECT_EQ(split.lines("out").size(), 5u);
+
+    // The same records as one split: ts 1500 and 2000 are behind ts 50000.
+    auto one = run_yaml(yaml(""), one_record_per_poll);
+    ASSERT_TRUE(one.status.is_ok()) << one.status.message();
+    EXPECT_EQ(one.lines("late").size(), 2u);
+}
+
 TEST_F(JobTest, DroppedLateEventsAreStillCounted) {
     JobOptions one_record_per_poll;
     one_record_per_poll.batch_size = 1;

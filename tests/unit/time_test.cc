@@ -194,5 +194,51 @@ TEST(TimerServiceTest, WithoutTrackingNothingIsRemembered) {
     EXPECT_FALSE(timers.changed());
 }
 
+TEST(WatermarkGeneratorTest, WithSplitsTheWatermarkFollowsTheSlowestActiveSplit) {
+    WatermarkGenerator w(/*max_out_of_orderness_ms=*/1000, /*idle_timeout_ms=*/5000);
+    w.observe(0, 100000);
+    w.observe(1, 50000);
+    EXPECT_EQ(w.current(), 50000 - 1000 - 1);
+    EXPECT_EQ(w.max_seen(), 50000);  // what a checkpoint keeps: not ahead of split 1
+    w.update_idle(true, 0);
+    w.observe(1, 60000);
+    EXPECT_EQ(w.current(), 60000 - 1000 - 1);
+
+    // Split 1 stops; split 0 goes on. After idle_timeout split 1 no longer holds time back.
+    w.observe(0, 200000);
+    w.update_idle(true, 1000);
+    w.observe(0, 210000);
+    w.update_idle(true, 4000);
+    EXPECT_EQ(w.current(), 60000 - 1000 - 1);
+    w.observe(0, 220000);
+    w.update_idle(true, 6500);
+    EXPECT_EQ(w.current(), 220000 - 1000 - 1);
+    // Data on split 1 makes it active again.
+    w.observe(1, 70000);
+    EXPECT_EQ(w.current(), 70000 - 1000 - 1);
+    // A record without a split counts for split 0.
+    w.observe(300000);
+    EXPECT_EQ(w.current(), 70000 - 1000 - 1);
+}
+
+TEST(WatermarkGeneratorTest, WithoutIdleTimeoutASilentSplitHoldsTimeBack) {
+    WatermarkGenerator w(0, std::nullopt);
+    w.observe(0, 1000);
+    w.observe(1, 500);
+    for (int64_t now = 0; now < 100000; now += 10000) {
+        w.observe(0, 1000 + now);
+        w.update_idle(true, now);
+    }
+    EXPECT_EQ(w.current(), 500 - 1);
+}
+
+TEST(WatermarkGeneratorTest, ARestoredWatermarkIsAFloorForSplits) {
+    WatermarkGenerator w(0, std::nullopt);
+    w.restore(/*max_seen=*/10000, /*ended=*/false);
+    w.observe(0, 20000);
+    w.observe(1, 5000);  // behind what was restored: the watermark does not go back
+    EXPECT_EQ(w.current(), 10000 - 1);
+}
+
 }  // namespace
 }  // namespace eddy

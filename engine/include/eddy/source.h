@@ -23,6 +23,14 @@ public:
     /// output with the reason, the position (line number or offset) and up to
     /// 1 KiB of the raw input. Counted; never stops the job.
     virtual void error(std::string_view reason, int64_t position, std::string_view raw) = 0;
+    /// For sources that read several independent splits (Kafka partitions):
+    /// the records appended from now on, until the next call, come from
+    /// `split` (small dense ids from 0). Each split keeps its own largest
+    /// event time and the source's watermark is the minimum over the splits
+    /// that had data within the watermark's idle_timeout, so a lagging split
+    /// holds time back and an idle one does not. Call it again in each poll;
+    /// a source that never calls it is one split.
+    virtual void set_split(uint32_t split) { (void)split; }
 };
 
 /// What a poll produced.

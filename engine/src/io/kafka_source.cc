@@ -101,6 +101,7 @@ public:
             return *failure_;
         }
         size_t want = std::min(max_records, messages_.size());
+        last_split_ = UINT32_MAX;  // set_split() holds for one poll
         ssize_t n = rd_kafka_consume_batch_queue(queue_, kPollWaitMs, messages_.data(), want);
         if (n < 0) {
             return Status::io_error(prefix() +
@@ -169,6 +170,7 @@ public:
             return Status::invalid_argument(prefix() + "the stored Kafka position is damaged");
         }
         next_ = std::move(stored);
+        last_rkt_ = nullptr;
         return Status::ok();
     }
 
@@ -262,18 +264,30 @@ private:
 
     size_t emit(rd_kafka_message_t* m, SourceEmitter& out) {
         ++consumed_;
-        std::string topic = rd_kafka_topic_name(m->rkt);
-        next_[{topic, m->partition}] = m->offset + 1;
-        if (!at_end_.empty()) {
-            at_end_.erase({topic, m->partition});
+        if (m->rkt != last_rkt_ || m->partition != last_partition_) {
+            // A lookup (and a topic string) per change of partition, not per message.
+            std::pair<std::string, int32_t> tp{rd_kafka_topic_name(m->rkt), m->partition};
+            at_end_.erase(tp);
+            last_next_ = &next_[tp];
+            last_split_id_ =
+                splits_.try_emplace(tp, static_cast<uint32_t>(splits_.size())).first->second;
+            last_rkt_ = m->rkt;
+            last_partition_ = m->partition;
         }
+        *last_next_ = m->offset + 1;
         std::string_view payload(static_cast<const char*>(m->payload), m->len);
+        // Each partition gets a watermark of its own.
+        if (last_split_id_ != last_split_) {
+            out.set_split(last_split_id_);
+            last_split_ = last_split_id_;
+        }
         Record& record = out.append();
         Status s = decoder_->decode(payload, record);
         if (!s.is_ok()) {
             out.discard_last();
-            out.error(topic + "/" + std::to_string(m->partition) + "@" + std::to_string(m->offset) +
-                          ": " + s.message(),
+            out.error(std::string(rd_kafka_topic_name(m->rkt)) + "/" +
+                          std::to_string(m->partition) + "@" + std::to_string(m->offset) + ": " +
+                          s.message(),
                       m->offset, truncate_utf8(payload, kRawErrorBytes));
             return 0;
         }
@@ -295,6 +309,7 @@ private:
             case RD_KAFKA_RESP_ERR__PARTITION_EOF:
                 if (assigned_.count({rd_kafka_topic_name(m->rkt), m->partition}) > 0) {
                     at_end_.insert({rd_kafka_topic_name(m->rkt), m->partition});
+                    last_rkt_ = nullptr;  // the next message of it must leave at_end_
                 }
                 return;
             case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
@@ -462,6 +477,14 @@ private:
     // until_end: the partitions assigned, and those read to their end.
     std::set<std::pair<std::string, int32_t>> assigned_;
     std::set<std::pair<std::string, int32_t>> at_end_;
+    // A split (watermark) id per partition, in the order first read.
+    std::map<std::pair<std::string, int32_t>, uint32_t> splits_;
+    uint32_t last_split_ = UINT32_MAX;  // the last set_split() of this poll
+    // The partition of the last message, its next offset and its split.
+    rd_kafka_topic_t* last_rkt_ = nullptr;
+    int32_t last_partition_ = -1;
+    int64_t* last_next_ = nullptr;
+    uint32_t last_split_id_ = 0;
     std::optional<Status> failure_;
     uint64_t consumed_ = 0;
     uint64_t rebalances_ = 0;

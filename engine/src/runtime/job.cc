@@ -444,6 +444,7 @@ void Job::Impl::advance(NodeInstance& inst, int64_t watermark) {
 bool Job::Impl::poll_source(SourceRuntime& src) {
     src.main_.clear();
     src.errors_.clear();
+    src.splits_.clear();
     ParallelDecoder* decoder = src.decoder_.get();
     auto polled = decoder != nullptr
                       ? src.lines_->read_lines(src, src.raw_, decoder->lines_per_read())
@@ -486,8 +487,19 @@ bool Job::Impl::poll_source(SourceRuntime& src) {
 }
 
 void Job::Impl::emit_polled(SourceRuntime& src, Batch& records) {
-    for (size_t i = 0; i < records.size(); ++i) {
-        src.watermarks_.observe(records[i].time());
+    if (src.splits_.empty() || &records != &src.main_) {
+        for (size_t i = 0; i < records.size(); ++i) {
+            src.watermarks_.observe(records[i].time());
+        }
+    } else {
+        size_t next = 0;
+        uint32_t split = 0;
+        for (size_t i = 0; i < records.size(); ++i) {
+            while (next < src.splits_.size() && src.splits_[next].first <= i) {
+                split = src.splits_[next++].second;
+            }
+            src.watermarks_.observe(split, records[i].time());
+        }
     }
     if (!records.empty()) {
         src.metrics_->add_out(records.size());

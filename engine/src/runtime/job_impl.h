@@ -204,6 +204,7 @@ private:
               watermarks_(def.watermark.max_out_of_orderness_ms, def.watermark.idle_timeout_ms) {}
 
         Record& append() override { return main_.append(); }
+        void set_split(uint32_t split) override { splits_.push_back({main_.size(), split}); }
         void discard_last() override { main_.pop_back(); }
         void error(std::string_view reason, int64_t position, std::string_view raw) override {
             Record& r = errors_.append();
@@ -225,6 +226,8 @@ private:
         std::unique_ptr<ParallelDecoder> decoder_;
         RawLines raw_;
         WatermarkGenerator watermarks_;
+        // This poll's set_split() calls: (index in main_ of the next record, split).
+        std::vector<std::pair<size_t, uint32_t>> splits_;
         Batch main_;
         Batch errors_;
         Routes routes_main_;
