@@ -11,6 +11,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "eddy/config.h"
+#include "eddy/context.h"
 #include "eddy/spec.h"
 #include "eddy/status.h"
 
@@ -49,6 +50,14 @@ Result<KafkaClientOptions> kafka_client_options(const Config& cfg);
 
 /// Epoch milliseconds written as digits, or an ISO 8601 time.
 std::optional<int64_t> parse_time_ms(std::string_view text);
+
+/// The job's log level for a librdkafka (syslog) level.
+inline LogLevel kafka_log_level(int level) {
+    return level <= 3   ? LogLevel::kError
+           : level == 4 ? LogLevel::kWarn
+           : level <= 6 ? LogLevel::kInfo
+                        : LogLevel::kDebug;
+}
 
 /// An rd_kafka_conf_t that is destroyed unless handed to rd_kafka_new().
 class KafkaConf {

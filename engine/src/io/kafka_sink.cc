@@ -36,12 +36,14 @@ public:
     KafkaSink(std::string name, KafkaSinkOptions options)
         : name_(std::move(name)), o_(std::move(options)) {}
     ~KafkaSink() override {
+        ctx_ = nullptr;  // librdkafka may log while it shuts down
         if (rk_ != nullptr) {
             rd_kafka_destroy(rk_);
         }
     }
 
     Status open(ComponentContext& ctx) override {
+        ctx_ = &ctx;
         encoder_ = std::make_unique<JsonEncoder>([&ctx](FieldId id) { return ctx.field_name(id); });
         if (!o_.topic_field.empty()) {
             topic_field_ = ctx.field(o_.topic_field);
@@ -61,6 +63,7 @@ public:
         EDDY_RETURN_IF_ERROR(conf.set("enable.idempotence", "true", name_));
         EDDY_RETURN_IF_ERROR(conf.apply(o_.client, name_));
         rd_kafka_conf_set_dr_msg_cb(conf.get(), &KafkaSink::on_delivery);
+        rd_kafka_conf_set_log_cb(conf.get(), &KafkaSink::on_log);
         rd_kafka_conf_set_opaque(conf.get(), this);
         char errstr[512];
         rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof errstr);
@@ -134,6 +137,15 @@ public:
     }
 
 private:
+    /// librdkafka's own messages, through the job's log.
+    static void on_log(const rd_kafka_t* rk, int level, const char* facility, const char* text) {
+        auto* self = static_cast<KafkaSink*>(rd_kafka_opaque(rk));
+        if (self != nullptr && self->ctx_ != nullptr) {
+            self->ctx_->log(kafka_log_level(level),
+                            std::string("librdkafka ") + facility + ": " + text);
+        }
+    }
+
     std::string prefix() const { return "sink '" + name_ + "': "; }
 
     static void append_text(const Value& v, std::string& out) {
@@ -212,8 +224,8 @@ private:
                 std::string(rd_kafka_topic_name(m->rkt)) + ": " + rd_kafka_err2str(m->err);
         }
         if (!self->o_.fail_on_error && self->failures_ <= 20) {
-            std::fprintf(stderr, "warning: %sa record was not delivered: %s\n",
-                         self->prefix().c_str(), rd_kafka_err2str(m->err));
+            self->ctx_->log(LogLevel::kWarn,
+                            std::string("a record was not delivered: ") + rd_kafka_err2str(m->err));
         }
     }
 
@@ -228,6 +240,7 @@ private:
 
     std::string name_;
     KafkaSinkOptions o_;
+    ComponentContext* ctx_ = nullptr;
     std::unique_ptr<JsonEncoder> encoder_;
     FieldId topic_field_ = kInvalidField;
     FieldId key_field_ = kInvalidField;

@@ -51,9 +51,13 @@ public:
           until_end_(until_end),
           options_(std::move(decoder)) {}
 
-    ~KafkaSource() override { shut_down(); }
+    ~KafkaSource() override {
+        ctx_ = nullptr;  // librdkafka may log while it shuts down
+        shut_down();
+    }
 
     Status open(ComponentContext& ctx) override {
+        ctx_ = &ctx;
         decoder_ = std::make_unique<LineDecoder>(options_, ctx);
         if (!key_field_name_.empty()) {
             key_field_ = ctx.field(key_field_name_);
@@ -71,6 +75,7 @@ public:
             EDDY_RETURN_IF_ERROR(conf.set("enable.partition.eof", "true", name_));
         }
         rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaSource::on_rebalance);
+        rd_kafka_conf_set_log_cb(conf.get(), &KafkaSource::on_log);
         rd_kafka_conf_set_opaque(conf.get(), this);
         char errstr[512];
         rk_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), errstr, sizeof errstr);
@@ -191,6 +196,15 @@ public:
     }
 
 private:
+    /// librdkafka's own messages, through the job's log.
+    static void on_log(const rd_kafka_t* rk, int level, const char* facility, const char* text) {
+        auto* self = static_cast<KafkaSource*>(rd_kafka_opaque(rk));
+        if (self != nullptr && self->ctx_ != nullptr) {
+            self->ctx_->log(kafka_log_level(level),
+                            std::string("librdkafka ") + facility + ": " + text);
+        }
+    }
+
     std::string prefix() const { return "source '" + name_ + "': "; }
 
     /// Commits the last checkpoint's offsets to the group, unless already
@@ -225,7 +239,7 @@ private:
     void logged_warn(const std::string& message) {
         if (warnings_ < 20) {
             ++warnings_;
-            std::fprintf(stderr, "warning: %s%s\n", prefix().c_str(), message.c_str());
+            ctx_->log(LogLevel::kWarn, message);
         }
     }
 
@@ -462,6 +476,7 @@ private:
     std::string key_field_name_;
     bool until_end_;
     DecoderOptions options_;
+    ComponentContext* ctx_ = nullptr;
     std::unique_ptr<LineDecoder> decoder_;
     FieldId key_field_ = kInvalidField;
     rd_kafka_t* rk_ = nullptr;
