@@ -29,6 +29,7 @@ extern "C" void on_broker_signal(int sig) {
 struct BrokerOptions {
     int brokers = 1;
     int partitions = 4;
+    int rtt_ms = 0;
     std::vector<std::string> topics;
     std::string bootstrap_file;
 };
@@ -90,6 +91,9 @@ int run_broker(const BrokerOptions& o) {
             return kExitRuntimeFailure;
         }
     }
+    if (o.rtt_ms > 0) {
+        rd_kafka_mock_broker_set_rtt(cluster, -1, o.rtt_ms);
+    }
     std::string bootstrap = rd_kafka_mock_cluster_bootstraps(cluster);
     if (!o.bootstrap_file.empty()) {
         std::ofstream out(o.bootstrap_file + ".tmp");
@@ -136,6 +140,9 @@ void add_broker_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--partitions", o->partitions, "Partitions of a --topic given without a count")
         ->check(CLI::Range(1, 1024))
         ->capture_default_str();
+    cmd->add_option("--rtt", o->rtt_ms,
+                    "Delay every request by this many milliseconds, as a distant broker would")
+        ->check(CLI::Range(0, 60000));
     cmd->add_option("--bootstrap-file", o->bootstrap_file,
                     "Also write the bootstrap address to this file once the brokers listen");
     cmd->footer(

@@ -2,7 +2,8 @@
 // The kafka source and sink against `eddy broker` (librdkafka's mock
 // cluster), started by each test on 127.0.0.1: a topology read from Kafka
 // gives what it gives from a file (as multisets); a job stopped and resumed ends with the
-// state of one run and commits its offsets to the group; a broker down for
+// state of one run and commits its offsets to the group, and one killed with
+// SIGKILL mid-stream loses nothing; a broker down for
 // 5 s, injected fetch and produce errors and 50 ms latency lose nothing; undecodable
 // messages go to `errors` with topic, partition and offset; an unreachable
 // broker and a missing topic are clear errors at start.
@@ -10,6 +11,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,6 +25,7 @@
 
 #include "harness.h"
 #include "kafka_support.h"
+#include "process.h"
 #include "state_support.h"
 
 namespace eddy {
@@ -41,6 +45,11 @@ std::string user_of(const std::string& line) {
     }
     at += 11;
     return line.substr(at, line.find('"', at) - at);
+}
+
+std::string read_log(const fs::path& p) {
+    std::ifstream in(p);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 class KafkaTest : public ::testing::Test {
@@ -182,6 +191,98 @@ TEST_F(KafkaTest, AJobStoppedAndResumedEndsWithTheStateOfOneRunAndCommitsItsOffs
     EXPECT_EQ(committed, kEvents);
     rd_kafka_topic_partition_list_destroy(list);
     rd_kafka_destroy(rk);
+}
+
+/// `eddy run` (the binary) of bot_filter and sessionizer from Kafka to files,
+/// with state in dir/state and outputs in dir/out.
+fs::path write_binary_topology(const fs::path& dir, const std::string& bootstrap,
+                               const std::string& group) {
+    fs::create_directories(dir);
+    std::ofstream(dir / "topology.yaml")
+        << "name: kafka_crash\nstate: {dir: " << (dir / "state").string()
+        << ", checkpoint_interval: 100ms}\n"
+           "sources:\n  clicks:\n    type: kafka\n    brokers: \""
+        << bootstrap << "\"\n    topics: [clicks]\n    group: " << group
+        << "\n    until_end: true\n"
+           // Small fetches over a slow broker: the input takes seconds to read.
+           "    properties: {session.timeout.ms: 6000, fetch.wait.max.ms: 10,"
+           " heartbeat.interval.ms: 500, max.partition.fetch.bytes: 4096}\n"
+           "    event_time: {field: ts, unit: ms}\n"
+           "    watermark: {max_out_of_orderness: 3650d}\n"
+           "operators:\n"
+           "  humans: {type: bot_filter, input: clicks, key: user_id}\n"
+           "  sessions: {type: sessionizer, input: humans, key: user_id, gap: 30m,"
+           " annotate: true}\n"
+           "sinks:\n"
+           "  events: {type: file, input: sessions, path: "
+        << (dir / "out" / "events.jsonl").string()
+        << "}\n"
+           "  bots: {type: file, input: humans.bots, path: "
+        << (dir / "out" / "bots.jsonl").string()
+        << "}\n"
+           "  rest: {type: null, inputs: [sessions.sessions, humans.late, sessions.late]}\n";
+    return dir / "topology.yaml";
+}
+
+/// The (user_id, ts) of every line of a file: what identifies an input event.
+std::set<std::string> event_ids(const fs::path& file) {
+    std::set<std::string> ids;
+    std::ifstream in(file);
+    for (std::string line; std::getline(in, line);) {
+        size_t ts = line.find("\"ts\":");
+        ids.insert(user_of(line) + "@" + line.substr(ts, line.find(',', ts) - ts));
+    }
+    return ids;
+}
+
+TEST_F(KafkaTest, AJobKilledMidStreamAndRestartedLosesNothingAndEndsWithTheSameState) {
+    testing::TestBroker broker(dir_, {"clicks:4"}, /*rtt_ms=*/25);
+    ASSERT_FALSE(broker.bootstrap().empty()) << "eddy broker did not start";
+    ASSERT_EQ(testing::produce(broker.bootstrap(), "clicks", lines_, user_of), lines_.size());
+
+    fs::path reference = write_binary_topology(dir_ / "reference", broker.bootstrap(), "ref");
+    ASSERT_EQ(eddy::testing::wait_exit(eddy::testing::start_eddy_run(
+                  reference, dir_ / "reference" / "log.txt", {"--fresh"})),
+              0)
+        << read_log(dir_ / "reference" / "log.txt");
+
+    fs::path crashed = write_binary_topology(dir_ / "crashed", broker.bootstrap(), "crashed");
+    fs::path log = dir_ / "crashed" / "log.txt";
+    std::mt19937 rng(std::random_device{}());
+    int kills = 0;
+    for (int attempt = 0; attempt < 6 && kills < 2; ++attempt) {
+        size_t before = read_log(log).size();
+        pid_t pid = eddy::testing::start_eddy_run(
+            crashed, log,
+            attempt == 0 ? std::vector<std::string>{"--fresh"} : std::vector<std::string>{});
+        // Killed once it reads: after its partitions were assigned.
+        for (int i = 0; i < 400 && read_log(log).find("assigned", before) == std::string::npos;
+             ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(25));
+        }
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(std::uniform_int_distribution<int>(300, 1500)(rng)));
+        if (::kill(pid, SIGKILL) == 0) {
+            int status = 0;
+            ::waitpid(pid, &status, 0);
+            kills += WIFSIGNALED(status) ? 1 : 0;
+        }
+    }
+    ASSERT_GE(kills, 1) << "the job finished before it could be killed";
+    ASSERT_EQ(eddy::testing::wait_exit(eddy::testing::start_eddy_run(crashed, log)), 0)
+        << read_log(log);
+    EXPECT_NE(read_log(log).find("restored checkpoint"), std::string::npos);
+
+    EXPECT_TRUE(testing::read_state((dir_ / "crashed" / "state").string(), true) ==
+                testing::read_state((dir_ / "reference" / "state").string(), true))
+        << "the state after kills differs from an uninterrupted run's";
+    // At-least-once outputs: every input event is in them (some twice).
+    std::set<std::string> want = event_ids(input_);
+    std::set<std::string> got = event_ids(dir_ / "crashed" / "out" / "events.jsonl");
+    std::set<std::string> bots = event_ids(dir_ / "crashed" / "out" / "bots.jsonl");
+    got.insert(bots.begin(), bots.end());
+    EXPECT_EQ(got.size(), want.size());
+    EXPECT_TRUE(got == want) << "input events missing from the outputs";
 }
 
 TEST_F(KafkaTest, ABrokerDownInjectedErrorsAndLatencyLoseNothing) {

@@ -23,7 +23,8 @@ namespace eddy::testing {
 /// stopped by the destructor.
 class TestBroker {
 public:
-    TestBroker(const std::filesystem::path& dir, const std::vector<std::string>& topics) {
+    TestBroker(const std::filesystem::path& dir, const std::vector<std::string>& topics,
+               int rtt_ms = 0) {
         std::filesystem::path file = dir / "bootstrap.txt";
         std::filesystem::remove(file);
         pid_ = ::fork();
@@ -32,7 +33,8 @@ public:
             FILE* out = std::freopen("/dev/null", "w", stdout);
             (void)log;
             (void)out;
-            std::vector<std::string> args = {"eddy", "broker", "--bootstrap-file", file.string()};
+            std::vector<std::string> args = {"eddy",        "broker", "--bootstrap-file",
+                                             file.string(), "--rtt",  std::to_string(rtt_ms)};
             for (const std::string& t : topics) {
                 args.push_back("--topic");
                 args.push_back(t);
@@ -82,6 +84,9 @@ size_t produce(const std::string& bootstrap, const std::string& topic,
     rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), errstr, sizeof errstr);
     rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof errstr);
     rd_kafka_conf_set(conf, "linger.ms", "5", errstr, sizeof errstr);
+    // Small record batches: a consumer with a small max.partition.fetch.bytes
+    // then really reads a little at a time.
+    rd_kafka_conf_set(conf, "batch.num.messages", "20", errstr, sizeof errstr);
     static size_t acked = 0;
     acked = 0;
     rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t* m, void*) {

@@ -373,6 +373,10 @@ private:
                 assigned_.insert({partitions->elems[i].topic, partitions->elems[i].partition});
             }
             ++rebalances_;
+            if (ctx_ != nullptr) {
+                ctx_->log(LogLevel::kInfo, "assigned " + std::to_string(partitions->cnt) +
+                                               " partition(s) of " + topic_list());
+            }
             rd_kafka_error_t* e = nullptr;
             if (cooperative) {
                 e = rd_kafka_incremental_assign(rk, partitions);
