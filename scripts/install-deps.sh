@@ -13,7 +13,7 @@ packages=(
     libgtest-dev libgmock-dev libbenchmark-dev
     libre2-dev libssl-dev libabsl-dev
     zlib1g-dev libzstd-dev
-    hyperfine time python3
+    hyperfine time python3 kcat
 )
 
 missing=()

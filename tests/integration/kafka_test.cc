@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The kafka source and sink against `eddy broker` (librdkafka's mock
 // cluster), started by each test on 127.0.0.1: a topology read from Kafka
-// gives what it gives from a file (as multisets); a job stopped and resumed ends with the
+// gives what it gives from a file (as multisets), also with kcat producing
+// 100,000 events and reading the output topic; a job stopped and resumed ends with the
 // state of one run and commits its offsets to the group, and one killed with
 // SIGKILL mid-stream loses nothing; a broker down for
 // 5 s, injected fetch and produce errors and 50 ms latency lose nothing; undecodable
@@ -145,6 +146,67 @@ TEST_F(KafkaTest, ATopologyReadFromKafkaGivesWhatItGivesFromAFile) {
     std::sort(written.begin(), written.end());
     EXPECT_EQ(written.size(), file_out["summaries"].size());
     EXPECT_TRUE(written == file_out["summaries"]) << "the summaries topic differs";
+}
+
+// kcat, a real Kafka client, on both ends: it produces 100,000 events and
+// reads the summaries back.
+TEST_F(KafkaTest, KcatProducingAndConsumingGivesWhatAFileGives) {
+    if (std::system("command -v kcat >/dev/null 2>&1") != 0) {
+        GTEST_SKIP() << "kcat is not installed (scripts/install-deps.sh installs it)";
+    }
+    // 10 partitions: about 3.2 MB each, under the test broker's 5 MiB.
+    testing::TestBroker broker(dir_, {"clicks:10", "summaries:4"});
+    ASSERT_FALSE(broker.bootstrap().empty()) << "eddy broker did not start";
+    fs::path big = dir_ / "big.jsonl";
+    ASSERT_EQ(std::system((std::string("'") + EDDY_BINARY +
+                           "' gen --events 100000 --users 3000 --seed 11 --out '" + big.string() +
+                           "' >/dev/null 2>&1")
+                              .c_str()),
+              0);
+    {
+        // Keyed by user: each user's events stay in order in one partition.
+        std::ifstream in(big);
+        std::ofstream keyed(dir_ / "keyed.txt");
+        for (std::string line; std::getline(in, line);) {
+            keyed << user_of(line) << '\t' << line << '\n';
+        }
+    }
+    ASSERT_EQ(
+        std::system(("kcat -P -b " + broker.bootstrap() + " -t clicks -K '\t' -l '" +
+                     (dir_ / "keyed.txt").string() + "' 2>>'" + (dir_ / "kcat.log").string() + "'")
+                        .c_str()),
+        0)
+        << read_log(dir_ / "kcat.log");
+
+    auto from_file = run_yaml(topology("    type: file\n    path: " + big.string() + "\n"));
+    ASSERT_TRUE(from_file.status.is_ok()) << from_file.status.message();
+    auto file_out = sorted_outputs();
+    ASSERT_GT(file_out["summaries"].size(), 1000u);
+
+    auto from_kafka = run_yaml(topology(kafka_source(broker.bootstrap(), "clicks", "kcat"), "",
+                                        "  to_kafka: {type: kafka, input: sessions, brokers: \"" +
+                                            broker.bootstrap() +
+                                            "\", topic: summaries, key_field: session_id}\n"));
+    ASSERT_TRUE(from_kafka.status.is_ok()) << from_kafka.status.message();
+    EXPECT_EQ(from_kafka.job->metrics().source_records(), 100000u);
+    auto kafka_out = sorted_outputs();
+    EXPECT_TRUE(kafka_out["bots"] == file_out["bots"]) << "bots differ";
+
+    fs::path read_back = dir_ / "summaries.txt";
+    ASSERT_EQ(
+        std::system(("kcat -C -b " + broker.bootstrap() + " -t summaries -o beginning -e -q > '" +
+                     read_back.string() + "' 2>>'" + (dir_ / "kcat.log").string() + "'")
+                        .c_str()),
+        0)
+        << read_log(dir_ / "kcat.log");
+    std::vector<std::string> written;
+    std::ifstream in(read_back);
+    for (std::string line; std::getline(in, line);) {
+        written.push_back(line);
+    }
+    std::sort(written.begin(), written.end());
+    EXPECT_EQ(written.size(), file_out["summaries"].size());
+    EXPECT_TRUE(written == file_out["summaries"]) << "the summaries kcat read differ";
 }
 
 TEST_F(KafkaTest, AJobStoppedAndResumedEndsWithTheStateOfOneRunAndCommitsItsOffsets) {
