@@ -6,7 +6,7 @@ CMAKE_FLAGS ?=
 EDDY_BENCH_EVENTS ?= 5000000
 EDDY_BENCH_RUNS ?= 3
 
-.PHONY: all deps build demo test test-unit bench format format-check tidy docs clean
+.PHONY: all deps build demo demo-kafka test test-unit bench format format-check tidy docs clean
 
 all: build
 
@@ -21,6 +21,10 @@ build: deps $(BUILD_DIR)/CMakeCache.txt
 
 demo: build
 	@bash scripts/demo.sh $(BUILD_DIR)
+
+# Kafka to Kafka against the local test broker (docs/kafka.md).
+demo-kafka: build
+	@bash scripts/demo-kafka.sh $(BUILD_DIR)
 
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j$(JOBS) --timeout 600
