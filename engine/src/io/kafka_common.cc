@@ -59,6 +59,19 @@ Result<KafkaClientOptions> kafka_client_options(const Config& cfg) {
     return o;
 }
 
+Status fetch_metadata(rd_kafka_t* rk, const KafkaClientOptions& options, bool all_topics,
+                      const std::string& who, const rd_kafka_metadata_t** metadata) {
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, all_topics ? 1 : 0, nullptr, metadata,
+                                                static_cast<int>(options.connect_timeout_ms));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return Status::io_error(who + "no answer from Kafka brokers '" + options.brokers +
+                                "' within " + std::to_string(options.connect_timeout_ms / 1000) +
+                                " s (" + rd_kafka_err2str(err) +
+                                "); check `brokers` and that Kafka is running");
+    }
+    return Status::ok();
+}
+
 std::optional<int64_t> parse_time_ms(std::string_view text) {
     int64_t ms = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), ms);

@@ -48,6 +48,12 @@ std::string kafka_param_place(const Config& cfg, std::string_view param);
 /// Reads the parameters add_kafka_client_params() declares.
 Result<KafkaClientOptions> kafka_client_options(const Config& cfg);
 
+/// Asks the brokers for metadata (every topic's with `all_topics`) within
+/// the connect timeout. The error, prefixed with `who` ("source 'clicks': "),
+/// says the brokers did not answer. The caller destroys *metadata.
+Status fetch_metadata(rd_kafka_t* rk, const KafkaClientOptions& options, bool all_topics,
+                      const std::string& who, const rd_kafka_metadata_t** metadata);
+
 /// Epoch milliseconds written as digits, or an ISO 8601 time.
 std::optional<int64_t> parse_time_ms(std::string_view text);
 

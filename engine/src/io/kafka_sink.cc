@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The `kafka` sink: an idempotent librdkafka producer whose delivery reports
 // are checked before every checkpoint completes (docs/kafka.md).
+#include <charconv>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -72,14 +73,7 @@ public:
         }
         conf.release();
         const rd_kafka_metadata_t* md = nullptr;
-        rd_kafka_resp_err_t err =
-            rd_kafka_metadata(rk_, 0, nullptr, &md, static_cast<int>(o_.client.connect_timeout_ms));
-        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            return Status::io_error(
-                prefix() + "no answer from Kafka brokers '" + o_.client.brokers + "' within " +
-                std::to_string(o_.client.connect_timeout_ms / 1000) + " s (" +
-                rd_kafka_err2str(err) + "); check `brokers` and that Kafka is running");
-        }
+        EDDY_RETURN_IF_ERROR(fetch_metadata(rk_, o_.client, /*all_topics=*/false, prefix(), &md));
         rd_kafka_metadata_destroy(md);
         return Status::ok();
     }
@@ -152,7 +146,9 @@ private:
         if (v.is_string()) {
             out.append(v.as_string());
         } else if (v.type() == ValueType::kInt) {
-            out.append(std::to_string(v.as_int()));
+            char digits[24];
+            char* end = std::to_chars(digits, digits + sizeof digits, v.as_int()).ptr;
+            out.append(digits, end);
         } else {
             append_json_value(v, out);
         }

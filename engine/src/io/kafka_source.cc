@@ -247,14 +247,7 @@ private:
     /// (not a ^regex) exists.
     Status check_topics() {
         const rd_kafka_metadata_t* md = nullptr;
-        rd_kafka_resp_err_t err = rd_kafka_metadata(rk_, /*all_topics=*/1, nullptr, &md,
-                                                    static_cast<int>(client_.connect_timeout_ms));
-        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            return Status::io_error(
-                prefix() + "no answer from Kafka brokers '" + client_.brokers + "' within " +
-                std::to_string(client_.connect_timeout_ms / 1000) + " s (" + rd_kafka_err2str(err) +
-                "); check `brokers` and that Kafka is running");
-        }
+        EDDY_RETURN_IF_ERROR(fetch_metadata(rk_, client_, /*all_topics=*/true, prefix(), &md));
         std::string missing;
         for (const std::string& t : topics_) {
             if (t.starts_with("^")) {
