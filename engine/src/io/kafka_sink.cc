@@ -2,7 +2,6 @@
 // The `kafka` sink: an idempotent librdkafka producer whose delivery reports
 // are checked before every checkpoint completes (docs/kafka.md).
 #include <charconv>
-#include <cstdio>
 #include <memory>
 #include <string>
 #include <utility>
