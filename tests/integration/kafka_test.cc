@@ -334,6 +334,8 @@ TEST_F(KafkaTest, AJobKilledMidStreamAndRestartedLosesNothingAndEndsWithTheSameS
     ASSERT_EQ(eddy::testing::wait_exit(eddy::testing::start_eddy_run(crashed, log)), 0)
         << read_log(log);
     EXPECT_NE(read_log(log).find("restored checkpoint"), std::string::npos);
+    // The source reports what it read and the lag it left: none, at the end.
+    EXPECT_NE(read_log(log).rfind("lag at close: 0 message(s)"), std::string::npos);
 
     EXPECT_TRUE(testing::read_state((dir_ / "crashed" / "state").string(), true) ==
                 testing::read_state((dir_ / "reference" / "state").string(), true))

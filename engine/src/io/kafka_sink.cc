@@ -122,6 +122,10 @@ public:
 
     Status close() override {
         Status s = flush();
+        if (ctx_ != nullptr && rk_ != nullptr) {
+            ctx_->log(LogLevel::kInfo, "delivered " + std::to_string(delivered_) + " record(s), " +
+                                           std::to_string(failures_) + " not delivered");
+        }
         if (rk_ != nullptr) {
             rd_kafka_destroy(rk_);
             rk_ = nullptr;

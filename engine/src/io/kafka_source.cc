@@ -191,6 +191,7 @@ public:
         // The last checkpoint's offsets, synchronously: an asynchronous
         // commit still in flight would be lost with the consumer.
         commit(/*async=*/false, /*again=*/true);
+        log_totals();
         shut_down();
         return Status::ok();
     }
@@ -206,6 +207,29 @@ private:
     }
 
     std::string prefix() const { return "source '" + name_ + "': "; }
+
+    /// What the run read, and the lag it left: messages behind the end of
+    /// each partition read, as of the last fetch (no request is made).
+    void log_totals() {
+        if (rk_ == nullptr || ctx_ == nullptr) {
+            return;
+        }
+        int64_t lag = 0;
+        for (const auto& [tp, next] : next_) {
+            int64_t low = 0;
+            int64_t high = 0;
+            if (rd_kafka_get_watermark_offsets(rk_, tp.first.c_str(), tp.second, &low, &high) ==
+                    RD_KAFKA_RESP_ERR_NO_ERROR &&
+                high > next) {
+                lag += high - next;
+            }
+        }
+        ctx_->log(LogLevel::kInfo, "read " + std::to_string(consumed_) + " message(s) from " +
+                                       std::to_string(next_.size()) + " partition(s), " +
+                                       std::to_string(rebalances_) +
+                                       " rebalance(s); lag at close: " + std::to_string(lag) +
+                                       " message(s)");
+    }
 
     /// Commits the last checkpoint's offsets to the group, unless already
     /// sent (`again`: also then).
