@@ -423,6 +423,22 @@ TEST_F(KafkaTest, UndecodableMessagesGoToErrorsWithTopicPartitionAndOffset) {
     EXPECT_EQ(r.job->metrics().source_records(), 102u);  // every message, errors included
 }
 
+TEST_F(KafkaTest, ANewGroupStartingAtLatestSkipsWhatIsAlreadyThere) {
+    testing::TestBroker broker(dir_, {"old:1"});
+    ASSERT_FALSE(broker.bootstrap().empty()) << "eddy broker did not start";
+    std::vector<std::string> messages(lines_.begin(), lines_.begin() + 50);
+    ASSERT_EQ(testing::produce(broker.bootstrap(), "old", messages, user_of), messages.size());
+    auto latest = run_yaml(
+        topology(kafka_source(broker.bootstrap(), "old", "late_comer") + "    start: latest\n"));
+    ASSERT_TRUE(latest.status.is_ok()) << latest.status.message();
+    EXPECT_EQ(latest.job->metrics().source_records(), 0u);
+
+    auto bad =
+        run_yaml(topology(kafka_source(broker.bootstrap(), "old", "g") + "    start: yesterday\n"));
+    ASSERT_FALSE(bad.status.is_ok());
+    EXPECT_THAT(bad.status.message(), HasSubstr("start 'yesterday' is not earliest, latest"));
+}
+
 TEST_F(KafkaTest, AnUnreachableBrokerAndAMissingTopicAreClearErrorsAtStart) {
     auto unreachable =
         run_yaml(topology("    type: kafka\n    brokers: 127.0.0.1:1\n    topics: [clicks]\n"

@@ -373,21 +373,19 @@ private:
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
             // Partitions the checkpoint knows resume after its offsets; the
             // others start where the group committed, or at `start`.
-            std::vector<rd_kafka_topic_partition_t*> by_time;
+            bool any_new = false;
             for (int i = 0; i < partitions->cnt; ++i) {
                 rd_kafka_topic_partition_t& p = partitions->elems[i];
                 auto it = next_.find({p.topic, p.partition});
                 if (it != next_.end()) {
                     p.offset = it->second;
-                } else if (start_.kind == StartAt::Kind::kTimestamp) {
-                    by_time.push_back(&p);
+                } else {
+                    any_new = true;
                 }
+                assigned_.insert({p.topic, p.partition});
             }
-            if (!by_time.empty()) {
+            if (any_new && start_.kind == StartAt::Kind::kTimestamp) {
                 resolve_start_times(rk, partitions);
-            }
-            for (int i = 0; i < partitions->cnt; ++i) {
-                assigned_.insert({partitions->elems[i].topic, partitions->elems[i].partition});
             }
             ++rebalances_;
             if (ctx_ != nullptr) {
