@@ -8,15 +8,26 @@
 #   p1, p2    (c) eddy run with RocksDB state (checkpoint every 10s), parallelism 1 and 2
 #   no_state  (d) the same without state and checkpoints (parallelism 1)
 #   spill     (d) p1 with a 64MB state cache, so that keyed state spills to RocksDB
-# then checks that (b) wrote exactly Eddy's outputs, and writes events/s,
-# peak RSS, the ratios and whether each target is met to bench/results/latest.md.
-# Missed targets are reported, never an error.
+# then checks that (b) wrote exactly Eddy's outputs. The Kafka part starts a
+# test broker (`eddy broker`), produces generated events into one topic with
+# kcat and times, side by side on that topic:
+#   kcat       kcat -C -e -o beginning -q (to /dev/null)
+#   consume    eddy: kafka source (assignment: all, until_end) -> null sink
+#   behaviour  eddy: topologies/behaviour.yaml's operators fed from Kafka
+# and, for information, kcat and consume with fetch.wait.max.ms=10 and the
+# behaviour topology reading the same events from a file.
+# Writes events/s, peak RSS, the ratios and whether each target is met to
+# bench/results/latest.md. Missed targets are reported, never an error.
 #
 # Environment: EDDY_BENCH_EVENTS (default 5000000) and EDDY_BENCH_RUNS (default 3)
 # make a quick smoke run possible (e.g. 200000 and 1); EDDY_BENCH_MICRO=0 skips
 # the Google Benchmark micro-benchmarks; EDDY_BENCH_TOPOLOGIES=1 also times the
 # bench/*.yaml topologies (each operator's own rate); EDDY_BENCH_KEEP=1 keeps
-# the runs' outputs (several GB at 5M events).
+# the runs' outputs (several GB at 5M events). EDDY_BENCH_KAFKA=0 skips the
+# Kafka part, EDDY_BENCH_ONLY=kafka runs only it; EDDY_BENCH_KAFKA_EVENTS
+# (default 250000) and EDDY_BENCH_KAFKA_PARTITIONS (default: enough for the
+# test broker to keep every event) size its topic. EDDY_BENCH_RESULTS writes
+# the report elsewhere than bench/results/latest.md.
 set -euo pipefail
 
 build_dir="${1:-build}"
@@ -24,13 +35,22 @@ events="${EDDY_BENCH_EVENTS:-5000000}"
 runs="${EDDY_BENCH_RUNS:-3}"
 topology="topologies/behaviour.yaml"
 out="out/bench"
-results="bench/results/latest.md"
+results="${EDDY_BENCH_RESULTS:-bench/results/latest.md}"
 eddy="$build_dir/eddy"
 parse_only="$build_dir/bench/parse_only"
 hand_loop="$build_dir/bench/hand_loop"
 micro="$build_dir/bench/micro"
+only="${EDDY_BENCH_ONLY:-}"
+if [ -n "$only" ] && [ "$only" != kafka ]; then
+    echo "bench: EDDY_BENCH_ONLY must be empty or 'kafka', got '$only'" >&2
+    exit 1
+fi
+files_part=1
+[ "$only" = kafka ] && files_part=0
 
-for bin in "$eddy" "$parse_only" "$hand_loop"; do
+needed=("$eddy")
+[ "$files_part" = 1 ] && needed+=("$parse_only" "$hand_loop")
+for bin in "${needed[@]}"; do
     if [ ! -x "$bin" ]; then
         echo "bench: $bin is missing; build first (make build BUILD_DIR=$build_dir)" >&2
         exit 1
@@ -41,10 +61,13 @@ if ! command -v hyperfine >/dev/null 2>&1; then
     exit 1
 fi
 mkdir -p "$out" "$(dirname "$results")"
+# Only this run's optional parts go into the report.
+rm -f "$out/topologies.json" "$out/micro.json"
 
 # Inputs, generated once per size and kept.
 input_of() { echo "$out/clicks_${events}_$1.jsonl"; }
 for users in 10000 1000000; do
+    [ "$files_part" = 1 ] || break
     file="$(input_of "$users")"
     if [ ! -s "$file" ]; then
         echo "bench: generating $file ($events events, $users users)"
@@ -77,6 +100,7 @@ compare_outputs() {
 run_eddy="$eddy --log-level warn run --no-progress"
 labels=()
 for users in 10000 1000000; do
+    [ "$files_part" = 1 ] || break
     input="$(input_of "$users")"
     label="$([ "$users" -eq 10000 ] && echo 10k || echo 1M)"
     labels+=("$label")
@@ -127,8 +151,119 @@ for users in 10000 1000000; do
     fi
 done
 
+# Kafka: one topic of a test broker read to its end by kcat and by Eddy.
+kafka_dir="$out/kafka"
+broker_pid=""
+stop_broker() {
+    if [ -n "$broker_pid" ]; then
+        kill "$broker_pid" 2>/dev/null || true
+        wait "$broker_pid" 2>/dev/null || true
+        broker_pid=""
+    fi
+}
+trap stop_broker EXIT
+
+# Called as an `if` condition, so `set -e` does not apply inside: every step
+# that can fail returns 1 itself.
+kafka_bench() {
+    local kevents="${EDDY_BENCH_KAFKA_EVENTS:-250000}"
+    local input="$out/kafka_clicks_${kevents}.jsonl"
+    if [ ! -s "$input" ]; then
+        echo "bench: generating $input ($kevents events, 10000 users)"
+        "$eddy" gen --events "$kevents" --users 10000 --seed 1 --out "$input.tmp" 2>&1 |
+            tee "$input.gen.txt" || return 1
+        mv "$input.tmp" "$input" || return 1
+    fi
+    # The test broker keeps about 5 MiB per partition and silently prunes
+    # older data: about 2.5 MiB per partition on average leaves room for
+    # users (keys) spread unevenly.
+    local bytes partitions
+    bytes="$(stat -c %s "$input")"
+    partitions=$(( (bytes + 2621439) / 2621440 ))
+    [ "$partitions" -ge 16 ] || partitions=16
+    partitions="${EDDY_BENCH_KAFKA_PARTITIONS:-$partitions}"
+    rm -rf "$kafka_dir"
+    mkdir -p "$kafka_dir/rss"
+    "$eddy" broker --partitions "$partitions" --topic "clicks:$partitions" \
+        --bootstrap-file "$kafka_dir/bootstrap.txt" >/dev/null 2>"$kafka_dir/broker.log" &
+    broker_pid=$!
+    for _ in $(seq 200); do
+        [ -s "$kafka_dir/bootstrap.txt" ] && break
+        sleep 0.05
+    done
+    if [ ! -s "$kafka_dir/bootstrap.txt" ]; then
+        echo "bench: eddy broker did not start; see $kafka_dir/broker.log" >&2
+        return 1
+    fi
+    local brokers
+    brokers="$(head -1 "$kafka_dir/bootstrap.txt")"
+    echo
+    echo "== kafka: $kevents events into topic clicks ($partitions partitions) of $brokers"
+    # Keyed by user_id, as a clickstream topic is: each user's events stay in
+    # order in one partition.
+    awk '{ i = index($0, "\"user_id\":\""); s = substr($0, i + 11);
+           print substr(s, 1, index(s, "\"") - 1) "\t" $0 }' "$input" |
+        kcat -P -b "$brokers" -t clicks -K $'\t' -X linger.ms=20 -X batch.num.messages=10000 \
+            -X queue.buffering.max.messages=1000000 2>>"$kafka_dir/kcat.log"
+    local stored
+    stored="$(kcat -C -b "$brokers" -t clicks -e -o beginning -q 2>>"$kafka_dir/kcat.log" | wc -l)"
+    if [ "$stored" -ne "$kevents" ]; then
+        echo "bench: the topic holds $stored of $kevents events (the test broker prunes" \
+            "beyond about 5 MiB per partition); set EDDY_BENCH_KAFKA_PARTITIONS above" \
+            "$partitions" >&2
+        return 1
+    fi
+    echo "$input: $kevents events, $(du -h "$input" | cut -f1), keyed by user_id into" \
+        "$partitions partitions of one \`eddy broker\` (all $stored there before timing)" \
+        >"$kafka_dir/input.txt"
+    timed() { echo "/usr/bin/time -f %M -a -o $kafka_dir/rss/$1 $2"; }
+    # No state: nothing is committed. A group of its own per run (eddy-bench-
+    # and the pid of hyperfine's shell, which expands $$) has no committed
+    # offsets either, so every run reads from the beginning.
+    on() {  # $1: fetch.wait.max.ms, $2: group
+        echo "env EDDY_BENCH_BROKERS=$brokers EDDY_BENCH_GROUP=$2" \
+            "EDDY_BENCH_FETCH_WAIT_MS=$1 EDDY_BENCH_OUT=$kafka_dir"
+    }
+    local group='eddy-bench-$$'
+    local kcat_cmd="kcat -C -b $brokers -t clicks -e -o beginning -q"
+    local consume="$run_eddy --no-state bench/kafka_read_only.yaml"
+    local behaviour="$run_eddy --no-state bench/kafka_behaviour.yaml"
+    hyperfine --runs "$runs" --export-json "$kafka_dir/hyperfine.json" \
+        -n kcat "$(timed kcat "$kcat_cmd") > /dev/null" \
+        -n consume "$(timed consume "$(on 500 "$group") $consume")" \
+        -n behaviour "$(timed behaviour "$(on 500 "$group") $behaviour")" \
+        -n kcat_fw10 "$(timed kcat_fw10 "$kcat_cmd -X fetch.wait.max.ms=10") > /dev/null" \
+        -n consume_fw10 "$(timed consume_fw10 "$(on 10 "$group") $consume")" \
+        -n behaviour_file "$(timed behaviour_file "env EDDY_DEMO_INPUT=$input \
+            EDDY_DEMO_OUT=$kafka_dir/file $run_eddy --no-state $topology")" || return 1
+    # What Eddy read, once more at info level: every event, once.
+    {
+        echo "consume: $($(on 500 eddy-bench-check) "$eddy" --log-level info run --no-progress \
+            --no-state bench/kafka_read_only.yaml 2>&1 | grep -o 'read [0-9]* message(s)[^;]*' ||
+            echo 'no summary')"
+        echo "behaviour: $(cat "$kafka_dir"/behaviour/*.jsonl | wc -l) output lines (its last run)"
+    } >"$kafka_dir/check.txt"
+    cat "$kafka_dir/check.txt"
+    stop_broker
+    if [ "${EDDY_BENCH_KEEP:-0}" != 1 ]; then
+        rm -rf "$kafka_dir/behaviour" "$kafka_dir/file"
+    fi
+}
+
+kafka_part=0
+if [ "${EDDY_BENCH_KAFKA:-1}" = 0 ]; then
+    echo "bench: EDDY_BENCH_KAFKA=0: skipping the Kafka benchmark"
+elif ! command -v kcat >/dev/null 2>&1; then
+    echo "bench: kcat is missing: skipping the Kafka benchmark (scripts/install-deps.sh installs it)"
+elif kafka_bench; then
+    kafka_part=1
+else
+    echo "bench: the Kafka benchmark failed; its results are left out" >&2
+    stop_broker
+fi
+
 # Optional: the bench/ topologies side by side, each operator's own rate.
-if [ "${EDDY_BENCH_TOPOLOGIES:-0}" = 1 ]; then
+if [ "$files_part" = 1 ] && [ "${EDDY_BENCH_TOPOLOGIES:-0}" = 1 ]; then
     input="$(input_of 10000)"
     args=()
     for t in bench/read_only.yaml bench/pipeline.yaml bench/operators/*.yaml; do
@@ -138,7 +273,7 @@ if [ "${EDDY_BENCH_TOPOLOGIES:-0}" = 1 ]; then
     hyperfine --runs "$runs" --export-json "$out/topologies.json" "${args[@]}"
 fi
 
-if [ "${EDDY_BENCH_MICRO:-1}" = 1 ] && [ -x "$micro" ]; then
+if [ "$files_part" = 1 ] && [ "${EDDY_BENCH_MICRO:-1}" = 1 ] && [ -x "$micro" ]; then
     echo
     echo "== micro-benchmarks"
     "$micro" --benchmark_min_time=0.5 --benchmark_out="$out/micro.json" \
@@ -146,5 +281,10 @@ if [ "${EDDY_BENCH_MICRO:-1}" = 1 ] && [ -x "$micro" ]; then
 fi
 
 cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
+kafka_args=()
+if [ "$kafka_part" = 1 ]; then
+    kafka_args=(--kafka-events "${EDDY_BENCH_KAFKA_EVENTS:-250000}")
+fi
 python3 scripts/bench_report.py --events "$events" --runs "$runs" --out "$out" \
-    --results "$results" --cpu "$cpu, $(nproc) CPUs" --build "$build_dir" --labels "${labels[@]}"
+    --results "$results" --cpu "$cpu, $(nproc) CPUs" --build "$build_dir" \
+    --labels "${labels[@]}" "${kafka_args[@]}"

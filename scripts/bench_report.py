@@ -3,8 +3,8 @@
 """Turns the measurements of scripts/bench.sh into bench/results/latest.md:
 events/s and peak RSS per command and input, the ratios against their
 targets (met / missed; a miss is reported, never an error), the output
-equality checks, the micro-benchmarks, the machine and library versions.
-Also prints the report."""
+equality checks, the Kafka comparison with kcat, the micro-benchmarks, the
+machine and library versions. Also prints the report."""
 import argparse
 import datetime
 import json
@@ -31,9 +31,29 @@ RATIOS = [
     ("spilling / in memory: (d)spill / (c)p1", "spill", "p1", {"1M": 0.7}),
 ]
 RSS_LIMIT_MB = 1024
+# The Kafka part: hyperfine command names, in scripts/bench.sh's order.
+KAFKA_COMMANDS = ["kcat", "consume", "behaviour", "kcat_fw10", "consume_fw10", "behaviour_file"]
+KAFKA_DESCRIBE = {
+    "kcat": "kcat -C -e -o beginning -q, to /dev/null",
+    "consume": "eddy consume-only: kafka source (JSON, event time) -> null sink",
+    "behaviour": "eddy behaviour topology fed from Kafka (bench/kafka_behaviour.yaml)",
+    "kcat_fw10": "kcat as above, fetch.wait.max.ms=10 (information)",
+    "consume_fw10": "eddy consume-only, fetch.wait.max.ms=10 (information)",
+    "behaviour_file": "eddy behaviour topology reading the same events from a file (information)",
+}
+# (name, numerator, denominator, minimum or None)
+KAFKA_RATIOS = [
+    ("consume-only / kcat", "consume", "kcat", 0.9),
+    ("behaviour / kcat", "behaviour", "kcat", 0.6),
+    ("consume-only / kcat, both fetch.wait.max.ms=10", "consume_fw10", "kcat_fw10", None),
+    ("behaviour fed from a file / kcat: the most behaviour can reach", "behaviour_file", "kcat",
+     None),
+    ("behaviour fed from Kafka / from a file", "behaviour", "behaviour_file", None),
+]
 LIBRARIES = [
     "librocksdb-dev", "libtbb-dev", "libsimdjson-dev", "libyaml-cpp-dev", "libre2-dev",
     "libspdlog-dev", "libfmt-dev", "libbenchmark-dev", "libzstd-dev", "zlib1g-dev", "hyperfine",
+    "librdkafka-dev", "kcat",
 ]
 
 
@@ -61,6 +81,55 @@ def load_input(out, label):
     return medians, rss
 
 
+def load_kafka(out):
+    """Median seconds and peak RSS (MB) per command of the Kafka part."""
+    with open(os.path.join(out, "kafka", "hyperfine.json")) as f:
+        results = json.load(f)["results"]
+    medians = {r["command"]: statistics.median(r["times"]) for r in results}
+    rss = {}
+    for name in KAFKA_COMMANDS:
+        path = os.path.join(out, "kafka", "rss", name)
+        if os.path.exists(path):
+            values = [int(line) for line in open(path) if re.fullmatch(r"\d+\s*", line)]
+            if values:
+                rss[name] = max(values) / 1024
+    return medians, rss
+
+
+def kafka_section(out, events):
+    """The Kafka part of the report, as Markdown lines."""
+    medians, rss = load_kafka(out)
+    md = ["## Kafka: Eddy next to kcat on the same topic\n"]
+    for name in ("input.txt", "check.txt"):
+        path = os.path.join(out, "kafka", name)
+        if os.path.exists(path):
+            for line in open(path):
+                if line.strip():
+                    md.append(f"- {line.strip()}")
+    md.append("")
+    md.append("| measurement | median s | events/s | peak RSS MB |")
+    md.append("|---|---:|---:|---:|")
+    for name in KAFKA_COMMANDS:
+        if name in medians:
+            m = medians[name]
+            peak = f"{rss[name]:.0f}" if name in rss else "?"
+            md.append(f"| {KAFKA_DESCRIBE[name]} | {m:.3f} | {fmt_rate(events / m)} | {peak} |")
+    md.append("")
+    md.append("| ratio of events/s | value | target | verdict |")
+    md.append("|---|---:|---|---|")
+    for title, num, den, target in KAFKA_RATIOS:
+        if num not in medians or den not in medians:
+            continue
+        ratio = medians[den] / medians[num]
+        if target is None:
+            md.append(f"| {title} | {ratio:.3f} | (information) | |")
+        else:
+            verdict = "met" if ratio >= target else "**missed**"
+            md.append(f"| {title} | {ratio:.3f} | >= {target} | {verdict} |")
+    md.append("")
+    return md
+
+
 def load_equality(out, label):
     """[(title, [(file, verdict)])] from equality.txt."""
     sections = []
@@ -81,31 +150,10 @@ def fmt_rate(x):
     return f"{x:,.0f}"
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--events", type=int, required=True)
-    ap.add_argument("--runs", type=int, required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--results", required=True)
-    ap.add_argument("--cpu", default="")
-    ap.add_argument("--build", default="build")
-    ap.add_argument("--labels", nargs="+", required=True)
-    a = ap.parse_args()
-
-    data = {label: load_input(a.out, label) for label in a.labels}
-    smoke = a.events != 5_000_000 or a.runs < 3
+def file_sections(a, data):
+    """The file inputs' part of the report (inputs, throughput, ratios,
+    output checks), as Markdown lines."""
     md = []
-    now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    commit = run(["git", "rev-parse", "--short", "HEAD"])
-    if run(["git", "status", "--porcelain", "--untracked-files=no"]):
-        commit += " with uncommitted changes"
-    md.append(f"# Benchmark results{' (smoke run)' if smoke else ''}\n")
-    md.append(f"`make bench` on {now}, commit {commit}. {a.events:,} events per input, "
-              f"median of {a.runs} run(s) each (hyperfine). See docs/benchmarks.md.\n")
-    if smoke:
-        md.append("**Smoke run**: fewer events or runs than the full benchmark (5,000,000 "
-                  "events, 3 runs); the targets are judged anyway but only a full run counts.\n")
-
     md.append("Inputs (`eddy gen --seed 1`; users seen are those with at least one event):\n")
     for label in a.labels:
         path = os.path.join(a.out, label, "input.txt")
@@ -168,6 +216,41 @@ def main():
             for f, verdict in files:
                 md.append(f"| {f} | {verdict} |")
             md.append("")
+    return md
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, required=True)
+    ap.add_argument("--runs", type=int, required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--cpu", default="")
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--labels", nargs="*", default=[])
+    ap.add_argument("--kafka-events", type=int, default=0,
+                    help="events in the Kafka part's topic; 0: no Kafka part ran")
+    a = ap.parse_args()
+
+    data = {label: load_input(a.out, label) for label in a.labels}
+    smoke = a.events != 5_000_000 or a.runs < 3
+    md = []
+    now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    commit = run(["git", "rev-parse", "--short", "HEAD"])
+    if run(["git", "status", "--porcelain", "--untracked-files=no"]):
+        commit += " with uncommitted changes"
+    md.append(f"# Benchmark results{' (smoke run)' if smoke else ''}\n")
+    sizes = f"{a.events:,} events per input" if a.labels else "Kafka part only"
+    md.append(f"`make bench` on {now}, commit {commit}. {sizes}, "
+              f"median of {a.runs} run(s) each (hyperfine). See docs/benchmarks.md.\n")
+    if smoke:
+        md.append("**Smoke run**: fewer events or runs than the full benchmark (5,000,000 "
+                  "events, 3 runs); the targets are judged anyway but only a full run counts.\n")
+
+    if a.labels:
+        md += file_sections(a, data)
+    if a.kafka_events:
+        md += kafka_section(a.out, a.kafka_events)
 
     topologies = os.path.join(a.out, "topologies.json")
     if os.path.exists(topologies):

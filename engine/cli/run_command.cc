@@ -75,6 +75,8 @@ struct RunOptions {
     std::string state_cache;
     std::string checkpoint_interval;
     bool no_state = false;
+    std::string metrics_file;
+    std::string metrics_interval;
 };
 
 /// Applies the command line's settings over the topology's; "" or what is wrong.
@@ -148,6 +150,12 @@ void add_run_command(CLI::App& app, int& exit_code) {
                     "Set state.cache, the keyed state kept in memory (e.g. 256MB)");
     cmd->add_option("--checkpoint-interval", opts->checkpoint_interval,
                     "Set state.checkpoint_interval (e.g. 10s)");
+    cmd->add_option("--metrics-file", opts->metrics_file,
+                    "Write the job's metrics in the Prometheus text format to this file at "
+                    "start, every --metrics-interval and at the end (for node_exporter's "
+                    "textfile collector, or to read by hand)");
+    cmd->add_option("--metrics-interval", opts->metrics_interval,
+                    "How often --metrics-file is rewritten (default 10s)");
     cmd->add_flag("--no-state", opts->no_state,
                   "Ignore the topology's state block: keep state in memory only, no checkpoints");
     cmd->footer(
@@ -178,6 +186,19 @@ void add_run_command(CLI::App& app, int& exit_code) {
             return;
         }
         options.allow_state_drop = opts->allow_state_drop;
+        options.metrics_file = opts->metrics_file;
+        if (!opts->metrics_interval.empty()) {
+            auto ms = parse_duration_ms(opts->metrics_interval);
+            if (!ms || *ms < 100 || opts->metrics_file.empty()) {
+                std::fprintf(stderr,
+                             "eddy: --metrics-interval needs --metrics-file and a duration of at "
+                             "least 100ms like 10s, got '%s'\n",
+                             opts->metrics_interval.c_str());
+                exit_code = kExitUsage;
+                return;
+            }
+            options.metrics_interval_ms = *ms;
+        }
         bool progress = !opts->no_progress && ::isatty(STDERR_FILENO) == 1;
         if (progress) {
             options.on_progress = print_progress;

@@ -33,14 +33,19 @@ protected:
         out_ = fs::temp_directory_path() / ("eddy_e2e_" + std::to_string(::getpid()));
         fs::remove_all(out_);
     }
-    void TearDown() override { fs::remove_all(out_); }
+    void TearDown() override {
+        fs::remove_all(out_);
+        fs::remove(log_path());
+    }
 
-    int run() {
+    /// Per test process: ctest runs the tests of this file side by side.
+    fs::path log_path() const { return out_.string() + ".log"; }
+
+    int run(const std::string& options = "") {
         std::string fixtures = std::string(EDDY_FIXTURES_DIR) + "/e2e";
         std::string cmd = "E2E_IN='" + fixtures + "/clicks.jsonl' E2E_OUT='" + out_.string() +
-                          "' '" + EDDY_BINARY + "' --log-level error run --no-progress '" +
-                          fixtures + "/topology.yaml' 2>'" +
-                          (fs::temp_directory_path() / "eddy_e2e.log").string() + "'";
+                          "' '" + EDDY_BINARY + "' --log-level error run --no-progress " + options +
+                          " '" + fixtures + "/topology.yaml' 2>'" + log_path().string() + "'";
         int status = std::system(cmd.c_str());
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     }
@@ -66,10 +71,48 @@ TEST_F(FileToFileTest, OutputsMatchRecordByRecord) {
 
 TEST_F(FileToFileTest, SummaryCountsEveryLine) {
     ASSERT_EQ(run(), 0);
-    std::ifstream log(fs::temp_directory_path() / "eddy_e2e.log");
+    std::ifstream log(log_path());
     std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
     EXPECT_NE(text.find("11 events read"), std::string::npos) << text;
     EXPECT_NE(text.find("run summary (input drained)"), std::string::npos) << text;
+}
+
+TEST_F(FileToFileTest, TheMetricsFileHoldsEveryComponentsCountsInPrometheusFormat) {
+    fs::create_directories(out_);
+    fs::path metrics = out_ / "eddy.prom";
+    ASSERT_EQ(run("--metrics-file '" + metrics.string() + "' --metrics-interval 100ms"), 0);
+    std::ifstream in(metrics);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Each family once, then its samples; the counts of the whole run.
+    EXPECT_NE(text.find("# HELP eddy_records_in_total Records a component received.\n"
+                        "# TYPE eddy_records_in_total counter\n"),
+              std::string::npos)
+        << text;
+    for (const char* sample :
+         {R"(eddy_records_out_total{component="clicks",type="file",kind="source"} 6)",
+          R"(eddy_errors_total{component="clicks",type="file",kind="source"} 5)",
+          R"(eddy_records_in_total{component="intent",type="filter",kind="operator"} 6)",
+          R"(eddy_records_out_total{component="intent",type="filter",kind="operator"} 4)",
+          R"(eddy_records_side_total{component="intent",type="filter",kind="operator"} 2)",
+          R"(eddy_records_in_total{component="buys",type="file",kind="sink"} 4)"}) {
+        EXPECT_NE(text.find(std::string(sample) + "\n"), std::string::npos) << sample << "\n"
+                                                                            << text;
+    }
+    EXPECT_FALSE(fs::exists(metrics.string() + ".tmp"));
+}
+
+TEST_F(FileToFileTest, AMetricsIntervalWithoutAMetricsFileIsAUsageError) {
+    EXPECT_EQ(run("--metrics-interval 5s"), 2);
+    EXPECT_EQ(run("--metrics-file '" + (out_ / "m.prom").string() + "' --metrics-interval 5"), 2);
+}
+
+TEST_F(FileToFileTest, AMetricsFileThatCannotBeWrittenIsAnErrorAtStart) {
+    EXPECT_EQ(run("--metrics-file /nonexistent/dir/eddy.prom"), 1);
+    std::ifstream log(log_path());
+    std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+    EXPECT_NE(text.find("metrics file: cannot write '/nonexistent/dir/eddy.prom.tmp'"),
+              std::string::npos)
+        << text;
 }
 
 TEST_F(FileToFileTest, MissingInputFileIsAConfigurationError) {

@@ -7,8 +7,11 @@
 // SIGKILL mid-stream loses nothing; a broker down for
 // 5 s, injected fetch and produce errors and 50 ms latency lose nothing; undecodable
 // messages go to `errors` with topic, partition and offset; an unreachable
-// broker and a missing topic are clear errors at start.
+// broker and a missing topic are clear errors at start. `assignment: all`
+// reads every partition (named or ^regex topics) without a group join,
+// resumes from the checkpoint else the group's offsets, and commits to it.
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -235,24 +238,101 @@ TEST_F(KafkaTest, AJobStoppedAndResumedEndsWithTheStateOfOneRunAndCommitsItsOffs
         << "the resumed job's state differs from one run's";
 
     // After the last checkpoint the group's committed offsets are the ends.
-    char errstr[512];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", broker.bootstrap().c_str(), errstr, sizeof errstr);
-    rd_kafka_conf_set(conf, "group.id", "parts", errstr, sizeof errstr);
-    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    ASSERT_NE(rk, nullptr);
-    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(4);
-    for (int p = 0; p < 4; ++p) {
-        rd_kafka_topic_partition_list_add(list, "clicks", p);
+    EXPECT_EQ(testing::committed_offsets(broker.bootstrap(), "parts", "clicks", 4),
+              testing::partition_ends(broker.bootstrap(), "clicks", 4));
+}
+
+/// The (user_id, ts) of each line: what identifies an input event.
+std::multiset<std::string> ids_of(const std::vector<std::string>& lines) {
+    std::multiset<std::string> ids;
+    for (const std::string& line : lines) {
+        size_t ts = line.find("\"ts\":");
+        ids.insert(user_of(line) + "@" + line.substr(ts, line.find(',', ts) - ts));
     }
-    ASSERT_EQ(rd_kafka_committed(rk, list, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
-    int64_t committed = 0;
-    for (int p = 0; p < list->cnt; ++p) {
-        committed += std::max<int64_t>(list->elems[p].offset, 0);
+    return ids;
+}
+
+TEST_F(KafkaTest, AssignmentAllReadsEveryPartitionWithoutJoiningTheGroupAndCommitsToIt) {
+    testing::TestBroker broker(dir_, {"clicks:8"});
+    ASSERT_FALSE(broker.bootstrap().empty()) << "eddy broker did not start";
+    ASSERT_EQ(testing::produce(broker.bootstrap(), "clicks", lines_, user_of), lines_.size());
+    auto from_file = run_yaml(topology("    type: file\n    path: " + input_.string() + "\n"));
+    ASSERT_TRUE(from_file.status.is_ok()) << from_file.status.message();
+    auto file_out = sorted_outputs();
+
+    auto started = std::chrono::steady_clock::now();
+    auto all = run_yaml(
+        topology(kafka_source(broker.bootstrap(), "clicks", "everyone") + "    assignment: all\n",
+                 "all", "  raw: {type: collect, input: clicks}\n"));
+    auto took = std::chrono::steady_clock::now() - started;
+    ASSERT_TRUE(all.status.is_ok()) << all.status.message();
+    EXPECT_EQ(all.job->metrics().source_records(), static_cast<size_t>(kEvents));
+    auto kafka_out = sorted_outputs();
+    EXPECT_TRUE(ids_of(kafka_out["raw"]) == ids_of(lines_)) << "the messages read differ";
+    for (const char* sink : {"summaries", "bots", "errors"}) {
+        EXPECT_TRUE(kafka_out[sink] == file_out[sink]) << sink << " differs";
     }
-    EXPECT_EQ(committed, kEvents);
-    rd_kafka_topic_partition_list_destroy(list);
-    rd_kafka_destroy(rk);
+    // No group join, which takes about 3 s on this broker (a loose bound).
+    EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(took).count(), 2500);
+    all.job.reset();
+    // The offsets are committed to the group all the same, for lag tools.
+    EXPECT_EQ(testing::committed_offsets(broker.bootstrap(), "everyone", "clicks", 8),
+              testing::partition_ends(broker.bootstrap(), "clicks", 8));
+}
+
+TEST_F(KafkaTest, AssignmentAllResumesFromTheCheckpointElseFromTheGroupsOffsets) {
+    testing::TestBroker broker(dir_, {"clicks:4"});
+    ASSERT_FALSE(broker.bootstrap().empty()) << "eddy broker did not start";
+    std::vector<std::string> first(lines_.begin(), lines_.begin() + kEvents / 2);
+    std::vector<std::string> second(lines_.begin() + kEvents / 2, lines_.end());
+    ASSERT_EQ(testing::produce(broker.bootstrap(), "clicks", first, user_of), first.size());
+    auto source = [&](const std::string& group, bool until_end) {
+        return kafka_source(broker.bootstrap(), "clicks", group, until_end) +
+               "    assignment: all\n";
+    };
+    const std::string raw = "  raw: {type: collect, input: clicks}\n";
+
+    // Stopped once it has read everything there is (a job that ran to the
+    // end of its input stays ended when restarted).
+    auto a = run_yaml(topology(source("a", false), "resume",
+                               raw + "  stop: {type: stop_after, input: clicks, records: " +
+                                   std::to_string(first.size()) + "}\n"));
+    ASSERT_TRUE(a.status.is_ok()) << a.status.message();
+    EXPECT_TRUE(ids_of(testing::collected()["raw"]) == ids_of(first));
+    a.job.reset();  // closes its state dir
+    ASSERT_EQ(testing::produce(broker.bootstrap(), "clicks", second, user_of), second.size());
+
+    // Group `b` has committed nothing: the checkpoint's offsets are what skip
+    // the first half.
+    auto b = run_yaml(topology(source("b", true), "resume", raw));
+    ASSERT_TRUE(b.status.is_ok()) << b.status.message();
+    EXPECT_EQ(b.job->metrics().source_records(), second.size());
+    EXPECT_TRUE(ids_of(testing::collected()["raw"]) == ids_of(second)) << "not only the new ones";
+    b.job.reset();
+
+    // Without state, group `a`'s committed offsets (the first run's ends) are
+    // where it starts.
+    auto c = run_yaml(topology(source("a", true), "", raw));
+    ASSERT_TRUE(c.status.is_ok()) << c.status.message();
+    EXPECT_TRUE(ids_of(testing::collected()["raw"]) == ids_of(second)) << "not only the new ones";
+}
+
+TEST_F(KafkaTest, AssignmentAllReadsEveryTopicARegexMatches) {
+    testing::TestBroker broker(dir_, {"clicks-a:2", "clicks-b:3", "other:1"});
+    ASSERT_FALSE(broker.bootstrap().empty()) << "eddy broker did not start";
+    std::vector<std::string> a(lines_.begin(), lines_.begin() + 4000);
+    std::vector<std::string> b(lines_.begin() + 4000, lines_.begin() + 10000);
+    std::vector<std::string> other(lines_.begin() + 10000, lines_.end());
+    ASSERT_EQ(testing::produce(broker.bootstrap(), "clicks-a", a, user_of), a.size());
+    ASSERT_EQ(testing::produce(broker.bootstrap(), "clicks-b", b, user_of), b.size());
+    ASSERT_EQ(testing::produce(broker.bootstrap(), "other", other, user_of), other.size());
+    auto r = run_yaml(topology(
+        kafka_source(broker.bootstrap(), "\"^clicks-[ab]$\"", "regex") + "    assignment: all\n",
+        "", "  raw: {type: collect, input: clicks}\n"));
+    ASSERT_TRUE(r.status.is_ok()) << r.status.message();
+    std::vector<std::string> want(lines_.begin(), lines_.begin() + 10000);
+    EXPECT_EQ(r.job->metrics().source_records(), want.size());
+    EXPECT_TRUE(ids_of(testing::collected()["raw"]) == ids_of(want)) << "other topics read";
 }
 
 /// `eddy run` (the binary) of bot_filter and sessionizer from Kafka to files,
@@ -459,6 +539,21 @@ TEST_F(KafkaTest, AnUnreachableBrokerAndAMissingTopicAreClearErrorsAtStart) {
                                          "    properties: {no.such.setting: 1}\n"));
     ASSERT_FALSE(bad_setting.status.is_ok());
     EXPECT_THAT(bad_setting.status.message(), HasSubstr("no.such.setting"));
+}
+
+TEST_F(KafkaTest, AnUnknownAssignmentAndABadTopicRegexAreConfigErrors) {
+    auto unknown = run_yaml(
+        topology(kafka_source("127.0.0.1:1", "clicks", "g") + "    assignment: everything\n"));
+    ASSERT_FALSE(unknown.status.is_ok());
+    EXPECT_THAT(unknown.status.message(), HasSubstr("assignment"));
+    EXPECT_THAT(unknown.status.message(), HasSubstr("must be one of group, all, got `everything`"));
+    EXPECT_THAT(unknown.status.message(), HasSubstr("test.yaml:"));
+
+    auto bad_regex = run_yaml(
+        topology(kafka_source("127.0.0.1:1", "\"^clicks-(\"", "g") + "    assignment: all\n"));
+    ASSERT_FALSE(bad_regex.status.is_ok());
+    EXPECT_THAT(bad_regex.status.message(),
+                HasSubstr("'^clicks-(' is not a POSIX extended regular expression"));
 }
 
 }  // namespace

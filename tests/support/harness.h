@@ -91,7 +91,7 @@ private:
 class CollectSink final : public Sink {
 public:
     explicit CollectSink(const Config& cfg) : name_(cfg.component()) {}
-    Status open(ComponentContext& ctx) override {
+    Status open(SinkContext& ctx) override {
         encoder_ = std::make_unique<JsonEncoder>([&ctx](FieldId id) { return ctx.field_name(id); });
         collected()[name_];
         return Status::ok();
@@ -110,6 +110,55 @@ private:
     std::unique_ptr<JsonEncoder> encoder_;
 };
 
+/// `reject` sink: collects records like `collect`, except those whose field
+/// `bad` is true, which it hands back to the runtime with the reason "bad
+/// record": at once in write() (`when: write`), or, as a producer with
+/// delivery reports would, at the next flush() or close() (`when: flush`).
+class RejectSink final : public Sink {
+public:
+    explicit RejectSink(const Config& cfg)
+        : name_(cfg.component()), at_flush_(cfg.string("when") == "flush") {}
+    Status open(SinkContext& ctx) override {
+        ctx_ = &ctx;
+        bad_ = ctx.field("bad");
+        encoder_ = std::make_unique<JsonEncoder>([&ctx](FieldId id) { return ctx.field_name(id); });
+        collected()[name_];
+        return Status::ok();
+    }
+    Status write(const Batch& batch) override {
+        for (size_t i = 0; i < batch.size(); ++i) {
+            const Value* bad = batch[i].get(bad_);
+            if (bad != nullptr && bad->is_bool() && bad->as_bool()) {
+                if (at_flush_) {
+                    pending_.append_copy(batch[i]);
+                } else {
+                    ctx_->reject(batch[i], "bad record");
+                }
+                continue;
+            }
+            std::string line;
+            encoder_->append(batch[i], line);
+            collected()[name_].push_back(std::move(line));
+        }
+        return Status::ok();
+    }
+    Status flush() override {
+        for (size_t i = 0; i < pending_.size(); ++i) {
+            ctx_->reject(pending_[i], "bad record");
+        }
+        pending_.clear();
+        return Status::ok();
+    }
+
+private:
+    std::string name_;
+    bool at_flush_;
+    SinkContext* ctx_ = nullptr;
+    FieldId bad_ = kInvalidField;
+    Batch pending_;
+    std::unique_ptr<JsonEncoder> encoder_;
+};
+
 /// The job run_yaml() is running, for `stop_after` sinks.
 inline std::atomic<Job*>& running_job() {
     static std::atomic<Job*> job{nullptr};
@@ -122,7 +171,7 @@ inline std::atomic<Job*>& running_job() {
 class StopAfterSink final : public Sink {
 public:
     explicit StopAfterSink(const Config& cfg) : limit_(cfg.integer("records")) {}
-    Status open(ComponentContext&) override { return Status::ok(); }
+    Status open(SinkContext&) override { return Status::ok(); }
     Status write(const Batch& batch) override {
         seen_ += static_cast<int64_t>(batch.size());
         if (seen_ >= limit_) {
@@ -138,7 +187,7 @@ private:
     int64_t seen_ = 0;
 };
 
-/// The built-ins plus `memory`, `collect` and `stop_after`; tests may add more.
+/// The built-ins plus `memory`, `collect`, `reject` and `stop_after`; tests may add more.
 inline Registry& test_registry() {
     static Registry registry = [] {
         Registry r = builtin_registry();
@@ -153,6 +202,13 @@ inline Registry& test_registry() {
         s = r.add(SinkSpec("collect")
                       .summary("Test sink: collects JSON lines.")
                       .factory(make_component<Sink, CollectSink>),
+                  "tests");
+        s = r.add(SinkSpec("reject")
+                      .summary("Test sink: rejects records whose `bad` is true.")
+                      .param(Param::enumeration("when", {"write", "flush"})
+                                 .default_value("write")
+                                 .doc("When rejected records go to `errors`."))
+                      .factory(make_component<Sink, RejectSink>),
                   "tests");
         s = r.add(SinkSpec("stop_after")
                       .summary("Test sink: stops the job after some records.")

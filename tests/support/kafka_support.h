@@ -159,4 +159,56 @@ inline std::vector<std::string> consume(const std::string& bootstrap, const std:
     return out;
 }
 
+/// The offsets `group` has committed for partitions 0..partitions-1 of
+/// `topic` (negative: none); empty when the brokers do not answer.
+inline std::vector<int64_t> committed_offsets(const std::string& bootstrap,
+                                              const std::string& group, const std::string& topic,
+                                              int partitions) {
+    std::vector<int64_t> out;
+    char errstr[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), errstr, sizeof errstr);
+    rd_kafka_conf_set(conf, "group.id", group.c_str(), errstr, sizeof errstr);
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (rk == nullptr) {
+        return out;
+    }
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+    for (int p = 0; p < partitions; ++p) {
+        rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
+    }
+    if (rd_kafka_committed(rk, list, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int p = 0; p < list->cnt; ++p) {
+            out.push_back(list->elems[p].offset);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    rd_kafka_destroy(rk);
+    return out;
+}
+
+/// The end (high watermark) of partitions 0..partitions-1 of `topic`; -1
+/// where the brokers do not answer.
+inline std::vector<int64_t> partition_ends(const std::string& bootstrap, const std::string& topic,
+                                           int partitions) {
+    std::vector<int64_t> out(static_cast<size_t>(partitions), -1);
+    char errstr[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), errstr, sizeof errstr);
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (rk == nullptr) {
+        return out;
+    }
+    for (int p = 0; p < partitions; ++p) {
+        int64_t low = 0;
+        int64_t high = 0;
+        if (rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &low, &high, 10000) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+            out[static_cast<size_t>(p)] = high;
+        }
+    }
+    rd_kafka_destroy(rk);
+    return out;
+}
+
 }  // namespace eddy::testing

@@ -17,6 +17,7 @@
 #include "eddy/spec.h"
 #include "eddy/units.h"
 
+#include "fake_context.h"
 #include "io_support.h"
 #include "record/json.h"
 #include "topology/validator.h"
@@ -33,23 +34,7 @@ namespace fs = std::filesystem;
 
 const std::string kFixtures = std::string(EDDY_FIXTURES_DIR) + "/io/";
 
-class FakeContext : public ComponentContext {
-public:
-    explicit FakeContext(std::string name) : name_(std::move(name)) {}
-    std::string_view name() const override { return name_; }
-    FieldId field(std::string_view name) override { return table_.intern(name); }
-    std::string_view field_name(FieldId id) const override { return table_.name(id); }
-    const Clock& clock() const override { return clock_; }
-    void log(LogLevel, std::string_view message) override { logs_.emplace_back(message); }
-    OutputId output(std::string_view name) override { return name == "errors" ? 1 : 0; }
-
-    FieldTable table_;
-    ManualClock clock_{1'000'000};
-    std::vector<std::string> logs_;
-
-private:
-    std::string name_;
-};
+using testing::FakeContext;
 
 struct ErrorRecord {
     std::string reason;

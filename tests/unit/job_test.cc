@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // The runtime: records, keys, watermarks, timers, outputs and failures as a
 // topology sees them.
+#include <filesystem>
 #include <stdexcept>
+#include <string>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "metrics/metrics.h"
@@ -418,6 +421,97 @@ sinks:
     EXPECT_TRUE(s.is_ok()) << s.message();
     EXPECT_TRUE(job.value()->stopped_early());
     EXPECT_GT(job.value()->metrics().components()[0]->records_out.load(), 0u);
+}
+
+// A sink's `errors` output: what a sink could not write, with the reason.
+
+const ComponentMetrics& metrics_of(const Job& job, const std::string& name) {
+    for (const auto& m : job.metrics().components()) {
+        if (m->name == name) {
+            return *m;
+        }
+    }
+    throw std::runtime_error("no component " + name);
+}
+
+TEST_F(JobTest, RecordsASinkRejectsGoToItsErrorsOutputWithTheReason) {
+    auto r = run_yaml(R"(
+sources:
+  in: {type: memory, records: [{ts: 1, n: 1}, {ts: 2, n: 2, bad: true}, {ts: 3, n: 3},
+                               {ts: 4, n: 4, bad: true}]}
+sinks:
+  out: {type: reject, input: in}
+  dead: {type: collect, input: out.errors}
+)");
+    ASSERT_TRUE(r.status.is_ok()) << r.status.message();
+    EXPECT_THAT(r.lines("out"), ElementsAre(R"({"ts":1,"n":1})", R"({"ts":3,"n":3})"));
+    EXPECT_THAT(
+        r.lines("dead"),
+        ElementsAre(R"({"ts":2,"n":2,"bad":true,"error":"bad record","error_component":"out"})",
+                    R"({"ts":4,"n":4,"bad":true,"error":"bad record","error_component":"out"})"));
+    EXPECT_EQ(metrics_of(*r.job, "out").records_in.load(), 4u);
+    EXPECT_EQ(metrics_of(*r.job, "out").errors.load(), 2u);
+    EXPECT_EQ(metrics_of(*r.job, "dead").records_in.load(), 2u);
+}
+
+TEST_F(JobTest, RecordsASinkRejectsWhenItClosesReachAnOperatorThatReadsItsErrors) {
+    // As a producer's delivery reports do, the sink rejects at flush(), which
+    // close() calls: the filter reading `out.errors` must still be open.
+    auto r = run_yaml(R"(
+sources:
+  in: {type: memory, records: [{ts: 1, t: a, bad: true}, {ts: 2, t: b, bad: true}, {ts: 3, t: a}]}
+operators:
+  retry: {type: filter, input: out.errors, field: t, value: a}
+sinks:
+  out: {type: reject, input: in, when: flush}
+  dead: {type: collect, input: retry}
+)");
+    ASSERT_TRUE(r.status.is_ok()) << r.status.message();
+    EXPECT_THAT(r.lines("out"), ElementsAre(R"({"ts":3,"t":"a"})"));
+    EXPECT_THAT(r.lines("dead"), ElementsAre(R"({"ts":1,"t":"a","bad":true,"error":"bad record",)"
+                                             R"("error_component":"out"})"));
+}
+
+TEST_F(JobTest, RecordsASinkRejectsAtACheckpointInAParallelJobAreWrittenBeforeItCompletes) {
+    namespace fs = std::filesystem;
+    fs::path dir = fs::temp_directory_path() / ("eddy_job_reject_" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    std::string records;
+    for (int i = 0; i < 2000; ++i) {
+        records += "{ts: " + std::to_string(i) + ", n: " + std::to_string(i) +
+                   (i % 10 == 0 ? ", bad: true" : "") + "}, ";
+    }
+    // The source stays open (idle) so that checkpoints, not the end of the
+    // input, flush the sink; the job stops after a few of them.
+    auto r =
+        run_yaml("parallelism: 2\nstate: {dir: " + dir.string() +
+                     ", checkpoint_interval: 100ms}\n"
+                     "sources:\n  in: {type: memory, then_idle: true, records: [" +
+                     records +
+                     "]}\n"
+                     "operators:\n  pass: {type: filter, input: in, field: n, op: ne, value: -1}\n"
+                     "sinks:\n  out: {type: reject, input: pass, when: flush}\n"
+                     "  dead: {type: collect, input: out.errors}\n",
+                 {}, 450);
+    uint64_t checkpoints = r.job ? r.job->checkpoints() : 0;
+    fs::remove_all(dir);
+    ASSERT_TRUE(r.status.is_ok()) << r.status.message() << r.diagnostics;
+    EXPECT_EQ(r.lines("out").size(), 1800u);
+    EXPECT_EQ(r.lines("dead").size(), 200u);
+    EXPECT_EQ(metrics_of(*r.job, "out").errors.load(), 200u);
+    EXPECT_GE(checkpoints, 2u);
+}
+
+TEST_F(JobTest, OnlyTheErrorsOutputOfASinkCanBeRead) {
+    auto r = run_yaml(R"(
+sources:
+  in: {type: memory, records: [{ts: 1}]}
+sinks:
+  out: {type: collect, input: in}
+  copy: {type: collect, input: out}
+)");
+    EXPECT_FALSE(r.status.is_ok());
+    EXPECT_THAT(r.diagnostics, HasSubstr("is a sink, whose only output is `errors`"));
 }
 
 }  // namespace

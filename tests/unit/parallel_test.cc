@@ -238,7 +238,7 @@ TEST_F(ParallelTest, AFileDecodedInParallelGivesWhatOneThreadGives) {
 class SlowSink final : public Sink {
 public:
     explicit SlowSink(const Config&) {}
-    Status open(ComponentContext&) override { return Status::ok(); }
+    Status open(SinkContext&) override { return Status::ok(); }
     Status write(const Batch&) override {
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
         return Status::ok();

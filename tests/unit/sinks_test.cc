@@ -18,6 +18,7 @@
 #include "eddy/source.h"
 #include "eddy/spec.h"
 
+#include "fake_context.h"
 #include "io_support.h"
 #include "record/json_decoder.h"
 
@@ -30,18 +31,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class FakeContext : public ComponentContext {
-public:
-    std::string_view name() const override { return "out"; }
-    FieldId field(std::string_view name) override { return table_.intern(name); }
-    std::string_view field_name(FieldId id) const override { return table_.name(id); }
-    const Clock& clock() const override { return clock_; }
-    void log(LogLevel, std::string_view) override {}
-    OutputId output(std::string_view) override { return 0; }
-
-    FieldTable table_;
-    ManualClock clock_;
-};
+using testing::FakeContext;
 
 std::unique_ptr<Sink> make_sink(const ComponentSpec& spec, std::vector<ConfigValue::Entry> given) {
     Result<std::unique_ptr<Sink>> sink = spec.make_sink(make_config(spec, std::move(given), "out"));

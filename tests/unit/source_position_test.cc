@@ -21,6 +21,7 @@
 #include "eddy/spec.h"
 #include "eddy/units.h"
 
+#include "fake_context.h"
 #include "io/line_reader.h"
 #include "io_support.h"
 #include "record/json.h"
@@ -39,21 +40,7 @@ namespace fs = std::filesystem;
 
 const std::string kFixtures = std::string(EDDY_FIXTURES_DIR) + "/io/";
 
-class FakeContext : public ComponentContext {
-public:
-    std::string_view name() const override { return "clicks"; }
-    FieldId field(std::string_view name) override { return table_.intern(name); }
-    std::string_view field_name(FieldId id) const override { return table_.name(id); }
-    const Clock& clock() const override { return clock_; }
-    void log(LogLevel, std::string_view message) override { logs_.emplace_back(message); }
-    OutputId output(std::string_view name) override { return name == "errors" ? 1 : 0; }
-    bool resuming() const override { return resuming_; }
-
-    FieldTable table_;
-    ManualClock clock_{1'000'000};
-    std::vector<std::string> logs_;
-    bool resuming_ = false;
-};
+using testing::FakeContext;
 
 // Records and errors as one sequence of strings, in emission order.
 class Emitter : public SourceEmitter {
@@ -179,7 +166,7 @@ protected:
         }
     }
 
-    FakeContext ctx_;
+    FakeContext ctx_{"clicks"};
     fs::path dir_;
 };
 

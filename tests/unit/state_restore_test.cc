@@ -38,7 +38,7 @@ std::atomic<int64_t> g_stop_after{-1};
 class StopperSink final : public Sink {
 public:
     explicit StopperSink(const Config&) {}
-    Status open(ComponentContext&) override { return Status::ok(); }
+    Status open(SinkContext&) override { return Status::ok(); }
     Status write(const Batch& batch) override {
         seen_ += static_cast<int64_t>(batch.size());
         int64_t limit = g_stop_after.load();

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "eddy/clock.h"
+#include "eddy/metrics.h"
 #include "eddy/status.h"
 #include "eddy/value.h"
 
@@ -43,6 +44,25 @@ public:
     /// This instance's shard, in [0, parallelism).
     virtual int shard() const { return 0; }
     virtual int parallelism() const { return 1; }
+
+    /// A counter of this component, exported as `eddy_<name>` with a
+    /// `component` label plus `labels` (`eddy run --metrics-file`). Name it
+    /// in lower snake_case ending in `_total` ("kafka_produce_errors_total").
+    /// The same name and labels give the same counter, summed over shards.
+    /// Creating one takes a lock: do it in open(), or when a new label value
+    /// appears (a partition assigned), never per record. Thread-safe. A
+    /// context without metrics (a unit test's) returns one that counts nowhere.
+    virtual Counter counter(std::string_view name, std::string_view help,
+                            const MetricLabels& labels = {}) {
+        (void)name, (void)help, (void)labels;
+        return Counter();
+    }
+    /// A gauge of this component; as counter(), named without `_total`.
+    virtual Gauge gauge(std::string_view name, std::string_view help,
+                        const MetricLabels& labels = {}) {
+        (void)name, (void)help, (void)labels;
+        return Gauge();
+    }
 };
 
 }  // namespace eddy

@@ -79,11 +79,25 @@ public:
     virtual void checkpointed() {}
 };
 
+/// What a sink can ask the runtime: everything a component can, plus a way
+/// to hand back records it could not write. Valid until close().
+class SinkContext : public ComponentContext {
+public:
+    /// A new record on the sink's `errors` output, with `error` set to
+    /// `reason` and `error_component` to the sink's name, for the caller to
+    /// fill (e.g. from a message that was not delivered). Call only from
+    /// write(), flush() or close(): the runtime passes the records on when
+    /// the call returns. Counted in the sink's errors.
+    virtual Record& reject(std::string_view reason) = 0;
+    /// A copy of `record` on the `errors` output, as above.
+    virtual void reject(const Record& record, std::string_view reason) = 0;
+};
+
 /// A destination of records. Called by one thread at a time.
 class Sink {
 public:
     virtual ~Sink() = default;
-    virtual Status open(ComponentContext& ctx) = 0;
+    virtual Status open(SinkContext& ctx) = 0;
     /// Writes the batch; may buffer. A failure stops the job.
     virtual Status write(const Batch& batch) = 0;
     /// Makes everything written so far durable or visible.

@@ -14,6 +14,8 @@
 
 #include "io/kafka_common.h"
 #include "record/json.h"
+#include "record/json_decoder.h"
+#include "record/utf8.h"
 
 namespace eddy {
 namespace {
@@ -42,7 +44,7 @@ public:
         }
     }
 
-    Status open(ComponentContext& ctx) override {
+    Status open(SinkContext& ctx) override {
         ctx_ = &ctx;
         encoder_ = std::make_unique<JsonEncoder>([&ctx](FieldId id) { return ctx.field_name(id); });
         if (!o_.topic_field.empty()) {
@@ -57,6 +59,19 @@ public:
         for (const std::string& f : o_.id_fields) {
             id_fields_.push_back(ctx.field(f));
         }
+        raw_field_ = ctx.field("raw");
+        delivered_metric_ =
+            ctx.counter("kafka_delivered_total", "Messages the brokers acknowledged.");
+        not_delivered_metric_ = ctx.counter(
+            "kafka_produce_errors_total",
+            "Messages that could not be delivered after retries, or were refused at once.",
+            {{"outcome", "not_delivered"}});
+        unknown_metric_ = ctx.counter(
+            "kafka_produce_errors_total",
+            "Messages that could not be delivered after retries, or were refused at once.",
+            {{"outcome", "unknown"}});
+        in_flight_metric_ =
+            ctx.gauge("kafka_outq_messages", "Messages produced and not yet acknowledged.");
         KafkaConf conf;
         // Retries cannot duplicate or reorder messages; set before
         // `properties`, which may say otherwise.
@@ -98,9 +113,10 @@ public:
                 }
             }
             rd_kafka_headers_t* headers = make_headers(r);
-            EDDY_RETURN_IF_ERROR(produce(*topic, has_key, headers));
+            EDDY_RETURN_IF_ERROR(produce(r, *topic, has_key, headers));
         }
         rd_kafka_poll(rk_, 0);  // delivery reports
+        in_flight_metric_.set(rd_kafka_outq_len(rk_));
         return failed();
     }
 
@@ -111,6 +127,7 @@ public:
             return Status::ok();
         }
         rd_kafka_resp_err_t err = rd_kafka_flush(rk_, static_cast<int>(o_.flush_timeout_ms));
+        in_flight_metric_.set(rd_kafka_outq_len(rk_));
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             return Status::io_error(prefix() + std::to_string(rd_kafka_outq_len(rk_)) +
                                     " message(s) still undelivered after " +
@@ -188,7 +205,10 @@ private:
         return h;
     }
 
-    Status produce(const std::string& topic, bool has_key, rd_kafka_headers_t* headers) {
+    /// Queues one message. A message librdkafka refuses at once (larger than
+    /// message.max.bytes, say) fails the job, or goes to `errors` as it is.
+    Status produce(const Record& record, const std::string& topic, bool has_key,
+                   rd_kafka_headers_t* headers) {
         while (true) {
             rd_kafka_resp_err_t err = rd_kafka_producev(
                 rk_, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -206,41 +226,75 @@ private:
             if (headers != nullptr) {
                 rd_kafka_headers_destroy(headers);
             }
-            return Status::io_error(prefix() + "cannot produce to topic '" + topic +
-                                    "': " + rd_kafka_err2str(err));
+            std::string reason =
+                "cannot produce to topic '" + topic + "': " + rd_kafka_err2str(err);
+            ++failures_;
+            not_delivered_metric_.add();
+            if (o_.fail_on_error) {
+                return Status::io_error(prefix() + reason);
+            }
+            ctx_->reject(record, reason);
+            return Status::ok();
         }
     }
 
+    /// Called from rd_kafka_poll() and rd_kafka_flush(), so on the sink's
+    /// thread, inside write(), flush() or close().
     static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
         auto* self = static_cast<KafkaSink*>(opaque);
         if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             ++self->delivered_;
+            self->delivered_metric_.add();
             return;
         }
-        ++self->failures_;
-        if (self->first_failure_.empty()) {
-            self->first_failure_ =
-                std::string(rd_kafka_topic_name(m->rkt)) + ": " + rd_kafka_err2str(m->err);
+        self->not_delivered(m);
+    }
+
+    void not_delivered(const rd_kafka_message_t* m) {
+        ++failures_;
+        // A request that timed out may have been written: its outcome is
+        // unknown, and a consumer de-duplicating on `eddy-id` drops a copy.
+        bool unknown = rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED;
+        (unknown ? unknown_metric_ : not_delivered_metric_).add();
+        std::string reason =
+            "topic '" + std::string(rd_kafka_topic_name(m->rkt)) +
+            "': " + rd_kafka_err2str(m->err) +
+            (unknown ? " (outcome unknown: it may be in Kafka)" : " (not delivered after retries)");
+        if (first_failure_.empty()) {
+            first_failure_ = reason;
         }
-        if (!self->o_.fail_on_error && self->failures_ <= 20) {
-            self->ctx_->log(LogLevel::kWarn,
-                            std::string("a record was not delivered: ") + rd_kafka_err2str(m->err));
+        if (o_.fail_on_error || ctx_ == nullptr) {
+            return;
+        }
+        // The record again, decoded from the message, on `errors`.
+        std::string_view payload(static_cast<const char*>(m->payload), m->len);
+        Record& r = ctx_->reject(reason);
+        if (!decoder_) {
+            decoder_ = std::make_unique<JsonDecoder>(
+                [ctx = ctx_](std::string_view name) { return ctx->field(name); });
+        }
+        if (!decoder_->decode(payload, r).is_ok()) {
+            r.set(raw_field_, truncate_utf8(payload, 1024));
         }
     }
 
     Status failed() const {
         if (failures_ > 0 && o_.fail_on_error) {
-            return Status::io_error(prefix() + std::to_string(failures_) +
-                                    " record(s) could not be delivered after retries (first: " +
-                                    first_failure_ + "); set on_error: log to go on without them");
+            return Status::io_error(
+                prefix() + std::to_string(failures_) +
+                " record(s) could not be delivered after retries (first: " + first_failure_ +
+                "); set on_error: errors to send them to the sink's `errors` "
+                "output and go on");
         }
         return Status::ok();
     }
 
     std::string name_;
     KafkaSinkOptions o_;
-    ComponentContext* ctx_ = nullptr;
+    SinkContext* ctx_ = nullptr;
     std::unique_ptr<JsonEncoder> encoder_;
+    std::unique_ptr<JsonDecoder> decoder_;  // of rejected messages, made on the first
+    FieldId raw_field_ = kInvalidField;
     FieldId topic_field_ = kInvalidField;
     FieldId key_field_ = kInvalidField;
     std::vector<std::pair<std::string, FieldId>> header_fields_;
@@ -250,6 +304,10 @@ private:
     std::string key_;
     std::string topic_buf_;
     std::string scratch_;
+    Counter delivered_metric_;
+    Counter not_delivered_metric_;
+    Counter unknown_metric_;
+    Gauge in_flight_metric_;
     uint64_t delivered_ = 0;
     uint64_t failures_ = 0;
     std::string first_failure_;
@@ -266,8 +324,10 @@ EDDY_REGISTER_SINK(kafka) {
             "Each record becomes one JSON message. Delivery reports are checked: a checkpoint "
             "completes only after every record before it was acknowledged by Kafka "
             "(at-least-once), and a record that cannot be delivered after librdkafka's retries "
-            "stops the job (or, with on_error: log, is logged and counted). A delivery that "
-            "times out has an unknown outcome and counts as failed. Exactly-once comes from the "
+            "stops the job (or, with on_error: errors, goes to the sink's `errors` output, "
+            "decoded back into its fields, with the reason). A delivery that times out has an "
+            "unknown outcome (it may be in Kafka) and counts as failed. Exactly-once comes from "
+            "the "
             "source offsets stored with the state plus `id_fields`, a deterministic id that "
             "consumers can de-duplicate on; see docs/kafka.md.");
     eddy::add_kafka_client_params(spec);
@@ -282,10 +342,12 @@ EDDY_REGISTER_SINK(kafka) {
                    .doc("Fields whose values, joined by |, form the `eddy-id` header: the same "
                         "record sent again after a restart has the same id.")
                    .example("[user_id, window_start]"))
-        .param(Param::enumeration("on_error", {"fail", "log"})
+        .param(Param::enumeration("on_error", {"fail", "errors"})
                    .default_value("fail")
                    .doc("A record that cannot be delivered: fail stops the job (the restart "
-                        "sends it again from the last checkpoint); log counts it and goes on."))
+                        "sends it again from the last checkpoint); errors sends it to the sink's "
+                        "`errors` output (read it as `NAME.errors`, e.g. with a file sink) and "
+                        "goes on."))
         .param(Param::duration("flush_timeout")
                    .default_value("60s")
                    .doc("How long a checkpoint waits for outstanding deliveries."));

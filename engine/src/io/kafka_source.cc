@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// The `kafka` source: a librdkafka consumer in a consumer group whose offsets
-// live in Eddy's checkpoints (docs/kafka.md).
+// The `kafka` source: a librdkafka consumer, in a consumer group or assigned
+// every partition itself, whose offsets live in Eddy's checkpoints
+// (docs/kafka.md).
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -8,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <set>
 #include <string>
 #include <utility>
@@ -28,8 +30,7 @@ namespace {
 
 constexpr size_t kRawErrorBytes = 1024;
 constexpr uint8_t kPositionVersion = 1;
-// How long one poll may wait for messages (Source::poll: <= ~100 ms).
-constexpr int kPollWaitMs = 50;
+constexpr int64_t kLagIntervalMs = 1000;  // how often polls refresh the consumer-lag gauges
 
 /// Where a group starts reading a partition it has no committed offset for.
 struct StartAt {
@@ -37,15 +38,34 @@ struct StartAt {
     int64_t timestamp_ms = 0;
 };
 
+/// `assignment`: partitions from the group's rebalances, or every partition
+/// of the topics, assigned by the source itself.
+enum class Assignment { kGroup, kAll };
+
+/// A `^regex` topic: librdkafka compiles its subscription patterns with POSIX
+/// regcomp(REG_EXTENDED) and matches them unanchored at the end, so
+/// `assignment: all` does the same with std::regex's POSIX extended grammar
+/// (RE2 is not linked into eddy_io, and this runs once at start). Sets
+/// `error` when `pattern` does not compile.
+std::optional<std::regex> topic_regex(const std::string& pattern, std::string& error) {
+    try {
+        return std::regex(pattern, std::regex::extended | std::regex::nosubs);
+    } catch (const std::regex_error& e) {
+        error = e.what();
+        return std::nullopt;
+    }
+}
+
 class KafkaSource final : public Source {
 public:
     KafkaSource(std::string name, KafkaClientOptions client, std::vector<std::string> topics,
-                std::string group, StartAt start, std::string key_field, bool until_end,
-                DecoderOptions decoder)
+                std::string group, Assignment assignment, StartAt start, std::string key_field,
+                bool until_end, DecoderOptions decoder)
         : name_(std::move(name)),
           client_(std::move(client)),
           topics_(std::move(topics)),
           group_(std::move(group)),
+          assignment_(assignment),
           start_(start),
           key_field_name_(std::move(key_field)),
           until_end_(until_end),
@@ -59,10 +79,21 @@ public:
     Status open(ComponentContext& ctx) override {
         ctx_ = &ctx;
         decoder_ = std::make_unique<LineDecoder>(options_, ctx);
+        rebalances_metric_ =
+            ctx.counter("kafka_rebalances_total", "Partition assignments and revocations.");
+        assigned_metric_ = ctx.gauge("kafka_assigned_partitions", "Partitions assigned now.");
         if (!key_field_name_.empty()) {
             key_field_ = ctx.field(key_field_name_);
         }
         KafkaConf conf;
+        // A default that `properties` may override. Once the pre-fetch queue holds
+        // queued.min.messages (librdkafka's 100,000, counted over all the
+        // partitions, as they share one queue), librdkafka 2.0.2 fetches
+        // again only a second later: a job slower than the fetcher starved
+        // for half of each second (behaviour.yaml, 250,000 messages from
+        // `eddy broker`: 2.7 s, 1.7 s with this). queued.max.messages.kbytes
+        // (64 MiB) still bounds the memory.
+        EDDY_RETURN_IF_ERROR(conf.set("queued.min.messages", "1000000", name_));
         EDDY_RETURN_IF_ERROR(conf.apply(client_, name_));
         EDDY_RETURN_IF_ERROR(conf.set("group.id", group_, name_));
         // Offsets are Eddy's: stored in checkpoints, committed to Kafka after them.
@@ -85,16 +116,20 @@ public:
         conf.release();  // owned by rk_ now
         rd_kafka_poll_set_consumer(rk_);
         EDDY_RETURN_IF_ERROR(check_topics());
-        rd_kafka_topic_partition_list_t* subscription =
-            rd_kafka_topic_partition_list_new(static_cast<int>(topics_.size()));
-        for (const std::string& t : topics_) {
-            rd_kafka_topic_partition_list_add(subscription, t.c_str(), RD_KAFKA_PARTITION_UA);
-        }
-        rd_kafka_resp_err_t err = rd_kafka_subscribe(rk_, subscription);
-        rd_kafka_topic_partition_list_destroy(subscription);
-        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            return Status::io_error(prefix() + "cannot subscribe to " + topic_list() + ": " +
-                                    rd_kafka_err2str(err));
+        // `all` assigns at the first poll: seek() (the checkpoint's offsets)
+        // comes after open().
+        if (assignment_ == Assignment::kGroup) {
+            rd_kafka_topic_partition_list_t* subscription =
+                rd_kafka_topic_partition_list_new(static_cast<int>(topics_.size()));
+            for (const std::string& t : topics_) {
+                rd_kafka_topic_partition_list_add(subscription, t.c_str(), RD_KAFKA_PARTITION_UA);
+            }
+            rd_kafka_resp_err_t err = rd_kafka_subscribe(rk_, subscription);
+            rd_kafka_topic_partition_list_destroy(subscription);
+            if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                return Status::io_error(prefix() + "cannot subscribe to " + topic_list() + ": " +
+                                        rd_kafka_err2str(err));
+            }
         }
         queue_ = rd_kafka_queue_get_consumer(rk_);
         messages_.resize(1024);
@@ -105,9 +140,22 @@ public:
         if (failure_) {
             return *failure_;
         }
+        if (assignment_ == Assignment::kAll && !self_assigned_) {
+            self_assigned_ = true;
+            EDDY_RETURN_IF_ERROR(assign_every_partition());
+        }
+        if (int64_t now = ctx_->clock().now_ms(); now >= lag_updated_ms_ + kLagIntervalMs) {
+            lag_updated_ms_ = now;
+            update_lag();
+        }
         size_t want = std::min(max_records, messages_.size());
         last_split_ = UINT32_MAX;  // set_split() holds for one poll
-        ssize_t n = rd_kafka_consume_batch_queue(queue_, kPollWaitMs, messages_.data(), want);
+        // Never waits: an empty queue is kIdle, and the runtime waits a
+        // little. A wait in librdkafka would wake this thread for every
+        // message set fetched, which slows the fetcher (250,000 messages from
+        // `eddy broker` on 2 cores, fetch.wait.max.ms 10: 460 ms with a 50 ms
+        // wait, 320 ms without).
+        ssize_t n = rd_kafka_consume_batch_queue(queue_, 0, messages_.data(), want);
         if (n < 0) {
             return Status::io_error(prefix() +
                                     "consume failed: " + rd_kafka_err2str(rd_kafka_last_error()));
@@ -128,9 +176,11 @@ public:
         if (n > 0) {
             return PollStatus::kData;
         }
-        return until_end_ && !assigned_.empty() && at_end_.size() == assigned_.size()
-                   ? PollStatus::kEnd
-                   : PollStatus::kIdle;
+        // A group's assignment may still be on its way while none is known;
+        // `all` assigned everything there is at the first poll.
+        bool assigned = assignment_ == Assignment::kAll || !assigned_.empty();
+        return until_end_ && assigned && at_end_.size() == assigned_.size() ? PollStatus::kEnd
+                                                                            : PollStatus::kIdle;
     }
 
     SourceProgress progress() const override { return {consumed_, 0, false}; }
@@ -191,7 +241,9 @@ public:
         // The last checkpoint's offsets, synchronously: an asynchronous
         // commit still in flight would be lost with the consumer.
         commit(/*async=*/false, /*again=*/true);
+        update_lag();
         log_totals();
+        closing_ = true;  // the metrics keep the last assignment's figures
         shut_down();
         return Status::ok();
     }
@@ -216,19 +268,38 @@ private:
         }
         int64_t lag = 0;
         for (const auto& [tp, next] : next_) {
-            int64_t low = 0;
-            int64_t high = 0;
-            if (rd_kafka_get_watermark_offsets(rk_, tp.first.c_str(), tp.second, &low, &high) ==
-                    RD_KAFKA_RESP_ERR_NO_ERROR &&
-                high > next) {
-                lag += high - next;
-            }
+            lag += lag_of(tp, next);
         }
         ctx_->log(LogLevel::kInfo, "read " + std::to_string(consumed_) + " message(s) from " +
                                        std::to_string(next_.size()) + " partition(s), " +
                                        std::to_string(rebalances_) +
                                        " rebalance(s); lag at close: " + std::to_string(lag) +
                                        " message(s)");
+    }
+
+    /// Messages between `next` and the end of the partition, as of the
+    /// last fetch (librdkafka's cached high watermark: no request is made).
+    int64_t lag_of(const std::pair<std::string, int32_t>& tp, int64_t next) const {
+        int64_t low = 0;
+        int64_t high = 0;
+        if (rd_kafka_get_watermark_offsets(rk_, tp.first.c_str(), tp.second, &low, &high) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR &&
+            high > next) {
+            return high - next;
+        }
+        return 0;
+    }
+
+    /// The consumer-lag gauge of every assigned partition read from so far.
+    void update_lag() {
+        if (rk_ == nullptr) {
+            return;
+        }
+        for (auto& [tp, gauge] : lag_metric_) {
+            if (auto it = next_.find(tp); it != next_.end()) {
+                gauge.set(lag_of(tp, it->second));
+            }
+        }
     }
 
     /// Commits the last checkpoint's offsets to the group, unless already
@@ -268,10 +339,20 @@ private:
     }
 
     /// The brokers answer within the connect timeout, and every named topic
-    /// (not a ^regex) exists.
+    /// (not a ^regex) exists. With `assignment: all`, also notes every
+    /// partition of the named topics and of those a ^regex matches.
     Status check_topics() {
         const rd_kafka_metadata_t* md = nullptr;
         EDDY_RETURN_IF_ERROR(fetch_metadata(rk_, client_, /*all_topics=*/true, prefix(), &md));
+        std::vector<std::regex> patterns;
+        for (const std::string& t : topics_) {
+            std::string error;  // the factory refused patterns that do not compile
+            if (assignment_ == Assignment::kAll && t.starts_with("^")) {
+                if (std::optional<std::regex> re = topic_regex(t, error)) {
+                    patterns.push_back(std::move(*re));
+                }
+            }
+        }
         std::string missing;
         for (const std::string& t : topics_) {
             if (t.starts_with("^")) {
@@ -284,6 +365,23 @@ private:
             if (!found) {
                 missing += (missing.empty() ? "'" : ", '") + t + "'";
             }
+        }
+        for (int i = 0; i < md->topic_cnt && assignment_ == Assignment::kAll; ++i) {
+            const rd_kafka_metadata_topic_t& topic = md->topics[i];
+            bool wanted = std::find(topics_.begin(), topics_.end(), topic.topic) != topics_.end();
+            for (size_t r = 0; r < patterns.size() && !wanted; ++r) {
+                wanted = std::regex_search(topic.topic, patterns[r]);
+            }
+            if (!wanted || topic.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                continue;
+            }
+            for (int p = 0; p < topic.partition_cnt; ++p) {
+                every_partition_.emplace_back(topic.topic, topic.partitions[p].id);
+            }
+            // Known to the client now (from this metadata), its partitions
+            // have found their leaders by the first poll: assigned before,
+            // librdkafka retries such a partition's start after 500 ms.
+            topic_handles_.push_back(rd_kafka_topic_new(rk_, topic.topic, nullptr));
         }
         rd_kafka_metadata_destroy(md);
         if (!missing.empty()) {
@@ -371,47 +469,33 @@ private:
                    rd_kafka_topic_partition_list_t* partitions) {
         bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-            // Partitions the checkpoint knows resume after its offsets; the
-            // others start where the group committed, or at `start`.
-            bool any_new = false;
-            for (int i = 0; i < partitions->cnt; ++i) {
-                rd_kafka_topic_partition_t& p = partitions->elems[i];
-                auto it = next_.find({p.topic, p.partition});
-                if (it != next_.end()) {
-                    p.offset = it->second;
-                } else {
-                    any_new = true;
-                }
-                assigned_.insert({p.topic, p.partition});
-            }
-            if (any_new && start_.kind == StartAt::Kind::kTimestamp) {
-                resolve_start_times(rk, partitions);
-            }
             ++rebalances_;
-            if (ctx_ != nullptr) {
-                ctx_->log(LogLevel::kInfo, "assigned " + std::to_string(partitions->cnt) +
-                                               " partition(s) of " + topic_list());
-            }
-            rd_kafka_error_t* e = nullptr;
-            if (cooperative) {
-                e = rd_kafka_incremental_assign(rk, partitions);
-            } else if (rd_kafka_assign(rk, partitions) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-                logged_warn("assigning partitions failed");
-            }
-            if (e != nullptr) {
-                logged_warn(std::string("assigning partitions failed: ") +
-                            rd_kafka_error_string(e));
-                rd_kafka_error_destroy(e);
+            rebalances_metric_.add();
+            Status s = assign(rk, partitions, cooperative);
+            if (!s.is_ok()) {
+                logged_warn(s.message());
             }
             return;
         }
         if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
             // Offsets of revoked partitions stay in the position: what was
             // read from them is in the state, and a later checkpoint says so.
-            ++rebalances_;
+            if (!closing_) {
+                ++rebalances_;
+                rebalances_metric_.add();
+            }
             for (int i = 0; i < partitions->cnt; ++i) {
-                assigned_.erase({partitions->elems[i].topic, partitions->elems[i].partition});
-                at_end_.erase({partitions->elems[i].topic, partitions->elems[i].partition});
+                std::pair<std::string, int32_t> tp{partitions->elems[i].topic,
+                                                   partitions->elems[i].partition};
+                assigned_.erase(tp);
+                at_end_.erase(tp);
+                if (auto it = lag_metric_.find(tp); it != lag_metric_.end() && !closing_) {
+                    it->second.retire();
+                    lag_metric_.erase(it);
+                }
+            }
+            if (!closing_) {
+                assigned_metric_.set(static_cast<int64_t>(assigned_.size()));
             }
             if (cooperative) {
                 rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, partitions);
@@ -427,24 +511,107 @@ private:
         rd_kafka_assign(rk, nullptr);
     }
 
-    /// Partitions new to the group and to the checkpoint, with `start` a
-    /// timestamp: the first offset at or after it.
-    void resolve_start_times(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* partitions) {
+    /// Assigns `partitions` (offsets RD_KAFKA_OFFSET_INVALID), from a group
+    /// rebalance or from `assignment: all`. Partitions the checkpoint knows
+    /// resume after its offsets; the others start at the group's committed
+    /// offset, or else at `start`.
+    Status assign(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* partitions, bool incremental) {
+        bool any_new = false;
+        for (int i = 0; i < partitions->cnt; ++i) {
+            rd_kafka_topic_partition_t& p = partitions->elems[i];
+            auto it = next_.find({p.topic, p.partition});
+            if (it != next_.end()) {
+                p.offset = it->second;
+            } else {
+                any_new = true;
+            }
+            assigned_.insert({p.topic, p.partition});
+            if (ctx_ != nullptr && lag_metric_.count({p.topic, p.partition}) == 0) {
+                lag_metric_.emplace(
+                    std::pair<std::string, int32_t>{p.topic, p.partition},
+                    ctx_->gauge("kafka_consumer_lag",
+                                "Messages between the next offset to read and the end of the "
+                                "partition, as of the last fetch.",
+                                {{"topic", p.topic}, {"partition", std::to_string(p.partition)}}));
+            }
+        }
+        assigned_metric_.set(static_cast<int64_t>(assigned_.size()));
+        // In a group the 100 ms resolve_new_partitions() saves are lost in
+        // the join's seconds: librdkafka looks up committed offsets there.
+        if (any_new &&
+            (assignment_ == Assignment::kAll || start_.kind == StartAt::Kind::kTimestamp)) {
+            resolve_new_partitions(rk, partitions);
+        }
+        if (ctx_ != nullptr) {
+            ctx_->log(LogLevel::kInfo, "assigned " + std::to_string(partitions->cnt) +
+                                           " partition(s) of " + topic_list());
+        }
+        if (incremental) {
+            rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, partitions);
+            if (e != nullptr) {
+                std::string message = rd_kafka_error_string(e);
+                rd_kafka_error_destroy(e);
+                return Status::io_error(prefix() + "assigning partitions failed: " + message);
+            }
+            return Status::ok();
+        }
+        rd_kafka_resp_err_t err = rd_kafka_assign(rk, partitions);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            return Status::io_error(prefix() +
+                                    "assigning partitions failed: " + rd_kafka_err2str(err));
+        }
+        return Status::ok();
+    }
+
+    /// `assignment: all`, at the first poll: every partition check_topics()
+    /// found, with no group join. Partitions added later are not read.
+    Status assign_every_partition() {
+        if (every_partition_.empty()) {
+            ctx_->log(LogLevel::kWarn,
+                      prefix() + "no partition of " + topic_list() + " to read: no topic matches");
+            return Status::ok();
+        }
+        rd_kafka_topic_partition_list_t* list =
+            rd_kafka_topic_partition_list_new(static_cast<int>(every_partition_.size()));
+        for (const auto& [topic, partition] : every_partition_) {
+            rd_kafka_topic_partition_list_add(list, topic.c_str(), partition)->offset =
+                RD_KAFKA_OFFSET_INVALID;
+        }
+        Status s = assign(rk_, list, /*incremental=*/false);
+        rd_kafka_topic_partition_list_destroy(list);
+        return s;
+    }
+
+    /// Partitions new to the checkpoint: the group's committed offset, else
+    /// `start` (a time: the first offset at or after it). librdkafka would
+    /// look up committed offsets itself (RD_KAFKA_OFFSET_INVALID), but then
+    /// waits 100 ms before it resets a partition without one to `start`;
+    /// asking first costs one request to the group's coordinator.
+    void resolve_new_partitions(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* partitions) {
         rd_kafka_topic_partition_list_t* query = rd_kafka_topic_partition_list_new(partitions->cnt);
         for (int i = 0; i < partitions->cnt; ++i) {
             const rd_kafka_topic_partition_t& p = partitions->elems[i];
             if (next_.find({p.topic, p.partition}) == next_.end()) {
-                rd_kafka_topic_partition_list_add(query, p.topic, p.partition)->offset =
-                    start_.timestamp_ms;
+                rd_kafka_topic_partition_list_add(query, p.topic, p.partition);
             }
         }
-        // A committed offset of the group wins over the timestamp.
         rd_kafka_resp_err_t err =
             rd_kafka_committed(rk, query, static_cast<int>(client_.connect_timeout_ms));
         rd_kafka_topic_partition_list_t* lookup = rd_kafka_topic_partition_list_new(query->cnt);
         for (int i = 0; i < query->cnt; ++i) {
             const rd_kafka_topic_partition_t& q = query->elems[i];
-            if (err != RD_KAFKA_RESP_ERR_NO_ERROR || q.offset < 0) {
+            rd_kafka_topic_partition_t* p =
+                rd_kafka_topic_partition_list_find(partitions, q.topic, q.partition);
+            bool known = err == RD_KAFKA_RESP_ERR_NO_ERROR && q.err == RD_KAFKA_RESP_ERR_NO_ERROR;
+            if (known && q.offset >= 0) {
+                p->offset = q.offset;
+            } else if (!known && start_.kind != StartAt::Kind::kTimestamp) {
+                p->offset = RD_KAFKA_OFFSET_INVALID;  // librdkafka asks again
+            } else if (start_.kind == StartAt::Kind::kEarliest) {
+                p->offset = RD_KAFKA_OFFSET_BEGINNING;
+            } else if (start_.kind == StartAt::Kind::kLatest) {
+                p->offset = RD_KAFKA_OFFSET_END;
+            } else {
                 rd_kafka_topic_partition_list_add(lookup, q.topic, q.partition)->offset =
                     start_.timestamp_ms;
             }
@@ -456,9 +623,6 @@ private:
                 const rd_kafka_topic_partition_t& l = lookup->elems[i];
                 rd_kafka_topic_partition_t* p =
                     rd_kafka_topic_partition_list_find(partitions, l.topic, l.partition);
-                if (p == nullptr) {
-                    continue;
-                }
                 if (found == RD_KAFKA_RESP_ERR_NO_ERROR && l.err == RD_KAFKA_RESP_ERR_NO_ERROR) {
                     p->offset = l.offset;  // -1 (end) when every message is older
                 } else {
@@ -476,6 +640,10 @@ private:
     }
 
     void shut_down() {
+        for (rd_kafka_topic_t* t : topic_handles_) {
+            rd_kafka_topic_destroy(t);
+        }
+        topic_handles_.clear();
         if (queue_ != nullptr) {
             rd_kafka_queue_destroy(queue_);
             queue_ = nullptr;
@@ -491,6 +659,7 @@ private:
     KafkaClientOptions client_;
     std::vector<std::string> topics_;
     std::string group_;
+    Assignment assignment_;
     StartAt start_;
     std::string key_field_name_;
     bool until_end_;
@@ -508,6 +677,11 @@ private:
     mutable std::map<std::pair<std::string, int32_t>, int64_t> staged_;
     std::map<std::pair<std::string, int32_t>, int64_t> checkpointed_;
     std::map<std::pair<std::string, int32_t>, int64_t> sent_commit_;
+    // `assignment: all`: every partition of the topics at open(), and
+    // whether the first poll assigned them.
+    std::vector<std::pair<std::string, int32_t>> every_partition_;
+    std::vector<rd_kafka_topic_t*> topic_handles_;
+    bool self_assigned_ = false;
     // until_end: the partitions assigned, and those read to their end.
     std::set<std::pair<std::string, int32_t>> assigned_;
     std::set<std::pair<std::string, int32_t>> at_end_;
@@ -522,6 +696,13 @@ private:
     std::optional<Status> failure_;
     uint64_t consumed_ = 0;
     uint64_t rebalances_ = 0;
+    // Metrics (docs/metrics.md): lag per assigned partition, refreshed at
+    // most every kLagIntervalMs of polling and at close.
+    Counter rebalances_metric_;
+    Gauge assigned_metric_;
+    std::map<std::pair<std::string, int32_t>, Gauge> lag_metric_;
+    int64_t lag_updated_ms_ = 0;
+    bool closing_ = false;
     int warnings_ = 0;
 };
 
@@ -557,13 +738,18 @@ Result<StartAt> parse_start(const Config& cfg) {
 EDDY_REGISTER_SOURCE(kafka) {
     using eddy::Param;
     eddy::SourceSpec spec("kafka");
-    spec.summary("Reads JSON or raw messages from Kafka topics in a consumer group.")
+    spec.summary(
+            "Reads JSON or raw messages from Kafka topics, in a consumer group or from every "
+            "partition.")
         .description(
             "Offsets are Eddy's: auto-commit is off, the next offset of every partition read is "
             "part of each checkpoint, and a restarted job resumes from the checkpoint's offsets, "
             "so state stays exactly-once. After each checkpoint the offsets are also committed "
             "to the group, so standard lag tools see progress. A partition the checkpoint does "
-            "not know starts at the group's committed offset, else at `start`. Without "
+            "not know starts at the group's committed offset, else at `start`. With "
+            "`assignment: group` partitions come from the group's rebalances; with `all` the "
+            "source assigns itself every partition the topics have at start (no group join, "
+            "no rebalances; partitions and ^regex topics created later are not read). Without "
             "`event_time`, a record's time is the message timestamp. Undecodable messages go "
             "to `errors` with topic, partition and offset. An unreachable broker or a missing "
             "topic is an error at start. See docs/kafka.md.");
@@ -571,11 +757,20 @@ EDDY_REGISTER_SOURCE(kafka) {
     spec.param(Param::list("topics")
                    .required()
                    .doc("Topics to read; a name starting with ^ is a regular expression "
-                        "(librdkafka's subscription syntax).")
+                        "(POSIX extended, as librdkafka's subscriptions: `^clicks-` is every "
+                        "topic whose name starts with clicks-).")
                    .example("[clicks]"))
         .param(Param::string("group")
-                   .doc("Consumer group id; default `eddy-` followed by the component's name.")
+                   .doc("Consumer group id; default `eddy-` followed by the component's name. "
+                        "With `assignment: all` the group only keeps committed offsets.")
                    .example("personalization"))
+        .param(Param::enumeration("assignment", {"group", "all"})
+                   .default_value("group")
+                   .doc("Who assigns partitions: group, the consumer group (partitions shared "
+                        "and moved by rebalances; the first join takes seconds); all, the source "
+                        "itself, every partition of the topics at start (as Flink's "
+                        "KafkaSource: no group join or rebalance; partitions added later are "
+                        "not read). ^regex topics match the topic names at start."))
         .param(Param::string("start")
                    .default_value("earliest")
                    .doc("Where a partition without an offset (in the checkpoint or the group) "
@@ -619,10 +814,23 @@ EDDY_REGISTER_SOURCE(kafka) {
                 return eddy::Status::invalid_argument(eddy::kafka_param_place(cfg, "topics") +
                                                       ": name at least one topic");
             }
+            eddy::Assignment assignment = cfg.string("assignment") == "all"
+                                              ? eddy::Assignment::kAll
+                                              : eddy::Assignment::kGroup;
+            for (const std::string& t : topics) {
+                std::string error;
+                if (assignment == eddy::Assignment::kAll && t.starts_with("^") &&
+                    !eddy::topic_regex(t, error)) {
+                    return eddy::Status::invalid_argument(
+                        eddy::kafka_param_place(cfg, "topics") + ": '" + t +
+                        "' is not a POSIX extended regular expression (" + error + ")");
+                }
+            }
             std::string group = cfg.has("group") ? cfg.string("group") : "eddy-" + cfg.component();
             return std::unique_ptr<eddy::Source>(std::make_unique<eddy::KafkaSource>(
                 cfg.component(), std::move(client).value(), std::move(topics), std::move(group),
-                start.value(), cfg.has("key_field") ? cfg.string("key_field") : std::string(),
+                assignment, start.value(),
+                cfg.has("key_field") ? cfg.string("key_field") : std::string(),
                 cfg.boolean("until_end"), std::move(options).value()));
         });
     return spec.build();

@@ -31,7 +31,7 @@ public:
         }
     }
 
-    Status open(ComponentContext& ctx) override {
+    Status open(SinkContext& ctx) override {
         encoder_ = std::make_unique<JsonEncoder>([&ctx](FieldId id) { return ctx.field_name(id); });
         buffer_.reserve(kBufferBytes + 64 * 1024);
         if (path_.empty()) {
@@ -151,7 +151,7 @@ private:
 
 class NullSink final : public Sink {
 public:
-    Status open(ComponentContext&) override { return Status::ok(); }
+    Status open(SinkContext&) override { return Status::ok(); }
     Status write(const Batch&) override { return Status::ok(); }
 };
 

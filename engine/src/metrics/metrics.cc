@@ -1,6 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "metrics/metrics.h"
 
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <fmt/format.h>
+
 namespace eddy {
 
 ComponentMetrics& JobMetrics::add(std::string name, std::string type, ComponentKind kind) {
@@ -37,6 +45,155 @@ uint64_t JobMetrics::source_records() const {
         }
     }
     return n;
+}
+
+MetricCell* JobMetrics::component_metric(std::string_view component, std::string_view name,
+                                         std::string_view help, MetricKind kind,
+                                         const MetricLabels& labels) {
+    std::lock_guard lock(mu_);
+    for (ComponentMetric& m : component_metrics_) {
+        if (m.component == component && m.name == name && m.labels == labels) {
+            m.cell.live.store(true, std::memory_order_relaxed);
+            return &m.cell;
+        }
+    }
+    ComponentMetric& m = component_metrics_.emplace_back();
+    m.component = component;
+    m.name = name;
+    m.help = help;
+    m.kind = kind;
+    m.labels = labels;
+    return &m.cell;
+}
+
+namespace {
+
+/// A label value with \, " and newlines escaped, as the format asks.
+std::string escape_label(std::string_view v) {
+    std::string out;
+    out.reserve(v.size());
+    for (char c : v) {
+        if (c == '\\') {
+            out += "\\\\";
+        } else if (c == '"') {
+            out += "\\\"";
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+/// Help text on one line.
+std::string escape_help(std::string_view v) {
+    std::string out;
+    for (char c : v) {
+        if (c == '\\') {
+            out += "\\\\";
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+/// Samples grouped by family, so that each family's HELP and TYPE come once
+/// and its samples follow them.
+class Exposition {
+public:
+    void sample(const std::string& family, std::string_view help, MetricKind kind,
+                const std::string& labels, int64_t value) {
+        auto [it, added] = families_.try_emplace(family);
+        if (added) {
+            order_.push_back(family);
+            it->second.header =
+                fmt::format("# HELP {} {}\n# TYPE {} {}\n", family, escape_help(help), family,
+                            kind == MetricKind::kCounter ? "counter" : "gauge");
+        }
+        it->second.samples += fmt::format("{}{{{}}} {}\n", family, labels, value);
+    }
+    std::string text() const {
+        std::string out;
+        for (const std::string& f : order_) {
+            const Family& family = families_.at(f);
+            out += family.header;
+            out += family.samples;
+        }
+        return out;
+    }
+
+private:
+    struct Family {
+        std::string header;
+        std::string samples;
+    };
+    std::map<std::string, Family> families_;
+    std::vector<std::string> order_;
+};
+
+}  // namespace
+
+std::string render_prometheus(const JobMetrics& metrics) {
+    Exposition e;
+    for (const auto& c : metrics.components()) {
+        std::string labels =
+            fmt::format(R"(component="{}",type="{}",kind="{}")", escape_label(c->name),
+                        escape_label(c->type), component_kind_name(c->kind));
+        auto counter = [&](const char* name, const char* help, const std::atomic<uint64_t>& v) {
+            e.sample(name, help, MetricKind::kCounter, labels,
+                     static_cast<int64_t>(v.load(std::memory_order_relaxed)));
+        };
+        counter("eddy_records_in_total", "Records a component received.", c->records_in);
+        counter("eddy_records_out_total", "Records a component emitted on its main output.",
+                c->records_out);
+        counter("eddy_records_side_total",
+                "Records a component emitted on named outputs other than errors.", c->records_side);
+        counter("eddy_errors_total", "Records or input a component sent to its errors output.",
+                c->errors);
+        counter("eddy_late_total", "Records that arrived after the watermark passed their time.",
+                c->late);
+        counter("eddy_state_spilled_total", "Keyed state entries evicted from memory with changes.",
+                c->state_spilled);
+        counter("eddy_state_loaded_total", "Keyed state entries read from RocksDB on a miss.",
+                c->state_loaded);
+    }
+    metrics.for_each_component_metric([&](const ComponentMetric& m) {
+        if (!m.cell.live.load(std::memory_order_relaxed)) {
+            return;
+        }
+        std::string labels = fmt::format(R"(component="{}")", escape_label(m.component));
+        for (const auto& [name, value] : m.labels) {
+            labels += fmt::format(R"(,{}="{}")", name, escape_label(value));
+        }
+        e.sample("eddy_" + m.name, m.help, m.kind, labels,
+                 m.cell.value.load(std::memory_order_relaxed));
+    });
+    return e.text();
+}
+
+Status write_file_atomically(const std::string& path, const std::string& text) {
+    std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        if (!out) {
+            return Status::io_error("cannot write '" + tmp + "': " + std::strerror(errno));
+        }
+        out << text;
+        out.close();
+        if (!out) {
+            return Status::io_error("cannot write '" + tmp + "'");
+        }
+    }
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) {
+        return Status::io_error("cannot rename '" + tmp + "' to '" + path + "': " + ec.message());
+    }
+    return Status::ok();
 }
 
 }  // namespace eddy

@@ -6,11 +6,16 @@
 #include <atomic>
 #include <bit>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "eddy/metrics.h"
 #include "eddy/spec.h"
+#include "eddy/status.h"
 
 namespace eddy {
 
@@ -54,7 +59,21 @@ struct ComponentMetrics {
     uint64_t lateness_quantile(double q) const;
 };
 
-/// The metrics of one job: one entry per component, in topology order.
+enum class MetricKind { kCounter, kGauge };
+
+/// A metric a component asked for through ComponentContext::counter() or
+/// gauge(): exported as eddy_<name>{component="...", labels...}.
+struct ComponentMetric {
+    std::string component;
+    std::string name;
+    std::string help;
+    MetricKind kind = MetricKind::kCounter;
+    MetricLabels labels;
+    MetricCell cell;
+};
+
+/// The metrics of one job: one entry per component, in topology order, and
+/// the metrics components registered themselves.
 class JobMetrics {
 public:
     ComponentMetrics& add(std::string name, std::string type, ComponentKind kind);
@@ -62,9 +81,34 @@ public:
     /// Records read by all sources (main outputs plus errors).
     uint64_t source_records() const;
 
+    /// The cell of a component's metric, made on first use (and made live
+    /// again when it was retired). Thread-safe; cells never move.
+    MetricCell* component_metric(std::string_view component, std::string_view name,
+                                 std::string_view help, MetricKind kind,
+                                 const MetricLabels& labels);
+    /// Calls f(const ComponentMetric&) for each, in the order first asked for.
+    template <class F>
+    void for_each_component_metric(F&& f) const {
+        std::lock_guard lock(mu_);
+        for (const ComponentMetric& m : component_metrics_) {
+            f(m);
+        }
+    }
+
 private:
     std::vector<std::unique_ptr<ComponentMetrics>> components_;
+    mutable std::mutex mu_;
+    std::deque<ComponentMetric> component_metrics_;  // guarded by mu_
 };
+
+/// The Prometheus text exposition format (version 0.0.4) of a job's
+/// metrics: records in, out, side, errors and late per component, state
+/// spill and load counts, queue peaks, then the components' own metrics.
+std::string render_prometheus(const JobMetrics& metrics);
+
+/// Writes `text` to `path` through a temporary file and a rename, so that a
+/// reader (node_exporter's textfile collector) never sees half of it.
+Status write_file_atomically(const std::string& path, const std::string& text);
 
 /// The run summary printed at the end of a job: a table of components with
 /// records in, out and errors, then duration, events/s and the outputs.

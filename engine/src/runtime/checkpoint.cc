@@ -636,12 +636,7 @@ Status Job::Impl::checkpoint() {
     }
     // At-least-once sinks: everything emitted before the checkpoint reaches the
     // sinks' destinations before the checkpoint says it was processed.
-    for (auto& sink : sinks_) {
-        Status s = sink->sink_->flush();
-        if (!s.is_ok()) {
-            return Status(s.code(), "sink '" + sink->def_.name + "': " + s.message());
-        }
-    }
+    EDDY_RETURN_IF_ERROR(flush_sinks());
     const Topology& topo = job_.topology_;
     auto started = std::chrono::steady_clock::now();
     rocksdb::WriteBatch batch;

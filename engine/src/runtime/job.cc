@@ -126,7 +126,20 @@ Status Job::Impl::build() {
     if (store_) {
         EDDY_RETURN_IF_ERROR(bind_state());
     }
-    return Status::ok();
+    // A metrics file that cannot be written is an error now, not a warning later.
+    return write_metrics();
+}
+
+Status Job::Impl::write_metrics() {
+    const std::string& path = job_.options_.metrics_file;
+    if (path.empty()) {
+        return Status::ok();
+    }
+    Status s = write_file_atomically(path, render_prometheus(job_.metrics_));
+    if (!s.is_ok()) {
+        return Status(s.code(), "metrics file: " + s.message());
+    }
+    return s;
 }
 
 Status Job::Impl::build_routes() {
@@ -218,6 +231,11 @@ Status Job::Impl::build_routes() {
         src->routes_main_ = std::move(*routes_[static_cast<size_t>(ci)][0]);
         src->routes_errors_ = std::move(*routes_[static_cast<size_t>(ci)][1]);
     }
+    for (auto& sink : sinks_) {
+        int ci = job_.topology_.find(sink->def_.name);
+        Routes* r = routes_[static_cast<size_t>(ci)][sink->errors_output()].get();
+        sink->routes_errors_ = r->empty() ? nullptr : r;
+    }
     return Status::ok();
 }
 
@@ -226,12 +244,19 @@ void Job::Impl::deliver(NodeInstance& inst, size_t channel, Batch& batch) {
         return;
     }
     if (inst.sink != nullptr) {
+        SinkRuntime& sink = *inst.sink;
         if (!batch.empty()) {
-            inst.sink->metrics_->add_in(batch.size());
-            Status s = inst.sink->sink_->write(batch);
+            sink.metrics_->add_in(batch.size());
+            Status s = sink.sink_->write(batch);
+            pass_rejected(sink);
             if (!s.is_ok()) {
-                fail(Status(s.code(), "sink '" + inst.sink->def_.name + "': " + s.message()));
+                fail(Status(s.code(), "sink '" + sink.def_.name + "': " + s.message()));
             }
+        }
+        // What reads the sink's `errors` follows the sink's input watermark.
+        if (sink.routes_errors_ != nullptr && batch.watermark() != kNoWatermark &&
+            inst.combiner.update(channel, batch.watermark())) {
+            broadcast_watermark(*sink.routes_errors_, 0, inst.combiner.current());
         }
         return;
     }
@@ -244,9 +269,44 @@ void Job::Impl::deliver(NodeInstance& inst, size_t channel, Batch& batch) {
 }
 
 void Job::Impl::deliver_idle(NodeInstance& inst, size_t channel, bool idle) {
-    if (inst.sink == nullptr && inst.combiner.set_idle(channel, idle)) {
-        advance(inst, inst.combiner.current());
+    if (!inst.combiner.set_idle(channel, idle)) {
+        return;
     }
+    if (inst.sink == nullptr) {
+        advance(inst, inst.combiner.current());
+    } else if (inst.sink->routes_errors_ != nullptr) {
+        broadcast_watermark(*inst.sink->routes_errors_, 0, inst.combiner.current());
+    }
+}
+
+void Job::Impl::pass_rejected(SinkRuntime& sink) {
+    if (sink.errors_.empty()) {
+        return;
+    }
+    sink.metrics_->add_errors(sink.errors_.size());
+    if (sink.routes_errors_ != nullptr) {
+        route(*sink.routes_errors_, 0, sink.errors_);
+    }
+    sink.errors_.clear();
+}
+
+Status Job::Impl::flush_sinks() {
+    // Workers are quiet (a checkpoint) or stopped (the end): deliver what a
+    // flush rejects on this thread, so that it is written before the next
+    // sink flushes. sinks_ is in plan order, upstream first.
+    bool threaded = threaded_;
+    threaded_ = false;
+    Status result = Status::ok();
+    for (auto& sink : sinks_) {
+        Status s = sink->sink_->flush();
+        pass_rejected(*sink);
+        if (!s.is_ok()) {
+            result = Status(s.code(), "sink '" + sink->def_.name + "': " + s.message());
+            break;
+        }
+    }
+    threaded_ = threaded;
+    return result;
 }
 
 void Job::Impl::process_into(NodeInstance& inst, size_t k, Batch& batch) {
@@ -665,6 +725,9 @@ void Job::Impl::close_all() {
             spdlog::warn("[{}] close failed: {}", src->def_.name, s.message());
         }
     }
+    // In plan order, so that everything upstream of a component (including
+    // a sink whose `errors` it reads) has closed and passed on its last
+    // records before it closes.
     for (auto& shards : instances_) {
         for (auto& inst : shards) {
             for (size_t k = 0; k < inst->ops.size(); ++k) {
@@ -672,12 +735,14 @@ void Job::Impl::close_all() {
                 guarded(op.def_, "close()", [&] { op.op_->close(op); });
                 flush_outputs(*inst, k);
             }
-        }
-    }
-    for (auto& sink : sinks_) {
-        Status s = sink->sink_->close();
-        if (!s.is_ok()) {
-            fail(Status(s.code(), "sink '" + sink->def_.name + "': " + s.message()));
+            if (inst->sink != nullptr) {
+                SinkRuntime& sink = *inst->sink;
+                Status s = sink.sink_->close();
+                pass_rejected(sink);
+                if (!s.is_ok()) {
+                    fail(Status(s.code(), "sink '" + sink.def_.name + "': " + s.message()));
+                }
+            }
         }
     }
 }
@@ -688,6 +753,8 @@ Status Job::Impl::run() {
     auto next_progress = start;
     auto interval = std::chrono::milliseconds(job_.topology_.state.checkpoint_interval_ms);
     auto next_checkpoint = start + interval;
+    auto metrics_interval = std::chrono::milliseconds(job_.options_.metrics_interval_ms);
+    auto next_metrics = start + metrics_interval;
     // With parallelism, every chain and sink instance runs on its own thread.
     bool parallel = false;
     for (const PlanNode& node : job_.plan_.nodes) {
@@ -730,6 +797,13 @@ Status Job::Impl::run() {
             resume();
             next_checkpoint = clock::now() + interval;
         }
+        if (!job_.options_.metrics_file.empty() && now >= next_metrics) {
+            next_metrics = now + metrics_interval;
+            if (Status s = write_metrics(); !s.is_ok() && !metrics_warned_) {
+                metrics_warned_ = true;  // the job goes on; the file is only a view
+                spdlog::warn("{}", s.message());
+            }
+        }
         if (job_.options_.on_progress && now >= next_progress) {
             next_progress = now + std::chrono::milliseconds(500);
             JobProgress p;
@@ -759,6 +833,9 @@ Status Job::Impl::run() {
     }
     close_all();
     job_.elapsed_ = std::chrono::duration<double>(clock::now() - start).count();
+    if (Status s = write_metrics(); !s.is_ok()) {
+        spdlog::warn("{}", s.message());
+    }
     return failure_;
 }
 

@@ -36,6 +36,11 @@ struct JobOptions {
     std::string from_savepoint;
     /// Operators whose incompatible or orphaned state may be dropped on restore.
     std::vector<std::string> allow_state_drop;
+    /// When not empty: the job's metrics in the Prometheus text format are
+    /// written to this file (atomically) at start, every `metrics_interval_ms`
+    /// and at the end, for node_exporter's textfile collector or a look by hand.
+    std::string metrics_file;
+    int64_t metrics_interval_ms = 10000;
 };
 
 /// Progress of the finite sources, summed.

@@ -116,6 +116,16 @@ private:
         }
         int shard() const override { return shard_; }
         bool resuming() const override { return impl_.resuming_; }
+        Counter counter(std::string_view name, std::string_view help,
+                        const MetricLabels& labels) override {
+            return Counter(impl_.job_.metrics_.component_metric(def_.name, name, help,
+                                                                MetricKind::kCounter, labels));
+        }
+        Gauge gauge(std::string_view name, std::string_view help,
+                    const MetricLabels& labels) override {
+            return Gauge(impl_.job_.metrics_.component_metric(def_.name, name, help,
+                                                              MetricKind::kGauge, labels));
+        }
         int parallelism() const override { return parallelism_; }
 
         OutputId errors_output() const {
@@ -238,9 +248,30 @@ private:
         int node_ = -1;
     };
 
-    struct SinkRuntime final : BaseContext<ComponentContext> {
+    struct SinkRuntime final : BaseContext<SinkContext> {
         using BaseContext::BaseContext;
+
+        Record& reject(std::string_view reason) override {
+            Record& r = errors_.append();
+            r.set_time(this->clock().now_ms());
+            stamp(r, reason);
+            return r;
+        }
+        void reject(const Record& record, std::string_view reason) override {
+            stamp(errors_.append_copy(record), reason);
+        }
+        void stamp(Record& r, std::string_view reason) {
+            r.set(impl_.error_field_, reason);
+            r.set(impl_.error_at_field_, std::string_view(def_.name));
+            if (logged_errors_ < detail::kLoggedErrorsPerComponent) {
+                ++logged_errors_;
+                spdlog::warn("[{}] record sent to errors: {}", def_.name, reason);
+            }
+        }
+
         std::unique_ptr<Sink> sink_;
+        Batch errors_;                     // rejected by the last call into the sink
+        Routes* routes_errors_ = nullptr;  // null when nothing reads `errors`
     };
 
     struct NodeInstance {
@@ -319,7 +350,14 @@ private:
             flush_outputs(inst, k);
         }
     }
+    /// After a call into a sink: passes on what it rejected.
+    void pass_rejected(SinkRuntime& sink);
+    /// Flushes every sink, upstream ones first, so that what one rejects
+    /// reaches the sink that reads its `errors` before that one flushes.
+    Status flush_sinks();
     void close_all();
+    /// JobOptions::metrics_file: the Prometheus text of the metrics now.
+    Status write_metrics();
     void fail_on_error(Status s) {
         if (!s.is_ok()) {
             fail(std::move(s));
@@ -387,6 +425,7 @@ private:
     std::unique_ptr<state::StateStore> store_;
     bool resuming_ = false;
     bool closed_ = false;  // after close_all(): nothing left to checkpoint
+    bool metrics_warned_ = false;
     uint64_t checkpoints_ = 0;
     uint64_t last_checkpoint_bytes_ = 0;
     double last_checkpoint_ms_ = 0;

@@ -807,11 +807,13 @@ private:
             return;
         }
         const ComponentDef& up = topo_.components[static_cast<size_t>(j)];
-        if (up.kind == ComponentKind::kSink) {
+        if (up.kind == ComponentKind::kSink && in.output != "errors") {
             diags_.error(
                 "invalid_input", in.location,
-                "input '" + in.to_string() + "' of '" + c.name + "' is a sink, which has no output",
-                "read from the component that feeds the sink instead");
+                "input '" + in.to_string() + "' of '" + c.name +
+                    "' is a sink, whose only output is `errors` (the records it "
+                    "could not write)",
+                "read from the component that feeds the sink, or from `" + up.name + ".errors`");
             return;
         }
         if (in.component == c.name) {
