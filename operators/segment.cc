@@ -377,9 +377,7 @@ private:
 
     static void refresh(FieldPercentiles& f) {
         f.refreshed_at = f.sketch.count();
-        for (size_t q = 0; q < f.quantiles.size(); ++q) {
-            f.thresholds[q] = f.sketch.quantile(f.quantiles[q]);
-        }
+        f.sketch.quantiles(f.quantiles, f.thresholds);
     }
 
     const std::string& classify(const Record& record) const {

@@ -143,35 +143,46 @@ double QuantileSketch::rank(double v) const {
 }
 
 double QuantileSketch::quantile(double q) const {
-    if (n_ == 0) {
-        return std::numeric_limits<double>::quiet_NaN();
-    }
-    q = std::clamp(q, 0.0, 1.0);
-    if (q <= 0) {
-        return min_;
-    }
-    if (q >= 1) {
-        return max_;
-    }
-    std::vector<std::pair<double, uint64_t>> items;
-    items.reserve(size_);
-    for (size_t h = 0; h < levels_.size(); ++h) {
-        for (double x : levels_[h]) {
-            items.emplace_back(x, uint64_t{1} << h);
+    double out = 0;
+    quantiles({&q, 1}, {&out, 1});
+    return out;
+}
+
+void QuantileSketch::quantiles(std::span<const double> qs, std::span<double> out) const {
+    bool sorted = false;
+    for (size_t i = 0; i < qs.size() && i < out.size(); ++i) {
+        double q = std::clamp(qs[i], 0.0, 1.0);
+        if (n_ == 0) {
+            out[i] = std::numeric_limits<double>::quiet_NaN();
+            continue;
+        }
+        if (q <= 0 || q >= 1) {
+            out[i] = q <= 0 ? min_ : max_;
+            continue;
+        }
+        if (!sorted) {
+            sorted = true;
+            weighted_.clear();
+            for (size_t h = 0; h < levels_.size(); ++h) {
+                for (double x : levels_[h]) {
+                    weighted_.emplace_back(x, uint64_t{1} << h);
+                }
+            }
+            std::sort(weighted_.begin(), weighted_.end());
+        }
+        // Smallest x whose cumulative weight reaches ceil(q * n).
+        auto target = static_cast<uint64_t>(std::ceil(q * static_cast<double>(n_)));
+        target = std::max<uint64_t>(target, 1);
+        uint64_t cumulative = 0;
+        out[i] = max_;
+        for (const auto& [x, w] : weighted_) {
+            cumulative += w;
+            if (cumulative >= target) {
+                out[i] = x;
+                break;
+            }
         }
     }
-    std::sort(items.begin(), items.end());
-    // Smallest x whose cumulative weight reaches ceil(q * n).
-    auto target = static_cast<uint64_t>(std::ceil(q * static_cast<double>(n_)));
-    target = std::max<uint64_t>(target, 1);
-    uint64_t cumulative = 0;
-    for (const auto& [x, w] : items) {
-        cumulative += w;
-        if (cumulative >= target) {
-            return x;
-        }
-    }
-    return max_;
 }
 
 void QuantileSketch::encode(StateWriter& w) const {

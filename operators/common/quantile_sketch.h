@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
+#include <utility>
 #include <vector>
 
 #include "eddy/codec.h"
@@ -35,6 +37,8 @@ public:
     /// quantile(0) is the minimum, quantile(1) the maximum, and with n exact
     /// values sorted x_1..x_n it is x_max(1, ceil(q * n)). NaN when empty.
     double quantile(double q) const;
+    /// quantile(qs[i]) into out[i] for every i, sorting the items once.
+    void quantiles(std::span<const double> qs, std::span<double> out) const;
     /// The fraction of seen values <= v; 0 when empty.
     double rank(double v) const;
     /// Number of values seen (including through merges).
@@ -67,6 +71,8 @@ private:
     std::vector<std::vector<double>> levels_;
     std::vector<size_t> capacities_;  // per level, derived from k_ and levels_.size()
     size_t max_size_ = 0;             // sum of capacities_
+    // quantiles(): the items with their weights, kept to reuse the memory.
+    mutable std::vector<std::pair<double, uint64_t>> weighted_;
 };
 
 template <>
