@@ -39,6 +39,7 @@ struct StateSpec {
     std::string name;  ///< The handle's name, as registered in open().
     std::string doc;
     bool keyed = true;           ///< Per key (KeyedValue) rather than per instance (Global).
+    bool shared = false;         ///< One value for all shards (Shared).
     uint8_t format_version = 0;  ///< Codec<T>::kVersion.
     /// Decodes a value as encode_state() wrote it (version byte first) and
     /// appends its JSON to `out`; false when the bytes are not a valid value.
@@ -145,6 +146,13 @@ public:
     OperatorSpec& global_state(std::string name, std::string doc) {
         return add_state<T>(std::move(name), std::move(doc), false);
     }
+    /// Declares a Shared<T> (one value for every shard, a model) named `name`.
+    template <Encodable T>
+    OperatorSpec& shared_state(std::string name, std::string doc) {
+        add_state<T>(std::move(name), std::move(doc), false);
+        spec_.states.back().shared = true;
+        return *this;
+    }
     OperatorSpec& factory(OperatorFactory f) {
         spec_.make_operator = std::move(f);
         return *this;
@@ -153,7 +161,7 @@ public:
 private:
     template <Encodable T>
     OperatorSpec& add_state(std::string name, std::string doc, bool keyed) {
-        StateSpec st{std::move(name), std::move(doc), keyed, Codec<T>::kVersion, nullptr};
+        StateSpec st{std::move(name), std::move(doc), keyed, false, Codec<T>::kVersion, nullptr};
         if constexpr (JsonRenderable<T>) {
             st.to_json = &state_to_json<T>;
         }

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -96,6 +97,16 @@ public:
     /// backing) until memory_bytes() <= target. Only between calls into the
     /// operator, so references handed out stay valid for one call.
     virtual void evict(size_t target) { (void)target; }
+    /// Whether every shard of the operator uses one value (Shared): the
+    /// runtime then snapshots and restores it once, through shard 0.
+    virtual bool shared() const { return false; }
+    /// Shared state: from now on, use the value of `first`, the same state
+    /// of shard 0 (runtime, in register_state()). False when `first` is not
+    /// a handle of the same type.
+    virtual bool share(StateHandle& first) {
+        (void)first;
+        return false;
+    }
 
 private:
     std::string name_;
@@ -439,6 +450,59 @@ public:
 
 private:
     T value_{};
+};
+
+/// One operator-wide value shared by every shard of the operator: a model
+/// that all shards learn into (k-means centroids, item factors, item
+/// popularity), so that the operator has one model at any parallelism, as it
+/// would with one shard. Shards call into it at the same time, so T must be
+/// safe for that without locks on the hot path: numbers through relaxed
+/// atomics (std::atomic_ref), as in Hogwild! SGD, and concurrent containers
+/// (tbb::concurrent_hash_map) for what grows. With parallelism 1 nothing is
+/// concurrent and results are deterministic; with more, updates interleave
+/// and results depend on timing (docs/state.md). The runtime snapshots and
+/// restores the value once, through shard 0, while no shard runs (a
+/// checkpoint quiesces the job), so Codec<T> may read it plainly.
+template <Encodable T>
+class Shared final : public StateHandle {
+public:
+    explicit Shared(std::string name)
+        : StateHandle(std::move(name)), value_(std::make_shared<T>()) {}
+    T& get() { return *value_; }
+    const T& get() const { return *value_; }
+
+    size_t size() const override { return 1; }
+    void snapshot(
+        const std::function<void(std::string_view, std::string_view)>& sink) const override {
+        sink({}, encode_state(*value_));
+    }
+    bool restore(std::string_view, std::string_view value) override {
+        return decode_state(value, *value_);
+    }
+    bool lookup(std::string_view, std::string& value) const override {
+        value = encode_state(*value_);
+        return true;
+    }
+    void clear() override { *value_ = T{}; }
+    void flush_changes(
+        const std::function<void(std::string_view)>&,
+        const std::function<void(std::string_view, std::string_view)>& put) override {
+        put({}, encode_state(*value_));
+    }
+    uint8_t format_version() const override { return Codec<T>::kVersion; }
+    bool keyed() const override { return false; }
+    bool shared() const override { return true; }
+    bool share(StateHandle& first) override {
+        auto* same = dynamic_cast<Shared<T>*>(&first);
+        if (same == nullptr) {
+            return false;
+        }
+        value_ = same->value_;
+        return true;
+    }
+
+private:
+    std::shared_ptr<T> value_;
 };
 
 }  // namespace eddy

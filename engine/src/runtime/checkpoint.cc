@@ -686,7 +686,8 @@ Status Job::Impl::checkpoint() {
                                 (void)s;
                             }
                             puts.clear();
-                        } else {
+                        } else if (!handle.shared() || inst->shard == 0) {
+                            // Shared state is one value, stored once (as shard 0's).
                             handle.flush_changes(
                                 [](std::string_view) {},
                                 [&](std::string_view, std::string_view value) {

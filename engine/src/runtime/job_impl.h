@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -164,6 +165,18 @@ private:
                 }
             }
             states_.push_back(&handle);
+            if (handle.shared()) {
+                // Shard 0 opens first: its handle owns the value the others share.
+                auto [first, added] =
+                    impl_.shared_states_.try_emplace({def_.name, handle.name()}, &handle);
+                if (!added && !handle.share(*first->second)) {
+                    spdlog::critical(
+                        "internal error: operator '{}' registers shared state '{}' with "
+                        "another type in shard {}",
+                        def_.name, handle.name(), shard_);
+                    std::abort();
+                }
+            }
             if (def_.state_ttl_ms) {
                 handle.set_ttl(*def_.state_ttl_ms, &ttl_now_);
             }
@@ -438,6 +451,8 @@ private:
     FieldId lateness_field_ = kInvalidField;
     std::vector<std::unique_ptr<SourceRuntime>> sources_;
     std::vector<std::unique_ptr<SinkRuntime>> sinks_;
+    // Shared state: (operator, state name) -> shard 0's handle.
+    std::map<std::pair<std::string, std::string>, StateHandle*> shared_states_;
     std::vector<std::vector<std::unique_ptr<NodeInstance>>> instances_;  // [node][shard]
     // Routes per (component, output id); operators keep pointers into it.
     std::vector<std::vector<std::unique_ptr<Routes>>> routes_;

@@ -46,7 +46,7 @@ std::string range_text(const Param& p) {
 }
 
 std::string scope_text(const StateSpec& st) {
-    return st.keyed ? "keyed" : "global, per shard";
+    return st.keyed ? "keyed" : st.shared ? "shared by all shards" : "global, per shard";
 }
 
 std::string escape_cell(std::string s) {
