@@ -196,6 +196,14 @@ public:
         }
         const Value& key = record.key();
         ProfileState& p = state_.get_or_create(key);
+        if (p.pending && t >= p.last_emit + emit_every_ms_) {
+            // The pending emit is due before this record: emit it now, as
+            // the timer would have had the watermark passed it first, so
+            // that results do not depend on when watermarks arrive.
+            int64_t due = p.last_emit + emit_every_ms_;
+            timers_->cancel(TimeDomain::kEventTime, key, due);
+            emit(p, key, std::max(due, p.ref_time), out);
+        }
         apply(p, record, t);
         if (p.last_emit == kNoProfileTime || p.ref_time >= p.last_emit + emit_every_ms_) {
             if (p.pending) {
@@ -515,7 +523,10 @@ ComponentSpec profile_spec() {
             "`emit_every` of event time, the profile is emitted at once with event time = the "
             "key's latest event time; otherwise an event-time timer at last emission + "
             "`emit_every` emits the latest state then (event time = the timer's time), so the "
-            "last change is never lost (at the end of input all timers fire). Decayed values "
+            "last change is never lost (at the end of input all timers fire). An event at or "
+            "after that time emits the pending state first, as of the timer's time, as if the "
+            "watermark had passed it already: emissions do not depend on when watermarks "
+            "arrive (batching, parallelism, a restart). Decayed values "
             "in a record are evaluated at the record's event time. `emit_every: 0s` emits on "
             "every event.\n\n"
             "Late events (event time at or below watermark - `allowed_lateness`) are counted "

@@ -290,7 +290,9 @@ private:
         return 0;
     }
 
-    /// The consumer-lag gauge of every assigned partition read from so far.
+    /// The consumer-lag gauge of every assigned partition: from the next
+    /// offset to read, or for a partition not read from yet, from where it
+    /// starts. Left as it is while the partition's end is not known yet.
     void update_lag() {
         if (rk_ == nullptr) {
             return;
@@ -298,6 +300,35 @@ private:
         for (auto& [tp, gauge] : lag_metric_) {
             if (auto it = next_.find(tp); it != next_.end()) {
                 gauge.set(lag_of(tp, it->second));
+                continue;
+            }
+            int64_t low = 0;
+            int64_t high = 0;
+            if (rd_kafka_get_watermark_offsets(rk_, tp.first.c_str(), tp.second, &low, &high) !=
+                    RD_KAFKA_RESP_ERR_NO_ERROR ||
+                high < 0) {
+                continue;
+            }
+            int64_t start = RD_KAFKA_OFFSET_INVALID;
+            if (auto s = start_offset_.find(tp); s != start_offset_.end()) {
+                start = s->second;
+            }
+            if (start == RD_KAFKA_OFFSET_BEGINNING) {
+                start = low;
+            } else if (start == RD_KAFKA_OFFSET_END) {
+                start = high;
+            } else if (start < 0) {
+                // The group's committed offset, which librdkafka looked up:
+                // where it fetches from, as nothing of it was read yet.
+                rd_kafka_topic_partition_list_t* one = rd_kafka_topic_partition_list_new(1);
+                rd_kafka_topic_partition_list_add(one, tp.first.c_str(), tp.second);
+                if (rd_kafka_position(rk_, one) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                    start = one->elems[0].offset;
+                }
+                rd_kafka_topic_partition_list_destroy(one);
+            }
+            if (start >= 0) {
+                gauge.set(std::max<int64_t>(0, high - start));
             }
         }
     }
@@ -542,6 +573,10 @@ private:
             (assignment_ == Assignment::kAll || start_.kind == StartAt::Kind::kTimestamp)) {
             resolve_new_partitions(rk, partitions);
         }
+        for (int i = 0; i < partitions->cnt; ++i) {
+            const rd_kafka_topic_partition_t& p = partitions->elems[i];
+            start_offset_[{p.topic, p.partition}] = p.offset;
+        }
         if (ctx_ != nullptr) {
             ctx_->log(LogLevel::kInfo, "assigned " + std::to_string(partitions->cnt) +
                                            " partition(s) of " + topic_list());
@@ -701,6 +736,9 @@ private:
     Counter rebalances_metric_;
     Gauge assigned_metric_;
     std::map<std::pair<std::string, int32_t>, Gauge> lag_metric_;
+    // Where each assigned partition started (an offset, or librdkafka's
+    // logical BEGINNING / END / INVALID = the group's committed offset).
+    std::map<std::pair<std::string, int32_t>, int64_t> start_offset_;
     int64_t lag_updated_ms_ = 0;
     bool closing_ = false;
     int warnings_ = 0;
