@@ -28,8 +28,9 @@ TEST(SpecsTest, BuiltInSetIsExactlyTheShippedOne) {
     EXPECT_EQ(r.names(ComponentKind::kSource),
               (std::vector<std::string>{"file", "generator", "kafka", "stdin"}));
     EXPECT_EQ(r.names(ComponentKind::kOperator),
-              (std::vector<std::string>{"bot_filter", "filter", "profile", "segment", "select",
-                                        "sessionizer", "window"}));
+              (std::vector<std::string>{"bot_filter", "drift", "filter", "item_similarity",
+                                        "kmeans", "mf", "popularity", "profile", "segment",
+                                        "select", "sessionizer", "window"}));
     EXPECT_EQ(r.names(ComponentKind::kSink),
               (std::vector<std::string>{"file", "kafka", "null", "stdout"}));
 }

@@ -1,0 +1,343 @@
+// SPDX-License-Identifier: Apache-2.0
+// popularity: weights, decay against the closed form, any event order,
+// groups, exclusion of seen items, the throttle, prequential metrics, bad
+// input, the codec, and a stopped and resumed job against an uninterrupted one.
+#include "popularity/popularity.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+namespace eddy {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using testing::run_yaml;
+
+constexpr int64_t kHour = 3600000;
+
+/// The raw JSON text of `field` in a flat JSON line ("" when absent).
+std::string raw(const std::string& line, const std::string& field) {
+    std::string needle = "\"" + field + "\":";
+    size_t at = line.find(needle);
+    if (at == std::string::npos) {
+        return "";
+    }
+    at += needle.size();
+    size_t end = line[at] == '"' ? line.find('"', at + 1) + 1 : line.find_first_of(",}", at);
+    return line.substr(at, end - at);
+}
+
+double num(const std::string& line, const std::string& field) {
+    std::string text = raw(line, field);
+    EXPECT_FALSE(text.empty()) << field << " missing in " << line;
+    return std::strtod(text.c_str(), nullptr);
+}
+
+std::string topology(const std::string& records, const std::string& params,
+                     const std::string& source_extra = "") {
+    return "sources:\n  in:\n    type: memory\n" + source_extra + "    records:\n" + records +
+           "operators:\n  p: {type: popularity, input: in, key: user_id" + params +
+           "}\nsinks:\n  out: {type: collect, input: p}\n  metrics: {type: collect, input: "
+           "p.metrics}\n  errors: {type: collect, input: p.errors}\n";
+}
+
+testing::RunResult run(const std::string& records, const std::string& params,
+                       const std::string& source_extra = "") {
+    auto r = run_yaml(topology(records, params, source_extra));
+    EXPECT_TRUE(r.status.is_ok()) << r.status.message() << r.diagnostics;
+    return r;
+}
+
+TEST(PopularityTest, RanksByWeightedCountAndExcludesSeenItems) {
+    auto r = run(R"(      - {ts: 1, user_id: u1, item_id: a, type: page_view}
+      - {ts: 2, user_id: u2, item_id: b, type: purchase}
+      - {ts: 3, user_id: u3, item_id: c, type: click}
+      - {ts: 4, user_id: u3, item_id: a, type: page_view}
+      - {ts: 5, user_id: u4, item_id: c, type: other}
+)",
+                 ", half_life: 0s, top_n: 3");
+    const auto& lines = r.lines("out");
+    ASSERT_EQ(lines.size(), 5u);
+    // After u1's page view: a = 1, excluded for u1.
+    EXPECT_EQ(raw(lines[0], "item_1"), "");
+    EXPECT_EQ(raw(lines[0], "user_id"), "\"u1\"");
+    // u3 after c (2) and a (1 + 1): b = 8 is the only unseen item.
+    EXPECT_EQ(raw(lines[3], "item_1"), "\"b\"");
+    EXPECT_EQ(num(lines[3], "score_1"), 8);
+    EXPECT_EQ(raw(lines[3], "item_2"), "");
+    // u4 saw c (now 2 + 1 = 3, default weight): b 8, a 2.
+    EXPECT_EQ(raw(lines[4], "item_1"), "\"b\"");
+    EXPECT_EQ(raw(lines[4], "item_2"), "\"a\"");
+    EXPECT_EQ(num(lines[4], "score_2"), 2);
+    EXPECT_EQ(raw(lines[4], "item_3"), "");
+    EXPECT_EQ(raw(lines[4], "ts"), "5");
+}
+
+TEST(PopularityTest, IntegerItemsStayIntegersAndTiesGoToTheItemSeenFirst) {
+    auto r = run(R"(      - {ts: 1, user_id: u1, item_id: 7}
+      - {ts: 2, user_id: u2, item_id: 3}
+      - {ts: 3, user_id: u3, item_id: 9}
+)",
+                 ", half_life: 0s");
+    const auto& lines = r.lines("out");
+    ASSERT_EQ(lines.size(), 3u);
+    EXPECT_EQ(raw(lines[2], "item_1"), "7");
+    EXPECT_EQ(raw(lines[2], "item_2"), "3");
+}
+
+TEST(PopularityTest, DecayMatchesTheClosedFormInAnyOrder) {
+    const std::string in_order = R"(      - {ts: 0, user_id: u1, item_id: a}
+      - {ts: 3600000, user_id: u2, item_id: b}
+      - {ts: 3600000, user_id: u2, item_id: a}
+      - {ts: 7200000, user_id: u3, item_id: c}
+)";
+    const std::string shuffled = R"(      - {ts: 3600000, user_id: u2, item_id: a}
+      - {ts: 0, user_id: u1, item_id: a}
+      - {ts: 3600000, user_id: u2, item_id: b}
+      - {ts: 7200000, user_id: u3, item_id: c}
+)";
+    for (const std::string& records : {in_order, shuffled}) {
+        auto r = run(records, ", half_life: 1h", "    watermark: {max_out_of_orderness: 10h}\n");
+        const auto& lines = r.lines("out");
+        ASSERT_EQ(lines.size(), 4u);
+        const std::string& last = lines[3];  // u3 at 2h, saw only c
+        EXPECT_EQ(raw(last, "item_1"), "\"a\"");
+        EXPECT_NEAR(num(last, "score_1"), 0.25 + 0.5, 1e-12);  // 2^-2 + 2^-1
+        EXPECT_EQ(raw(last, "item_2"), "\"b\"");
+        EXPECT_NEAR(num(last, "score_2"), 0.5, 1e-12);
+    }
+}
+
+TEST(PopularityTest, GroupsRankSeparatelyAndEventsWithoutAGroupUseTheGlobalRanking) {
+    auto r = run(R"(      - {ts: 1, user_id: u1, item_id: a, segment: x}
+      - {ts: 2, user_id: u2, item_id: a, segment: x}
+      - {ts: 3, user_id: u3, item_id: b, segment: y}
+      - {ts: 4, user_id: u4, item_id: b, segment: y}
+      - {ts: 5, user_id: u5, item_id: c, segment: y}
+      - {ts: 6, user_id: u6, item_id: a, segment: y}
+      - {ts: 7, user_id: u7, item_id: d}
+)",
+                 ", half_life: 0s, group_field: segment");
+    const auto& lines = r.lines("out");
+    ASSERT_EQ(lines.size(), 7u);
+    // u6 in y: b 2, c 1 (a is seen; a's x events do not count in y).
+    EXPECT_EQ(raw(lines[5], "segment"), "\"y\"");
+    EXPECT_EQ(raw(lines[5], "item_1"), "\"b\"");
+    EXPECT_EQ(num(lines[5], "score_1"), 2);
+    EXPECT_EQ(raw(lines[5], "item_2"), "\"c\"");
+    EXPECT_EQ(raw(lines[5], "item_3"), "");
+    // u7 without a segment: the global ranking, a 3, b 2, c 1.
+    EXPECT_EQ(raw(lines[6], "segment"), "null");
+    EXPECT_EQ(raw(lines[6], "item_1"), "\"a\"");
+    EXPECT_EQ(num(lines[6], "score_1"), 3);
+    EXPECT_EQ(raw(lines[6], "item_2"), "\"b\"");
+}
+
+TEST(PopularityTest, ExcludeRecentBoundsTheSeenItems) {
+    auto r = run(R"(      - {ts: 1, user_id: u1, item_id: a}
+      - {ts: 2, user_id: u1, item_id: b}
+      - {ts: 3, user_id: u1, item_id: c}
+)",
+                 ", half_life: 0s, exclude_recent: 2");
+    const auto& lines = r.lines("out");
+    ASSERT_EQ(lines.size(), 3u);
+    EXPECT_EQ(raw(lines[2], "item_1"), "\"a\"");  // a dropped out of the 2 latest
+    EXPECT_EQ(raw(lines[2], "item_2"), "");
+}
+
+TEST(PopularityTest, ThrottleEmitsTheLatestStateWhenTheIntervalEnds) {
+    auto r = run(R"(      - {ts: 0, user_id: u1, item_id: a}
+      - {ts: 600000, user_id: u1, item_id: b}
+      - {ts: 1200000, user_id: u2, item_id: c}
+      - {ts: 1800000, user_id: u2, item_id: c}
+)",
+                 ", half_life: 0s, emit_every: 1h");
+    const auto& lines = r.lines("out");
+    std::vector<std::string> u1;
+    for (const std::string& l : lines) {
+        if (raw(l, "user_id") == "\"u1\"") {
+            u1.push_back(l);
+        }
+    }
+    ASSERT_EQ(u1.size(), 2u);
+    EXPECT_EQ(raw(u1[0], "ts"), "0");
+    EXPECT_EQ(raw(u1[1], "ts"), std::to_string(kHour));  // the timer, with c known by then
+    EXPECT_EQ(raw(u1[1], "item_1"), "\"c\"");
+}
+
+TEST(PopularityTest, PrequentialMetricsPredictBeforeLearning) {
+    auto r = run(R"(      - {ts: 1, user_id: u1, item_id: a}
+      - {ts: 2, user_id: u2, item_id: a}
+      - {ts: 3, user_id: u2, item_id: b}
+      - {ts: 4, user_id: u1, item_id: b}
+      - {ts: 5, user_id: u1, item_id: c}
+      - {ts: 6, user_id: u2, item_id: a}
+)",
+                 ", half_life: 0s, top_n: 1, evaluate: true, emit: false, metrics_every: 3");
+    // ts 2: u2 has no history. ts 3: u2 [a], item b known? no (new) → skipped.
+    // ts 4: u1 [a], b known; top 1 excluding a = b → hit at rank 1.
+    // ts 5: c new → skipped. ts 6: u2 [a, b], a seen by u2 → excluded → miss.
+    EXPECT_TRUE(r.lines("out").empty());
+    const auto& m = r.lines("metrics");
+    ASSERT_EQ(m.size(), 3u);  // after events 3 and 6, and at the end
+    EXPECT_EQ(num(m[0], "events"), 3);
+    EXPECT_EQ(num(m[0], "evaluated"), 0);
+    EXPECT_EQ(num(m[1], "events"), 6);
+    EXPECT_EQ(num(m[1], "evaluated"), 2);
+    EXPECT_EQ(num(m[1], "hits"), 1);
+    EXPECT_DOUBLE_EQ(num(m[1], "hit_rate"), 0.5);
+    EXPECT_DOUBLE_EQ(num(m[1], "ndcg"), 0.5);
+    EXPECT_EQ(num(m[1], "top_n"), 1);
+    EXPECT_EQ(m[2], m[1]);
+}
+
+TEST(PopularityTest, BadRecordsGoToErrorsWithAReason) {
+    auto r = run(R"(      - {ts: 1, user_id: u1}
+      - {ts: 2, user_id: u1, item_id: 1.5}
+      - {ts: 3, user_id: u1, item_id: a, qty: nan}
+      - {ts: 4, user_id: u1, item_id: a, qty: -2}
+      - {ts: 5, user_id: u1, item_id: a, qty: lots}
+      - {ts: 6, item_id: a}
+      - {ts: 7, user_id: u1, item_id: a, qty: 2}
+)",
+                 ", half_life: 0s, weight_field: qty");
+    const auto& errors = r.lines("errors");
+    ASSERT_EQ(errors.size(), 6u);
+    auto count = [&errors](const std::string& reason) {
+        return std::count_if(errors.begin(), errors.end(), [&reason](const std::string& e) {
+            return e.find(reason) != std::string::npos;
+        });
+    };
+    EXPECT_EQ(count("item field `item_id` is missing or neither a string nor an integer"), 2);
+    EXPECT_EQ(count("weight field `qty` must be a finite number >= 0"), 3);
+    EXPECT_EQ(count("key field 'user_id' is missing"), 1);
+    ASSERT_EQ(r.lines("out").size(), 1u);
+}
+
+TEST(PopularityTest, SpecRulesRejectBadWeightsAndNameClashes) {
+    auto bad =
+        run_yaml(topology("      - {ts: 1, user_id: u, item_id: a}\n", ", weights: {click: -1}"));
+    EXPECT_FALSE(bad.status.is_ok());
+    EXPECT_THAT(bad.diagnostics, HasSubstr("weight of `click`"));
+    auto clash =
+        run_yaml(topology("      - {ts: 1, user_id: u, item_id: a}\n", ", key_field: item_3"));
+    EXPECT_FALSE(clash.status.is_ok());
+    EXPECT_THAT(clash.diagnostics, HasSubstr("key_field"));
+}
+
+TEST(PopularityTest, ModelCodecRoundTrips) {
+    PopularityModel m;
+    bool created = false;
+    std::string id;
+    ASSERT_TRUE(encode_item_id(Value::string_view("a"), id));
+    uint32_t a = m.items().intern(id, created, [&m](uint32_t k) { m.add_item(k); });
+    ASSERT_TRUE(encode_item_id(Value::integer(42), id));
+    uint32_t b = m.items().intern(id, created, [&m](uint32_t k) { m.add_item(k); });
+    uint32_t g = m.group("sx");
+    m.add(0, a, 2, 1000, kHour);
+    m.add(g, b, 1, 2000, kHour);
+    m.counts().score(0);
+    std::string bytes = encode_state(m);
+    PopularityModel back;
+    ASSERT_TRUE(decode_state(bytes, back));
+    EXPECT_EQ(back.items().size(), 2u);
+    EXPECT_EQ(back.items().find(id), b);
+    EXPECT_EQ(back.stored(0, a), m.stored(0, a));
+    EXPECT_EQ(back.stored(0, b), m.stored(0, b));
+    EXPECT_EQ(back.stored(g, b), m.stored(g, b));
+    EXPECT_EQ(back.stored(g, a), PopularityModel::kNoScore);
+    EXPECT_EQ(back.group("sx"), g);
+    EXPECT_EQ(back.counts().hits, 1);
+    EXPECT_EQ(encode_state(back), bytes);
+    std::string json;
+    ASSERT_TRUE(state_to_json<PopularityModel>(bytes, json));
+    EXPECT_THAT(json, HasSubstr("\"items\":2,\"groups\":[\"x\"],\"top\":[{\"item\":\"a\""));
+    EXPECT_FALSE(decode_state(bytes.substr(0, bytes.size() - 3), back));
+}
+
+/// The generator through popularity, optionally stopped after `stop_after`
+/// events; returns the metrics lines and the recommendation lines.
+class PopularityRestoreTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = fs::temp_directory_path() /
+               ("eddy_popularity_" + std::to_string(::getpid()) + "_" +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fs::remove_all(dir_);
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    std::string yaml(int stop_after, const std::string& state) const {
+        std::string y = "parallelism: 1\n" + state +
+                        "sources:\n  clicks: {type: generator, events: 6000, users: 300, items: "
+                        "400, seed: 11}\n"
+                        "operators:\n  p: {type: popularity, input: clicks, key: user_id, "
+                        "half_life: 2h, group_field: category, evaluate: true, metrics_every: "
+                        "500}\n"
+                        "sinks:\n  out: {type: collect, input: p}\n  metrics: {type: collect, "
+                        "input: p.metrics}\n";
+        if (stop_after > 0) {
+            y +=
+                "  stop: {type: stop_after, input: clicks, records: " + std::to_string(stop_after) +
+                "}\n";
+        }
+        return y;
+    }
+
+    fs::path dir_;
+};
+
+TEST_F(PopularityRestoreTest, AStoppedAndResumedJobEqualsAnUninterruptedOne) {
+    auto whole = run_yaml(yaml(0, ""));
+    ASSERT_TRUE(whole.status.is_ok()) << whole.status.message() << whole.diagnostics;
+    std::vector<std::string> out = whole.lines("out");
+    std::vector<std::string> metrics = whole.lines("metrics");
+    ASSERT_GT(out.size(), 5000u);
+    ASSERT_FALSE(metrics.empty());
+    EXPECT_GT(num(metrics.back(), "evaluated"), 1000);
+
+    std::string state = "state: {dir: " + dir_.string() + "}\n";
+    auto first = run_yaml(yaml(2500, state));
+    ASSERT_TRUE(first.status.is_ok()) << first.status.message() << first.diagnostics;
+    ASSERT_TRUE(first.job->stopped_early());
+    first.job.reset();
+    auto second = run_yaml(yaml(0, state));
+    ASSERT_TRUE(second.status.is_ok()) << second.status.message();
+    ASSERT_TRUE(second.job->restored());
+    const auto& resumed = second.lines("out");
+    ASSERT_GT(resumed.size(), 1000u);
+    ASSERT_LT(resumed.size(), out.size());
+    // The resumed run's output is the tail of the uninterrupted one, record for record.
+    std::vector<std::string> tail(out.end() - static_cast<std::ptrdiff_t>(resumed.size()),
+                                  out.end());
+    EXPECT_EQ(resumed, tail);
+    EXPECT_EQ(second.lines("metrics").back(), metrics.back());
+}
+
+TEST_F(PopularityRestoreTest, ParallelismTwoSeesEveryEventOnce) {
+    std::string y = yaml(0, "");
+    y.replace(y.find("parallelism: 1"), 14, "parallelism: 2");
+    auto r = run_yaml(y);
+    ASSERT_TRUE(r.status.is_ok()) << r.status.message() << r.diagnostics;
+    ASSERT_FALSE(r.lines("metrics").empty());
+    std::string last = r.lines("metrics").back();  // run_yaml() clears the lines
+    auto whole = run_yaml(yaml(0, ""));
+    ASSERT_TRUE(whole.status.is_ok());
+    // Same events counted; evaluation may differ slightly with interleaving.
+    EXPECT_EQ(num(last, "events"), num(whole.lines("metrics").back(), "events"));
+    EXPECT_NEAR(num(last, "hit_rate"), num(whole.lines("metrics").back(), "hit_rate"), 0.03);
+}
+
+}  // namespace
+}  // namespace eddy
