@@ -45,6 +45,24 @@ struct Codec<UserItems> {
     static size_t heap_bytes(const UserItems& u) { return heap_bytes_of(u.items); }
 };
 
+/// Rate-limits a user's recommendations to one per `every` ms of event time
+/// without losing the last change: calls emit() at once when the user has
+/// not had one for `every` (0: always), else sets an event-time timer at the
+/// last one + `every`, once, whose on_timer() emits then.
+template <class Emit>
+void throttle_emit(UserItems& user, Timers& timers, const Value& key, int64_t t, int64_t every,
+                   Emit&& emit) {
+    if (every == 0 || user.last_emit == kNoRecTime || t >= user.last_emit + every) {
+        if (user.pending) {
+            timers.cancel(TimeDomain::kEventTime, key, user.last_emit + every);
+        }
+        emit();
+    } else if (!user.pending) {
+        user.pending = true;
+        timers.set(TimeDomain::kEventTime, key, user.last_emit + every);
+    }
+}
+
 /// Appends `item` as the user's most recent item (moving it there when the
 /// user had it), dropping the oldest beyond `capacity`.
 void remember(UserItems& user, uint32_t item, size_t capacity);

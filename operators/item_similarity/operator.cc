@@ -85,7 +85,8 @@ public:
         }
         remember(user, i, std::max(history_, exclude_));
         if (output_.emit_enabled()) {
-            throttle(user, key, t, out);
+            throttle_emit(user, *timers_, key, t, output_.emit_every_ms(),
+                          [&] { emit(user, key, t, out); });
         }
         int64_t n = model.counts().count_event();
         if ((n & 1023) == 0) {
@@ -152,19 +153,6 @@ private:
         for (uint32_t x : touched_) {
             top_.offer(scores_[x], x);
             scores_[x] = 0;
-        }
-    }
-
-    void throttle(UserItems& user, const Value& key, int64_t t, Emitter& out) {
-        int64_t every = output_.emit_every_ms();
-        if (every == 0 || user.last_emit == kNoRecTime || t >= user.last_emit + every) {
-            if (user.pending) {
-                timers_->cancel(TimeDomain::kEventTime, key, user.last_emit + every);
-            }
-            emit(user, key, t, out);
-        } else if (!user.pending) {
-            user.pending = true;
-            timers_->set(TimeDomain::kEventTime, key, user.last_emit + every);
         }
     }
 

@@ -107,7 +107,8 @@ public:
         remember(user, i, exclude_);
         user.group = group;
         if (output_.emit_enabled()) {
-            throttle(user, key, t, out);
+            throttle_emit(user, *timers_, key, t, output_.emit_every_ms(),
+                          [&] { emit(user, key, t, out); });
         }
         int64_t n = model.counts().count_event();
         if (output_.evaluate() && n % output_.metrics_every() == 0) {
@@ -177,19 +178,6 @@ private:
                 top_.offer(s, k);
             }
         });
-    }
-
-    void throttle(UserItems& user, const Value& key, int64_t t, Emitter& out) {
-        int64_t every = output_.emit_every_ms();
-        if (every == 0 || user.last_emit == kNoRecTime || t >= user.last_emit + every) {
-            if (user.pending) {
-                timers_->cancel(TimeDomain::kEventTime, key, user.last_emit + every);
-            }
-            emit(user, key, t, out);
-        } else if (!user.pending) {
-            user.pending = true;
-            timers_->set(TimeDomain::kEventTime, key, user.last_emit + every);
-        }
     }
 
     void emit(UserItems& user, const Value& key, int64_t t, Emitter& out) {

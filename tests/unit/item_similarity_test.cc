@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "json_fields.h"
 
 namespace eddy {
 namespace {
@@ -25,22 +26,8 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using testing::run_yaml;
 
-std::string raw(const std::string& line, const std::string& field) {
-    std::string needle = "\"" + field + "\":";
-    size_t at = line.find(needle);
-    if (at == std::string::npos) {
-        return "";
-    }
-    at += needle.size();
-    size_t end = line[at] == '"' ? line.find('"', at + 1) + 1 : line.find_first_of(",}", at);
-    return line.substr(at, end - at);
-}
-
-double num(const std::string& line, const std::string& field) {
-    std::string text = raw(line, field);
-    EXPECT_FALSE(text.empty()) << field << " missing in " << line;
-    return std::strtod(text.c_str(), nullptr);
-}
+using testing::num;
+using testing::raw;
 
 /// Records "user item" pairs, one event each, times 1, 2, 3, ...
 std::string events(const std::vector<std::pair<std::string, std::string>>& pairs) {

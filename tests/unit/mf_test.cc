@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "json_fields.h"
 #include "mf/model.h"
 
 namespace eddy {
@@ -25,23 +26,8 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::run_yaml;
 
-/// The raw JSON text of `field` in a flat JSON line ("" when absent).
-std::string raw(const std::string& line, const std::string& field) {
-    std::string needle = "\"" + field + "\":";
-    size_t at = line.find(needle);
-    if (at == std::string::npos) {
-        return "";
-    }
-    at += needle.size();
-    size_t end = line[at] == '"' ? line.find('"', at + 1) + 1 : line.find_first_of(",}", at);
-    return line.substr(at, end - at);
-}
-
-double num(const std::string& line, const std::string& field) {
-    std::string text = raw(line, field);
-    EXPECT_FALSE(text.empty()) << field << " missing in " << line;
-    return std::strtod(text.c_str(), nullptr);
-}
+using testing::num;
+using testing::raw;
 
 class MfTest : public ::testing::Test {
 protected:

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "harness.h"
+#include "json_fields.h"
 
 namespace eddy {
 namespace {
@@ -23,30 +24,8 @@ using testing::run_yaml;
 
 constexpr int64_t kHour = 3600000;
 
-/// The raw JSON text of `field` in a flat JSON line ("" when absent).
-std::string raw(const std::string& line, const std::string& field) {
-    std::string needle = "\"" + field + "\":";
-    size_t at = line.find(needle);
-    if (at == std::string::npos) {
-        return "";
-    }
-    at += needle.size();
-    size_t end = at;
-    if (line[at] == '[') {
-        end = line.find(']', at) + 1;
-    } else if (line[at] == '"') {
-        end = line.find('"', at + 1) + 1;
-    } else {
-        end = line.find_first_of(",}", at);
-    }
-    return line.substr(at, end - at);
-}
-
-double num(const std::string& line, const std::string& field) {
-    std::string text = raw(line, field);
-    EXPECT_FALSE(text.empty()) << field << " missing in " << line;
-    return std::strtod(text.c_str(), nullptr);
-}
+using testing::num;
+using testing::raw;
 
 std::vector<double> vec(const std::string& line, const std::string& field) {
     std::string text = raw(line, field);
