@@ -198,6 +198,22 @@ Record& RecommendationOutput::emit(Emitter& out, int64_t time, const Value& key,
     return r;
 }
 
+void RecommendationOutput::score(const std::vector<TopN::Entry>& top, uint32_t item,
+                                 PrequentialCounts& counts) {
+    int hit = -1;
+    for (size_t k = 0; k < top.size(); ++k) {
+        if (top[k].item == item) {
+            hit = static_cast<int>(k);
+            break;
+        }
+    }
+    counts.score(hit);
+    evaluated.add();
+    if (hit >= 0) {
+        hits.add();
+    }
+}
+
 void RecommendationOutput::emit_metrics(Emitter& out, int64_t time,
                                         const PrequentialCounts& counts) {
     auto load = [](const int64_t& v) {

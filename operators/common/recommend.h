@@ -184,6 +184,10 @@ public:
                  const ItemIndex& index);
     /// {ts, events, evaluated, hits, hit_rate, ndcg, top_n} on `metrics`.
     void emit_metrics(Emitter& out, int64_t time, const PrequentialCounts& counts);
+    /// Prequential scoring of one event: whether `item` is in `top` (the
+    /// recommendations made before learning it), and where, into `counts`
+    /// and the `evaluated` and `hits` counters.
+    void score(const std::vector<TopN::Entry>& top, uint32_t item, PrequentialCounts& counts);
 
     size_t top_n() const { return top_n_; }
     bool emit_enabled() const { return emit_; }

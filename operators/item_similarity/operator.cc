@@ -61,19 +61,7 @@ public:
         last_time_ = std::max(last_time_, t);
         if (output_.evaluate() && !created && !user.items.empty()) {
             recommend(model, user);
-            int hit = -1;
-            const auto& top = top_.sorted();
-            for (size_t k = 0; k < top.size(); ++k) {
-                if (top[k].item == i) {
-                    hit = static_cast<int>(k);
-                    break;
-                }
-            }
-            model.counts().score(hit);
-            output_.evaluated.add();
-            if (hit >= 0) {
-                output_.hits.add();
-            }
+            output_.score(top_.sorted(), i, model.counts());
         }
         // Interactions are binary: an item the user still remembers only moves
         // to the most recent place.

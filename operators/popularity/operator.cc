@@ -87,19 +87,7 @@ public:
         last_time_ = std::max(last_time_, t);
         if (output_.evaluate() && !created && !user.items.empty()) {
             rank(model, group, user, t);
-            int hit = -1;
-            const auto& top = top_.sorted();
-            for (size_t k = 0; k < top.size(); ++k) {
-                if (top[k].item == i) {
-                    hit = static_cast<int>(k);
-                    break;
-                }
-            }
-            model.counts().score(hit);
-            output_.evaluated.add();
-            if (hit >= 0) {
-                output_.hits.add();
-            }
+            output_.score(top_.sorted(), i, model.counts());
         }
         if (w > 0) {
             model.add(group, i, w, t, half_life_ms_);
