@@ -26,7 +26,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const char* kOperators[] = {"humans", "sessions", "per_user", "profiles"};
+const char* kOperators[] = {"humans",  "sessions", "per_user", "profiles",
+                            "popular", "similar",  "factors"};
+// Not `recs`: a recommendation that a throttle timer emits reads the model
+// as it is when the watermark passes, which depends on where the input's
+// batches end, and a restart moves those ends (docs/recommenders.md). The
+// models' state itself must be exact, and is checked above.
 const char* kSinks[] = {"bots", "sessions", "windows", "profiles"};
 
 std::string read_file(const fs::path& p) {
@@ -93,6 +98,9 @@ operators:
     size: 1m
     aggregations: {events: {op: count}, dwell: {op: avg, field: dwell_ms}, p90: {op: quantile, field: dwell_ms, q: 0.9}}
   profiles: {type: profile, input: humans, key: user_id, emit_every: 10m, state_ttl: 2h}
+  popular: {type: popularity, input: humans, key: user_id, half_life: 1h, emit_every: 10m}
+  similar: {type: item_similarity, input: humans, key: user_id, emit_every: 10m}
+  factors: {type: mf, input: humans, key: user_id, mode: implicit, factors: 8, emit_every: 50}
 sinks:
   bots: {type: file, input: humans.bots, path: )"
                                              << d << R"(/out/bots.jsonl}
@@ -102,6 +110,8 @@ sinks:
                                              << d << R"(/out/windows.jsonl}
   profiles_out: {type: file, input: profiles, path: )"
                                              << d << R"(/out/profiles.jsonl}
+  recs: {type: file, inputs: [popular, similar, factors], path: )"
+                                             << d << R"(/out/recs.jsonl}
   late:
     type: file
     inputs: [humans.late, sessions.late, sessions.sessions, per_user.late, profiles.late]
