@@ -24,6 +24,10 @@ echo "== running topologies/behaviour.yaml (bot filter, sessions, windows, profi
 EDDY_DEMO_INPUT="$out/clicks.jsonl" EDDY_DEMO_OUT="$out" "$eddy" run --no-progress topologies/behaviour.yaml
 
 echo
+echo "== running topologies/personalization.yaml (profiles, segments, k-means, hybrid recommendations)"
+EDDY_DEMO_INPUT="$out/clicks.jsonl" EDDY_DEMO_OUT="$out" "$eddy" run --no-progress topologies/personalization.yaml
+
+echo
 echo "== scoring the bot filter against the generator's ground truth"
 "$eddy" score --bots "$out/behaviour/bots.jsonl" --humans "$out/behaviour/events.jsonl" \
     --truth "$out/truth.jsonl"
@@ -33,7 +37,9 @@ echo "outputs:"
 for f in intent.jsonl mobile_intent.jsonl errors.jsonl behaviour/bots.jsonl behaviour/events.jsonl \
     behaviour/sessions.jsonl behaviour/user_minute.jsonl behaviour/user_10m.jsonl \
     behaviour/site_minute.jsonl behaviour/site_10m.jsonl behaviour/profiles.jsonl \
-    behaviour/segments.jsonl behaviour/late.jsonl; do
+    behaviour/segments.jsonl behaviour/late.jsonl personalization/recommendations.jsonl \
+    personalization/evaluation.jsonl personalization/segments.jsonl \
+    personalization/learned_segments.jsonl personalization/segment_model.jsonl; do
     printf '  %-40s %8s lines\n' "$out/$f" "$(wc -l < "$out/$f")"
 done
 echo "  $out/truth.jsonl (generator ground truth: bots and segments per user)"

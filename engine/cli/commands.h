@@ -23,5 +23,6 @@ void add_score_command(CLI::App& app, int& exit_code);
 void add_savepoint_command(CLI::App& app, int& exit_code);
 void add_broker_command(CLI::App& app, int& exit_code);
 void add_kselect_command(CLI::App& app, int& exit_code);
+void add_eval_command(CLI::App& app, int& exit_code);
 
 }  // namespace eddy::cli

@@ -182,6 +182,10 @@ Status RecommendationOutput::open(OpenContext& ctx, std::string_view prefix) {
     hits = ctx.counter(p + "_hits_total",
                        "Scored events whose item was among the top N predicted before it.");
     items = ctx.gauge(p + "_items", "Distinct items the model knows.");
+    if (evaluate_) {
+        hit_rate = ctx.evaluation("hit_rate", static_cast<int>(top_n_));
+        ndcg = ctx.evaluation("ndcg", static_cast<int>(top_n_));
+    }
     return Status::ok();
 }
 
@@ -221,7 +225,7 @@ void RecommendationOutput::emit_metrics(Emitter& out, int64_t time,
     };
     int64_t evaluated_n = load(counts.evaluated);
     int64_t hits_n = load(counts.hits);
-    double ndcg = static_cast<double>(load(counts.ndcg_nano)) * 1e-9;
+    double ndcg_sum = static_cast<double>(load(counts.ndcg_nano)) * 1e-9;
     Record& r = out.append(metrics_);
     r.set_time(time);
     r.set(time_out_, time);
@@ -229,9 +233,12 @@ void RecommendationOutput::emit_metrics(Emitter& out, int64_t time,
     r.set(evaluated_out_, evaluated_n);
     r.set(hits_out_, hits_n);
     double n = static_cast<double>(std::max<int64_t>(evaluated_n, 1));
-    r.set(hit_rate_out_, static_cast<double>(hits_n) / n);
-    r.set(ndcg_out_, ndcg / n);
+    double hr = static_cast<double>(hits_n) / n;
+    r.set(hit_rate_out_, hr);
+    r.set(ndcg_out_, ndcg_sum / n);
     r.set(top_n_out_, static_cast<int64_t>(top_n_));
+    hit_rate.set(hr, evaluated_n);
+    ndcg.set(ndcg_sum / n, evaluated_n);
 }
 
 void item_id_to_json(std::string_view id, JsonWriter& j) {
@@ -252,8 +259,8 @@ void counts_to_json(const PrequentialCounts& c, JsonWriter& j) {
 
 std::string check_recommender_names(const Config& cfg) {
     const std::string& key = cfg.string("key_field");
-    static const char* const kFixed[] = {"ts",   "events",   "evaluated", "hits",
-                                         "ndcg", "hit_rate", "top_n"};
+    static constexpr const char* kFixed[] = {"ts",   "events",   "evaluated", "hits",
+                                             "ndcg", "hit_rate", "top_n"};
     for (const char* f : kFixed) {
         if (key == f) {
             return "`key_field` `" + key +

@@ -182,7 +182,9 @@ public:
     /// best first); the caller may add fields to the returned record.
     Record& emit(Emitter& out, int64_t time, const Value& key, const std::vector<TopN::Entry>& top,
                  const ItemIndex& index);
-    /// {ts, events, evaluated, hits, hit_rate, ndcg, top_n} on `metrics`.
+    /// {ts, events, evaluated, hits, hit_rate, ndcg, top_n} on `metrics`; the
+    /// same hit_rate and ndcg go to the evaluation figures (run summary,
+    /// `eddy eval`, `eddy_evaluation`).
     void emit_metrics(Emitter& out, int64_t time, const PrequentialCounts& counts);
     /// Prequential scoring of one event: whether `item` is in `top` (the
     /// recommendations made before learning it), and where, into `counts`
@@ -199,6 +201,9 @@ public:
     Counter evaluated;
     Counter hits;
     Gauge items;
+    /// HR@N and NDCG@N, published by emit_metrics() (with `evaluate` only).
+    EvaluationMetric hit_rate;
+    EvaluationMetric ndcg;
 
 private:
     size_t top_n_ = 10;

@@ -17,102 +17,20 @@
 #include "eddy/state.h"
 
 #include "mf/item_cache.h"
+#include "mf/kernels.h"
 #include "mf/mf.h"
 #include "mf/model.h"
 
 namespace eddy::mf {
 namespace {
 
-/// Access to shared model parameters. With parallelism > 1 other shards
-/// read and write them at the same time: relaxed atomics (Hogwild!). With
-/// parallelism 1 nothing else touches the model, so plain (vectorizable)
-/// loads and stores are race-free.
-template <bool kConcurrent>
-float ld(const float& x) {
-    if constexpr (kConcurrent) {
-        return load(x);
-    } else {
-        return x;
-    }
-}
-template <bool kConcurrent>
-void st(float& x, float v) {
-    if constexpr (kConcurrent) {
-        store(x, v);
-    } else {
-        x = v;
-    }
-}
+/// An event count shared by all shards: an atomic add only when they run in parallel.
 template <bool kConcurrent, class T>
 void add(std::atomic<T>& a, T v) {
     if constexpr (kConcurrent) {
         a.fetch_add(v, std::memory_order_relaxed);
     } else {
         a.store(a.load(std::memory_order_relaxed) + v, std::memory_order_relaxed);
-    }
-}
-
-/// p . q with q shared; eight independent lanes, so the loop vectorizes
-/// (and atomic loads are not serialized behind one addition chain).
-template <bool kConcurrent>
-float dot(const float* p, const float* q, int k) {
-    constexpr int kLanes = 8;
-    float acc[kLanes] = {};
-    int j = 0;
-    for (; j + kLanes <= k; j += kLanes) {
-        for (int l = 0; l < kLanes; ++l) {
-            acc[l] += p[j + l] * ld<kConcurrent>(q[j + l]);
-        }
-    }
-    for (; j < k; ++j) {
-        acc[0] += p[j] * ld<kConcurrent>(q[j]);
-    }
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-
-/// Eight floats; GCC and Clang lower it to two SSE or one AVX register.
-/// Passed by reference only: by value it would change the ABI with AVX.
-using V8 = float __attribute__((vector_size(32)));
-float hsum(const V8& v) {
-    return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
-}
-
-/// out[s] = bias[s] + p . q_s for the n rows of k floats at q (plain loads:
-/// parallelism 1 only). Four rows at a time, so that four independent sums
-/// keep the vector units busy; cloned for AVX2 CPUs.
-__attribute__((target_clones("default", "avx2"))) void score_rows(const float* p, const float* q,
-                                                                  const float* bias, uint32_t n,
-                                                                  int k, float* out) {
-    uint32_t s = 0;
-    auto kk = static_cast<size_t>(k);
-    if (k % 8 == 0) {
-        for (; s + 4 <= n; s += 4) {
-            const float* r = q + s * kk;
-            V8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
-            V8 pv;
-            V8 x0;
-            V8 x1;
-            V8 x2;
-            V8 x3;
-            for (size_t j = 0; j < kk; j += 8) {
-                std::memcpy(&pv, p + j, sizeof pv);  // unaligned loads
-                std::memcpy(&x0, r + j, sizeof x0);
-                std::memcpy(&x1, r + kk + j, sizeof x1);
-                std::memcpy(&x2, r + 2 * kk + j, sizeof x2);
-                std::memcpy(&x3, r + 3 * kk + j, sizeof x3);
-                a0 += pv * x0;
-                a1 += pv * x1;
-                a2 += pv * x2;
-                a3 += pv * x3;
-            }
-            out[s] = bias[s] + hsum(a0);
-            out[s + 1] = bias[s + 1] + hsum(a1);
-            out[s + 2] = bias[s + 2] + hsum(a2);
-            out[s + 3] = bias[s + 3] + hsum(a3);
-        }
-    }
-    for (; s < n; ++s) {
-        out[s] = bias[s] + dot<false>(p, q + s * kk, k);
     }
 }
 
@@ -138,7 +56,8 @@ const char* type_word(const Value& v) {
 
 class Mf final : public Operator {
 public:
-    explicit Mf(Options o) : o_(std::move(o)) {}
+    explicit Mf(Options o)
+        : o_(std::move(o)), rates_{o_.learning_rate, o_.bias_learning_rate, o_.l2, o_.l2_bias} {}
 
     Status open(OpenContext& ctx) override {
         ctx.register_state(users_);
@@ -182,6 +101,8 @@ public:
                 ctx.gauge(a, "Prequential quality so far, in millionths (see docs/mf.md).");
             quality_b_ =
                 ctx.gauge(b, "Prequential quality so far, in millionths (see docs/mf.md).");
+            figure_a_ = o_.implicit ? ctx.evaluation("hit_rate", o_.top_n) : ctx.evaluation("mae");
+            figure_b_ = o_.implicit ? ctx.evaluation("ndcg", o_.top_n) : ctx.evaluation("rmse");
         }
         return Status::ok();
     }
@@ -441,8 +362,6 @@ private:
         float* p = u.params.data();
         float* qi = model.factors(i);
         float& bi = model.bias(i);
-        const float lr = std::min(o_.learning_rate * weight, 1.0f);
-        const float l2 = o_.l2;
         // Negatives are drawn from a stream seeded by the user and its event
         // count: the same at any parallelism and after a restore.
         user_key_.clear();
@@ -453,22 +372,7 @@ private:
             if (c == ItemModel::kFull) {
                 break;
             }
-            float* qc = model.factors(c);
-            float& bc = model.bias(c);
-            float b_pos = ld<kConcurrent>(bi);
-            float b_neg = ld<kConcurrent>(bc);
-            float x = (b_pos + dot<kConcurrent>(p, qi, k_)) - (b_neg + dot<kConcurrent>(p, qc, k_));
-            float g = 1.0f / (1.0f + std::exp(x));  // sigmoid(-x)
-            st<kConcurrent>(bi, b_pos + o_.bias_learning_rate * weight * (g - o_.l2_bias * b_pos));
-            st<kConcurrent>(bc, b_neg + o_.bias_learning_rate * weight * (-g - o_.l2_bias * b_neg));
-            for (int j = 0; j < k_; ++j) {
-                float pj = p[j];
-                float a = ld<kConcurrent>(qi[j]);
-                float b = ld<kConcurrent>(qc[j]);
-                p[j] = pj + lr * (g * (a - b) - l2 * pj);
-                st<kConcurrent>(qi[j], a + lr * (g * pj - l2 * a));
-                st<kConcurrent>(qc[j], b + lr * (-g * pj - l2 * b));
-            }
+            bpr_step<kConcurrent>(p, qi, bi, model.factors(c), model.bias(c), k_, weight, rates_);
         }
         ++u.events;
     }
@@ -709,10 +613,13 @@ private:
         }
         quality_a_.set(static_cast<int64_t>(std::llround(a * 1e6)));
         quality_b_.set(static_cast<int64_t>(std::llround(b * 1e6)));
+        figure_a_.set(a, scored);
+        figure_b_.set(b, scored);
         items_gauge_.set(model.size());
     }
 
     Options o_;
+    BprRates rates_;  // implicit mode
     KeyedValue<UserState> users_{"users"};
     Shared<ItemModel> model_{"items"};
     OpenContext* ctx_ = nullptr;
@@ -756,6 +663,8 @@ private:
     Gauge items_gauge_;
     Gauge quality_a_;
     Gauge quality_b_;
+    EvaluationMetric figure_a_;  // MAE or HR@N
+    EvaluationMetric figure_b_;  // RMSE or NDCG@N
 };
 
 }  // namespace

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Quality on real data: MovieLens 100k (../shared/data, never copied into the
 // repository) replayed in timestamp order as implicit events through the real
-// `popularity` and `item_similarity` operators (a JSON Lines file and the file
+// `popularity`, `item_similarity` and `recommend` operators (a JSON Lines file and the file
 // source), with prequential HR@10 / NDCG@10 as docs/recommenders.md defines
 // them. Skips when the data is absent.
 #include <algorithm>
@@ -130,6 +130,17 @@ TEST_F(MovieLensImplicitTest, ItemItemOverTheLastTenItemsReachesTheReferenceHitR
     EXPECT_GE(num(m, "ndcg"), 0.08);
     std::string m2 = final_metrics("item_similarity", ", history: 10, neighbours: 50", 2);
     EXPECT_GE(num(m2, "hit_rate"), 0.177 - 0.02);
+}
+
+// The bar for the hybrid: HR@10 >= 0.19 with its defaults (item-item
+// over 10 items with 200 neighbours, BPR with 32 factors, popularity with a
+// 1-day half-life, blended by confidence; docs/recommenders.md).
+TEST_F(MovieLensImplicitTest, TheHybridRecommenderReachesTheBar) {
+    std::string m = final_metrics("recommend", "", 1);
+    EXPECT_GE(num(m, "hit_rate"), 0.19);
+    EXPECT_GE(num(m, "ndcg"), 0.095);
+    std::string m2 = final_metrics("recommend", "", 2);
+    EXPECT_GE(num(m2, "hit_rate"), 0.19);
 }
 
 }  // namespace

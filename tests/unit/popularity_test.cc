@@ -7,21 +7,19 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <filesystem>
 #include <string>
 #include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include "harness.h"
 #include "json_fields.h"
+#include "resume_support.h"
 
 namespace eddy {
 namespace {
 
-namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using testing::run_yaml;
 
@@ -253,72 +251,35 @@ TEST(PopularityTest, ModelCodecRoundTrips) {
 }
 
 /// The generator through popularity, optionally stopped after `stop_after`
-/// events; returns the metrics lines and the recommendation lines.
-class PopularityRestoreTest : public ::testing::Test {
-protected:
-    void SetUp() override {
-        dir_ = fs::temp_directory_path() /
-               ("eddy_popularity_" + std::to_string(::getpid()) + "_" +
-                ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fs::remove_all(dir_);
+/// events (the topology of expect_resume_equals_whole()).
+std::string restore_yaml(int stop_after, const std::string& state) {
+    std::string y = "parallelism: 1\n" + state +
+                    "sources:\n  clicks: {type: generator, events: 6000, users: 300, items: "
+                    "400, seed: 11}\n"
+                    "operators:\n  p: {type: popularity, input: clicks, key: user_id, "
+                    "half_life: 2h, group_field: category, evaluate: true, metrics_every: "
+                    "500}\n"
+                    "sinks:\n  out: {type: collect, input: p}\n  metrics: {type: collect, "
+                    "input: p.metrics}\n";
+    if (stop_after > 0) {
+        y += "  stop: {type: stop_after, input: clicks, records: " + std::to_string(stop_after) +
+             "}\n";
     }
-    void TearDown() override { fs::remove_all(dir_); }
-
-    std::string yaml(int stop_after, const std::string& state) const {
-        std::string y = "parallelism: 1\n" + state +
-                        "sources:\n  clicks: {type: generator, events: 6000, users: 300, items: "
-                        "400, seed: 11}\n"
-                        "operators:\n  p: {type: popularity, input: clicks, key: user_id, "
-                        "half_life: 2h, group_field: category, evaluate: true, metrics_every: "
-                        "500}\n"
-                        "sinks:\n  out: {type: collect, input: p}\n  metrics: {type: collect, "
-                        "input: p.metrics}\n";
-        if (stop_after > 0) {
-            y +=
-                "  stop: {type: stop_after, input: clicks, records: " + std::to_string(stop_after) +
-                "}\n";
-        }
-        return y;
-    }
-
-    fs::path dir_;
-};
-
-TEST_F(PopularityRestoreTest, AStoppedAndResumedJobEqualsAnUninterruptedOne) {
-    auto whole = run_yaml(yaml(0, ""));
-    ASSERT_TRUE(whole.status.is_ok()) << whole.status.message() << whole.diagnostics;
-    std::vector<std::string> out = whole.lines("out");
-    std::vector<std::string> metrics = whole.lines("metrics");
-    ASSERT_GT(out.size(), 5000u);
-    ASSERT_FALSE(metrics.empty());
-    EXPECT_GT(num(metrics.back(), "evaluated"), 1000);
-
-    std::string state = "state: {dir: " + dir_.string() + "}\n";
-    auto first = run_yaml(yaml(2500, state));
-    ASSERT_TRUE(first.status.is_ok()) << first.status.message() << first.diagnostics;
-    ASSERT_TRUE(first.job->stopped_early());
-    first.job.reset();
-    auto second = run_yaml(yaml(0, state));
-    ASSERT_TRUE(second.status.is_ok()) << second.status.message();
-    ASSERT_TRUE(second.job->restored());
-    const auto& resumed = second.lines("out");
-    ASSERT_GT(resumed.size(), 1000u);
-    ASSERT_LT(resumed.size(), out.size());
-    // The resumed run's output is the tail of the uninterrupted one, record for record.
-    std::vector<std::string> tail(out.end() - static_cast<std::ptrdiff_t>(resumed.size()),
-                                  out.end());
-    EXPECT_EQ(resumed, tail);
-    EXPECT_EQ(second.lines("metrics").back(), metrics.back());
+    return y;
 }
 
-TEST_F(PopularityRestoreTest, ParallelismTwoSeesEveryEventOnce) {
-    std::string y = yaml(0, "");
+TEST(PopularityRestoreTest, AStoppedAndResumedJobEqualsAnUninterruptedOne) {
+    testing::expect_resume_equals_whole(restore_yaml, 2500, "popularity");
+}
+
+TEST(PopularityRestoreTest, ParallelismTwoSeesEveryEventOnce) {
+    std::string y = restore_yaml(0, "");
     y.replace(y.find("parallelism: 1"), 14, "parallelism: 2");
     auto r = run_yaml(y);
     ASSERT_TRUE(r.status.is_ok()) << r.status.message() << r.diagnostics;
     ASSERT_FALSE(r.lines("metrics").empty());
     std::string last = r.lines("metrics").back();  // run_yaml() clears the lines
-    auto whole = run_yaml(yaml(0, ""));
+    auto whole = run_yaml(restore_yaml(0, ""));
     ASSERT_TRUE(whole.status.is_ok());
     // Same events counted; evaluation may differ slightly with interleaving.
     EXPECT_EQ(num(last, "events"), num(whole.lines("metrics").back(), "events"));

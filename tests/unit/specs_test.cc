@@ -29,8 +29,8 @@ TEST(SpecsTest, BuiltInSetIsExactlyTheShippedOne) {
               (std::vector<std::string>{"file", "generator", "kafka", "stdin"}));
     EXPECT_EQ(r.names(ComponentKind::kOperator),
               (std::vector<std::string>{"bot_filter", "drift", "filter", "item_similarity",
-                                        "kmeans", "mf", "popularity", "profile", "segment",
-                                        "select", "sessionizer", "window"}));
+                                        "kmeans", "mf", "popularity", "profile", "recommend",
+                                        "segment", "select", "sessionizer", "window"}));
     EXPECT_EQ(r.names(ComponentKind::kSink),
               (std::vector<std::string>{"file", "kafka", "null", "stdout"}));
 }

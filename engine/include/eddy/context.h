@@ -63,6 +63,18 @@ public:
         (void)name, (void)help, (void)labels;
         return Gauge();
     }
+    /// A figure of this component's prequential evaluation, exported as
+    /// `eddy_evaluation{component, metric[, top_n]}` and shown in the run
+    /// summary and by `eddy eval`. `metric` is `mae`, `rmse` (ratings),
+    /// `hit_rate` or `ndcg` (rankings, with `top_n` their N), or another lower
+    /// snake_case name; `top_n` 0 means no cutoff. The same metric and top_n
+    /// give the same figure for every shard. Ask in open(), when evaluating
+    /// only. Thread-safe. A context without metrics returns one that
+    /// publishes nowhere.
+    virtual EvaluationMetric evaluation(std::string_view metric, int top_n = 0) {
+        (void)metric, (void)top_n;
+        return EvaluationMetric();
+    }
 };
 
 }  // namespace eddy

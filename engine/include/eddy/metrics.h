@@ -67,4 +67,36 @@ private:
     MetricCell* cell_ = nullptr;
 };
 
+/// Where one figure of a prequential evaluation lives; owned by the runtime
+/// for the whole job.
+struct EvaluationCell {
+    std::atomic<double> value{0};
+    /// The events the figure was computed over (0: none scored yet).
+    std::atomic<int64_t> scored{0};
+};
+
+/// One figure of an operator's prequential evaluation (`evaluate: true`:
+/// every event is predicted, scored, then learned), such as MAE or HR@10,
+/// with the number of events it covers. The operator publishes it whenever it
+/// computes its running figures (its `metrics` output), and the last shard to
+/// close publishes the final ones: the run summary, `eddy eval` and the
+/// metrics file show the last value set. A handle like Gauge; set() is two
+/// relaxed stores. A default-constructed one publishes nowhere.
+class EvaluationMetric {
+public:
+    EvaluationMetric() = default;
+    explicit EvaluationMetric(EvaluationCell* cell) : cell_(cell) {}
+    void set(double value, int64_t scored) const {
+        if (cell_ != nullptr) {
+            cell_->value.store(value, std::memory_order_relaxed);
+            cell_->scored.store(scored, std::memory_order_relaxed);
+        }
+    }
+    double value() const { return cell_ != nullptr ? cell_->value.load() : 0; }
+    int64_t scored() const { return cell_ != nullptr ? cell_->scored.load() : 0; }
+
+private:
+    EvaluationCell* cell_ = nullptr;
+};
+
 }  // namespace eddy

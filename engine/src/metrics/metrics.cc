@@ -2,6 +2,7 @@
 #include "metrics/metrics.h"
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -66,6 +67,30 @@ MetricCell* JobMetrics::component_metric(std::string_view component, std::string
     return &m.cell;
 }
 
+EvaluationCell* JobMetrics::component_evaluation(std::string_view component,
+                                                 std::string_view metric, int top_n) {
+    std::lock_guard lock(mu_);
+    for (ComponentEvaluation& e : evaluations_) {
+        if (e.component == component && e.metric == metric && e.top_n == top_n) {
+            return &e.cell;
+        }
+    }
+    ComponentEvaluation& e = evaluations_.emplace_back();
+    e.component = component;
+    e.metric = metric;
+    e.top_n = top_n;
+    return &e.cell;
+}
+
+std::string evaluation_label(std::string_view metric, int top_n) {
+    std::string name = metric == "mae"        ? "MAE"
+                       : metric == "rmse"     ? "RMSE"
+                       : metric == "hit_rate" ? "HR"
+                       : metric == "ndcg"     ? "NDCG"
+                                              : std::string(metric);
+    return top_n > 0 ? fmt::format("{}@{}", name, top_n) : name;
+}
+
 namespace {
 
 /// A label value with \, " and newlines escaped, as the format asks.
@@ -107,6 +132,17 @@ class Exposition {
 public:
     void sample(const std::string& family, std::string_view help, MetricKind kind,
                 const std::string& labels, int64_t value) {
+        sample_text(family, help, kind, labels, std::to_string(value));
+    }
+    void sample(const std::string& family, std::string_view help, MetricKind kind,
+                const std::string& labels, double value) {
+        std::string text = std::isnan(value)   ? "NaN"
+                           : std::isinf(value) ? (value > 0 ? "+Inf" : "-Inf")
+                                               : fmt::format("{}", value);
+        sample_text(family, help, kind, labels, text);
+    }
+    void sample_text(const std::string& family, std::string_view help, MetricKind kind,
+                     const std::string& labels, const std::string& value) {
         auto [it, added] = families_.try_emplace(family);
         if (added) {
             order_.push_back(family);
@@ -171,6 +207,20 @@ std::string render_prometheus(const JobMetrics& metrics) {
         }
         e.sample("eddy_" + m.name, m.help, m.kind, labels,
                  m.cell.value.load(std::memory_order_relaxed));
+    });
+    metrics.for_each_evaluation([&](const ComponentEvaluation& v) {
+        std::string labels = fmt::format(R"(component="{}",metric="{}")", escape_label(v.component),
+                                         escape_label(v.metric));
+        if (v.top_n > 0) {
+            labels += fmt::format(R"(,top_n="{}")", v.top_n);
+        }
+        e.sample("eddy_evaluation",
+                 "Prequential evaluation figure of a recommender (evaluate: true), over the "
+                 "events scored so far (docs/evaluation.md).",
+                 MetricKind::kGauge, labels, v.cell.value.load(std::memory_order_relaxed));
+        e.sample("eddy_evaluation_scored_events",
+                 "Events the prequential evaluation figure covers.", MetricKind::kGauge, labels,
+                 v.cell.scored.load(std::memory_order_relaxed));
     });
     return e.text();
 }

@@ -72,6 +72,19 @@ struct ComponentMetric {
     MetricCell cell;
 };
 
+/// A figure of a component's prequential evaluation (ComponentContext::
+/// evaluation()): exported as eddy_evaluation{component, metric[, top_n]}.
+struct ComponentEvaluation {
+    std::string component;
+    std::string metric;  ///< "mae", "rmse", "hit_rate", "ndcg", ...
+    int top_n = 0;       ///< The N of a ranking metric; 0: none.
+    EvaluationCell cell;
+};
+
+/// How a figure is shown: "MAE", "RMSE", "HR@10", "NDCG@10", else the
+/// metric's name (with "@N" when it has a cutoff).
+std::string evaluation_label(std::string_view metric, int top_n);
+
 /// The metrics of one job: one entry per component, in topology order, and
 /// the metrics components registered themselves.
 class JobMetrics {
@@ -95,10 +108,24 @@ public:
         }
     }
 
+    /// The cell of a component's evaluation figure, made on first use.
+    /// Thread-safe; cells never move.
+    EvaluationCell* component_evaluation(std::string_view component, std::string_view metric,
+                                         int top_n);
+    /// Calls f(const ComponentEvaluation&) for each, in the order first asked for.
+    template <class F>
+    void for_each_evaluation(F&& f) const {
+        std::lock_guard lock(mu_);
+        for (const ComponentEvaluation& e : evaluations_) {
+            f(e);
+        }
+    }
+
 private:
     std::vector<std::unique_ptr<ComponentMetrics>> components_;
     mutable std::mutex mu_;
     std::deque<ComponentMetric> component_metrics_;  // guarded by mu_
+    std::deque<ComponentEvaluation> evaluations_;    // guarded by mu_
 };
 
 /// The Prometheus text exposition format (version 0.0.4) of a job's
@@ -111,7 +138,13 @@ std::string render_prometheus(const JobMetrics& metrics);
 Status write_file_atomically(const std::string& path, const std::string& text);
 
 /// The run summary printed at the end of a job: a table of components with
-/// records in, out and errors, then duration, events/s and the outputs.
+/// records in, out and errors, then duration, events/s and the outputs, and
+/// an "evaluation" table of the prequential figures when there are any.
 std::string format_summary(const JobMetrics& metrics, double seconds, const std::string& status);
+
+/// The summary's "evaluation" table: a row per figure (component, metric,
+/// value with four decimals or "-" when nothing was scored, scored events);
+/// empty when no component evaluates.
+std::string format_evaluation(const JobMetrics& metrics);
 
 }  // namespace eddy

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <algorithm>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -55,6 +57,41 @@ std::string format_summary(const JobMetrics& metrics, double seconds, const std:
     out +=
         "  (out: main output; side: named outputs such as `rejected`; errors: the `errors` "
         "output; late: events later than the allowed lateness)\n";
+    out += format_evaluation(metrics);
+    return out;
+}
+
+std::string format_evaluation(const JobMetrics& metrics) {
+    struct Row {
+        std::string component;
+        std::string label;
+        double value;
+        int64_t scored;
+    };
+    std::vector<Row> rows;
+    size_t name_width = 9;
+    size_t label_width = 6;
+    metrics.for_each_evaluation([&](const ComponentEvaluation& e) {
+        Row& r = rows.emplace_back();
+        r.component = e.component;
+        r.label = evaluation_label(e.metric, e.top_n);
+        r.value = e.cell.value.load(std::memory_order_relaxed);
+        r.scored = e.cell.scored.load(std::memory_order_relaxed);
+        name_width = std::max(name_width, r.component.size());
+        label_width = std::max(label_width, r.label.size());
+    });
+    if (rows.empty()) {
+        return "";
+    }
+    std::string out = "  evaluation (prequential: every event predicted, scored, then learned)\n";
+    out += fmt::format("    {:<{}} {:<{}} {:>10} {:>12}\n", "component", name_width, "metric",
+                       label_width, "value", "scored");
+    for (const Row& r : rows) {
+        std::string value = r.scored > 0 ? fmt::format("{:.4f}", r.value) : "-";
+        out += fmt::format("    {:<{}} {:<{}} {:>10} {:>12}\n", r.component, name_width, r.label,
+                           label_width, value, r.scored);
+    }
+    out += "    (scored: the events each figure covers; see docs/evaluation.md)\n";
     return out;
 }
 

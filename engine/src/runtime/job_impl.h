@@ -127,6 +127,10 @@ private:
             return Gauge(impl_.job_.metrics_.component_metric(def_.name, name, help,
                                                               MetricKind::kGauge, labels));
         }
+        EvaluationMetric evaluation(std::string_view metric, int top_n) override {
+            return EvaluationMetric(
+                impl_.job_.metrics_.component_evaluation(def_.name, metric, top_n));
+        }
         int parallelism() const override { return parallelism_; }
 
         OutputId errors_output() const {
