@@ -114,7 +114,7 @@ constexpr double kActivityWeight = 0.4;
 constexpr double kDwellWeight = 0.2;
 constexpr double kScrollWeight = 0.1;
 constexpr double kConversionWeight = 0.3;
-constexpr size_t kFixedFeatures = 6;
+constexpr size_t kFixedFeatures = 5;
 constexpr size_t kSpareCategoriesPerTop = 4;
 
 int64_t sub_sat(int64_t a, int64_t b) {
@@ -335,11 +335,14 @@ private:
         r.set_time(as_of);
         r.set(time_out_, as_of);
         r.set_value(key_out_, key);
+        // Shares and per-event values are ratios of quantities decayed alike, so
+        // they are taken before the decay to `as_of` (which could underflow to 0).
+        // The latest event weighs 1 at ref_time, so p.frequency >= 1.
         double cart = 0;
         for (size_t i = 0; i < types_.size(); ++i) {
             double n = p.type_counts[i] * f;
             r.set(count_out_[i], n);
-            features_[i] = static_cast<float>(std::log1p(n));
+            features_[i] = static_cast<float>(p.type_counts[i] / p.frequency);
             if (static_cast<int>(i) == cart_index_) {
                 cart = n;
             }
@@ -362,9 +365,7 @@ private:
         } else {
             r.set_null(scroll_out_);
         }
-        double recency = 0;
         if (p.second_time != kNoProfileTime) {
-            recency = static_cast<double>(p.ref_time - p.second_time);
             r.set(recency_out_, p.ref_time - p.second_time);
         } else {
             r.set_null(recency_out_);
@@ -382,9 +383,8 @@ private:
         features_[n] = static_cast<float>(std::log1p(frequency));
         features_[n + 1] = static_cast<float>(std::log1p(std::max(dwell, 0.0) / 1000));
         features_[n + 2] = static_cast<float>(std::clamp(scroll, 0.0, 1.0));
-        features_[n + 3] = static_cast<float>(std::log1p(recency / 3600000));
-        features_[n + 4] = static_cast<float>(std::log1p(std::max(monetary, 0.0)));
-        features_[n + 5] = static_cast<float>(engagement);
+        features_[n + 3] = static_cast<float>(std::log1p(std::max(p.monetary, 0.0) / p.frequency));
+        features_[n + 4] = static_cast<float>(engagement);
         r.set(features_out_, std::span<const float>(features_));
     }
 
@@ -542,8 +542,10 @@ ComponentSpec profile_spec() {
             "`value_field` over purchases); `top_category_1..N` and `affinity_1..N` (the N = "
             "`top_categories` categories with the highest decayed counts, ties by name, and "
             "each one's share of the tracked categories' decayed counts; absent when the key "
-            "has fewer categories); `engagement`; and `features`, a float vector laid out in "
-            "docs/features.md.\n\n"
+            "has fewer categories); `engagement`; and `features`, a fixed-length float vector of "
+            "how the key behaves rather than how much (each type's share of `frequency`, "
+            "log1p(`frequency`), dwell, scroll, value per event, engagement and the `categories` "
+            "shares), laid out in docs/features.md.\n\n"
             "engagement = 0.4 * (1 - 2^(-frequency / 10)) + 0.2 * dwell_avg / (dwell_avg + "
             "30000) + 0.1 * clamp(scroll_avg, 0, 1) + 0.3 * c / (c + 1), with c = n_add_to_cart "
             "+ 2 * decayed purchases (absent terms count 0); it lies in [0, 1).\n\n"

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -61,7 +62,7 @@ struct KmeansModel {
     uint64_t rng = 0;                         ///< Seeding generator (kmeans::Rng state).
     int64_t generation = 0;                   ///< Seedings so far.
     int64_t points = 0;                       ///< Points learned since the last seeding.
-    int64_t skipped = 0;                      ///< Points that arrived while seeding ran.
+    int64_t waited = 0;                       ///< Points that waited for another shard's seeding.
     int64_t buffered = 0;                     ///< Seed buffer slots claimed.
     int64_t filled = 0;                       ///< Seed buffer slots written.
     double stats_n = 0;                       ///< Points in the running mean/variance.
@@ -133,8 +134,24 @@ void standardize(KmeansModel& m, std::span<const float> x, double* w);
 /// Buffers a point while the model is kBuffering. The shard that writes the
 /// last slot seeds the model (best of `inits` k-means++ + Lloyd runs on the
 /// buffer) and moves it to kReady. Returns false when the buffer was full
-/// (the point was not kept: another shard is seeding).
+/// (the point was not kept: another shard is about to seed).
 bool buffer(KmeansModel& m, std::span<const float> x, int inits, bool standardized);
+
+/// How the operator learns (its configuration).
+struct Learning {
+    double decay = 1;
+    int inits = 3;
+    bool standardize = true;
+};
+
+/// One point, after prepare(): standardizes it (writing the distance
+/// weights to `w`), then buffers it while the model collects its seed points
+/// (nullopt) or learns it (its assignment). A point that arrives while
+/// another shard writes the buffer's last slots or seeds waits for the
+/// seeds (a few milliseconds, once per seeding; counted in `waited`) and is
+/// then learned, so no point is lost at any parallelism.
+std::optional<Assignment> add(KmeansModel& m, std::span<const float> x, double* w,
+                              const Learning& how);
 
 /// Assigns `x` to the nearest centroid (weights `w`) and moves that centroid
 /// by (x - c) / n with n its decayed count (n <- decay * n + 1). The hot path:

@@ -71,7 +71,7 @@ void Codec<KmeansModel>::encode(const KmeansModel& m, StateWriter& w) {
     w.i64(m.dims);
     w.i64(m.phase);
     w.varint(m.rng);
-    for (int64_t v : {m.generation, m.points, m.skipped, m.buffered, m.filled, m.last_snapshot,
+    for (int64_t v : {m.generation, m.points, m.waited, m.buffered, m.filled, m.last_snapshot,
                       m.max_time, m.previous_generation}) {
         w.i64(v);
     }
@@ -96,7 +96,7 @@ bool Codec<KmeansModel>::decode(StateReader& r, uint8_t, KmeansModel& m) {
     m.k = static_cast<int32_t>(k);
     m.dims = static_cast<int32_t>(dims);
     m.phase = static_cast<int32_t>(phase);
-    for (int64_t* v : {&m.generation, &m.points, &m.skipped, &m.buffered, &m.filled,
+    for (int64_t* v : {&m.generation, &m.points, &m.waited, &m.buffered, &m.filled,
                        &m.last_snapshot, &m.max_time, &m.previous_generation}) {
         r.i64(*v);
     }
@@ -108,10 +108,20 @@ bool Codec<KmeansModel>::decode(StateReader& r, uint8_t, KmeansModel& m) {
     }
     const auto d = static_cast<size_t>(m.dims);
     const auto kk = static_cast<size_t>(m.k);
-    if (m.phase >= static_cast<int32_t>(kmeans::Phase::kBuffering)) {
-        return m.mean.size() == d && m.m2.size() == d && m.centroids.size() == kk * d &&
-               m.counts.size() == kk && m.sse.size() == kk && d > 0 && m.buffer.size() % d == 0 &&
-               m.previous.size() == kk * d;
+    const auto p = static_cast<kmeans::Phase>(m.phase);
+    // A checkpoint is taken while no shard runs: never amid sizing or seeding,
+    // and a buffering model has a free slot. A value that says otherwise
+    // would make every shard wait for a seeding that no shard runs.
+    if (p == kmeans::Phase::kAllocating || p == kmeans::Phase::kSeeding) {
+        return false;
+    }
+    if (p >= kmeans::Phase::kBuffering) {
+        const bool shaped = m.mean.size() == d && m.m2.size() == d &&
+                            m.centroids.size() == kk * d && m.counts.size() == kk &&
+                            m.sse.size() == kk && d > 0 && m.buffer.size() % d == 0 &&
+                            m.previous.size() == kk * d;
+        return shaped && (p == kmeans::Phase::kReady ||
+                          m.buffered < static_cast<int64_t>(m.buffer.size() / d));
     }
     return true;
 }
@@ -124,7 +134,7 @@ void Codec<KmeansModel>::to_json(const KmeansModel& m, JsonWriter& j) {
         .field("phase", phase_name(m.phase))
         .field("generation", m.generation)
         .field("points", m.points)
-        .field("skipped", m.skipped)
+        .field("waited", m.waited)
         .field("buffered", std::min<int64_t>(m.buffered, d > 0 ? m.buffer.size() / d : 0))
         .key("centroids");
     rows_json(j, m.centroids, d);
@@ -182,6 +192,11 @@ namespace {
 
 // Below this population variance a dimension counts as constant (weight 1).
 constexpr double kTinyVariance = 1e-12;
+
+// The size of the seed buffer in points (fixed once the model is prepared).
+int64_t seed_slots(const KmeansModel& m) {
+    return m.dims > 0 ? static_cast<int64_t>(m.buffer.size() / static_cast<size_t>(m.dims)) : 0;
+}
 
 void seed(KmeansModel& m, int inits, bool standardized) {
     const auto d = static_cast<size_t>(m.dims);
@@ -257,11 +272,10 @@ void weights(const KmeansModel& m, double* w) {
 
 bool buffer(KmeansModel& m, std::span<const float> x, int inits, bool standardized) {
     const auto d = static_cast<size_t>(m.dims);
-    const auto slots = static_cast<int64_t>(m.buffer.size() / d);
+    const int64_t slots = seed_slots(m);
     const int64_t slot =
         std::atomic_ref<int64_t>(m.buffered).fetch_add(1, std::memory_order_relaxed);
     if (slot >= slots) {
-        std::atomic_ref<int64_t>(m.skipped).fetch_add(1, std::memory_order_relaxed);
         return false;
     }
     float* row = m.buffer.data() + static_cast<size_t>(slot) * d;
@@ -274,6 +288,37 @@ bool buffer(KmeansModel& m, std::span<const float> x, int inits, bool standardiz
         seed(m, inits, standardized);
     }
     return true;
+}
+
+std::optional<Assignment> add(KmeansModel& m, std::span<const float> x, double* w,
+                              const Learning& how) {
+    if (how.standardize) {
+        standardize(m, x, w);
+    }
+    bool waiting = false;
+    for (;;) {
+        const Phase phase = m.current_phase();
+        if (phase == Phase::kReady) {
+            return learn(m, x, w, how.decay);
+        }
+        if (phase == Phase::kEmpty) {
+            return std::nullopt;  // prepare() was not called: no model to learn into
+        }
+        // While the buffer has free slots, buffer; once it is full, the shards
+        // that hold its last slots are writing them and one of them seeds
+        // (kSeeding), within their current call: wait for the seeds.
+        if (phase == Phase::kBuffering && load(m.buffered) < seed_slots(m)) {
+            if (buffer(m, x, how.inits, how.standardize)) {
+                return std::nullopt;
+            }
+            continue;
+        }
+        if (!waiting) {
+            waiting = true;
+            std::atomic_ref<int64_t>(m.waited).fetch_add(1, std::memory_order_relaxed);
+        }
+        std::this_thread::yield();
+    }
 }
 
 Assignment nearest(const KmeansModel& m, std::span<const float> x, const double* w) {

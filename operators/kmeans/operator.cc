@@ -29,9 +29,8 @@ public:
     explicit Kmeans(const Config& cfg)
         : k_(static_cast<int32_t>(cfg.integer("k"))),
           seed_points_(cfg.integer("seed_points")),
-          seed_inits_(static_cast<int>(cfg.integer("seed_inits"))),
-          decay_(cfg.number("decay")),
-          standardize_(cfg.boolean("standardize")),
+          learning_{cfg.number("decay"), static_cast<int>(cfg.integer("seed_inits")),
+                    cfg.boolean("standardize")},
           seed_(static_cast<uint64_t>(cfg.integer("seed"))),
           key_name_(cfg.string("key_field")),
           every_ms_(cfg.duration("snapshot_every").count()),
@@ -101,13 +100,11 @@ public:
         }
         KmeansModel& m = model_.get();
         const auto d = static_cast<int32_t>(x.size());
-        Phase phase = m.current_phase();
-        if (phase < Phase::kBuffering) {
+        if (m.current_phase() < Phase::kBuffering) {
             if (!kmeans::prepare(m, k_, d, seed_points_, seed_)) {
                 mismatch(record, m, out);
                 return;
             }
-            phase = m.current_phase();
         } else if (m.dims != d || m.k != k_) {
             mismatch(record, m, out);
             return;
@@ -115,22 +112,14 @@ public:
         if (w_.size() != x.size()) {
             w_.assign(x.size(), 1.0);
         }
-        if (phase == Phase::kSeeding) {
-            std::atomic_ref<int64_t>(m.skipped).fetch_add(1, std::memory_order_relaxed);
-            return;
-        }
-        if (standardize_) {
-            kmeans::standardize(m, x, w_.data());
-        }
         note_time(m, record.time());
-        if (phase == Phase::kBuffering) {
-            kmeans::buffer(m, x, seed_inits_, standardize_);
-            return;
+        const std::optional<kmeans::Assignment> a = kmeans::add(m, x, w_.data(), learning_);
+        if (!a) {
+            return;  // buffered for the seeding
         }
-        const kmeans::Assignment a = kmeans::learn(m, x, w_.data(), decay_);
-        const double distance = std::sqrt(a.distance2);
+        const double distance = std::sqrt(a->distance2);
         watch(m, record.time(), distance, x, out);
-        emit_change(record, a.segment, distance, out);
+        emit_change(record, a->segment, distance, out);
     }
 
     void on_watermark(int64_t watermark, Emitter& out) override {
@@ -311,7 +300,7 @@ private:
         const auto d = static_cast<size_t>(m.dims);
         const auto k = static_cast<size_t>(m.k);
         w_.assign(d, 1.0);
-        if (standardize_) {
+        if (learning_.standardize) {
             kmeans::weights(m, w_.data());
         }
         centroids_.resize(k * d);
@@ -412,9 +401,7 @@ private:
     // Configuration.
     int32_t k_;
     int64_t seed_points_;
-    int seed_inits_;
-    double decay_;
-    bool standardize_;
+    kmeans::Learning learning_;
     uint64_t seed_;
     std::string key_name_;
     int64_t every_ms_;

@@ -15,9 +15,16 @@ float hsum(const V8& v) {
 
 }  // namespace
 
-__attribute__((target_clones("default", "avx2"))) void score_rows(const float* p, const float* q,
-                                                                  const float* bias, uint32_t n,
-                                                                  int k, float* out) {
+// ThreadSanitizer cannot run an ifunc resolver (it runs before the TSan
+// runtime starts), so sanitized builds get the default version only.
+#if defined(__SANITIZE_THREAD__)
+#define EDDY_SCORE_ROWS_CLONES
+#else
+#define EDDY_SCORE_ROWS_CLONES __attribute__((target_clones("default", "avx2")))
+#endif
+
+EDDY_SCORE_ROWS_CLONES void score_rows(const float* p, const float* q, const float* bias,
+                                       uint32_t n, int k, float* out) {
     uint32_t s = 0;
     auto kk = static_cast<size_t>(k);
     if (k % 8 == 0) {

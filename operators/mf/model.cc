@@ -43,6 +43,18 @@ void gaussian_fill(std::span<float> out, uint64_t seed, float scale) {
     }
 }
 
+void fill_row(float* row, size_t k, uint64_t seed, float scale) {
+    constexpr size_t kDraws = 16;  // even: gaussian_fill takes one seed per value, in pairs
+    float draws[kDraws];
+    for (size_t j = 0; j < k; j += kDraws) {
+        const size_t n = std::min(kDraws, k - j);
+        gaussian_fill(std::span<float>(draws, n), seed + j, scale);
+        for (size_t t = 0; t < n; ++t) {
+            store(row[j + t], draws[t]);
+        }
+    }
+}
+
 namespace {
 
 struct KeyCompare {
@@ -171,7 +183,7 @@ uint32_t ItemModel::find_or_add(std::string_view key, uint64_t seed, float init_
     Store::Chunk& c = s.chunk_for_new(i);
     uint32_t at = Store::slot(i);
     size_t k = static_cast<size_t>(s.factors);
-    gaussian_fill(std::span<float>(&c.factors[at * k], k), stable_hash(key, seed), init_scale);
+    fill_row(&c.factors[at * k], k, stable_hash(key, seed), init_scale);
     c.keys[at].assign(key);
     c.ready[at].store(1, std::memory_order_release);
     a->second = i;

@@ -35,6 +35,10 @@ uint64_t stable_hash(std::string_view bytes, uint64_t seed);
 uint64_t mix64(uint64_t x);
 /// `out` filled with N(0, scale^2) draws from the stream seeded by `seed`.
 void gaussian_fill(std::span<float> out, uint64_t seed, float scale);
+/// The k values gaussian_fill() draws, written to a shared row with relaxed
+/// atomic stores: other shards' scans read every row of a chunk and only then
+/// skip the rows that are not ready, so a new row may be read while written.
+void fill_row(float* row, size_t k, uint64_t seed, float scale);
 
 /// The running evaluation and the global rating mean, shared by all shards.
 struct Running {

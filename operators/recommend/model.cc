@@ -155,8 +155,8 @@ uint32_t HybridModel::intern(std::string_view id, uint64_t seed, float init_scal
         m.popularity_of.ensure(i);
         m.popularity_of[i] = p;
         m.rows->ensure(i);
-        mf::gaussian_fill(std::span<float>(m.rows->row(i), static_cast<size_t>(m.rows->k())),
-                          mf::stable_hash(id, seed), init_scale);
+        mf::fill_row(m.rows->row(i), static_cast<size_t>(m.rows->k()), mf::stable_hash(id, seed),
+                     init_scale);
         m.bias.ensure(i);
         m.category.ensure(i);
     });

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // kmeans: quality against batch k-means on iris, wine and digits and on
 // Gaussian blobs, at parallelism 1 and 2; segment changes; errors; the
-// codecs; checkpoint and resume; drift alerts and re-seeding.
+// codecs; checkpoint and resume; no point lost while a shard seeds; drift
+// alerts and re-seeding.
 #include "kmeans/kmeans.h"
 
 #include <cstdio>
@@ -10,8 +11,11 @@
 #include <limits>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <random>
+#include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -21,6 +25,8 @@
 
 #include "harness.h"
 #include "kmeans_support.h"
+#include "state/layout.h"
+#include "state_support.h"
 
 namespace eddy {
 namespace {
@@ -263,6 +269,8 @@ std::map<std::string, std::string> read_truth(const fs::path& path) {
 }
 
 /// ARI of each user's last kmeans segment against the generator's segment.
+/// Profiles of fewer than 5 events are not clustered (docs/features.md, "Cold
+/// profiles").
 double generator_ari(uint64_t seed, const std::string& features) {
     fs::path truth_path = temp_path("truth.jsonl");
     auto r = run_yaml(
@@ -273,7 +281,8 @@ double generator_ari(uint64_t seed, const std::string& features) {
         "operators:\n"
         "  profiles: {type: profile, input: clicks, key: user_id, half_life: 30d, "
         "emit_every: 1h}\n"
-        "  km: {type: kmeans, input: profiles, key: user_id, k: 3, " +
+        "  warm: {type: filter, input: profiles, field: events, op: ge, value: 5}\n"
+        "  km: {type: kmeans, input: warm, key: user_id, k: 3, " +
         features + "}\nsinks:\n  out: {type: collect, input: km}\n");
     EXPECT_TRUE(r.status.is_ok()) << r.status.message() << r.diagnostics;
     std::map<std::string, std::string> truth = read_truth(truth_path);
@@ -300,11 +309,14 @@ double generator_ari(uint64_t seed, const std::string& features) {
 }
 
 // The generator's humans belong to latent segments (browser, reader, buyer)
-// that differ in dwell time, scroll depth and carts (docs/generator.md).
-// k-means on the profile's behavioural fields finds them; on the whole
-// `features` vector it does not, because its decayed type counts measure
-// how active a user is, which varies within a segment (lognormal activity)
-// more than between segments. Both are measured; the bar is on the first.
+// that differ in dwell time, scroll depth and what they do (docs/generator.md).
+// k-means with its defaults (standardized) must find them from the profile's
+// `features` vector, which describes how a user behaves (type shares, dwell,
+// scroll) with activity in one entry (docs/features.md): the bar of issue 7,
+// ARI >= 0.8, holds for every seed. As a user would, the topology leaves out
+// profiles of fewer than 5 events: the seed buffer (the first 256 points)
+// would otherwise hold mostly one-event profiles, whose shares are 0 or 1, and
+// spend a centroid on them. The behavioural fields are measured the same way.
 TEST(KmeansTest, FindsTheGeneratorsLatentSegmentsFromProfiles) {
     std::vector<double> behaviour;
     std::vector<double> vector;
@@ -319,6 +331,9 @@ TEST(KmeansTest, FindsTheGeneratorsLatentSegmentsFromProfiles) {
         behaviour[0], behaviour[1], behaviour[2], vector[0], vector[1], vector[2]);
     EXPECT_GE(testing::median(behaviour), 0.8);
     EXPECT_GE(*std::min_element(behaviour.begin(), behaviour.end()), 0.75);
+    for (double ari : vector) {
+        EXPECT_GE(ari, 0.8);
+    }
 }
 
 std::string memory_topology(const std::string& records, const std::string& params) {
@@ -454,6 +469,60 @@ TEST(KmeansTest, CodecsRoundTrip) {
     EXPECT_EQ(mon2.adwin.width(), mon.adwin.width());
 }
 
+// A point that comes while another shard seeds waits for the seeds and is
+// learned: none is lost at parallelism 2 (such points used to be dropped).
+TEST(KmeansTest, APointThatArrivesWhileAnotherShardSeedsIsLearned) {
+    constexpr size_t kDims = 8;
+    constexpr int64_t kSeedPoints = 2000;
+    // One Gaussian blob cut into 32 clusters: Lloyd needs many iterations,
+    // so the seeding lasts long enough for the second thread to see it.
+    Dataset ds = testing::make_blobs(1, kSeedPoints + 1, kDims, 5);
+    std::vector<float> x(ds.x.begin(), ds.x.end());
+    auto point = [&](size_t i) { return std::span<const float>(&x[i * kDims], kDims); };
+    KmeansModel m;
+    ASSERT_TRUE(kmeans::prepare(m, 32, kDims, kSeedPoints, 1));
+    const kmeans::Learning how{1.0, 3, true};
+    std::thread seeder([&] {
+        std::vector<double> w(kDims);
+        for (int64_t i = 0; i < kSeedPoints; ++i) {
+            EXPECT_FALSE(kmeans::add(m, point(i), w.data(), how).has_value()) << i;
+        }
+    });
+    while (m.current_phase() == kmeans::Phase::kBuffering) {
+        std::this_thread::yield();
+    }
+    const bool seeding = m.current_phase() == kmeans::Phase::kSeeding;
+    std::vector<double> w(kDims);
+    std::optional<kmeans::Assignment> a = kmeans::add(m, point(kSeedPoints), w.data(), how);
+    seeder.join();
+    ASSERT_TRUE(seeding) << "the seeding ended before the second thread saw it";
+    ASSERT_TRUE(a.has_value()) << "the point that came during the seeding was not learned";
+    EXPECT_EQ(m.current_phase(), kmeans::Phase::kReady);
+    EXPECT_EQ(m.points, kSeedPoints + 1);
+    EXPECT_EQ(m.waited, 1);
+    double size = 0;
+    for (double n : m.counts) {
+        size += n;
+    }
+    EXPECT_DOUBLE_EQ(size, static_cast<double>(kSeedPoints + 1));
+    EXPECT_LT(a->segment, 32);
+}
+
+TEST(KmeansTest, ACheckpointAmidSeedingDoesNotDecode) {
+    // A checkpoint is taken while no shard runs; a model caught amid
+    // seeding, or buffering with no free slot, would make every shard wait
+    // for a seeding that no shard runs.
+    KmeansModel m;
+    ASSERT_TRUE(kmeans::prepare(m, 2, 3, 4, 9));
+    KmeansModel back;
+    EXPECT_TRUE(decode_state(encode_state(m), back));
+    m.buffered = 4;
+    EXPECT_FALSE(decode_state(encode_state(m), back));
+    m.buffered = 2;
+    m.set_phase(kmeans::Phase::kSeeding);
+    EXPECT_FALSE(decode_state(encode_state(m), back));
+}
+
 class KmeansStateTest : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -493,6 +562,50 @@ TEST_F(KmeansStateTest, AStoppedAndResumedJobEndsWithTheSameModel) {
         EXPECT_EQ(resumed[j].inertia, expected[j].inertia) << j;
     }
     fs::remove(input);
+}
+
+/// The model a finished job checkpointed in `dir`, of operator `km`.
+KmeansModel stored_model(const fs::path& dir) {
+    // Operator-wide values sit at [0xFFFF][handle][shard]; the model is the
+    // operator's second handle (after `segments`), stored once as shard 0's.
+    std::string key;
+    state::put_u16(key, state::kGlobalGroup);
+    key.push_back(1);
+    state::put_u16(key, 0);
+    testing::StateSnapshot snapshot = testing::read_state(dir.string());
+    KmeansModel m;
+    auto& family = snapshot[state::operator_family("km")];
+    auto it = family.find(key);
+    EXPECT_NE(it, family.end()) << "no model in " << dir;
+    if (it != family.end()) {
+        EXPECT_TRUE(decode_state(it->second, m));
+    }
+    return m;
+}
+
+// At parallelism 2 one shard seeds while the other keeps receiving points:
+// those wait for the seeds and are learned. Every point with its own key,
+// each learned point gives its key a first segment.
+TEST_F(KmeansStateTest, NoPointIsLostWhileAShardSeedsAtParallelismTwo) {
+    constexpr size_t kPoints = 40000;
+    constexpr size_t kSeedPoints = 2000;
+    // One Gaussian blob cut into 32 clusters: a seeding of a few hundred
+    // milliseconds, while the other shard has a queue of points.
+    Dataset ds = testing::make_blobs(1, kPoints, 8, 17);
+    fs::path input = temp_path("points.jsonl");
+    write_points(ds, 1, 3, input);
+    auto r = run_yaml(topology(input, "k: 32, seed_points: 2000, seed_inits: 3", 2,
+                               "state: {dir: " + dir_.string() + "}\n"));
+    fs::remove(input);
+    ASSERT_TRUE(r.status.is_ok()) << r.status.message() << r.diagnostics;
+    r.job.reset();  // releases the state dir
+    EXPECT_EQ(r.lines("out").size(), kPoints - kSeedPoints);
+    KmeansModel stored = stored_model(dir_);
+    EXPECT_EQ(stored.points, static_cast<int64_t>(kPoints));
+    // The race did happen: points waited for the seeding.
+    EXPECT_GT(stored.waited, 0);
+    std::printf("[seeding] %lld points waited for the seeds at parallelism 2\n",
+                static_cast<long long>(stored.waited));
 }
 
 TEST(KmeansTest, DeterministicAtParallelismOne) {

@@ -157,6 +157,20 @@ TEST(ProfileTest, PermutedStreamGivesTheSameProfile) {
     EXPECT_NEAR(num(b, "frequency"), weight, 1e-9);
     EXPECT_NEAR(num(b, "dwell_avg"), dwell_sum / weight, 1e-6);
     EXPECT_NEAR(num(b, "monetary"), 3 * closed[2], 1e-9);
+    // The features' shares and value per event are the closed forms' ratios.
+    std::vector<double> fa = vec(a, "features");
+    std::vector<double> fb = vec(b, "features");
+    ASSERT_EQ(fa.size(), 13u);
+    ASSERT_EQ(fb.size(), 13u);
+    for (size_t i = 0; i < fa.size(); ++i) {
+        EXPECT_NEAR(fa[i], fb[i], 1e-6) << "feature " << i;
+    }
+    const size_t index[4] = {0, 1, 3, 5};  // page_view, click, purchase, search
+    for (int t = 0; t < 4; ++t) {
+        EXPECT_NEAR(fb[index[t]], closed[t] / weight, 1e-6) << types[t];
+    }
+    EXPECT_NEAR(fb[8], std::log1p(weight), 1e-6);
+    EXPECT_NEAR(fb[11], std::log1p(3 * closed[2] / weight), 1e-6);
 }
 
 TEST(ProfileTest, AveragesCategoriesEngagementAndFeatures) {
@@ -183,12 +197,15 @@ TEST(ProfileTest, AveragesCategoriesEngagementAndFeatures) {
                         0.3 * 0.5;  // conversions: 2 * 0.5 decayed purchases
     EXPECT_DOUBLE_EQ(num(l, "engagement"), engagement);
 
+    // Types as shares of the 1.75 decayed events (page_view 1.25, purchase 0.5),
+    // then log1p(frequency), dwell in s, scroll, value per event (50 / 1.75),
+    // engagement, and the category shares (books, shoes, toys).
     std::vector<double> f = vec(l, "features");
-    ASSERT_EQ(f.size(), 8u + 6 + 3);
-    std::vector<double> expected = {std::log1p(1.25),
+    ASSERT_EQ(f.size(), 8u + 5 + 3);
+    std::vector<double> expected = {5.0 / 7,
                                     0,
                                     0,
-                                    std::log1p(0.5),
+                                    2.0 / 7,
                                     0,
                                     0,
                                     0,
@@ -196,8 +213,7 @@ TEST(ProfileTest, AveragesCategoriesEngagementAndFeatures) {
                                     std::log1p(1.75),
                                     std::log1p(8.8),
                                     0.9,
-                                    std::log1p(1.0),
-                                    std::log1p(50),
+                                    std::log1p(200.0 / 7),
                                     engagement,
                                     1 / 1.75,
                                     0.75 / 1.75,
@@ -224,7 +240,26 @@ TEST(ProfileTest, MissingOptionalFieldsAndUnknownTypes) {
     EXPECT_EQ(num(lines[1], "recency_ms"), 0);  // two events at the same time
     EXPECT_EQ(num(lines[1], "purchases"), 1);
     EXPECT_EQ(num(lines[1], "monetary"), 0);  // no price
-    EXPECT_EQ(vec(lines[1], "features").size(), 14u);
+    // The unknown type counts in the denominator of the shares: the purchase
+    // is half of the events and no listed type has the other half.
+    std::vector<double> f = vec(lines[1], "features");
+    ASSERT_EQ(f.size(), 13u);
+    std::vector<double> expected = {0,
+                                    0,
+                                    0,
+                                    0.5,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    std::log1p(2.0),
+                                    0,
+                                    0,
+                                    0,
+                                    0.4 * (1 - std::exp2(-0.2)) + 0.3 * 2.0 / 3};
+    for (size_t i = 0; i < f.size(); ++i) {
+        EXPECT_NEAR(f[i], expected[i], 1e-6) << "feature " << i;
+    }
     EXPECT_EQ(raw(lines[1], "top_category_1"), "");
 }
 
@@ -367,7 +402,7 @@ TEST(ProfileTest, CategoriesBeyondCapacityKeepTheHeaviest) {
     EXPECT_EQ(raw(lines[9], "top_category_1"), "\"v\"");
     EXPECT_DOUBLE_EQ(num(lines[9], "affinity_1"), 3.0 / 8);  // a1 2, b c d 1, v 3
     std::vector<double> f = vec(lines[9], "features");
-    ASSERT_EQ(f.size(), 8u + 6 + 1);
+    ASSERT_EQ(f.size(), 8u + 5 + 1);
     EXPECT_NEAR(f.back(), 3.0 / 8, 1e-7);
 }
 
