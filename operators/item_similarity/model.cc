@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <algorithm>
 #include <atomic>
-#include <cmath>
+#include <cstddef>
 #include <memory>
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,102 +14,205 @@ namespace eddy {
 namespace {
 
 constexpr uint32_t kEmpty = UINT32_MAX;
-constexpr uint32_t kInTop = 1u << 31;  // flag on a count: the pair is in the neighbour list
+// A slot's value is c(i, j), or, while j is a neighbour, kInTop | j's place
+// in the neighbour list, which then holds the count: an update of a
+// neighbour goes straight to its entry, and an evicted neighbour's count goes
+// back to a slot whose index the list keeps, without probing for it.
+constexpr uint32_t kInTop = 1u << 31;
 constexpr uint32_t kCountMask = kInTop - 1;
 
-/// c(i, j) for one row i: open addressing with linear probing, power-of-two
-/// capacity, at most 70% full. Grows (the only allocation) by doubling. The
-/// high bit of a count says whether j is among i's neighbours.
-class CoCounts {
-public:
-    struct Slot {
-        uint32_t key = kEmpty;
-        uint32_t count = 0;
-    };
-    /// Adds `n` to c(key); returns its slot (valid until the next add).
-    Slot* add(uint32_t key, uint32_t n = 1) {
-        if ((size_ + 1) * 10 > cap() * 7) {
-            grow();
-        }
-        Slot* s = probe(key);
-        if (s->key == kEmpty) {
-            s->key = key;
-            ++size_;
-        }
-        s->count += n;
-        return s;
+struct Slot {
+    uint32_t key = kEmpty;
+    uint32_t value = 0;
+};
+
+/// A neighbour: its score as last judged, the item and c(i, item), together
+/// since an update of a neighbour changes both numbers.
+struct Entry {
+    double judged;
+    uint32_t item;
+    uint32_t co;
+};
+
+uint32_t home(uint32_t key, uint32_t mask) {
+    return (key * 0x9E3779B1u) & mask;
+}
+
+/// One item's row in one cache line: c(i, j) for every j met (open
+/// addressing with linear probing, power-of-two capacity, at most 70% full,
+/// grown by doubling) and up to K neighbours in one block (their entries,
+/// then the index of each one's slot in the table). The weakest neighbour's
+/// judged score is copied here, so that a pair that does not enter (most
+/// updates) touches only this line and its slot. c(i) lives apart, in a dense
+/// array, since scores read c(j) of many rows. Changed only under `lock`.
+struct alignas(64) Row {
+    SpinLock lock;
+    uint32_t top_size = 0;
+    uint32_t top_cap = 0;
+    uint32_t min_slot = 0;  // the neighbour with the lowest judged score
+    // Atomic only so that prefetch() may read them without the lock.
+    std::atomic<Slot*> slots{nullptr};
+    std::atomic<uint32_t> cap{0};
+    uint32_t size = 0;         // distinct j
+    double min_judged = 0;     // entries()[min_slot].judged while top_size > 0
+    std::byte* top = nullptr;  // top_cap entries, then their slots' indexes
+    uint64_t updates = 0;      // pair updates, for the rebuild schedule
+    uint64_t rebuild_at = 0;
+
+    Row() = default;
+    Row(const Row&) = delete;
+    Row& operator=(const Row&) = delete;
+    ~Row() {
+        delete[] table();
+        ::operator delete(top);
     }
-    /// The slot of `key` (an empty slot when absent), nullptr when the map is empty.
-    Slot* find(uint32_t key) { return cap() == 0 ? nullptr : probe(key); }
-    uint32_t size() const { return size_; }
-    /// Asks the CPU to fetch key's probe start. Any thread, without the row's
+
+    Slot* table() const { return slots.load(std::memory_order_relaxed); }
+    uint32_t capacity() const { return cap.load(std::memory_order_relaxed); }
+    Entry* entries() const { return reinterpret_cast<Entry*>(top); }
+    uint32_t* slot_of() const { return reinterpret_cast<uint32_t*>(top + sizeof(Entry) * top_cap); }
+
+    /// Asks the CPU to fetch key's probe start. Any thread, without the
     /// lock: it reads the table's address atomically and a prefetch never faults.
     void prefetch(uint32_t key) const {
-        uint32_t cap = cap_.load(std::memory_order_relaxed);
-        const Slot* slots = slots_.load(std::memory_order_relaxed);
-        if (cap != 0) {
-            __builtin_prefetch(slots + ((key * 0x9E3779B1u) & (cap - 1)), 1);
+        uint32_t c = cap.load(std::memory_order_relaxed);
+        const Slot* s = slots.load(std::memory_order_relaxed);
+        if (c != 0) {
+            __builtin_prefetch(s + home(key, c - 1), 1);
         }
     }
-    template <class F>
-    void for_each(F&& f) {
-        Slot* slots = table();
-        for (uint32_t i = 0; i < cap(); ++i) {
-            if (slots[i].key != kEmpty) {
-                f(slots[i]);
-            }
+    /// The index of key's slot, or of the empty slot where it would go.
+    uint32_t probe(uint32_t key) const {
+        const Slot* s = table();
+        uint32_t mask = capacity() - 1;
+        uint32_t at = home(key, mask);
+        while (s[at].key != kEmpty && s[at].key != key) {
+            at = (at + 1) & mask;
         }
+        return at;
     }
-
-    CoCounts() = default;
-    CoCounts(const CoCounts&) = delete;
-    CoCounts& operator=(const CoCounts&) = delete;
-    ~CoCounts() { delete[] table(); }
-
-private:
-    uint32_t cap() const { return cap_.load(std::memory_order_relaxed); }
-    Slot* table() const { return slots_.load(std::memory_order_relaxed); }
-    Slot* probe(uint32_t key) {
-        Slot* slots = table();
-        uint32_t mask = cap() - 1;
-        uint32_t i = (key * 0x9E3779B1u) & mask;
-        while (slots[i].key != kEmpty && slots[i].key != key) {
-            i = (i + 1) & mask;
+    /// The index of key's slot, added with value 0 when new (the only
+    /// allocation: the table doubles past 70%).
+    uint32_t insert(uint32_t key) {
+        if ((size + 1) * 10 > capacity() * 7) {
+            grow();
         }
-        return &slots[i];
+        uint32_t at = probe(key);
+        Slot& s = table()[at];
+        if (s.key == kEmpty) {
+            s.key = key;
+            s.value = 0;
+            ++size;
+        }
+        return at;
+    }
+    /// The index of key's slot, or kEmpty when absent.
+    uint32_t find(uint32_t key) const {
+        if (capacity() == 0) {
+            return kEmpty;
+        }
+        uint32_t at = probe(key);
+        return table()[at].key == key ? at : kEmpty;
+    }
+    /// c(i, slot's key).
+    uint32_t co(const Slot& s) const {
+        return (s.value & kInTop) != 0 ? entries()[s.value & kCountMask].co : s.value;
     }
     void grow() {
-        uint32_t old_cap = cap();
+        uint32_t old_cap = capacity();
         Slot* old = table();
-        uint32_t cap = old_cap == 0 ? 16 : old_cap * 2;
-        slots_.store(new Slot[cap], std::memory_order_relaxed);
-        cap_.store(cap, std::memory_order_relaxed);
+        uint32_t new_cap = old_cap == 0 ? 16 : old_cap * 2;
+        auto* fresh = new Slot[new_cap];
+        uint32_t mask = new_cap - 1;
+        uint32_t* slot_of_top = slot_of();
         for (uint32_t i = 0; i < old_cap; ++i) {
-            if (old[i].key != kEmpty) {
-                *probe(old[i].key) = old[i];
+            if (old[i].key == kEmpty) {
+                continue;
+            }
+            uint32_t at = home(old[i].key, mask);
+            while (fresh[at].key != kEmpty) {
+                at = (at + 1) & mask;
+            }
+            fresh[at] = old[i];
+            if ((old[i].value & kInTop) != 0) {
+                slot_of_top[old[i].value & kCountMask] = at;
             }
         }
+        slots.store(fresh, std::memory_order_relaxed);
+        cap.store(new_cap, std::memory_order_relaxed);
         delete[] old;
     }
-    // Atomic only so that prefetch() may read them without the lock.
-    std::atomic<Slot*> slots_{nullptr};
-    std::atomic<uint32_t> cap_{0};
-    uint32_t size_ = 0;
+    /// Room for `n` neighbours, keeping the current ones.
+    void reserve(uint32_t n) {
+        if (top_cap >= n) {
+            return;
+        }
+        auto* block =
+            static_cast<std::byte*>(::operator new((sizeof(Entry) + sizeof(uint32_t)) * n));
+        std::copy_n(entries(), top_size, reinterpret_cast<Entry*>(block));
+        std::copy_n(slot_of(), top_size, reinterpret_cast<uint32_t*>(block + sizeof(Entry) * n));
+        ::operator delete(top);
+        top = block;
+        top_cap = n;
+    }
+    void find_min() {
+        const Entry* e = entries();
+        uint32_t m = 0;
+        for (uint32_t s = 1; s < top_size; ++s) {
+            if (e[s].judged < e[m].judged) {
+                m = s;
+            }
+        }
+        min_slot = m;
+        min_judged = top_size == 0 ? 0 : e[m].judged;
+    }
+    /// Makes the pair at slot `at` neighbour number `s` (count `co`, score `v`).
+    void place(uint32_t s, uint32_t at, uint32_t co, double v) {
+        Slot& slot = table()[at];
+        entries()[s] = {v, slot.key, co};
+        slot_of()[s] = at;
+        slot.value = kInTop | s;
+    }
 };
 
-struct Row {
-    SpinLock lock;
-    uint64_t count = 0;  // c(i); written under the lock, read anywhere (atomic_ref)
-    CoCounts co;
-    std::vector<Neighbour> top;
-    std::vector<double> judged;  // per neighbour: its score when last judged
-    uint32_t min_slot = 0;       // the neighbour with the lowest judged score
-    uint64_t updates = 0;        // pair updates, for the rebuild schedule
-    uint64_t rebuild_at = 0;
-};
+static_assert(sizeof(Row) == 64, "a row's header is one cache line");
 
 uint64_t load(const uint64_t& v) {
     return std::atomic_ref<uint64_t>(const_cast<uint64_t&>(v)).load(std::memory_order_relaxed);
+}
+
+/// A rebuild's candidate: a pair's score, its item and its slot.
+struct Candidate {
+    double score;
+    uint32_t item;
+    uint32_t slot;
+};
+
+/// The neighbour order: higher score first, then lower index.
+bool better(const Candidate& a, const Candidate& b) {
+    return a.score != b.score ? a.score > b.score : a.item < b.item;
+}
+
+/// Replaces the top of a heap ordered by better() (its weakest entry) with
+/// `c`, which is better, and restores the heap.
+void replace_weakest(std::vector<Candidate>& heap, const Candidate& c) {
+    size_t n = heap.size();
+    size_t i = 0;
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= n) {
+            break;
+        }
+        if (child + 1 < n && better(heap[child], heap[child + 1])) {
+            ++child;  // the weaker child
+        }
+        if (!better(c, heap[child])) {
+            break;
+        }
+        heap[i] = heap[child];
+        i = child;
+    }
+    heap[i] = c;
 }
 
 }  // namespace
@@ -116,12 +220,13 @@ uint64_t load(const uint64_t& v) {
 struct SimilarityModel::Impl {
     ItemIndex items;
     ChunkedArray<Row> rows;
-    PrequentialCounts counts;
+    ChunkedArray<uint64_t> counts;  // c(i): written under row i's lock, read anywhere
+    PrequentialCounts prequential;
     std::atomic<uint64_t> pairs{0};
 
     Row& row(uint32_t i) { return rows[i]; }
     const Row& row(uint32_t i) const { return rows[i]; }
-    uint64_t count(uint32_t i) const { return load(rows[i].count); }
+    uint64_t count(uint32_t i) const { return load(counts[i]); }
 
     // Row i orders neighbours j by c(i, j)^2 / c(j), the square of the cosine
     // times c(i), which is common to the row.
@@ -130,89 +235,94 @@ struct SimilarityModel::Impl {
         double c = co;
         return cj == 0 ? 0 : c * c / static_cast<double>(cj);
     }
-    static void find_min(Row& r) {
-        uint32_t m = 0;
-        for (uint32_t s = 1; s < r.judged.size(); ++s) {
-            if (r.judged[s] < r.judged[m]) {
-                m = s;
-            }
-        }
-        r.min_slot = m;
-    }
-    void offer(Row& r, CoCounts::Slot& slot, size_t k) {
-        uint32_t j = slot.key;
-        uint32_t co = slot.count & kCountMask;
-        if ((slot.count & kInTop) != 0) {
-            for (uint32_t s = 0; s < r.top.size(); ++s) {
-                if (r.top[s].item == j) {
-                    r.top[s].co = co;
-                    r.judged[s] = score(j, co);
-                    if (s == r.min_slot) {
-                        find_min(r);
-                    }
-                    return;
-                }
-            }
+    // A pair that is not a neighbour and whose count grew to `co`: it enters
+    // the list while there is room, else replaces the weakest neighbour when
+    // its score beats that neighbour's judged score.
+    void offer(Row& r, uint32_t at, uint32_t j, uint32_t co, size_t k) const {
+        if (r.top_size < k) {
+            r.reserve(static_cast<uint32_t>(k));
+            r.place(r.top_size++, at, co, score(j, co));
+            r.find_min();
             return;
         }
-        if (r.top.size() < k) {
-            if (r.top.capacity() < k) {
-                r.top.reserve(k);
-                r.judged.reserve(k);
-            }
-            r.top.push_back({j, co});
-            r.judged.push_back(score(j, co));
-            slot.count |= kInTop;
-            find_min(r);
+        if (k == 0) {
             return;
         }
         double v = score(j, co);
-        if (k == 0 || v <= r.judged[r.min_slot]) {
+        if (v <= r.min_judged) {
             return;
         }
-        r.co.find(r.top[r.min_slot].item)->count &= kCountMask;
-        r.top[r.min_slot] = {j, co};
-        r.judged[r.min_slot] = v;
-        slot.count |= kInTop;
-        find_min(r);
+        r.table()[r.slot_of()[r.min_slot]].value = r.entries()[r.min_slot].co;
+        r.place(r.min_slot, at, co, v);
+        r.find_min();
     }
-    // All counts judged afresh: the k best by score, ties by index.
-    void rebuild(Row& r, size_t k, std::vector<std::pair<double, Neighbour>>& scratch) const {
-        scratch.clear();
-        r.co.for_each([&](CoCounts::Slot& slot) {
-            slot.count &= kCountMask;
-            scratch.push_back({score(slot.key, slot.count), {slot.key, slot.count}});
-        });
-        auto better = [](const auto& a, const auto& b) {
-            return a.first != b.first ? a.first > b.first : a.second.item < b.second.item;
+    // All counts judged afresh: the k best by score, ties by index. A heap of
+    // the best so far (weakest on top) starts from the current neighbours,
+    // rescored, which are mostly still among the best: the other pairs then
+    // rarely beat the weakest and the heap seldom changes.
+    void rebuild(Row& r, size_t k, std::vector<Candidate>& best) const {
+        best.clear();
+        Slot* slots = r.table();
+        const Entry* top = r.entries();
+        const uint32_t* top_slot = r.slot_of();
+        const uint32_t old = r.top_size;
+        auto consider = [&best, k](const Candidate& c) {
+            if (best.size() < k) {
+                best.push_back(c);
+                std::push_heap(best.begin(), best.end(), better);
+            } else if (k != 0 && better(c, best.front())) {
+                replace_weakest(best, c);
+            }
         };
-        size_t keep = std::min(k, scratch.size());
-        std::partial_sort(scratch.begin(), scratch.begin() + static_cast<std::ptrdiff_t>(keep),
-                          scratch.end(), better);
-        r.top.clear();
-        r.judged.clear();
-        for (size_t s = 0; s < keep; ++s) {
-            r.top.push_back(scratch[s].second);
-            r.judged.push_back(scratch[s].first);
-            r.co.find(scratch[s].second.item)->count |= kInTop;
+        for (uint32_t s = 0; s < old; ++s) {
+            consider({score(top[s].item, top[s].co), top[s].item, top_slot[s]});
         }
-        find_min(r);
+        for (uint32_t at = 0, cap = r.capacity(); at < cap; ++at) {
+            const Slot& s = slots[at];
+            if (s.key != kEmpty && (s.value & kInTop) == 0) {  // neighbours are offered already
+                consider({score(s.key, s.value), s.key, at});
+            }
+        }
+        for (uint32_t s = 0; s < old; ++s) {
+            slots[top_slot[s]].value = top[s].co;  // counts back in their slots
+        }
+        std::sort_heap(best.begin(), best.end(), better);
+        auto keep = static_cast<uint32_t>(best.size());
+        r.reserve(keep);
+        for (uint32_t s = 0; s < keep; ++s) {
+            const Candidate& c = best[s];
+            r.place(s, c.slot, slots[c.slot].value, c.score);
+        }
+        r.top_size = keep;
+        r.find_min();
         r.rebuild_at = r.updates + std::max<uint64_t>(k, r.updates);
     }
-    void update(Row& r, uint32_t j, size_t k) {
-        CoCounts::Slot* slot = r.co.add(j);
-        if ((slot->count & kCountMask) == 1) {
-            pairs.fetch_add(1, std::memory_order_relaxed);
+    // c(i, j) += 1 in row r; returns 1 when the pair is new.
+    uint64_t update(Row& r, uint32_t j, size_t k) const {
+        uint32_t at = r.insert(j);
+        Slot& s = r.table()[at];
+        uint64_t fresh = 0;
+        if ((s.value & kInTop) != 0) {
+            uint32_t n = s.value & kCountMask;
+            Entry& e = r.entries()[n];
+            e.judged = score(j, ++e.co);
+            if (n == r.min_slot) {
+                r.find_min();
+            }
+        } else {
+            uint32_t co = ++s.value;
+            fresh = co == 1 ? 1 : 0;
+            offer(r, at, j, co, k);
         }
-        offer(r, *slot, k);
         ++r.updates;
+        return fresh;
     }
-    void maybe_rebuild(Row& r, size_t k) {
-        if (r.updates >= r.rebuild_at && r.co.size() <= k) {
+    void maybe_rebuild(Row& r, size_t k) const {
+        if (r.updates >= r.rebuild_at && r.size <= k) {
             // Every co-occurring item is a neighbour: nothing to choose yet.
             r.rebuild_at = r.updates + std::max<uint64_t>(k, r.updates);
         } else if (r.updates >= r.rebuild_at) {
-            thread_local std::vector<std::pair<double, Neighbour>> scratch;
+            thread_local std::vector<Candidate> scratch;
             rebuild(r, k, scratch);
         }
     }
@@ -235,13 +345,14 @@ const ItemIndex& SimilarityModel::items() const {
     return impl_->items;
 }
 PrequentialCounts& SimilarityModel::counts() {
-    return impl_->counts;
+    return impl_->prequential;
 }
 uint64_t SimilarityModel::pairs() const {
     return impl_->pairs.load(std::memory_order_relaxed);
 }
 
 void SimilarityModel::add_item(uint32_t item) {
+    impl_->counts.ensure(item);
     impl_->rows.ensure(item);
 }
 
@@ -251,25 +362,29 @@ void SimilarityModel::learn(uint32_t item, std::span<const uint32_t> recent, siz
     // The rows and hash slots touched are scattered over a large model: ask
     // for all of them first so that their cache misses overlap.
     for (uint32_t j : recent) {
-        __builtin_prefetch(&m.row(j), 1);
-        ri.co.prefetch(j);
+        Row& rj = m.row(j);
+        __builtin_prefetch(&rj, 1);
+        ri.prefetch(j);
+        rj.prefetch(item);
     }
+    uint64_t fresh = 0;
     ri.lock.lock();
-    std::atomic_ref<uint64_t>(ri.count).fetch_add(1, std::memory_order_relaxed);
+    // Only the holder of row i's lock writes c(i): no read-modify-write needed.
+    std::atomic_ref<uint64_t>(m.counts[item]).store(m.count(item) + 1, std::memory_order_relaxed);
     for (uint32_t j : recent) {
-        m.update(ri, j, k);
+        fresh += m.update(ri, j, k);
     }
     m.maybe_rebuild(ri, k);
     ri.lock.unlock();
     for (uint32_t j : recent) {
-        m.row(j).co.prefetch(item);
-    }
-    for (uint32_t j : recent) {
         Row& rj = m.row(j);
         rj.lock.lock();
-        m.update(rj, item, k);
+        fresh += m.update(rj, item, k);
         m.maybe_rebuild(rj, k);
         rj.lock.unlock();
+    }
+    if (fresh != 0) {
+        m.pairs.fetch_add(fresh, std::memory_order_relaxed);
     }
 }
 
@@ -280,28 +395,35 @@ uint64_t SimilarityModel::count(uint32_t item) const {
 uint64_t SimilarityModel::neighbours(uint32_t item, std::vector<Neighbour>& out) const {
     Row& r = const_cast<Row&>(impl_->row(item));
     r.lock.lock();
-    out.assign(r.top.begin(), r.top.end());
+    out.resize(r.top_size);
+    const Entry* e = r.entries();
+    for (uint32_t s = 0; s < r.top_size; ++s) {
+        out[s] = {e[s].item, e[s].co};
+    }
     r.lock.unlock();
     return impl_->count(item);
 }
 
 // Layout: counts, ids, then per item c(i), its counts (index delta, count),
 // its neighbours in order with their scores as last judged, and the rebuild
-// schedule, so that a restored model
-// continues exactly as the saved one would have.
+// schedule, so that a restored model continues exactly as the saved one
+// would have.
 void SimilarityModel::encode(StateWriter& w) const {
     const Impl& m = *impl_;
-    m.counts.encode(w);
+    m.prequential.encode(w);
     m.items.encode(w);
     uint32_t n = m.items.size();
     std::vector<std::pair<uint32_t, uint32_t>> co;
     for (uint32_t i = 0; i < n; ++i) {
         const Row& r = m.row(i);
-        w.varint(r.count);
+        w.varint(m.count(i));
         co.clear();
-        const_cast<CoCounts&>(r.co).for_each([&co](const CoCounts::Slot& slot) {
-            co.emplace_back(slot.key, slot.count & kCountMask);
-        });
+        const Slot* slots = r.table();
+        for (uint32_t at = 0, cap = r.capacity(); at < cap; ++at) {
+            if (slots[at].key != kEmpty) {
+                co.emplace_back(slots[at].key, r.co(slots[at]));
+            }
+        }
         std::sort(co.begin(), co.end());
         w.varint(co.size());
         uint32_t last = 0;
@@ -310,11 +432,11 @@ void SimilarityModel::encode(StateWriter& w) const {
             w.varint(c);
             last = j;
         }
-        w.varint(r.top.size());
-        for (size_t s = 0; s < r.top.size(); ++s) {
-            w.varint(r.top[s].item);
-            w.varint(r.top[s].co);
-            w.f64(r.judged[s]);
+        w.varint(r.top_size);
+        for (uint32_t s = 0; s < r.top_size; ++s) {
+            w.varint(r.entries()[s].item);
+            w.varint(r.entries()[s].co);
+            w.f64(r.entries()[s].judged);
         }
         w.varint(r.updates);
         w.varint(r.rebuild_at);
@@ -326,18 +448,18 @@ void SimilarityModel::to_json(JsonWriter& j) const {
     constexpr uint32_t kShown = 1000;
     uint32_t n = m.items.size();
     j.begin_object();
-    counts_to_json(m.counts, j);
+    counts_to_json(m.prequential, j);
     j.field("items", n).field("pairs", pairs()).field("truncated", n > kShown);
     j.key("rows").begin_array();
     for (uint32_t i = 0; i < std::min(n, kShown); ++i) {
         const Row& r = m.row(i);
         j.begin_object().key("item");
         item_id_to_json(m.items.id(i), j);
-        j.field("count", r.count).key("neighbours").begin_array();
-        for (const Neighbour& nb : r.top) {
+        j.field("count", m.count(i)).key("neighbours").begin_array();
+        for (uint32_t s = 0; s < r.top_size; ++s) {
             j.begin_object().key("item");
-            item_id_to_json(m.items.id(nb.item), j);
-            j.field("co", nb.co).end_object();
+            item_id_to_json(m.items.id(r.entries()[s].item), j);
+            j.field("co", r.entries()[s].co).end_object();
         }
         j.end_array().end_object();
     }
@@ -347,7 +469,7 @@ void SimilarityModel::to_json(JsonWriter& j) const {
 bool SimilarityModel::decode(StateReader& r) {
     impl_ = std::make_unique<Impl>();
     Impl& m = *impl_;
-    m.counts.decode(r);
+    m.prequential.decode(r);
     uint64_t n = 0;
     if (!r.varint(n) || n > ChunkedArray<Row>::kCapacity) {
         return false;
@@ -357,6 +479,7 @@ bool SimilarityModel::decode(StateReader& r) {
         if (!r.str(id) || m.items.find(id) != ItemIndex::kNone) {
             return false;
         }
+        m.counts.ensure(static_cast<uint32_t>(i));
         m.rows.ensure(static_cast<uint32_t>(i));
         m.items.add_restored(id);
     }
@@ -364,7 +487,7 @@ bool SimilarityModel::decode(StateReader& r) {
     for (uint64_t i = 0; i < n; ++i) {
         Row& row = m.row(static_cast<uint32_t>(i));
         uint64_t size = 0;
-        r.varint(row.count);
+        r.varint(m.counts[static_cast<uint32_t>(i)]);
         if (!r.varint(size) || size > n) {
             return false;
         }
@@ -378,14 +501,17 @@ bool SimilarityModel::decode(StateReader& r) {
             if (!r.ok() || j >= n || c == 0 || c > kCountMask) {
                 return false;
             }
-            row.co.add(static_cast<uint32_t>(j), static_cast<uint32_t>(c));
+            uint32_t at = row.insert(static_cast<uint32_t>(j));
+            if (row.table()[at].value != 0) {
+                return false;  // listed twice
+            }
+            row.table()[at].value = static_cast<uint32_t>(c);
         }
         pairs += size;
-        if (!r.varint(size) || size > n) {
-            return false;
+        if (!r.varint(size) || size > row.size) {
+            return false;  // neighbours are co-occurring items
         }
-        row.top.reserve(size);
-        row.judged.reserve(size);
+        row.reserve(static_cast<uint32_t>(size));
         for (uint64_t s = 0; s < size; ++s) {
             uint64_t item = 0;
             uint64_t c = 0;
@@ -396,15 +522,14 @@ bool SimilarityModel::decode(StateReader& r) {
             if (!r.ok() || item >= n || c > kCountMask) {
                 return false;
             }
-            CoCounts::Slot* slot = row.co.find(static_cast<uint32_t>(item));
-            if (slot == nullptr || slot->key != item || (slot->count & kInTop) != 0) {
-                return false;  // a neighbour must be a co-occurring item, listed once
+            uint32_t at = row.find(static_cast<uint32_t>(item));
+            if (at == kEmpty || row.table()[at].value != c) {
+                // A neighbour is a co-occurring item, listed once, with its count.
+                return false;
             }
-            slot->count |= kInTop;
-            row.top.push_back({static_cast<uint32_t>(item), static_cast<uint32_t>(c)});
-            row.judged.push_back(judged);
+            row.place(row.top_size++, at, static_cast<uint32_t>(c), judged);
         }
-        Impl::find_min(row);
+        row.find_min();
         r.varint(row.updates);
         r.varint(row.rebuild_at);
     }

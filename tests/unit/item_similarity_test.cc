@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -199,6 +201,216 @@ TEST(ItemSimilarityTest, ModelRanksLikeABruteForceCosine) {
     ASSERT_TRUE(state_to_json<SimilarityModel>(bytes, json));
     EXPECT_THAT(json, HasSubstr("\"neighbours\":[{\"item\":"));
     EXPECT_FALSE(decode_state(bytes.substr(0, bytes.size() / 2), back));
+}
+
+/// FNV-1a of `bytes`: a stable fingerprint of an encoded model.
+uint64_t fingerprint(const std::string& bytes) {
+    uint64_t h = 14695981039346656037ull;
+    for (char c : bytes) {
+        h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    }
+    return h;
+}
+
+/// Feeds `events` skewed (user, item) events through learn() with `history`
+/// and `k` (`late_k` for the second half) as the operator does (repeats
+/// within the history skipped) and returns the encoded model. Integer
+/// arithmetic only, so that the stream is the same on every platform.
+std::string learn_fixed_stream(int events, uint32_t items, size_t history, size_t k,
+                               size_t late_k = 0) {
+    SimilarityModel m;
+    std::mt19937_64 rng(11);
+    std::vector<uint32_t> index(items, kNoItem);
+    std::vector<std::vector<uint32_t>> users(300);
+    std::vector<uint32_t> recent;
+    std::string id;
+    for (int e = 0; e < events; ++e) {
+        auto& h = users[rng() % users.size()];
+        // The smallest of three uniform draws: popular low items, a long tail.
+        uint64_t item = std::min({rng() % items, rng() % items, rng() % items});
+        if (index[item] == kNoItem) {
+            encode_item_id(Value::integer(static_cast<int64_t>(item)), id);
+            bool created = false;
+            index[item] = m.items().intern(id, created, [&m](uint32_t x) { m.add_item(x); });
+        }
+        uint32_t i = index[item];
+        if (std::find(h.begin(), h.end(), i) != h.end()) {
+            continue;
+        }
+        size_t n = std::min(history, h.size());
+        recent.assign(h.end() - static_cast<std::ptrdiff_t>(n), h.end());
+        m.learn(i, recent, e < events / 2 || late_k == 0 ? k : late_k);
+        h.push_back(i);
+        if (h.size() > history) {
+            h.erase(h.begin());
+        }
+    }
+    return encode_state(m);
+}
+
+TEST(ItemSimilarityTest, AFixedStreamBuildsTheSameModelByteForByte) {
+    // Pins the update rules as first released (counts, the incremental
+    // neighbour lists with their judged scores and weakest entry, the
+    // rebuild schedule) and the state encoding: a faster implementation
+    // must build exactly the same model. Small K forces many replacements.
+    EXPECT_EQ(fingerprint(learn_fixed_stream(60'000, 400, 10, 4)), 0x369500c336f7111dull);
+    EXPECT_EQ(fingerprint(learn_fixed_stream(60'000, 400, 10, 50)), 0x748274b0ef98ff15ull);
+    EXPECT_EQ(fingerprint(learn_fixed_stream(20'000, 3'000, 3, 1)), 0xded35c72a1faa181ull);
+    // Lists longer than K after K shrinks, shorter after it grows.
+    EXPECT_EQ(fingerprint(learn_fixed_stream(60'000, 400, 10, 8, 3)), 0x304093e3a8f42ab8ull);
+    EXPECT_EQ(fingerprint(learn_fixed_stream(60'000, 400, 10, 3, 8)), 0x01f34d8f9e244fd6ull);
+}
+
+TEST(ItemSimilarityTest, ConcurrentLearnersKeepEveryRowConsistent) {
+    // Four threads learn into one model. Counts are sums, so whatever the
+    // interleaving they must match a brute-force count; with K = 5 rows keep
+    // replacing and rebuilding their neighbour lists concurrently, and each
+    // list must still hold min(K, co-occurring items) distinct items with
+    // their current counts.
+    constexpr uint32_t kItems = 40;
+    constexpr int kThreads = 4;
+    constexpr size_t kHistory = 4;
+    constexpr size_t kNeighbours = 5;
+    SimilarityModel m;
+    std::string id;
+    for (uint32_t x = 0; x < kItems; ++x) {
+        encode_item_id(Value::integer(x), id);
+        bool created = false;
+        ASSERT_EQ(m.items().intern(id, created, [&m](uint32_t k) { m.add_item(k); }), x);
+    }
+    using Counts = std::vector<std::vector<uint32_t>>;
+    std::vector<Counts> co(kThreads, Counts(kItems, std::vector<uint32_t>(kItems, 0)));
+    std::vector<std::vector<uint32_t>> count(kThreads, std::vector<uint32_t>(kItems, 0));
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            std::mt19937 rng(100 + t);
+            std::vector<std::vector<uint32_t>> users(10);
+            for (int e = 0; e < 20'000; ++e) {
+                auto& h = users[rng() % users.size()];
+                auto item = static_cast<uint32_t>(std::min(rng() % kItems, rng() % kItems));
+                if (std::find(h.begin(), h.end(), item) != h.end()) {
+                    continue;
+                }
+                for (uint32_t j : h) {
+                    ++co[t][item][j];
+                    ++co[t][j][item];
+                }
+                ++count[t][item];
+                m.learn(item, h, kNeighbours);
+                h.push_back(item);
+                if (h.size() > kHistory) {
+                    h.erase(h.begin());
+                }
+            }
+        });
+    }
+    for (std::thread& t : threads) {
+        t.join();
+    }
+    uint64_t pairs = 0;
+    std::vector<Neighbour> nb;
+    for (uint32_t i = 0; i < kItems; ++i) {
+        uint64_t c = 0;
+        std::vector<uint32_t> total(kItems, 0);
+        for (int t = 0; t < kThreads; ++t) {
+            c += count[t][i];
+            for (uint32_t j = 0; j < kItems; ++j) {
+                total[j] += co[t][i][j];
+            }
+        }
+        auto met = static_cast<size_t>(
+            std::count_if(total.begin(), total.end(), [](uint32_t x) { return x > 0; }));
+        pairs += met;
+        EXPECT_EQ(m.neighbours(i, nb), c);
+        EXPECT_EQ(nb.size(), std::min(kNeighbours, met)) << i;
+        std::vector<uint32_t> seen;
+        for (const Neighbour& n : nb) {
+            EXPECT_EQ(n.co, total[n.item]) << i << " " << n.item;
+            seen.push_back(n.item);
+        }
+        std::sort(seen.begin(), seen.end());
+        EXPECT_EQ(std::adjacent_find(seen.begin(), seen.end()), seen.end()) << i;
+    }
+    EXPECT_EQ(m.pairs(), pairs);
+    std::string bytes = encode_state(m);
+    SimilarityModel back;
+    ASSERT_TRUE(decode_state(bytes, back));
+    EXPECT_EQ(encode_state(back), bytes);
+}
+
+/// The encoded state of a model with items 0, 1 and 2 whose rows are
+/// written by `rows`, in the layout of SimilarityModel::encode.
+template <class Rows>
+std::string state_with_rows(Rows&& rows) {
+    SimilarityModel m;
+    std::string id;
+    for (int x = 0; x < 3; ++x) {
+        encode_item_id(Value::integer(x), id);
+        bool created = false;
+        m.items().intern(id, created, [&m](uint32_t k) { m.add_item(k); });
+    }
+    std::string bytes = encode_state(m);
+    bytes.resize(bytes.size() - 15);  // three empty rows: five zero varints each
+    StateWriter w(bytes);
+    rows(w);
+    return bytes;
+}
+
+/// Writes a row: c(i), its (item, count) pairs, its (item, count, judged)
+/// neighbours, then updates 2 and rebuild at 50.
+void write_row(StateWriter& w, uint64_t count,
+               const std::vector<std::pair<uint64_t, uint64_t>>& pairs,
+               const std::vector<std::pair<uint64_t, uint64_t>>& neighbours) {
+    w.varint(count);
+    w.varint(pairs.size());
+    uint64_t last = 0;
+    for (const auto& [j, c] : pairs) {
+        w.varint(j - last);
+        w.varint(c);
+        last = j;
+    }
+    w.varint(neighbours.size());
+    for (const auto& [j, c] : neighbours) {
+        w.varint(j);
+        w.varint(c);
+        w.f64(4.0);
+    }
+    w.varint(2);
+    w.varint(50);
+}
+
+TEST(ItemSimilarityTest, DecodeRefusesRowsThatContradictThemselves) {
+    // 0 and 1 met twice; 2 met nobody.
+    auto state = [](const std::vector<std::pair<uint64_t, uint64_t>>& pairs0,
+                    const std::vector<std::pair<uint64_t, uint64_t>>& neighbours0) {
+        return state_with_rows([&](StateWriter& w) {
+            write_row(w, 1, pairs0, neighbours0);
+            write_row(w, 1, {{0, 2}}, {{0, 2}});
+            write_row(w, 0, {}, {});
+        });
+    };
+    SimilarityModel m;
+    std::string good = state({{1, 2}}, {{1, 2}});
+    ASSERT_TRUE(decode_state(good, m));
+    EXPECT_EQ(encode_state(m), good);
+    std::vector<Neighbour> nb;
+    EXPECT_EQ(m.neighbours(0, nb), 1u);
+    ASSERT_EQ(nb.size(), 1u);
+    EXPECT_EQ(nb[0].item, 1u);
+    EXPECT_EQ(nb[0].co, 2u);
+    EXPECT_EQ(m.pairs(), 2u);
+
+    // A neighbour's count differs from its pair's.
+    EXPECT_FALSE(decode_state(state({{1, 2}}, {{1, 3}}), m));
+    // A pair listed twice.
+    EXPECT_FALSE(decode_state(state({{1, 2}, {1, 1}}, {{1, 2}}), m));
+    // More neighbours than pairs.
+    EXPECT_FALSE(decode_state(state({{1, 2}}, {{1, 2}, {2, 1}}), m));
+    // A neighbour that never co-occurred.
+    EXPECT_FALSE(decode_state(state({{1, 2}}, {{2, 2}}), m));
+    // A neighbour listed twice.
+    EXPECT_FALSE(decode_state(state({{1, 2}, {2, 1}}, {{1, 2}, {1, 2}}), m));
 }
 
 class ItemSimilarityRestoreTest : public ::testing::Test {
