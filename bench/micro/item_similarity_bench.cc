@@ -8,8 +8,9 @@
 //    still in the user's window) learns nothing;
 //  - top-10 over 10,000 scored items (popularity's ranking: a scan of the
 //    scores with 20 excluded items);
-//  - both operators' process() per event through their specs, with and
-//    without emitting recommendations, on the generated clickstream.
+//  - popularity's, item_similarity's and recommend's process() per event
+//    through their specs, with and without emitting recommendations, on the
+//    generated clickstream.
 // Otherwise items per second = events (or rankings) per second. One core,
 // CPU time.
 #include <algorithm>
@@ -178,6 +179,17 @@ BENCHMARK_CAPTURE(BM_RecommenderProcess, popularity_update_only, std::string("po
                   std::string("emit: false"));
 BENCHMARK_CAPTURE(BM_RecommenderProcess, popularity_emit_top10, std::string("popularity"),
                   std::string("emit: true"));
+// The hybrid: learning only (co-occurrence, popularity, 5 BPR steps of 32
+// factors), and emitting the top 10 after every event (a blend over every
+// item: the latency of one recommendation), with and without mf.
+BENCHMARK_CAPTURE(BM_RecommenderProcess, recommend_learn_only, std::string("recommend"),
+                  std::string("emit: false"));
+BENCHMARK_CAPTURE(BM_RecommenderProcess, recommend_emit_top10, std::string("recommend"),
+                  std::string("emit: true"));
+BENCHMARK_CAPTURE(BM_RecommenderProcess, recommend_emit_top10_without_mf, std::string("recommend"),
+                  std::string("emit: true, factors: 0"));
+BENCHMARK_CAPTURE(BM_RecommenderProcess, recommend_evaluate, std::string("recommend"),
+                  std::string("emit: false, evaluate: true"));
 
 }  // namespace
 }  // namespace eddy::bench
