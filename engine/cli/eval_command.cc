@@ -21,11 +21,13 @@
 
 #include "commands.h"
 #include "metrics/metrics.h"
+#include "plugin/loader.h"
 #include "runtime/builtins.h"
 #include "runtime/job.h"
 #include "topology/suggest.h"
 #include "topology/validator.h"
 #include "topology/yaml_loader.h"
+#include "topology_loading.h"
 
 namespace eddy::cli {
 namespace {
@@ -43,6 +45,7 @@ struct EvalOptions {
     std::string file;
     std::string input;
     std::vector<std::string> sets;
+    std::vector<std::string> plugins;
     bool emit = false;
     bool json = false;
     bool no_progress = false;
@@ -225,8 +228,8 @@ bool main_output_read(ConfigValue& root, const std::string& name) {
 /// with --set (unless --emit).
 std::optional<Refusal> force_evaluation(ConfigValue& root, const EvalOptions& o,
                                         const std::vector<std::string>& touched,
+                                        const Registry& registry,
                                         std::vector<Evaluated>& evaluated) {
-    const Registry& registry = builtin_registry();
     for (const ComponentRef& c : components_of(root)) {
         if (c.section != "operators" || !c.body->is_map()) {
             continue;
@@ -465,7 +468,8 @@ void print_progress(const JobProgress& p) {
 
 /// Loads the topology with the evaluation settings applied; nullopt after
 /// printing why not.
-std::optional<Topology> prepare(const EvalOptions& o, std::vector<Evaluated>& evaluated) {
+std::optional<Topology> prepare(const EvalOptions& o, Registry& registry,
+                                std::vector<Evaluated>& evaluated) {
     Diagnostics diags;
     bool reported = false;
     auto report = [&] {  // once: every exit path below reports what was found so far
@@ -499,8 +503,12 @@ std::optional<Topology> prepare(const EvalOptions& o, std::vector<Evaluated>& ev
             return std::nullopt;
         }
     }
-    std::optional<Refusal> none = force_evaluation(*root, o, touched, evaluated);
-    auto topology = validate_topology(*root, builtin_registry(), diags);
+    if (!load_topology_plugins(*root, o.plugins, registry, diags)) {
+        report();
+        return std::nullopt;
+    }
+    std::optional<Refusal> none = force_evaluation(*root, o, touched, registry, evaluated);
+    auto topology = validate_topology(*root, registry, diags);
     report();
     if (!topology || diags.has_errors()) {
         return std::nullopt;  // an unknown type is reported before "no recommender"
@@ -537,6 +545,7 @@ void add_eval_command(CLI::App& app, int& exit_code) {
                     "Set a parameter before validation: COMPONENT.PARAM=VALUE (recs.top_n=20) or "
                     "a top-level KEY=VALUE (parallelism=2); VALUE is YAML. Repeatable")
         ->allow_extra_args(false);
+    add_plugin_option(cmd, opts->plugins);
     cmd->add_flag("--emit", opts->emit,
                   "Keep the recommenders' recommendations on (by default `emit: false` where "
                   "the operator has it and no operator reads them)");
@@ -552,7 +561,8 @@ void add_eval_command(CLI::App& app, int& exit_code) {
         "checkpoints); sinks write as in `eddy run`. Figures: docs/evaluation.md.");
     cmd->callback([opts, &exit_code] {
         std::vector<Evaluated> evaluated;
-        auto topology = prepare(*opts, evaluated);
+        Registry registry = builtin_registry();  // outlives the job: specs live here
+        auto topology = prepare(*opts, registry, evaluated);
         if (!topology) {
             exit_code = kExitUsage;
             return;

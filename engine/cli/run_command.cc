@@ -65,6 +65,7 @@ bool is_config_error(const Status& s) {
 
 struct RunOptions {
     std::string file;
+    std::vector<std::string> plugins;
     bool no_progress = false;
     bool fresh = false;
     bool force = false;
@@ -124,6 +125,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
     CLI::App* cmd =
         app.add_subcommand("run", "Run a topology until its input ends or it is stopped.");
     cmd->add_option("file", opts->file, "Topology YAML file")->required();
+    add_plugin_option(cmd, opts->plugins);
     cmd->add_flag("--no-progress", opts->no_progress,
                   "Do not show the progress line on a terminal");
     cmd->add_flag(
@@ -163,11 +165,12 @@ void add_run_command(CLI::App& app, int& exit_code) {
         "sinks are flushed and the summary printed. With state.dir the job restores its last "
         "checkpoint and resumes its sources where it stopped; see docs/state.md.");
     cmd->callback([opts, &exit_code] {
-        auto topology = load_and_report(opts->file);
-        if (!topology) {
+        auto loaded = load_and_report(opts->file, opts->plugins);
+        if (!loaded) {
             exit_code = kExitUsage;
             return;
         }
+        Topology* topology = &loaded->topology;
         if (std::string problem = apply_overrides(*opts, *topology); !problem.empty()) {
             std::fprintf(stderr, "eddy: %s\n", problem.c_str());
             exit_code = kExitUsage;

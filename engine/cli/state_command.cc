@@ -18,9 +18,22 @@
 #include "state/layout.h"
 #include "state/operator_meta.h"
 #include "state/store.h"
+#include "topology_loading.h"
 
 namespace eddy::cli {
 namespace {
+
+/// Decodes values: the built-ins plus the --plugin plugins.
+std::unique_ptr<Registry>& decoding_registry() {
+    static std::unique_ptr<Registry> registry;
+    return registry;
+}
+
+/// Loads the --plugin plugins into decoding_registry(); false after saying why.
+bool load_decoders(const std::vector<std::string>& plugins) {
+    decoding_registry() = registry_with_plugins(plugins);
+    return decoding_registry() != nullptr;
+}
 
 constexpr uint64_t kInspectMemory = 64ull << 20;
 
@@ -59,7 +72,7 @@ std::string entry_json(const state::OperatorMeta& info, size_t handle, std::stri
     JsonWriter j;
     j.begin_object().field("state", handle < info.handles.size() ? info.handles[handle].name : "?");
     j.key(where).raw(key_or_shard);
-    state::append_state_value(builtin_registry(), info, handle, stored, j);
+    state::append_state_value(*decoding_registry(), info, handle, stored, j);
     j.end_object();
     return j.str();
 }
@@ -298,6 +311,7 @@ void add_state_command(CLI::App& app, int& exit_code) {
     cmd->require_subcommand(1);
     auto dir = std::make_shared<std::string>();
     auto op = std::make_shared<std::string>();
+    auto plugins = std::make_shared<std::vector<std::string>>();
     CLI::App* ls = cmd->add_subcommand("ls", "Operators with state: type, entries, timers, bytes.");
     ls->add_option("state_dir", *dir, "The topology's state.dir")->required();
     ls->callback([dir, &exit_code] { exit_code = list(*dir); });
@@ -307,7 +321,10 @@ void add_state_command(CLI::App& app, int& exit_code) {
         "value decoded as JSON, then its timers.");
     dump_cmd->add_option("state_dir", *dir, "The topology's state.dir")->required();
     dump_cmd->add_option("operator", *op, "An operator of the topology")->required();
-    dump_cmd->callback([dir, op, &exit_code] { exit_code = dump(*dir, *op); });
+    add_plugin_option(dump_cmd, *plugins);
+    dump_cmd->callback([dir, op, plugins, &exit_code] {
+        exit_code = load_decoders(*plugins) ? dump(*dir, *op) : kExitUsage;
+    });
     auto key = std::make_shared<std::string>();
     CLI::App* get_cmd = cmd->add_subcommand(
         "get",
@@ -316,16 +333,20 @@ void add_state_command(CLI::App& app, int& exit_code) {
     get_cmd->add_option("state_dir", *dir, "The topology's state.dir")->required();
     get_cmd->add_option("operator", *op, "An operator of the topology")->required();
     get_cmd->add_option("key", *key, "The key, like u123 or 42")->required();
+    add_plugin_option(get_cmd, *plugins);
     const char* values_footer =
         "Values are decoded by the state's codec into JSON (\"value\"), with \"touched\", the "
         "event time of the key's last access, when state_ttl recorded one. A value Eddy cannot "
-        "decode (an operator type that is not built in, a format newer than this Eddy) is "
+        "decode (an operator type of a plugin not given with --plugin, a format newer than this "
+        "Eddy) is "
         "printed as \"hex\" (the codec's bytes, version byte first) with an \"error\" saying "
         "why.";
     dump_cmd->footer(values_footer);
     get_cmd->footer(std::string(values_footer) +
                     " Exit 0 also when the key has no state (a message on stderr says so).");
-    get_cmd->callback([dir, op, key, &exit_code] { exit_code = get_key(*dir, *op, *key); });
+    get_cmd->callback([dir, op, key, plugins, &exit_code] {
+        exit_code = load_decoders(*plugins) ? get_key(*dir, *op, *key) : kExitUsage;
+    });
     CLI::App* erase_cmd = cmd->add_subcommand(
         "erase",
         "Delete one key from every operator keyed by a field (its state entries and timers), "

@@ -14,6 +14,7 @@
 
 #include "eddy/registry.h"
 
+#include "plugin/loader.h"
 #include "record/json.h"
 #include "runtime/builtins.h"
 #include "runtime/job.h"
@@ -224,12 +225,14 @@ inline Registry& test_registry() {
 struct RunResult {
     Status status;
     std::string diagnostics;  ///< Every diagnostic, one per line.
+    /// test_registry() plus the topology's `plugins:`; outlives the job.
+    std::unique_ptr<Registry> registry;
     std::unique_ptr<Job> job;
     const std::vector<std::string>& lines(const std::string& sink) { return collected()[sink]; }
 };
 
-/// Validates and runs `yaml` to the end of its input, or until `stop_after_ms`
-/// of wall time when that is not negative.
+/// Loads the plugins `yaml` names in `plugins:`, validates and runs `yaml` to the end of its input,
+/// or until `stop_after_ms` of wall time when that is not negative.
 inline RunResult run_yaml(const std::string& yaml, JobOptions options = {},
                           int stop_after_ms = -1) {
     collected().clear();
@@ -237,8 +240,9 @@ inline RunResult run_yaml(const std::string& yaml, JobOptions options = {},
     Diagnostics diags;
     auto root = load_yaml_text(yaml, "test.yaml", diags);
     std::optional<Topology> topology;
-    if (root) {
-        topology = validate_topology(*root, test_registry(), diags);
+    result.registry = std::make_unique<Registry>(test_registry());
+    if (root && load_topology_plugins(*root, {}, *result.registry, diags)) {
+        topology = validate_topology(*root, *result.registry, diags);
     }
     for (const Diagnostic& d : diags.sorted()) {
         result.diagnostics += d.to_string() + "\n";

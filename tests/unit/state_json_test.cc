@@ -344,7 +344,7 @@ TEST_F(InspectTest, FallsBackToHexWithTheReason) {
     plugin.type = "my_plugin_op";
     EXPECT_EQ(render(2, encode_state(int64_t{1}), &plugin),
               R"({"hex":"0102","error":"operator type 'my_plugin_op' is not built in, so its )"
-              R"x(values cannot be decoded (plugin state is shown as hex)"})x");
+              R"(values cannot be decoded; give its plugin with --plugin"})");
 }
 
 TEST_F(InspectTest, GlobalValuesHaveNoTouchedPrefix) {

@@ -16,6 +16,7 @@
 
 #include "eddy/registry.h"
 
+#include "plugin/loader.h"
 #include "runtime/builtins.h"
 #include "topology/suggest.h"
 #include "topology/validator.h"
@@ -59,13 +60,15 @@ std::vector<Diagnostic> warnings_of(const Diagnostics& diags) {
 }
 
 struct Validated {
+    std::unique_ptr<Registry> registry;  ///< With the topology's plugins; the specs live here.
     std::optional<Topology> topology;
     Diagnostics diags;
 };
 
 Validated validate_file(const std::string& path, const Registry& registry = builtin_registry()) {
     Validated v;
-    v.topology = load_topology(path, registry, v.diags);
+    v.registry = std::make_unique<Registry>(registry);
+    v.topology = load_topology_with_plugins(path, {}, *v.registry, v.diags);
     return v;
 }
 
@@ -211,8 +214,11 @@ const BadCase kBadCases[] = {
      "unknown key 'max_out_of_order' in `watermark`", "did you mean 'max_out_of_orderness'?"},
     {"UnknownStateKeySuggestsClosest", "bad_state_block.yaml", 4, 3, "unknown_field",
      "unknown key 'checkpoint_intervall' in `state`", "did you mean 'checkpoint_interval'?"},
-    {"PluginsAreRefusedNotIgnored", "bad_plugins.yaml", 3, 5, "unsupported",
-     "plugin 'build/plugins/libcontext_features.so' cannot be loaded", "remove `plugins:`"},
+    {"MissingPluginSaysWhereItLooked", "bad_plugin_missing.yaml", 3, 5, "plugin",
+     "plugin 'build/plugins/libno_such_plugin.so' not found (looked for "
+     "build/plugins/libno_such_plugin.so, " +
+         fixture("build/plugins/libno_such_plugin.so") + ")",
+     ""},
 };
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, BadTopology, ::testing::ValuesIn(kBadCases),

@@ -42,7 +42,7 @@ void append_state_value(const Registry& registry, const OperatorMeta& op, size_t
                 " of this operator";
     } else if (spec == nullptr) {
         error = "operator type '" + op.type +
-                "' is not built in, so its values cannot be decoded (plugin state is shown as hex)";
+                "' is not built in, so its values cannot be decoded; give its plugin with --plugin";
     } else if (st == nullptr) {
         error = "operator type '" + op.type + "' declares no state '" + h->name + "'";
     } else if (st->to_json == nullptr) {

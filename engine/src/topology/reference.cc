@@ -71,6 +71,9 @@ std::string spec_text(const ComponentSpec& spec) {
     if (!spec.description.empty()) {
         out += "\n  " + spec.description + "\n";
     }
+    if (!spec.origin.empty() && spec.origin != "built-in") {
+        out += "\n  from: " + spec.origin + "\n";
+    }
     if (spec.kind == ComponentKind::kOperator) {
         out += "\n  key: " + key_text(spec.key) + "\n";
     }
@@ -105,28 +108,50 @@ std::string spec_text(const ComponentSpec& spec) {
     return out;
 }
 
-std::string registry_listing(const Registry& registry) {
+std::string registry_listing(const Registry& registry, bool plugins_only) {
     std::string out;
     for (ComponentKind kind : kKinds) {
         out += fmt::format("{}s:\n", component_kind_name(kind));
         for (const ComponentSpec* spec : registry.all(kind)) {
-            out += fmt::format("  {:<14} {}\n", spec->name, spec->summary);
+            if (plugins_only && spec->origin == "built-in") {
+                continue;
+            }
+            out += fmt::format("  {:<14} {}", spec->name, spec->summary);
+            if (spec->origin != "built-in") {
+                out += fmt::format("  [{}]", spec->origin);
+            }
+            out += "\n";
         }
     }
-    out += "\n`eddy operators NAME` shows one type in full.\n";
+    out += "\n`eddy operators NAME` shows one type in full; types without [origin] are built in.\n";
     return out;
 }
 
-std::string registry_markdown(const Registry& registry) {
+std::string registry_markdown(const Registry& registry, bool plugins_only) {
     std::string out =
-        "# Component reference\n\n"
-        "Generated from the component specs by `eddy operators --markdown`; do not edit by hand.\n"
-        "A test fails when this file and the specs disagree.\n\n"
-        "Every component also has an `errors` output: records or input lines it could not handle,\n"
-        "with an `error` field that says why. Read it as `NAME.errors`.\n";
+        plugins_only
+            ? "# Plugin component reference\n\n"
+              "Generated from the plugins' component specs by `eddy operators --plugin PLUGIN "
+              "--markdown --plugins-only`;\ndo not edit by hand.\n\n"
+              "Every component also has an `errors` output: records or input lines it could not "
+              "handle,\nwith an `error` field that says why. Read it as `NAME.errors`.\n"
+            : "# Component reference\n\n"
+              "Generated from the component specs by `eddy operators --markdown`; do not edit by "
+              "hand.\nA test fails when this file and the specs disagree.\n\n"
+              "Every component also has an `errors` output: records or input lines it could not "
+              "handle,\nwith an `error` field that says why. Read it as `NAME.errors`.\n";
     for (ComponentKind kind : kKinds) {
-        out += fmt::format("\n## {}s\n", component_kind_name(kind));
+        std::vector<const ComponentSpec*> specs;
         for (const ComponentSpec* spec : registry.all(kind)) {
+            if (!plugins_only || spec->origin != "built-in") {
+                specs.push_back(spec);
+            }
+        }
+        if (specs.empty() && plugins_only) {
+            continue;
+        }
+        out += fmt::format("\n## {}s\n", component_kind_name(kind));
+        for (const ComponentSpec* spec : specs) {
             out += fmt::format("\n### `{}`\n\n{}\n", spec->name, spec->summary);
             if (!spec->description.empty()) {
                 out += "\n" + spec->description + "\n";

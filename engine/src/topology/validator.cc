@@ -444,13 +444,9 @@ private:
                     kind_word(v));
             return;
         }
+        // load_topology_plugins() loaded them into the registry before validation.
         for (const ConfigValue& item : v.items()) {
             topo_.plugins.push_back(scalar_text(item, "a plugin path"));
-            // Refuse rather than ignore: a topology that names a plugin needs its components.
-            diags_.error("unsupported", item.location(),
-                         "plugin '" + item.as_string() +
-                             "' cannot be loaded: this version of Eddy does not load plugins yet",
-                         "remove `plugins:`; the plugin loader is planned for the next releases");
         }
     }
 
