@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# The demo behind `make demo`: generate a clickstream, run topologies/demo.yaml
-# on it, and say where the outputs are.
+# The demo behind `make demo`: generate a clickstream, run the topologies of
+# topologies/ on it (two of them through the example plugins), and say where
+# the outputs are.
 set -euo pipefail
 build_dir="${1:-build}"
 eddy="$build_dir/eddy"
@@ -28,6 +29,14 @@ echo "== running topologies/personalization.yaml (profiles, segments, k-means, h
 EDDY_DEMO_INPUT="$out/clicks.jsonl" EDDY_DEMO_OUT="$out" "$eddy" run --no-progress topologies/personalization.yaml
 
 echo
+echo "== running topologies/context.yaml (the context_features plugin: local time, device, browser)"
+EDDY_DEMO_INPUT="$out/clicks.jsonl" EDDY_DEMO_OUT="$out" "$eddy" run --no-progress topologies/context.yaml
+
+echo
+echo "== running topologies/experiment.yaml (the ab_assign plugin: an A/B test by salted hash)"
+EDDY_DEMO_INPUT="$out/clicks.jsonl" EDDY_DEMO_OUT="$out" "$eddy" run --no-progress topologies/experiment.yaml
+
+echo
 echo "== scoring the bot filter against the generator's ground truth"
 "$eddy" score --bots "$out/behaviour/bots.jsonl" --humans "$out/behaviour/events.jsonl" \
     --truth "$out/truth.jsonl"
@@ -39,7 +48,9 @@ for f in intent.jsonl mobile_intent.jsonl errors.jsonl behaviour/bots.jsonl beha
     behaviour/site_minute.jsonl behaviour/site_10m.jsonl behaviour/profiles.jsonl \
     behaviour/segments.jsonl behaviour/late.jsonl personalization/recommendations.jsonl \
     personalization/evaluation.jsonl personalization/segments.jsonl \
-    personalization/learned_segments.jsonl personalization/segment_model.jsonl; do
+    personalization/learned_segments.jsonl personalization/segment_model.jsonl \
+    context/device_hourly.jsonl context/local_hours.jsonl experiment/daily.jsonl \
+    experiment/purchases.jsonl; do
     printf '  %-40s %8s lines\n' "$out/$f" "$(wc -l < "$out/$f")"
 done
 echo "  $out/truth.jsonl (generator ground truth: bots and segments per user)"
