@@ -129,6 +129,30 @@ TEST(AbAssignTest, KnownAnswersFromSha256sum) {
     EXPECT_TRUE(r.lines("errors").empty());
 }
 
+// The plugin's own SHA-256 over messages that end at and around its 64-byte
+// blocks (padding that fits, that spills into a second block, several
+// blocks): salt = n times 's', message = salt + ".u1", hashes from e.g.
+//   printf '%s.u1' "$(printf 's%.0s' $(seq 1 52))" | sha256sum
+TEST(AbAssignTest, KnownAnswersForMessagesAcrossHashBlocks) {
+    struct Known {
+        int salt_length;
+        const char* sha256_prefix;
+    };
+    const Known known[] = {
+        {52, "cfdc77dfd0382f60"},  {53, "a8838ca00448e5b7"},  {60, "f22f4b4bf9121cb4"},
+        {61, "5c64b8c521a97f5a"},  {62, "954958ffa44b2131"},  {116, "ae7c0f3637c65db4"},
+        {117, "3182c4ab26f71591"}, {197, "80522b37239cfbe8"},
+    };
+    for (const Known& k : known) {
+        SCOPED_TRACE(k.salt_length);
+        auto r = run(records_of({"u1"}), ", experiment: e, salt: " +
+                                             std::string(static_cast<size_t>(k.salt_length), 's') +
+                                             ", variants: {a: 1}, bucket_field: bucket");
+        ASSERT_EQ(r.lines("out").size(), 1u);
+        EXPECT_EQ(num(r.lines("out")[0], "bucket"), u_of(k.sha256_prefix));
+    }
+}
+
 // Exposure 0.5 with two equal variants: control [0, 0.25), excluded [0.25,
 // 0.5), treatment [0.5, 0.75), excluded [0.75, 1). Hashes as above.
 TEST(AbAssignTest, KnownAnswersWithExposure) {

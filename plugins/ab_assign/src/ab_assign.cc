@@ -11,12 +11,11 @@
 #include <utility>
 #include <vector>
 
-#include <openssl/err.h>
-#include <openssl/evp.h>
-
 #include "eddy/operator.h"
 #include "eddy/plugin.h"
 #include "eddy/spec.h"
+
+#include "sha256.h"
 
 namespace eddy {
 namespace {
@@ -88,13 +87,6 @@ std::vector<Variant> read_variants(const Config& cfg) {
     return out;
 }
 
-struct MdFree {
-    void operator()(EVP_MD* md) const { EVP_MD_free(md); }
-};
-struct MdCtxFree {
-    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-
 class AbAssign final : public Operator {
 public:
     explicit AbAssign(const Config& cfg)
@@ -107,16 +99,6 @@ public:
           layout_(variants_, cfg.number("exposure")) {}
 
     Status open(OpenContext& ctx) override {
-        // An explicit fetch: EVP_sha256() would look the digest up again in
-        // every EVP_DigestInit_ex2, under a lock shared by all shards.
-        md_.reset(EVP_MD_fetch(nullptr, "SHA256", nullptr));
-        hasher_.reset(EVP_MD_CTX_new());
-        if (md_ == nullptr || hasher_ == nullptr) {
-            return Status::unsupported("ab_assign `" + std::string(ctx.name()) +
-                                       "` cannot get SHA-256 from OpenSSL (" + openssl_error() +
-                                       "); check the OpenSSL configuration (OPENSSL_CONF) and "
-                                       "that the default provider is available");
-        }
         key_field_ = ctx.field(key_name_);
         field_ = ctx.field(field_name_);
         bucket_field_ = bucket_name_.empty() ? kInvalidField : ctx.field(bucket_name_);
@@ -139,7 +121,6 @@ public:
                 (type == ValueType::kNull ? "null" : "a " + std::string(value_type_name(type))) +
                 ", not a string or an integer; ab_assign hashes only those";
         }
-        hash_reason_ = "OpenSSL failed to compute SHA-256 of the key in " + where;
         if (ctx.shard() == 0) {
             ctx.log(LogLevel::kInfo, describe());
         }
@@ -169,11 +150,7 @@ public:
             out.error(record, type_reasons_[static_cast<size_t>(key->type())]);
             return;
         }
-        uint64_t h = 0;
-        if (!hash(text, h)) {
-            out.error(record, hash_reason_);
-            return;
-        }
+        uint64_t h = hash(text);
         // The top 53 bits of h over 2^53: exact in a double, in [0, 1).
         double u = static_cast<double>(h >> 11) * 0x1p-53;
         int v = layout_.pick(u);
@@ -192,35 +169,17 @@ public:
     }
 
 private:
-    /// The first 8 bytes of SHA-256(salt + "." + key), big-endian. Reuses one
-    /// context; OpenSSL 3.0 still re-creates the digest's inner state in each
-    /// EVP_DigestInit_ex2 (one small malloc), 3.1 and later reuse it.
-    bool hash(std::string_view key, uint64_t& h) {
-        std::array<unsigned char, EVP_MAX_MD_SIZE> digest;
-        unsigned int size = 0;
-        if (EVP_DigestInit_ex2(hasher_.get(), md_.get(), nullptr) != 1 ||
-            EVP_DigestUpdate(hasher_.get(), prefix_.data(), prefix_.size()) != 1 ||
-            EVP_DigestUpdate(hasher_.get(), key.data(), key.size()) != 1 ||
-            EVP_DigestFinal_ex(hasher_.get(), digest.data(), &size) != 1 || size < 8) {
-            ERR_clear_error();
-            return false;
-        }
-        h = 0;
+    /// The first 8 bytes of SHA-256(salt + "." + key), big-endian.
+    uint64_t hash(std::string_view key) {
+        hasher_.reset();
+        hasher_.update(prefix_);
+        hasher_.update(key);
+        std::array<uint8_t, 32> digest = hasher_.finish();
+        uint64_t h = 0;
         for (size_t i = 0; i < 8; ++i) {
             h = (h << 8) | digest[i];
         }
-        return true;
-    }
-
-    static std::string openssl_error() {
-        unsigned long e = ERR_get_error();
-        if (e == 0) {
-            return "no error queued";
-        }
-        std::array<char, 256> buf{};
-        ERR_error_string_n(e, buf.data(), buf.size());
-        ERR_clear_error();
-        return buf.data();
+        return h;
     }
 
     /// "experiment `x` hashes `user_id` with salt `x`: control [0, 0.45),
@@ -247,8 +206,7 @@ private:
     std::vector<Variant> variants_;
     Layout layout_;
 
-    std::unique_ptr<EVP_MD, MdFree> md_;
-    std::unique_ptr<EVP_MD_CTX, MdCtxFree> hasher_;
+    ab_assign::Sha256 hasher_;
     FieldId key_field_ = kInvalidField;
     FieldId field_ = kInvalidField;
     FieldId bucket_field_ = kInvalidField;
@@ -257,7 +215,6 @@ private:
     Counter excluded_count_;
     std::string missing_reason_;
     std::string empty_reason_;
-    std::string hash_reason_;
     std::array<std::string, 6> type_reasons_;  ///< By ValueType.
 };
 
