@@ -16,6 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "process.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -23,12 +25,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-struct Outcome {
-    int exit_code = -1;  ///< -1 when the process did not exit normally.
-    int signal = 0;
-    std::string out;
-    std::string err;
-
+struct Outcome : eddy::testing::ProgramOutcome {
     std::string first_line() const { return err.substr(0, err.find('\n')); }
     std::vector<std::string> err_lines() const {
         std::vector<std::string> lines;
@@ -40,57 +37,11 @@ struct Outcome {
     }
 };
 
-std::string read_all(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
 /// Runs `eddy args...` with stdin from /dev/null, capturing stdout, stderr and
 /// the exit status. The child gets 60 seconds before SIGALRM ends it.
-Outcome run_eddy(const std::vector<std::string>& args) {
-    fs::path dir = fs::temp_directory_path() / ("eddy_cli_test_" + std::to_string(::getpid()));
-    fs::create_directories(dir);
-    fs::path out_path = dir / "stdout";
-    fs::path err_path = dir / "stderr";
-
-    std::vector<std::string> argv_storage = {EDDY_BINARY};
-    argv_storage.insert(argv_storage.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (std::string& a : argv_storage) {
-        argv.push_back(a.data());
-    }
-    argv.push_back(nullptr);
-
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        int in = ::open("/dev/null", O_RDONLY);
-        int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (in < 0 || out < 0 || err < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 ||
-            ::dup2(err, 2) < 0) {
-            ::_exit(127);
-        }
-        ::alarm(60);  // survives exec: a hung command cannot hang the test
-        ::execv(argv[0], argv.data());
-        ::_exit(127);
-    }
-    Outcome o;
-    int status = 0;
-    if (pid < 0 || ::waitpid(pid, &status, 0) != pid) {
-        ADD_FAILURE() << "could not run " << EDDY_BINARY;
-        return o;
-    }
-    if (WIFEXITED(status)) {
-        o.exit_code = WEXITSTATUS(status);
-    } else if (WIFSIGNALED(status)) {
-        o.signal = WTERMSIG(status);
-    }
-    o.out = read_all(out_path);
-    o.err = read_all(err_path);
-    fs::remove_all(dir);
-    return o;
+Outcome run_eddy(std::vector<std::string> args) {
+    args.insert(args.begin(), EDDY_BINARY);
+    return Outcome{eddy::testing::run_program(std::move(args), {}, "", 60)};
 }
 
 std::string fixture(const std::string& name) {

@@ -16,6 +16,7 @@
 
 #include "harness.h"
 #include "json_fields.h"
+#include "spec_support.h"
 
 namespace eddy {
 namespace {
@@ -557,47 +558,15 @@ TEST(ContextFeaturesTest, EveryRuleReportsAtOnce) {
     EXPECT_THAT(d, Not(HasSubstr("internal")));
 }
 
-// The spec's examples validate, and docs/plugins/context_features.md covers
-// every parameter with its default.
-TEST(ContextFeaturesTest, ExamplesValidateAndTheDocCoversTheSpec) {
+// docs/plugins/context_features.md covers every parameter with its default
+// (specs_test checks that the spec's examples validate).
+TEST(ContextFeaturesTest, TheDocCoversTheSpec) {
     Registry registry = testing::test_registry();
     Status loaded = load_plugin(kPlugin, registry);
     ASSERT_TRUE(loaded.is_ok()) << loaded.message();
     const ComponentSpec* spec = registry.find(ComponentKind::kOperator, "context_features");
     ASSERT_NE(spec, nullptr);
-    ASSERT_FALSE(spec->examples.empty());
-    for (const ExampleSpec& e : spec->examples) {
-        // "operators:\n  NAME:\n..." feeds a sink named after the operator.
-        const std::string_view head = "operators:\n  ";
-        const size_t at = e.yaml.find(head);
-        ASSERT_NE(at, std::string::npos) << e.yaml;
-        const size_t begin = at + head.size();
-        const std::string name = e.yaml.substr(begin, e.yaml.find(':', begin) - begin);
-        std::string yaml = "sources:\n  clicks: {type: generator, events: 10}\n" + e.yaml +
-                           "sinks:\n  out: {type: null, input: " + name + "}\n";
-        Diagnostics diags;
-        auto root = load_yaml_text(yaml, "example", diags);
-        ASSERT_TRUE(root) << yaml;
-        auto topo = validate_topology(*root, registry, diags);
-        std::string all;
-        for (const Diagnostic& d : diags.items()) {
-            all += d.to_string() + "\n";
-        }
-        EXPECT_TRUE(topo.has_value()) << e.title << "\n" << yaml << all;
-    }
-    std::ifstream in(std::string(EDDY_SOURCE_DIR) + "/docs/plugins/context_features.md");
-    ASSERT_TRUE(in) << "docs/plugins/context_features.md is missing";
-    std::stringstream doc;
-    doc << in.rdbuf();
-    for (const Param& p : spec->params) {
-        std::string row = "| `" + p.name() + "` |";
-        EXPECT_THAT(doc.str(), HasSubstr(row)) << "the doc's parameter table lacks " << p.name();
-        if (p.default_text() && doc.str().find(row) != std::string::npos) {
-            size_t row_at = doc.str().find(row);
-            std::string line = doc.str().substr(row_at, doc.str().find('\n', row_at) - row_at);
-            EXPECT_THAT(line, HasSubstr("`" + *p.default_text() + "`")) << line;
-        }
-    }
+    testing::expect_doc_covers_spec(*spec, "docs/plugins/context_features.md");
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The specs are the single source of truth: every one is documented, its
 // examples validate, the built-in set is exactly what we ship, and
-// docs/operators.md is what the specs generate.
+// docs/operators.md is what the specs generate. The example plugins'
+// specs (plugins/) are held to the same rules.
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -11,6 +13,7 @@
 #include "eddy/clock.h"
 #include "eddy/fields.h"
 
+#include "plugin/loader.h"
 #include "runtime/builtins.h"
 #include "time/timer_service.h"
 #include "topology/reference.h"
@@ -22,6 +25,26 @@ namespace {
 
 const ComponentKind kKinds[] = {ComponentKind::kSource, ComponentKind::kOperator,
                                 ComponentKind::kSink};
+
+/// The built-ins plus every example plugin of this build (plugins/).
+const Registry& shipped_registry() {
+    static const Registry registry = [] {
+        Registry r = builtin_registry();
+        for (const auto& entry : std::filesystem::directory_iterator(EDDY_PLUGINS_DIR)) {
+            if (entry.path().extension() == ".so") {
+                Status s = load_plugin(entry.path().string(), r);
+                EXPECT_TRUE(s.is_ok()) << s.message();
+            }
+        }
+        return r;
+    }();
+    return registry;
+}
+
+TEST(SpecsTest, TheExamplePluginsAreChecked) {
+    EXPECT_NE(shipped_registry().find(ComponentKind::kOperator, "ab_assign"), nullptr);
+    EXPECT_NE(shipped_registry().find(ComponentKind::kOperator, "context_features"), nullptr);
+}
 
 TEST(SpecsTest, BuiltInSetIsExactlyTheShippedOne) {
     const Registry& r = builtin_registry();
@@ -37,9 +60,10 @@ TEST(SpecsTest, BuiltInSetIsExactlyTheShippedOne) {
 
 TEST(SpecsTest, EverySpecAndParameterIsDocumented) {
     for (ComponentKind kind : kKinds) {
-        for (const ComponentSpec* spec : builtin_registry().all(kind)) {
+        for (const ComponentSpec* spec : shipped_registry().all(kind)) {
             EXPECT_FALSE(spec->summary.empty()) << spec->name << " has no summary";
-            EXPECT_EQ(spec->origin, "built-in");
+            EXPECT_TRUE(spec->origin == "built-in" || spec->origin.rfind("plugin ", 0) == 0)
+                << spec->origin;
             for (const Param& p : spec->params) {
                 EXPECT_FALSE(p.doc_text().empty())
                     << spec->name << "." << p.name() << " has no doc";
@@ -53,7 +77,7 @@ TEST(SpecsTest, EverySpecAndParameterIsDocumented) {
 
 TEST(SpecsTest, EveryDefaultIsValidForItsParameter) {
     for (ComponentKind kind : kKinds) {
-        for (const ComponentSpec* spec : builtin_registry().all(kind)) {
+        for (const ComponentSpec* spec : shipped_registry().all(kind)) {
             for (const Param& p : spec->params) {
                 if (!p.default_text() || p.type() == ParamType::kList ||
                     p.type() == ParamType::kMap) {
@@ -99,13 +123,13 @@ std::string complete_example(const ComponentSpec& spec, const std::string& yaml)
 
 TEST(SpecsTest, EveryExampleValidates) {
     for (ComponentKind kind : kKinds) {
-        for (const ComponentSpec* spec : builtin_registry().all(kind)) {
+        for (const ComponentSpec* spec : shipped_registry().all(kind)) {
             for (const ExampleSpec& e : spec->examples) {
                 std::string yaml = complete_example(*spec, e.yaml);
                 Diagnostics diags;
                 auto root = load_yaml_text(yaml, spec->name + " example", diags);
                 ASSERT_TRUE(root) << yaml;
-                auto t = validate_topology(*root, builtin_registry(), diags);
+                auto t = validate_topology(*root, shipped_registry(), diags);
                 std::string all;
                 for (const Diagnostic& d : diags.items()) {
                     all += d.to_string() + "\n";
@@ -139,13 +163,13 @@ private:
 };
 
 TEST(SpecsTest, EveryOperatorRegistersExactlyTheStateItsSpecDeclares) {
-    for (const ComponentSpec* spec : builtin_registry().all(ComponentKind::kOperator)) {
+    for (const ComponentSpec* spec : shipped_registry().all(ComponentKind::kOperator)) {
         ASSERT_FALSE(spec->examples.empty()) << spec->name;
         for (const ExampleSpec& e : spec->examples) {
             Diagnostics diags;
             auto root = load_yaml_text(complete_example(*spec, e.yaml), "example", diags);
             ASSERT_TRUE(root);
-            auto topo = validate_topology(*root, builtin_registry(), diags);
+            auto topo = validate_topology(*root, shipped_registry(), diags);
             ASSERT_TRUE(topo.has_value()) << spec->name;
             for (const ComponentDef& def : topo->components) {
                 if (def.spec != spec) {
