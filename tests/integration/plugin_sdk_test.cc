@@ -111,6 +111,33 @@ TEST(PluginCli, RunLoadsTheTopologysPluginsAndTheCommandLines) {
     EXPECT_FALSE(fs::exists(out));
 }
 
+TEST(PluginCli, StateDumpDecodesAPluginsStateWithItsPlugin) {
+    Scratch dir("eddy_plugin_cli_state");
+    fs::path topology = dir.path / "t.yaml";
+    fs::path state = dir.path / "state";
+    std::ofstream(topology) << "plugins: [" << test_plugin("tally") << "]\n"
+                            << "state: {dir: " << state.string() << "}\n"
+                            << "sources:\n  numbers: {type: tally_numbers, count: 5, users: 2}\n"
+                            << "operators:\n  sessions: {type: tally, input: numbers, key: user}\n"
+                            << "sinks:\n  out: {type: null, input: sessions}\n"
+                            << "  totals: {type: null, input: sessions.totals}\n";
+    ProgramOutcome run = eddy({"run", "--no-progress", topology.string()});
+    ASSERT_EQ(run.exit_code, 0) << run.both();
+    // Sessions closed at the end of the input; `last` keeps each user's latest time.
+    ProgramOutcome dump =
+        eddy({"state", "dump", "--plugin", test_plugin("tally"), state.string(), "sessions"});
+    ASSERT_EQ(dump.exit_code, 0) << dump.both();
+    EXPECT_THAT(dump.out, HasSubstr("{\"state\":\"last\",\"key\":\"u0\","));
+    EXPECT_THAT(dump.out, HasSubstr("\"value\":4000}"));  // u0's records: i = 0, 2, 4
+    EXPECT_THAT(dump.out, HasSubstr("\"value\":3000}"));  // u1's: i = 1, 3
+    // Without its plugin the values are bytes, with the reason.
+    ProgramOutcome raw = eddy({"state", "dump", state.string(), "sessions"});
+    ASSERT_EQ(raw.exit_code, 0) << raw.both();
+    EXPECT_THAT(raw.out, HasSubstr("\"hex\":"));
+    EXPECT_THAT(raw.out, HasSubstr("operator type 'tally' is not built in, so its values cannot be "
+                                   "decoded; give its plugin with --plugin"));
+}
+
 TEST(PluginCli, NewPluginRefusesBadNamesAndExistingDirectories) {
     Scratch dir("eddy_new_plugin_names");
     ProgramOutcome bad = eddy({"new-plugin", "My-Plugin", "--dir", dir.path.string()});

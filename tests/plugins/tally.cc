@@ -17,8 +17,9 @@ namespace {
 /// Counts each key's records per session (records of a key at most `gap`
 /// apart in event time). Every record passes on with `n`, its number in the
 /// session; a session's {key, count} goes to `totals` when the key's next
-/// record comes after the gap, or when the watermark passes it. Uses two
-/// keyed states, event-time timers, a named output, a counter and the log.
+/// record comes after the gap, or when the watermark passes it. `last` keeps
+/// each key's latest event time. Uses two keyed states, event-time timers, a
+/// named output, a counter and the log.
 class Tally final : public eddy::Operator {
 public:
     explicit Tally(const eddy::Config& cfg) : gap_ms_(cfg.duration("gap").count()) {}
@@ -57,8 +58,7 @@ public:
             return;  // the session went on, or was closed by a later record
         }
         close_session(timer.key, *last, *count, out);
-        counts_.erase(timer.key);
-        last_.erase(timer.key);
+        counts_.erase(timer.key);  // `last` stays: when the key was last seen
     }
 
 private:
