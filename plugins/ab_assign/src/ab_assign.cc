@@ -13,9 +13,8 @@
 
 #include "eddy/operator.h"
 #include "eddy/plugin.h"
+#include "eddy/sha256.h"
 #include "eddy/spec.h"
-
-#include "sha256.h"
 
 namespace eddy {
 namespace {
@@ -174,7 +173,7 @@ private:
         hasher_.reset();
         hasher_.update(prefix_);
         hasher_.update(key);
-        std::array<uint8_t, 32> digest = hasher_.finish();
+        Sha256::Digest digest = hasher_.finish();
         uint64_t h = 0;
         for (size_t i = 0; i < 8; ++i) {
             h = (h << 8) | digest[i];
@@ -206,7 +205,7 @@ private:
     std::vector<Variant> variants_;
     Layout layout_;
 
-    ab_assign::Sha256 hasher_;
+    Sha256 hasher_;
     FieldId key_field_ = kInvalidField;
     FieldId field_ = kInvalidField;
     FieldId bucket_field_ = kInvalidField;

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "sha256.h"
+#include "eddy/sha256.h"
 
 #include <algorithm>
 #include <cstring>
 
-namespace eddy::ab_assign {
+namespace eddy {
 namespace {
 
 constexpr std::array<uint32_t, 64> kRound = {
@@ -53,7 +53,7 @@ void Sha256::update(std::string_view bytes) {
     used_ = n;
 }
 
-std::array<uint8_t, 32> Sha256::finish() {
+Sha256::Digest Sha256::finish() {
     uint64_t bits = length_ * 8;
     block_[used_++] = 0x80;
     if (used_ > 56) {
@@ -66,7 +66,7 @@ std::array<uint8_t, 32> Sha256::finish() {
         block_[56 + i] = static_cast<uint8_t>(bits >> (56 - 8 * i));
     }
     compress(block_.data());
-    std::array<uint8_t, 32> digest;
+    Digest digest;
     for (size_t i = 0; i < 8; ++i) {
         for (size_t b = 0; b < 4; ++b) {
             digest[4 * i + b] = static_cast<uint8_t>(state_[i] >> (24 - 8 * b));
@@ -111,4 +111,46 @@ void Sha256::compress(const uint8_t* block) {
     state_[7] += h;
 }
 
-}  // namespace eddy::ab_assign
+Sha256::Digest Sha256::of(std::string_view bytes) {
+    Sha256 h;
+    h.update(bytes);
+    return h.finish();
+}
+
+HmacSha256::HmacSha256(std::string_view key) {
+    std::array<uint8_t, 64> k{};
+    if (key.size() > k.size()) {
+        Sha256::Digest d = Sha256::of(key);
+        std::memcpy(k.data(), d.data(), d.size());
+    } else {
+        std::memcpy(k.data(), key.data(), key.size());
+    }
+    std::array<char, 64> pad;
+    for (size_t i = 0; i < k.size(); ++i) {
+        pad[i] = static_cast<char>(k[i] ^ 0x36);
+    }
+    inner_.update(std::string_view(pad.data(), pad.size()));
+    for (size_t i = 0; i < k.size(); ++i) {
+        pad[i] = static_cast<char>(k[i] ^ 0x5c);
+    }
+    outer_.update(std::string_view(pad.data(), pad.size()));
+}
+
+Sha256::Digest HmacSha256::mac(std::string_view message) const {
+    Sha256 inner = inner_;
+    inner.update(message);
+    Sha256::Digest d = inner.finish();
+    Sha256 outer = outer_;
+    outer.update(std::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
+    return outer.finish();
+}
+
+void hex_digest(const Sha256::Digest& digest, size_t bytes, char* out) {
+    constexpr char kHex[] = "0123456789abcdef";
+    for (size_t i = 0; i < bytes && i < digest.size(); ++i) {
+        out[2 * i] = kHex[digest[i] >> 4];
+        out[2 * i + 1] = kHex[digest[i] & 0xf];
+    }
+}
+
+}  // namespace eddy
