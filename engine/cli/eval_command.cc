@@ -133,8 +133,9 @@ std::optional<Refusal> apply_set(ConfigValue& root, const std::string& arg, Diag
             return Refusal{fmt::format("--set '{}': the path '{}' has an empty part", arg, path)};
         }
     }
-    static constexpr const char* kTopLevel[] = {"name",    "description", "parallelism", "state",
-                                                "plugins", "sources",     "operators",   "sinks"};
+    static constexpr const char* kTopLevel[] = {"name",    "description", "parallelism",
+                                                "state",   "plugins",     "dead_letter",
+                                                "sources", "operators",   "sinks"};
     bool top_level = parts.size() == 1;
     for (const char* key : kTopLevel) {
         top_level = top_level || parts[0] == key;

@@ -64,6 +64,8 @@ struct Topology {
     int parallelism = 1;
     StateDef state;
     std::vector<std::string> plugins;
+    /// The sink that reads every `errors` output nothing else reads (`dead_letter:`).
+    std::string dead_letter;
     /// Sources, then operators, then sinks, each group in file order.
     std::vector<ComponentDef> components;
 

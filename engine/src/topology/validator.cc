@@ -17,8 +17,9 @@
 namespace eddy {
 namespace {
 
-const std::vector<std::string> kTopLevelKeys = {"name",    "description", "parallelism", "state",
-                                                "plugins", "sources",     "operators",   "sinks"};
+const std::vector<std::string> kTopLevelKeys = {"name",    "description", "parallelism",
+                                                "state",   "plugins",     "dead_letter",
+                                                "sources", "operators",   "sinks"};
 const std::vector<std::string> kStateKeys = {"dir", "checkpoint_interval", "memory", "cache"};
 const std::vector<std::string> kWatermarkKeys = {"max_out_of_orderness", "idle_timeout"};
 
@@ -342,6 +343,9 @@ public:
                 read_state(value);
             } else if (key == "plugins") {
                 read_plugins(value);
+            } else if (key == "dead_letter") {
+                topo_.dead_letter = scalar_text(value, "dead_letter");
+                dead_letter_location_ = value.location();
             } else if (key == "sources") {
                 read_section(value, ComponentKind::kSource);
             } else if (key == "operators") {
@@ -366,6 +370,7 @@ public:
                          "add a sink, for example `sinks: {out: {type: stdout, input: clicks}}`");
         }
         order_components();
+        route_dead_letters();
         check_graph();
         if (diags_.has_errors()) {
             return std::nullopt;
@@ -769,6 +774,53 @@ private:
         components_.clear();
     }
 
+    /// `dead_letter: NAME`: every `errors` output that nothing reads becomes
+    /// an input of the sink NAME, so no rejected record is only counted.
+    void route_dead_letters() {
+        if (topo_.dead_letter.empty()) {
+            return;
+        }
+        int d = topo_.find(topo_.dead_letter);
+        std::vector<std::string> sinks;
+        for (const ComponentDef& c : topo_.components) {
+            if (c.kind == ComponentKind::kSink) {
+                sinks.push_back(c.name);
+            }
+        }
+        if (d < 0 || topo_.components[static_cast<size_t>(d)].kind != ComponentKind::kSink) {
+            diags_.error("unknown_component", dead_letter_location_,
+                         "`dead_letter` must name a sink of this topology, got '" +
+                             topo_.dead_letter + "'" +
+                             (d < 0 ? std::string()
+                                    : " (a " +
+                                          std::string(component_kind_name(
+                                              topo_.components[static_cast<size_t>(d)].kind)) +
+                                          ")"),
+                         hint_or(did_you_mean(topo_.dead_letter, sinks),
+                                 "add a sink without `input`, e.g. `sinks: {dead_letters: {type: "
+                                 "file, path: out/dead_letters.jsonl}}`, and name it"));
+            return;
+        }
+        std::vector<InputRef> routed;
+        for (size_t i = 0; i < topo_.components.size(); ++i) {
+            const ComponentDef& c = topo_.components[i];
+            if (static_cast<int>(i) != d &&
+                topo_.consumers(static_cast<int>(i), "errors").empty()) {
+                routed.push_back(InputRef{c.name, "errors", dead_letter_location_});
+            }
+        }
+        ComponentDef& sink = topo_.components[static_cast<size_t>(d)];
+        if (routed.empty() && sink.inputs.empty()) {
+            diags_.error("missing_field", dead_letter_location_,
+                         "`dead_letter` sink '" + sink.name +
+                             "' would read nothing: every `errors` output is already read",
+                         "remove `dead_letter`, or give the sink an `input`");
+            declares_input_.insert(sink.name);  // reported here, not as a missing input
+            return;
+        }
+        sink.inputs.insert(sink.inputs.end(), routed.begin(), routed.end());
+    }
+
     void check_graph() {
         std::vector<std::string> upstream_names;
         for (const ComponentDef& c : topo_.components) {
@@ -906,7 +958,8 @@ private:
     Topology topo_;
     std::vector<ComponentDef> components_;
     std::map<std::string, Location> names_;
-    std::set<std::string> declares_input_;  ///< Components with an `input` or `inputs` key.
+    std::set<std::string> declares_input_;
+    Location dead_letter_location_;  ///< Components with an `input` or `inputs` key.
 };
 
 }  // namespace
