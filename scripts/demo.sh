@@ -37,6 +37,10 @@ echo "== running topologies/experiment.yaml (the ab_assign plugin: an A/B test b
 EDDY_DEMO_INPUT="$out/clicks.jsonl" EDDY_DEMO_OUT="$out" "$eddy" run --no-progress topologies/experiment.yaml
 
 echo
+echo "== running topologies/privacy.yaml (consent, pseudonyms, truncated IPs, 30-day retention)"
+EDDY_DEMO_INPUT="$out/clicks.jsonl" EDDY_DEMO_OUT="$out" "$eddy" run --no-progress --fresh topologies/privacy.yaml
+
+echo
 echo "== scoring the bot filter against the generator's ground truth"
 "$eddy" score --bots "$out/behaviour/bots.jsonl" --humans "$out/behaviour/events.jsonl" \
     --truth "$out/truth.jsonl"
@@ -50,7 +54,8 @@ for f in intent.jsonl mobile_intent.jsonl errors.jsonl behaviour/bots.jsonl beha
     personalization/evaluation.jsonl personalization/segments.jsonl \
     personalization/learned_segments.jsonl personalization/segment_model.jsonl \
     context/device_hourly.jsonl context/local_hours.jsonl experiment/daily.jsonl \
-    experiment/purchases.jsonl; do
+    experiment/purchases.jsonl privacy/sessions.jsonl privacy/profiles.jsonl \
+    personalization/errors.jsonl; do
     printf '  %-40s %8s lines\n' "$out/$f" "$(wc -l < "$out/$f")"
 done
 echo "  $out/truth.jsonl (generator ground truth: bots and segments per user)"

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -60,7 +61,8 @@ TEST(PersonalizationTest, TheWholeChainRunsFromEventsToRecommendations) {
               0)
         << out;
     std::string env = "EDDY_DEMO_INPUT=" + (dir / "clicks.jsonl").string() +
-                      " EDDY_DEMO_OUT=" + dir.string() + " ";
+                      " EDDY_DEMO_OUT=" + dir.string() + " EDDY_PII_KEY_FILE=" + EDDY_SOURCE_DIR +
+                      "/tests/fixtures/privacy/demo-pii.key ";
     ASSERT_EQ(shell(env + eddy + " run --no-progress " + EDDY_SOURCE_DIR +
                         "/topologies/personalization.yaml",
                     out),
@@ -75,6 +77,8 @@ TEST(PersonalizationTest, TheWholeChainRunsFromEventsToRecommendations) {
     int full = 0;
     for (const std::string& r : recs) {
         ASSERT_NE(raw(r, "user_id"), "") << r;
+        // `private` pseudonymized the ids before any state was built.
+        EXPECT_FALSE(std::regex_match(raw(r, "user_id"), std::regex("\"u[0-9]+\""))) << r;
         if (raw(r, "item_10") != "") {
             ++full;
             EXPECT_GE(num(r, "score_1"), num(r, "score_10")) << r;
