@@ -6,7 +6,7 @@ CMAKE_FLAGS ?=
 EDDY_BENCH_EVENTS ?= 5000000
 EDDY_BENCH_RUNS ?= 3
 
-.PHONY: all deps build demo demo-kafka test test-unit bench format format-check tidy docs clean
+.PHONY: all deps build demo demo-kafka test test-unit bench fuzz format format-check tidy docs clean
 
 all: build
 
@@ -35,6 +35,12 @@ test-unit: build
 # docs/benchmarks.md; a quick smoke run: make bench EDDY_BENCH_EVENTS=200000 EDDY_BENCH_RUNS=1
 bench: build
 	@EDDY_BENCH_EVENTS=$(EDDY_BENCH_EVENTS) EDDY_BENCH_RUNS=$(EDDY_BENCH_RUNS) bash scripts/bench.sh $(BUILD_DIR)
+
+# docs/fuzzing.md: the libFuzzer targets, built with clang, ASan and UBSan in
+# their own build directory, each run for FUZZ_SECONDS; fails on any finding.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) bash scripts/fuzz.sh build-fuzz
 
 docs: build
 	$(BUILD_DIR)/eddy operators --markdown > docs/operators.md

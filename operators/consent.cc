@@ -760,6 +760,15 @@ private:
                 continue;
             }
             std::string where = "`" + file_ + "` line " + std::to_string(number);
+            // A consent change is a few dozen bytes; a longer line is not one
+            // (a wrong file, a single-line JSON array) and stops the start.
+            constexpr size_t kMaxLineBytes = 64 * 1024;
+            if (line.size() > kMaxLineBytes) {
+                return Status::parse_error("consent_file " + where + " is " +
+                                           std::to_string(line.size()) +
+                                           " bytes long; the file holds one JSON object per "
+                                           "line, each under 64 KiB");
+            }
             Value key;
             std::string key_text, purpose;
             bool has_purpose = false, has_granted = false, granted = false, bad_time = false;

@@ -8,6 +8,7 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config git
     clang-format clang-tidy
+    clang libclang-rt-14-dev
     libyaml-cpp-dev libsimdjson-dev libspdlog-dev libfmt-dev libcli11-dev
     libtbb-dev librocksdb-dev librdkafka-dev libeigen3-dev
     libgtest-dev libgmock-dev libbenchmark-dev

@@ -115,7 +115,10 @@ std::vector<std::string> parse_rules(const Config& cfg, std::vector<FieldRule>& 
         problems.emplace_back("`fields` is empty; give at least one field to impute");
     }
     const bool flag_all = cfg.boolean("flag");
-    for (const auto& [name, spec] : fields.entries()) {
+    // Not a structured binding: clang 14 cannot capture one in a lambda.
+    for (const ConfigValue::Entry& field : fields.entries()) {
+        const std::string& name = field.first;
+        const ConfigValue& spec = field.second;
         const std::string base = "`fields." + name + "`";
         auto place = [&](const ConfigValue& v, const std::string& key) {
             std::string at = key.empty() ? base : "`fields." + name + "." + key + "`";

@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -371,9 +370,18 @@ Result<std::string> read_secret(const Options& options) {
             return Status::invalid_argument(missing + "cannot read " + from + ": " +
                                             std::strerror(errno));
         }
-        std::ostringstream text;
-        text << in.rdbuf();
-        secret = text.str();
+        // A secret is a few dozen bytes; a large file is the wrong file (a key
+        // store, a log), and is refused rather than read whole into memory.
+        constexpr std::streamsize kMaxSecretBytes = 4096;
+        secret.resize(kMaxSecretBytes + 1);
+        in.read(secret.data(), kMaxSecretBytes + 1);
+        secret.resize(static_cast<size_t>(in.gcount()));
+        if (secret.size() > static_cast<size_t>(kMaxSecretBytes)) {
+            return Status::invalid_argument(
+                missing + from +
+                " is larger than 4096 bytes; it should hold only the secret "
+                "(e.g. the output of `openssl rand -hex 32`)");
+        }
         while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) {
             secret.pop_back();
         }

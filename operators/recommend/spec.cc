@@ -38,7 +38,10 @@ double scalar_number(const ConfigValue& v) {
 namespace {
 
 std::string check_recommend(const Config& cfg) {
-    for (const auto& [name, w] : cfg.value("blend").entries()) {
+    // Not a structured binding: clang 14 cannot capture one in the lambda below.
+    for (const ConfigValue::Entry& entry : cfg.value("blend").entries()) {
+        const std::string& name = entry.first;
+        const ConfigValue& w = entry.second;
         bool known = std::find_if(kBlendSources.begin(), kBlendSources.end(),
                                   [&](const char* s) { return name == s; }) != kBlendSources.end();
         if (!known) {

@@ -171,7 +171,10 @@ std::vector<std::string> parse_schema(const Config& cfg, std::vector<FieldRule>&
     if (fields.entries().empty()) {
         problems.emplace_back("`fields` is empty; give at least one field rule");
     }
-    for (const auto& [name, spec] : fields.entries()) {
+    // Not a structured binding: clang 14 cannot capture one in a lambda.
+    for (const ConfigValue::Entry& field : fields.entries()) {
+        const std::string& name = field.first;
+        const ConfigValue& spec = field.second;
         FieldRule rule;
         rule.name = name;
         rule.coerce = coerce_all;

@@ -259,6 +259,10 @@ TEST_F(ConsentFileTest, AMalformedOrMissingFileStopsTheJobAtStartupWithItsLine) 
     write("{\"user_id\": \"u1\", \"purpose\": \"analytics\", \"granted\": true, \"ts\": 1.5}\n");
     r = run_yaml(topology("      - {ts: 1, user_id: u1}\n", params()));
     EXPECT_THAT(r.status.message(), HasSubstr("line 1: `ts` must be epoch milliseconds"));
+    write("{\"user_id\": \"u1\", \"purpose\": \"analytics\", \"granted\": true}\n[" +
+          std::string(100000, ' ') + "]\n");
+    r = run_yaml(topology("      - {ts: 1, user_id: u1}\n", params()));
+    EXPECT_THAT(r.status.message(), HasSubstr("line 2 is 100002 bytes long"));
     std::filesystem::remove(path_);
     r = run_yaml(topology("      - {ts: 1, user_id: u1}\n", params()));
     EXPECT_THAT(r.status.message(), HasSubstr("cannot open consent_file"));

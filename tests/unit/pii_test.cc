@@ -297,6 +297,15 @@ TEST_F(PiiTest, AMissingEmptyOrShortSecretStopsTheJobAtStartupNamingIt) {
                           "    secret_file: /nonexistent/pii.key\n    fields: {user_id: "
                           "hash}\n"));
     EXPECT_THAT(r.status.message(), HasSubstr("cannot read secret_file `/nonexistent/pii.key`"));
+
+    // A file far larger than any secret is the wrong file: refused, not read whole.
+    std::string big =
+        std::filesystem::temp_directory_path() / ("eddy_pii_big_" + std::to_string(::getpid()));
+    std::ofstream(big) << std::string(1 << 20, 'k');
+    r = run_yaml(topology(records, "    secret_file: " + big + "\n    fields: {user_id: hash}\n"));
+    EXPECT_THAT(r.status.message(), HasSubstr("is larger than 4096 bytes"));
+    EXPECT_TRUE(r.lines("out").empty());
+    std::filesystem::remove(big);
 }
 
 std::string config_error(const std::string& params) {

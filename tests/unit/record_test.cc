@@ -247,6 +247,17 @@ TEST(UnitsTest, DurationsNeedAUnit) {
     EXPECT_FALSE(parse_duration_ms("m"));
 }
 
+// Found by fuzzing (tests/fuzz/corpus/topology/duration_overflow): the
+// product and the sum overflowed int64 (undefined behaviour) instead of
+// being refused.
+TEST(UnitsTest, DurationsBeyondInt64AreRefused) {
+    EXPECT_FALSE(parse_duration_ms("7766279631452241918d"));
+    EXPECT_FALSE(parse_duration_ms("9223372036854775807s"));
+    EXPECT_FALSE(parse_duration_ms("9223372036854775807ms1ms"));
+    EXPECT_EQ(parse_duration_ms("9223372036854775807ms"), INT64_MAX);
+    EXPECT_EQ(parse_duration_ms("106751991167d"), 106751991167LL * 86'400'000);
+}
+
 TEST(UnitsTest, FormatDurations) {
     EXPECT_EQ(format_duration_ms(5'400'000), "1h30m");
     EXPECT_EQ(format_duration_ms(250), "250ms");
@@ -262,6 +273,10 @@ TEST(UnitsTest, Sizes) {
     EXPECT_EQ(parse_size_bytes("512"), 512u);
     EXPECT_FALSE(parse_size_bytes("5x"));
     EXPECT_FALSE(parse_size_bytes("MB"));
+    // Beyond uint64 the product wrapped (16777216TB was 0 bytes).
+    EXPECT_FALSE(parse_size_bytes("16777216TB"));
+    EXPECT_EQ(parse_size_bytes("16777215TB"), 16777215ULL << 40);
+    EXPECT_FALSE(parse_size_bytes("18446744073709551615KB"));
     EXPECT_EQ(format_size_bytes(1 << 20), "1MB");
     EXPECT_EQ(format_size_bytes(1000), "1000");
 }

@@ -314,6 +314,53 @@ TEST(TopologyLoader, DuplicateKeyKeepsTheFirstValue) {
     EXPECT_EQ(diags.items()[0].location.to_string(), "t.yaml:3:1");
 }
 
+// Found by fuzzing (tests/fuzz/corpus/topology/recursive_alias): an alias
+// inside its own anchor made the converter recurse until the stack overflowed.
+TEST(TopologyLoader, AliasInsideItsOwnAnchorIsAnError) {
+    Diagnostics diags;
+    auto root = load_yaml_text("name: &a [*a]\nsinks: {}\n", "t.yaml", diags);
+    EXPECT_FALSE(root);
+    ASSERT_EQ(diags.error_count(), 1u) << dump(diags);
+    EXPECT_EQ(diags.items()[0].kind, "too_large");
+    EXPECT_THAT(diags.items()[0].message, HasSubstr("nests deeper than 100 levels"));
+}
+
+TEST(TopologyLoader, NestingIsLimited) {
+    auto nested = [](int depth) {
+        return "a: " + std::string(static_cast<size_t>(depth), '[') +
+               std::string(static_cast<size_t>(depth), ']') + "\n";
+    };
+    Diagnostics ok;
+    EXPECT_TRUE(load_yaml_text(nested(90), "t.yaml", ok)) << dump(ok);
+    Diagnostics deep;
+    EXPECT_FALSE(load_yaml_text(nested(150), "t.yaml", deep));
+    ASSERT_EQ(deep.error_count(), 1u) << dump(deep);
+    EXPECT_EQ(deep.items()[0].kind, "too_large");
+}
+
+// Aliases of aliases expand exponentially ("billion laughs"): 9 levels of 10
+// would be 10^9 values.
+TEST(TopologyLoader, AliasExpansionIsLimited) {
+    std::string yaml = "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
+    for (int i = 1; i < 10; ++i) {
+        std::string prev = "*l" + std::to_string(i - 1);
+        yaml += "l" + std::to_string(i) + ": &l" + std::to_string(i) + " [";
+        for (int j = 0; j < 10; ++j) {
+            yaml += (j > 0 ? ", " : "") + prev;
+        }
+        yaml += "]\n";
+    }
+    Diagnostics diags;
+    EXPECT_FALSE(load_yaml_text(yaml, "t.yaml", diags));
+    ASSERT_EQ(diags.error_count(), 1u) << dump(diags);
+    EXPECT_EQ(diags.items()[0].kind, "too_large");
+    EXPECT_THAT(diags.items()[0].message, HasSubstr("expands to more than"));
+    // Aliases that do not multiply are fine.
+    Diagnostics reuse;
+    EXPECT_TRUE(load_yaml_text("x: &w {type: generator}\ny: *w\nz: *w\n", "t.yaml", reuse))
+        << dump(reuse);
+}
+
 // ---------------------------------------------------------------------------
 // Environment variables
 

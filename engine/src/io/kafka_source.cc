@@ -160,13 +160,12 @@ public:
             return Status::io_error(prefix() +
                                     "consume failed: " + rd_kafka_err2str(rd_kafka_last_error()));
         }
-        size_t records = 0;
         for (ssize_t i = 0; i < n; ++i) {
             rd_kafka_message_t* m = messages_[static_cast<size_t>(i)];
             if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
                 handle_error(m);
             } else {
-                records += emit(m, out);
+                emit(m, out);
             }
             rd_kafka_message_destroy(m);
         }

@@ -51,7 +51,11 @@ std::optional<int64_t> parse_duration_ms(std::string_view text) {
         bool matched = false;
         for (const Unit& u : kDurationUnits) {
             if (text.starts_with(u.suffix) && !(u.suffix == "m" && text.starts_with("ms"))) {
-                total += n * u.factor;
+                int64_t ms = 0;
+                if (__builtin_mul_overflow(n, u.factor, &ms) ||
+                    __builtin_add_overflow(total, ms, &total)) {
+                    return std::nullopt;
+                }
                 text.remove_prefix(u.suffix.size());
                 matched = true;
                 break;
@@ -98,7 +102,11 @@ std::optional<uint64_t> parse_size_bytes(std::string_view text) {
     }
     for (const Unit& u : kSizeUnits) {
         if (rest == u.suffix) {
-            return n * static_cast<uint64_t>(u.factor);
+            uint64_t bytes = 0;
+            if (__builtin_mul_overflow(n, static_cast<uint64_t>(u.factor), &bytes)) {
+                return std::nullopt;
+            }
+            return bytes;
         }
     }
     return std::nullopt;

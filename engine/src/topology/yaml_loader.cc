@@ -14,12 +14,44 @@
 namespace eddy {
 namespace {
 
+// Real topologies nest a few levels; deeper trees, and an alias inside its own
+// anchor (`a: &x [*x]`, an endless tree), stop at this depth.
+constexpr int kMaxDepth = 100;
+
 class Converter {
 public:
+    // Without aliases a text cannot hold more values than about one per byte,
+    // so only aliases that expand exponentially (a "billion laughs") reach
+    // the node budget.
     Converter(std::string file, const std::string& text, Diagnostics& diags)
-        : file_(std::move(file)), text_(text), diags_(diags) {}
+        : file_(std::move(file)), text_(text), diags_(diags), max_nodes_(2 * text.size() + 1024) {}
+
+    /// Whether a limit was hit: a diagnostic was added and the tree is incomplete.
+    bool exceeded() const { return exceeded_; }
 
     ConfigValue convert(const YAML::Node& node) {
+        if (exceeded_) {
+            return {};
+        }
+        if (depth_ >= kMaxDepth || ++nodes_ > max_nodes_) {
+            exceeded_ = true;
+            diags_.error(
+                "too_large", location(node.Mark()),
+                depth_ >= kMaxDepth
+                    ? "the YAML nests deeper than " + std::to_string(kMaxDepth) + " levels"
+                    : "the YAML expands to more than " + std::to_string(max_nodes_) + " values",
+                "an alias (`*name`) may repeat itself or other aliases; write the "
+                "values out instead");
+            return {};
+        }
+        ++depth_;
+        ConfigValue v = convert_node(node);
+        --depth_;
+        return v;
+    }
+
+private:
+    ConfigValue convert_node(const YAML::Node& node) {
         Location loc = location(node.Mark());
         switch (node.Type()) {
             case YAML::NodeType::Undefined:
@@ -64,7 +96,6 @@ public:
         return {};
     }
 
-private:
     Location location(const YAML::Mark& mark) const {
         if (mark.is_null()) {
             return {file_, 0, 0};
@@ -130,6 +161,10 @@ private:
     std::string file_;
     const std::string& text_;
     Diagnostics& diags_;
+    size_t max_nodes_;
+    size_t nodes_ = 0;
+    int depth_ = 0;
+    bool exceeded_ = false;
 };
 
 }  // namespace
@@ -160,7 +195,11 @@ std::optional<ConfigValue> load_yaml_text(const std::string& text, const std::st
         return empty("has no content, only comments");
     }
     Converter converter(file, text, diags);
-    return converter.convert(root);
+    ConfigValue tree = converter.convert(root);
+    if (converter.exceeded()) {
+        return std::nullopt;
+    }
+    return tree;
 }
 
 std::optional<ConfigValue> load_yaml_file(const std::string& path, Diagnostics& diags) {
