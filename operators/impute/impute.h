@@ -18,27 +18,14 @@
 #include "eddy/spec.h"
 #include "eddy/value.h"
 
+#include "common/field_rules.h"
+#include "common/owned_value.h"
 #include "common/quantile_sketch.h"
 
 namespace eddy {
 
 /// The `impute` operator's spec.
 ComponentSpec impute_spec();
-
-/// A value that owns its characters or floats: a configured constant, or a
-/// value kept in state. assign() reuses its capacity.
-struct StoredValue {
-    ValueType type = ValueType::kNull;
-    int64_t i = 0;
-    double d = 0;
-    bool b = false;
-    std::string s;
-    std::vector<float> v;
-
-    void assign(const Value& x);
-    /// A view of this value; valid while it is not changed.
-    Value view() const;
-};
 
 /// A running statistic of one field, over all records or one group's.
 struct RunningStat {
@@ -74,7 +61,7 @@ struct ImputeStats {
 
 /// A key's last seen value of each `last` field, by field name.
 struct LastValues {
-    std::vector<std::pair<std::string, StoredValue>> fields;
+    std::vector<std::pair<std::string, OwnedValue>> fields;
 };
 
 template <>
@@ -98,25 +85,16 @@ namespace impute {
 
 enum class Strategy { kConstant, kMean, kMedian, kLast, kUnknown };
 
-/// A value of `missing_values`: matches a string with the same text, and a
-/// number or bool equal to what the text reads as.
-struct MissingMarker {
-    std::string text;
-    std::optional<double> number;
-    std::optional<bool> boolean;
-    bool matches(const Value& v) const;
-};
-
 /// One field's configuration, parsed from `fields.<name>`.
 struct FieldRule {
     std::string name;
     Strategy strategy = Strategy::kConstant;
-    StoredValue value;                    ///< constant and unknown: the fill
-    std::optional<StoredValue> fallback;  ///< mean, median, last: before any value
-    std::string group_by;                 ///< mean, median: empty for none
-    int64_t min_count = 1;                ///< mean, median: values a statistic needs
+    OwnedValue value;                    ///< constant and unknown: the fill
+    std::optional<OwnedValue> fallback;  ///< mean, median, last: before any value
+    std::string group_by;                ///< mean, median: empty for none
+    int64_t min_count = 1;               ///< mean, median: values a statistic needs
     bool flag = false;
-    std::vector<MissingMarker> missing_values;  ///< besides absent and null
+    std::vector<Literal> missing_values;  ///< besides absent and null
 };
 
 /// Reads `fields`; returns every problem found (empty when the config is fine).
@@ -124,7 +102,7 @@ std::vector<std::string> parse_rules(const Config& cfg, std::vector<FieldRule>& 
 
 /// `text` as a value: of `type` (string, int, number, bool) when given,
 /// otherwise true/false, an integer, a number or else a string.
-std::optional<StoredValue> parse_constant(const std::string& text, std::string_view type);
+std::optional<OwnedValue> parse_constant(const std::string& text, std::string_view type);
 
 /// Makes the operator from a validated config.
 Result<std::unique_ptr<Operator>> make_operator(const Config& cfg);

@@ -13,30 +13,11 @@
 
 #include "eddy/state.h"
 
+#include "common/local_counter.h"
 #include "impute/impute.h"
 
 namespace eddy::impute {
 namespace {
-
-constexpr int64_t kFlushEvery = 1024;  // local counts before they go to the shared counter
-
-/// A counter updated per record through a local count, so that shards do
-/// not contend on the shared cell.
-struct LocalCounter {
-    Counter counter;
-    int64_t pending = 0;
-    void add() {
-        if (++pending >= kFlushEvery) {
-            flush();
-        }
-    }
-    void flush() {
-        if (pending > 0) {
-            counter.add(pending);
-            pending = 0;
-        }
-    }
-};
 
 /// A field's resolved ids, counters and, for statistics, where they live.
 struct Slot {
@@ -174,7 +155,7 @@ private:
         if (v == nullptr || v->is_null()) {
             return true;
         }
-        for (const MissingMarker& m : rule.missing_values) {
+        for (const Literal& m : rule.missing_values) {
             if (m.matches(*v)) {
                 return true;
             }
@@ -232,7 +213,7 @@ private:
     }
 
     void lay_out(LastValues& l) const {
-        std::vector<std::pair<std::string, StoredValue>> fields(last_names_.size());
+        std::vector<std::pair<std::string, OwnedValue>> fields(last_names_.size());
         for (size_t i = 0; i < last_names_.size(); ++i) {
             fields[i].first = last_names_[i];
             for (auto& [name, v] : l.fields) {
@@ -375,11 +356,7 @@ Result<std::unique_ptr<Operator>> make_operator(const Config& cfg) {
     std::vector<FieldRule> rules;
     std::vector<std::string> problems = parse_rules(cfg, rules);
     if (!problems.empty()) {
-        std::string all;
-        for (const std::string& p : problems) {
-            all += (all.empty() ? "" : "; ") + p;
-        }
-        return Status::invalid_argument("operator `" + cfg.component() + "`: " + all);
+        return config_problems(cfg, problems);
     }
     return std::unique_ptr<Operator>(std::make_unique<Impute>(cfg, std::move(rules)));
 }

@@ -1,7 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 // The `impute` operator's spec and the parsing of its `fields`.
-#include <charconv>
-#include <cmath>
 #include <set>
 #include <string>
 #include <vector>
@@ -17,31 +15,6 @@ namespace {
 
 const char* const kRuleKeys =
     "strategy, value, fallback, type, group_by, min_count, flag, missing_values, description";
-
-std::optional<int64_t> int_text(std::string_view s) {
-    int64_t v = 0;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (s.empty() || ec != std::errc() || end != s.data() + s.size()) {
-        return std::nullopt;
-    }
-    return v;
-}
-
-std::optional<double> number_text(std::string_view s) {
-    double v = 0;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (s.empty() || ec != std::errc() || end != s.data() + s.size() || !std::isfinite(v)) {
-        return std::nullopt;
-    }
-    return v;
-}
-
-std::optional<bool> bool_text(std::string_view s) {
-    if (s == "true" || s == "false") {
-        return s == "true";
-    }
-    return std::nullopt;
-}
 
 std::optional<Strategy> parse_strategy(std::string_view s) {
     if (s == "constant") {
@@ -64,22 +37,8 @@ std::optional<Strategy> parse_strategy(std::string_view s) {
 
 }  // namespace
 
-bool MissingMarker::matches(const Value& v) const {
-    switch (v.type()) {
-        case ValueType::kString:
-            return v.as_string() == text;
-        case ValueType::kInt:
-        case ValueType::kDouble:
-            return number && v.as_double() == *number;
-        case ValueType::kBool:
-            return boolean && v.as_bool() == *boolean;
-        default:
-            return false;
-    }
-}
-
-std::optional<StoredValue> parse_constant(const std::string& text, std::string_view type) {
-    StoredValue v;
+std::optional<OwnedValue> parse_constant(const std::string& text, std::string_view type) {
+    OwnedValue v;
     if (type == "string") {
         v.type = ValueType::kString;
         v.s = text;
@@ -87,7 +46,7 @@ std::optional<StoredValue> parse_constant(const std::string& text, std::string_v
     }
     if (auto b = bool_text(text); b && (type.empty() || type == "bool")) {
         v.type = ValueType::kBool;
-        v.b = *b;
+        v.i = *b ? 1 : 0;
         return v;
     }
     if (auto i = int_text(text); i && (type.empty() || type == "int")) {
@@ -121,11 +80,7 @@ std::vector<std::string> parse_rules(const Config& cfg, std::vector<FieldRule>& 
         const ConfigValue& spec = field.second;
         const std::string base = "`fields." + name + "`";
         auto place = [&](const ConfigValue& v, const std::string& key) {
-            std::string at = key.empty() ? base : "`fields." + name + "." + key + "`";
-            if (v.location().line > 0) {
-                at += " (" + v.location().to_string() + ")";
-            }
-            return at;
+            return field_place(name, key, v);
         };
         FieldRule rule;
         rule.name = name;
@@ -212,8 +167,7 @@ std::vector<std::string> parse_rules(const Config& cfg, std::vector<FieldRule>& 
                                                item.to_string() + "`");
                             continue;
                         }
-                        const std::string& text = item.as_string();
-                        rule.missing_values.push_back({text, number_text(text), bool_text(text)});
+                        rule.missing_values.push_back(Literal::of(item.as_string()));
                     }
                 } else {
                     problems.push_back(place(v, key) + " is not a setting; the settings are " +
@@ -239,7 +193,7 @@ std::vector<std::string> parse_rules(const Config& cfg, std::vector<FieldRule>& 
             }
         }
         auto constant = [&](const ConfigValue& v,
-                            const std::string& key) -> std::optional<StoredValue> {
+                            const std::string& key) -> std::optional<OwnedValue> {
             if (!v.is_scalar() || v.is_null()) {
                 problems.push_back(place(v, key) + " must be a plain value like `0` or " +
                                    "`unknown`, got " + (v.is_null() ? "null" : v.to_string()));
@@ -315,11 +269,7 @@ namespace {
 
 std::string check_impute(const Config& cfg) {
     std::vector<FieldRule> rules;
-    std::string out;
-    for (const std::string& p : parse_rules(cfg, rules)) {
-        out += (out.empty() ? "" : "; ") + p;
-    }
-    return out;
+    return join_problems(parse_rules(cfg, rules));
 }
 
 }  // namespace

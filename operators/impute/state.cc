@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// impute's state: owned values, running statistics and their codecs.
+// impute's state: running statistics, last values and their codecs.
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -19,86 +19,6 @@ constexpr uint64_t kMaxEntries = 1u << 24;  // a sanity bound when decoding
 // count/kMedianRefresh new values: the lag stays below 1% of the values, the
 // sketch's own rank error, and a long stream sorts about 128 * ln(n) times.
 constexpr uint64_t kMedianRefresh = 128;
-
-void encode_value(const StoredValue& v, StateWriter& w) {
-    w.u8(static_cast<uint8_t>(v.type));
-    switch (v.type) {
-        case ValueType::kBool:
-            w.u8(v.b ? 1 : 0);
-            break;
-        case ValueType::kInt:
-            w.i64(v.i);
-            break;
-        case ValueType::kDouble:
-            w.f64(v.d);
-            break;
-        case ValueType::kString:
-            w.str(v.s);
-            break;
-        case ValueType::kVector:
-            w.floats(v.v);
-            break;
-        case ValueType::kNull:
-            break;
-    }
-}
-
-bool decode_value(StateReader& r, StoredValue& v) {
-    uint8_t type = 0;
-    if (!r.u8(type) || type > static_cast<uint8_t>(ValueType::kVector)) {
-        return false;
-    }
-    v.type = static_cast<ValueType>(type);
-    uint8_t b = 0;
-    switch (v.type) {
-        case ValueType::kBool:
-            r.u8(b);
-            v.b = b != 0;
-            break;
-        case ValueType::kInt:
-            r.i64(v.i);
-            break;
-        case ValueType::kDouble:
-            r.f64(v.d);
-            break;
-        case ValueType::kString:
-            r.str(v.s);
-            break;
-        case ValueType::kVector:
-            r.floats(v.v);
-            break;
-        case ValueType::kNull:
-            break;
-    }
-    return r.ok();
-}
-
-void value_json(const StoredValue& v, JsonWriter& j) {
-    switch (v.type) {
-        case ValueType::kBool:
-            j.value(v.b);
-            break;
-        case ValueType::kInt:
-            j.value(v.i);
-            break;
-        case ValueType::kDouble:
-            j.value(v.d);
-            break;
-        case ValueType::kString:
-            j.value(v.s);
-            break;
-        case ValueType::kVector:
-            j.begin_array();
-            for (float f : v.v) {
-                j.value(static_cast<double>(f));
-            }
-            j.end_array();
-            break;
-        case ValueType::kNull:
-            j.value(nullptr);
-            break;
-    }
-}
 
 void encode_stat(const RunningStat& s, StateWriter& w) {
     w.i64(s.count);
@@ -168,47 +88,6 @@ std::string group_text(std::string_view encoded) {
 }
 
 }  // namespace
-
-void StoredValue::assign(const Value& x) {
-    type = x.type();
-    switch (type) {
-        case ValueType::kBool:
-            b = x.as_bool();
-            break;
-        case ValueType::kInt:
-            i = x.as_int();
-            break;
-        case ValueType::kDouble:
-            d = x.as_double();
-            break;
-        case ValueType::kString:
-            s.assign(x.as_string());
-            break;
-        case ValueType::kVector:
-            v.assign(x.as_vector().begin(), x.as_vector().end());
-            break;
-        case ValueType::kNull:
-            break;
-    }
-}
-
-Value StoredValue::view() const {
-    switch (type) {
-        case ValueType::kBool:
-            return Value::boolean(b);
-        case ValueType::kInt:
-            return Value::integer(i);
-        case ValueType::kDouble:
-            return Value::number(d);
-        case ValueType::kString:
-            return Value::string_view(s);
-        case ValueType::kVector:
-            return Value::vector_view(v);
-        case ValueType::kNull:
-            break;
-    }
-    return Value::null();
-}
 
 void RunningStat::add(double x, bool is_int, bool keep_sketch) {
     ++count;
@@ -299,7 +178,7 @@ void Codec<LastValues>::encode(const LastValues& l, StateWriter& w) {
     w.varint(l.fields.size());
     for (const auto& [name, v] : l.fields) {
         w.str(name);
-        encode_value(v, w);
+        v.encode(w);
     }
 }
 
@@ -310,7 +189,7 @@ bool Codec<LastValues>::decode(StateReader& r, uint8_t, LastValues& l) {
     }
     l.fields.resize(n);
     for (auto& [name, v] : l.fields) {
-        if (!r.str(name) || !decode_value(r, v)) {
+        if (!r.str(name) || !v.decode(r)) {
             return false;
         }
     }
@@ -321,7 +200,7 @@ void Codec<LastValues>::to_json(const LastValues& l, JsonWriter& j) {
     j.begin_object();
     for (const auto& [name, v] : l.fields) {
         j.key(name);
-        value_json(v, j);
+        v.to_json(j);
     }
     j.end_object();
 }
@@ -329,7 +208,7 @@ void Codec<LastValues>::to_json(const LastValues& l, JsonWriter& j) {
 size_t Codec<LastValues>::heap_bytes(const LastValues& l) {
     size_t n = heap_bytes_of(l.fields);
     for (const auto& [name, v] : l.fields) {
-        n += heap_bytes_of(name) + heap_bytes_of(v.s) + heap_bytes_of(v.v);
+        n += heap_bytes_of(name) + v.heap_bytes();
     }
     return n;
 }

@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "common/local_counter.h"
 #include "validate/validate.h"
 
 namespace eddy::validate {
@@ -18,32 +20,12 @@ namespace {
 
 enum class Unknown { kAllow, kDrop, kReject };
 
-constexpr int64_t kFlushEvery = 1024;  // local counts before they go to the shared counter
-
 Unknown parse_unknown(const std::string& s) {
     if (s == "drop") {
         return Unknown::kDrop;
     }
     return s == "reject" ? Unknown::kReject : Unknown::kAllow;
 }
-
-/// A counter updated per record through a local count, so that shards do
-/// not contend on the shared cell.
-struct LocalCounter {
-    Counter counter;
-    int64_t pending = 0;
-    void add() {
-        if (++pending >= kFlushEvery) {
-            flush();
-        }
-    }
-    void flush() {
-        if (pending > 0) {
-            counter.add(pending);
-            pending = 0;
-        }
-    }
-};
 
 class Validate final : public Operator {
 public:
@@ -187,45 +169,24 @@ private:
                 if (v.is_int()) {
                     return true;
                 }
-                if (v.is_double()) {
-                    // JSON has one number type: 3.0 is the integer 3.
-                    auto n = integral(v.as_double());
-                    return n && set(Value::integer(*n));
-                }
-                if (!rule.coerce) {
+                // JSON has one number type: 3.0 is the integer 3.
+                std::optional<Value> n =
+                    v.is_double() ? std::optional<Value>(v) : coerced_number(rule, v);
+                if (!n) {
                     return false;
                 }
-                if (v.is_bool()) {
-                    return set(Value::integer(v.as_bool() ? 1 : 0));
+                if (n->is_int()) {
+                    return set(*n);
                 }
-                if (v.is_string()) {
-                    if (auto n = int_text(v.as_string())) {
-                        return set(Value::integer(*n));
-                    }
-                    auto d = number_text(v.as_string());
-                    auto n = d ? integral(*d) : std::nullopt;
-                    return n && set(Value::integer(*n));
-                }
-                return false;
+                auto whole = integral(n->as_double());
+                return whole && set(Value::integer(*whole));
             }
             case FieldType::kNumber: {
                 if (v.is_number()) {
                     return true;
                 }
-                if (!rule.coerce) {
-                    return false;
-                }
-                if (v.is_bool()) {
-                    return set(Value::integer(v.as_bool() ? 1 : 0));
-                }
-                if (v.is_string()) {
-                    if (auto n = int_text(v.as_string())) {
-                        return set(Value::integer(*n));
-                    }
-                    auto d = number_text(v.as_string());
-                    return d && set(Value::number(*d));
-                }
-                return false;
+                std::optional<Value> n = coerced_number(rule, v);
+                return n && set(*n);
             }
             case FieldType::kBool: {
                 if (v.is_bool()) {
@@ -247,12 +208,32 @@ private:
         return false;
     }
 
+    /// With the rule's `coerce`, a bool (1 or 0) or a string holding a
+    /// number, as an int when the string is an integer and a double otherwise.
+    static std::optional<Value> coerced_number(const FieldRule& rule, const Value& v) {
+        if (!rule.coerce) {
+            return std::nullopt;
+        }
+        if (v.is_bool()) {
+            return Value::integer(v.as_bool() ? 1 : 0);
+        }
+        if (v.is_string()) {
+            if (auto n = int_text(v.as_string())) {
+                return Value::integer(*n);
+            }
+            if (auto d = number_text(v.as_string())) {
+                return Value::number(*d);
+            }
+        }
+        return std::nullopt;
+    }
+
     /// Checks enum, range, length and pattern; appends a reason per failure.
     bool check(const FieldRule& rule, const Value& v) {
         size_t before = reasons_.size();
         if (!rule.allowed.empty()) {
             bool found = false;
-            for (const Allowed& a : rule.allowed) {
+            for (const Literal& a : rule.allowed) {
                 if (a.matches(v)) {
                     found = true;
                     break;
@@ -378,7 +359,7 @@ Result<std::unique_ptr<Operator>> make_operator(const Config& cfg) {
     std::vector<FieldRule> rules;
     std::vector<std::string> problems = parse_schema(cfg, rules);
     if (!problems.empty()) {
-        return Status::invalid_argument("operator `" + cfg.component() + "`: " + join(problems));
+        return config_problems(cfg, problems);
     }
     return std::unique_ptr<Operator>(std::make_unique<Validate>(cfg, std::move(rules)));
 }

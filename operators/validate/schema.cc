@@ -59,41 +59,11 @@ const char* type_noun(FieldType t) {
     return "any value";
 }
 
-/// The whole of `s` as a decimal integer (optional `-`, no spaces).
-std::optional<int64_t> int_text(std::string_view s) {
-    int64_t v = 0;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (s.empty() || ec != std::errc() || end != s.data() + s.size()) {
-        return std::nullopt;
-    }
-    return v;
-}
-
-/// The whole of `s` as a finite decimal number (`3.5`, `-1e3`; no spaces, no `+`).
-std::optional<double> number_text(std::string_view s) {
-    double v = 0;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (s.empty() || ec != std::errc() || end != s.data() + s.size() || !std::isfinite(v)) {
-        return std::nullopt;
-    }
-    return v;
-}
-
 /// `d` as an int64 when it is integral and in range.
 std::optional<int64_t> integral(double d) {
     constexpr double kTwo63 = 9223372036854775808.0;
     if (d >= -kTwo63 && d < kTwo63 && d == std::trunc(d)) {
         return static_cast<int64_t>(d);
-    }
-    return std::nullopt;
-}
-
-std::optional<bool> bool_text(std::string_view s) {
-    if (s == "true") {
-        return true;
-    }
-    if (s == "false") {
-        return false;
     }
     return std::nullopt;
 }
@@ -180,11 +150,7 @@ std::vector<std::string> parse_schema(const Config& cfg, std::vector<FieldRule>&
         rule.coerce = coerce_all;
         const std::string base = "`fields." + name + "`";
         auto place = [&](const ConfigValue& v, const std::string& key) {
-            std::string at = key.empty() ? base : "`fields." + name + "." + key + "`";
-            if (v.location().line > 0) {
-                at += " (" + v.location().to_string() + ")";
-            }
-            return at;
+            return field_place(name, key, v);
         };
         if (spec.is_scalar() && !spec.is_null()) {
             // Shorthand: `user_id: string`.
@@ -325,8 +291,7 @@ std::vector<std::string> parse_schema(const Config& cfg, std::vector<FieldRule>&
                                            "`");
                         continue;
                     }
-                    Allowed a{item.as_string(), number_text(item.as_string()),
-                              bool_text(item.as_string())};
+                    Literal a = Literal::of(item.as_string());
                     bool fits = rule.type == FieldType::kAny || rule.type == FieldType::kString ||
                                 (rule.type == FieldType::kNumber && a.number) ||
                                 (rule.type == FieldType::kInt && int_text(a.text)) ||
@@ -353,14 +318,6 @@ std::vector<std::string> parse_schema(const Config& cfg, std::vector<FieldRule>&
         }
     }
     return problems;
-}
-
-std::string join(const std::vector<std::string>& problems) {
-    std::string out;
-    for (const std::string& s : problems) {
-        out += (out.empty() ? "" : "; ") + s;
-    }
-    return out;
 }
 
 }  // namespace eddy::validate

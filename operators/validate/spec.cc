@@ -12,7 +12,7 @@ namespace {
 
 std::string check_validate(const Config& cfg) {
     std::vector<validate::FieldRule> rules;
-    return validate::join(validate::parse_schema(cfg, rules));
+    return join_problems(validate::parse_schema(cfg, rules));
 }
 
 }  // namespace

@@ -17,6 +17,8 @@
 #include "eddy/spec.h"
 #include "eddy/value.h"
 
+#include "common/field_rules.h"
+
 namespace eddy {
 
 /// The `validate` operator's spec: checks each record against a schema of
@@ -28,34 +30,13 @@ namespace validate {
 
 enum class FieldType { kAny, kString, kInt, kNumber, kBool, kVector };
 
-/// An allowed value, pre-parsed in every form a record's value may take.
-struct Allowed {
-    std::string text;
-    std::optional<double> number;
-    std::optional<bool> boolean;
-
-    bool matches(const Value& v) const {
-        switch (v.type()) {
-            case ValueType::kString:
-                return v.as_string() == text;
-            case ValueType::kInt:
-            case ValueType::kDouble:
-                return number && v.as_double() == *number;
-            case ValueType::kBool:
-                return boolean && v.as_bool() == *boolean;
-            default:
-                return false;
-        }
-    }
-};
-
 /// The rules of one field, parsed from `fields.<name>`.
 struct FieldRule {
     std::string name;
     FieldType type = FieldType::kAny;
     bool required = false;
     bool coerce = false;
-    std::vector<Allowed> allowed;
+    std::vector<Literal> allowed;
     std::string allowed_text;  // "a, b, c" for reasons
     std::optional<double> min;
     std::optional<double> max;
@@ -68,22 +49,13 @@ struct FieldRule {
 /// Patterns are compiled (RE2), so this is for the cold path only.
 std::vector<std::string> parse_schema(const Config& cfg, std::vector<FieldRule>& rules);
 
-/// Problems joined into one message.
-std::string join(const std::vector<std::string>& problems);
-
 /// Makes the operator from a validated config.
 Result<std::unique_ptr<Operator>> make_operator(const Config& cfg);
 
 /// "a string", "an int", ...: the type as a reason names it.
 const char* type_noun(FieldType t);
-/// The whole of `s` as a decimal integer (optional `-`, no spaces).
-std::optional<int64_t> int_text(std::string_view s);
-/// The whole of `s` as a finite decimal number (`3.5`, `-1e3`; no spaces, no `+`).
-std::optional<double> number_text(std::string_view s);
 /// `d` as an int64 when it is integral and in range.
 std::optional<int64_t> integral(double d);
-/// `true` or `false`.
-std::optional<bool> bool_text(std::string_view s);
 void append_int(int64_t i, std::string& out);
 /// The shortest text that reads back as `d`.
 void append_double(double d, std::string& out);

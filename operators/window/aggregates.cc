@@ -48,49 +48,6 @@ void Moments::merge(const Moments& o) {
     max = std::max(max, o.max);
 }
 
-void OwnedValue::assign(const Value& value) {
-    type = value.type();
-    switch (type) {
-        case ValueType::kBool:
-            i = value.as_bool() ? 1 : 0;
-            break;
-        case ValueType::kInt:
-            i = value.as_int();
-            break;
-        case ValueType::kDouble:
-            d = value.as_double();
-            break;
-        case ValueType::kString:
-            s.assign(value.as_string());
-            break;
-        case ValueType::kVector: {
-            auto f = value.as_vector();
-            v.assign(f.begin(), f.end());
-            break;
-        }
-        case ValueType::kNull:
-            break;
-    }
-}
-
-Value OwnedValue::view() const {
-    switch (type) {
-        case ValueType::kBool:
-            return Value::boolean(i != 0);
-        case ValueType::kInt:
-            return Value::integer(i);
-        case ValueType::kDouble:
-            return Value::number(d);
-        case ValueType::kString:
-            return Value::string_view(s);
-        case ValueType::kVector:
-            return Value::vector_view(v);
-        case ValueType::kNull:
-            break;
-    }
-    return Value::null();
-}
-
 void Pick::offer_first(const Value& v, int64_t t) {
     if (!set || t < time) {
         set = true;
@@ -186,49 +143,6 @@ void reset_pane(Pane& pane, const std::vector<SlotKind>& kinds) {
 
 namespace {
 
-void encode_value(const OwnedValue& v, StateWriter& w) {
-    w.u8(static_cast<uint8_t>(v.type));
-    switch (v.type) {
-        case ValueType::kBool:
-        case ValueType::kInt:
-            w.i64(v.i);
-            break;
-        case ValueType::kDouble:
-            w.f64(v.d);
-            break;
-        case ValueType::kString:
-            w.str(v.s);
-            break;
-        case ValueType::kVector:
-            w.floats(v.v);
-            break;
-        case ValueType::kNull:
-            break;
-    }
-}
-
-bool decode_value(StateReader& r, OwnedValue& v) {
-    uint8_t type = 0;
-    if (!r.u8(type) || type > static_cast<uint8_t>(ValueType::kVector)) {
-        return false;
-    }
-    v.type = static_cast<ValueType>(type);
-    switch (v.type) {
-        case ValueType::kBool:
-        case ValueType::kInt:
-            return r.i64(v.i);
-        case ValueType::kDouble:
-            return r.f64(v.d);
-        case ValueType::kString:
-            return r.str(v.s);
-        case ValueType::kVector:
-            return r.floats(v.v);
-        case ValueType::kNull:
-            break;
-    }
-    return true;
-}
-
 void encode_slot(const SlotState& s, StateWriter& w) {
     w.u8(static_cast<uint8_t>(s.index()));
     if (const auto* m = std::get_if<Moments>(&s)) {
@@ -250,7 +164,7 @@ void encode_slot(const SlotState& s, StateWriter& w) {
         w.u8(pick->set ? 1 : 0);
         if (pick->set) {
             w.i64(pick->time);
-            encode_value(pick->value, w);
+            pick->value.encode(w);
         }
     }
 }
@@ -295,39 +209,12 @@ bool decode_slot(StateReader& r, SlotState& s) {
                 return false;
             }
             p.set = set != 0;
-            bool ok = !p.set || (r.i64(p.time) && decode_value(r, p.value));
+            bool ok = !p.set || (r.i64(p.time) && p.value.decode(r));
             s = std::move(p);
             return ok;
         }
         default:
             return false;
-    }
-}
-
-void value_json(const OwnedValue& v, JsonWriter& j) {
-    switch (v.type) {
-        case ValueType::kNull:
-            j.value(nullptr);
-            break;
-        case ValueType::kBool:
-            j.value(v.i != 0);
-            break;
-        case ValueType::kInt:
-            j.value(v.i);
-            break;
-        case ValueType::kDouble:
-            j.value(v.d);
-            break;
-        case ValueType::kString:
-            j.value(v.s);
-            break;
-        case ValueType::kVector:
-            j.begin_array();
-            for (float f : v.v) {
-                j.value(static_cast<double>(f));
-            }
-            j.end_array();
-            break;
     }
 }
 
@@ -359,7 +246,7 @@ void slot_json(const SlotState& s, JsonWriter& j) {
         j.field("kind", "first_or_last").field("set", pick->set);
         if (pick->set) {
             j.field("time", pick->time).key("value");
-            value_json(pick->value, j);
+            pick->value.to_json(j);
         }
     }
     j.end_object();

@@ -12,6 +12,7 @@
 #include "eddy/value.h"
 
 #include "common/hyperloglog.h"
+#include "common/owned_value.h"
 #include "common/quantile_sketch.h"
 
 namespace eddy::window {
@@ -35,20 +36,6 @@ struct Moments {
 /// Records with a non-null value of a field (`count` with a `field`).
 struct Presence {
     uint64_t n = 0;
-};
-
-/// A field value kept across batches (owns its string or vector).
-struct OwnedValue {
-    ValueType type = ValueType::kNull;
-    int64_t i = 0;
-    double d = 0;
-    std::string s;
-    std::vector<float> v;
-
-    /// Reuses this value's buffers, so steady-state updates allocate nothing.
-    void assign(const Value& value);
-    /// A view of this value; valid while this value is unchanged.
-    Value view() const;
 };
 
 /// The value with the earliest (`first`) or latest (`last`) event time.

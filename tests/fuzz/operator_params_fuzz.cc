@@ -131,11 +131,7 @@ int fuzz_one(const uint8_t* data, size_t size) {
             fuzz::fail("a diagnostic without a message", d.to_string());
         }
     }
-    if (topology.has_value() == diags.has_errors()) {
-        fuzz::fail(topology ? "a topology was returned despite errors"
-                            : "validation failed without an error",
-                   text);
-    }
+    fuzz::check_validated(topology.has_value(), diags, text);
     if (!topology) {
         return 0;
     }

@@ -22,6 +22,16 @@ namespace eddy::testing {
 /// put `state` (a `state:` block, or "") at the top level.
 using ResumeTopology = std::function<std::string(int stop_after, const std::string& state)>;
 
+/// The line of a ResumeTopology's `sinks:` block that stops the job after
+/// `stop_after` records of `source`; "" when stop_after is not positive.
+inline std::string stop_after_sink(const std::string& source, int stop_after) {
+    if (stop_after <= 0) {
+        return "";
+    }
+    return "  stop: {type: stop_after, input: " + source +
+           ", records: " + std::to_string(stop_after) + "}\n";
+}
+
 /// Runs the topology whole; then stopped after `stop_after` source records
 /// with state, and resumed from that state. The resumed run's `out` must be
 /// the tail of the whole run's, record for record, and its last `metrics`

@@ -4,7 +4,7 @@
 // consent record arrives after the events it governs; two inputs; unknown
 // keys; several purposes; bad consent records; the consent file; held events
 // surviving a stop and resume; the codec.
-#include "consent.h"
+#include "consent/consent.h"
 
 #include <algorithm>
 #include <cstring>
@@ -304,17 +304,13 @@ TEST(ConsentTest, HeldEventsSurviveAStopAndResume) {
         }
     }
     auto yaml = [&](int stop_after, const std::string& state) {
-        std::string y = state + "sources:\n  in:\n    type: file\n    path: " + path.string() +
-                        "\n    format: json\n    event_time: {field: ts, unit: ms}\n"
-                        "    watermark: {max_out_of_orderness: 30ms}\n"
-                        "operators:\n  c: {type: consent, input: in, key: user_id, purposes: "
-                        "[analytics], unknown: allow}\nsinks:\n  out: {type: collect, input: c}\n"
-                        "  metrics: {type: collect, input: c}\n";
-        if (stop_after > 0) {
-            y += "  stop: {type: stop_after, input: in, records: " + std::to_string(stop_after) +
-                 "}\n";
-        }
-        return y;
+        return state + "sources:\n  in:\n    type: file\n    path: " + path.string() +
+               "\n    format: json\n    event_time: {field: ts, unit: ms}\n"
+               "    watermark: {max_out_of_orderness: 30ms}\n"
+               "operators:\n  c: {type: consent, input: in, key: user_id, purposes: "
+               "[analytics], unknown: allow}\nsinks:\n  out: {type: collect, input: c}\n"
+               "  metrics: {type: collect, input: c}\n" +
+               testing::stop_after_sink("in", stop_after);
     };
     testing::expect_resume_equals_whole(yaml, 1500, "consent");
     std::filesystem::remove(path);

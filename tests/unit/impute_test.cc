@@ -297,22 +297,18 @@ TEST(ImputeRestoreTest, StateIsKeptByFieldNameWhenTheFieldsChange) {
 /// The generator with many gaps through impute, optionally stopped after
 /// `stop_after` events (the topology of expect_resume_equals_whole()).
 std::string restore_yaml(int stop_after, const std::string& state) {
-    std::string y = "parallelism: 1\n" + state +
-                    "sources:\n  clicks: {type: generator, events: 6000, users: 300, "
-                    "missing_rate: 0.2, seed: 11}\n"
-                    "operators:\n  imp:\n    type: impute\n    input: clicks\n    key: user_id\n"
-                    "    flag: true\n    fields:\n"
-                    "      dwell_ms: {strategy: median, group_by: device}\n"
-                    "      scroll_pct: {strategy: mean, group_by: country}\n"
-                    "      device: {strategy: last, fallback: unknown}\n"
-                    "      country: unknown\n"
-                    "sinks:\n  out: {type: collect, input: imp}\n  metrics: {type: collect, "
-                    "input: imp}\n";
-    if (stop_after > 0) {
-        y += "  stop: {type: stop_after, input: clicks, records: " + std::to_string(stop_after) +
-             "}\n";
-    }
-    return y;
+    return "parallelism: 1\n" + state +
+           "sources:\n  clicks: {type: generator, events: 6000, users: 300, "
+           "missing_rate: 0.2, seed: 11}\n"
+           "operators:\n  imp:\n    type: impute\n    input: clicks\n    key: user_id\n"
+           "    flag: true\n    fields:\n"
+           "      dwell_ms: {strategy: median, group_by: device}\n"
+           "      scroll_pct: {strategy: mean, group_by: country}\n"
+           "      device: {strategy: last, fallback: unknown}\n"
+           "      country: unknown\n"
+           "sinks:\n  out: {type: collect, input: imp}\n  metrics: {type: collect, "
+           "input: imp}\n" +
+           testing::stop_after_sink("clicks", stop_after);
 }
 
 TEST(ImputeRestoreTest, AStoppedAndResumedJobEqualsAnUninterruptedOne) {

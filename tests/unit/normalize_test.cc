@@ -366,19 +366,15 @@ TEST(NormalizeTest, TheReferencePageCoversTheSpec) {
 /// The generator through normalize (keyed by device, or not), stopped after
 /// `stop_after` events when that is positive.
 std::string restore_yaml(const std::string& key, int stop_after, const std::string& state) {
-    std::string y = "parallelism: 1\n" + state +
-                    "sources:\n  clicks: {type: generator, events: 6000, users: 300, seed: 5}\n"
-                    "operators:\n  n:\n    type: normalize\n    input: clicks\n" +
-                    key +
-                    "    fields:\n      dwell_ms: [zscore, percentile]\n"
-                    "      scroll_pct: minmax\n      category: index\n"
-                    "sinks:\n  out: {type: collect, input: n}\n"
-                    "  metrics: {type: collect, input: n}\n";
-    if (stop_after > 0) {
-        y += "  stop: {type: stop_after, input: clicks, records: " + std::to_string(stop_after) +
-             "}\n";
-    }
-    return y;
+    return "parallelism: 1\n" + state +
+           "sources:\n  clicks: {type: generator, events: 6000, users: 300, seed: 5}\n"
+           "operators:\n  n:\n    type: normalize\n    input: clicks\n" +
+           key +
+           "    fields:\n      dwell_ms: [zscore, percentile]\n"
+           "      scroll_pct: minmax\n      category: index\n"
+           "sinks:\n  out: {type: collect, input: n}\n"
+           "  metrics: {type: collect, input: n}\n" +
+           testing::stop_after_sink("clicks", stop_after);
 }
 
 TEST(NormalizeRestoreTest, AStoppedAndResumedJobEqualsAnUninterruptedOne) {
@@ -397,17 +393,12 @@ TEST(NormalizeRestoreTest, AStoppedAndResumedJobEqualsAnUninterruptedOne) {
 TEST(NormalizeRestoreTest, StateOfAnotherConfigurationIsMatchedByFieldAndMethod) {
     namespace fs = std::filesystem;
     auto yaml = [](const std::string& fields, int stop_after, const std::string& state) {
-        std::string y = state +
-                        "sources:\n  clicks: {type: generator, events: 3000, users: 100, seed: "
-                        "9}\noperators:\n  n: {type: normalize, input: clicks, key: device, "
-                        "fields: " +
-                        fields + "}\nsinks:\n  out: {type: collect, input: n}\n";
-        if (stop_after > 0) {
-            y +=
-                "  stop: {type: stop_after, input: clicks, records: " + std::to_string(stop_after) +
-                "}\n";
-        }
-        return y;
+        return state +
+               "sources:\n  clicks: {type: generator, events: 3000, users: 100, seed: "
+               "9}\noperators:\n  n: {type: normalize, input: clicks, key: device, "
+               "fields: " +
+               fields + "}\nsinks:\n  out: {type: collect, input: n}\n" +
+               testing::stop_after_sink("clicks", stop_after);
     };
     auto whole = run_yaml(yaml("{dwell_ms: zscore, category: index}", 0, ""));
     ASSERT_TRUE(whole.status.is_ok()) << whole.status.message() << whole.diagnostics;

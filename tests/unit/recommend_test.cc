@@ -294,19 +294,15 @@ TEST(RecommendTest, ModelAndUserCodecsRoundTrip) {
 }
 
 std::string generator_yaml(int parallelism, int stop_after, const std::string& state) {
-    std::string y = "parallelism: " + std::to_string(parallelism) + "\n" + state +
-                    "sources:\n  clicks: {type: generator, events: 6000, users: 300, items: 400, "
-                    "seed: 11}\n"
-                    "operators:\n  r: {type: recommend, input: clicks, key: user_id, factors: 8, "
-                    "segment_field: device, category_field: category, half_life: 2h, evaluate: "
-                    "true, metrics_every: 500}\n"
-                    "sinks:\n  out: {type: collect, input: r}\n  metrics: {type: collect, input: "
-                    "r.metrics}\n";
-    if (stop_after > 0) {
-        y += "  stop: {type: stop_after, input: clicks, records: " + std::to_string(stop_after) +
-             "}\n";
-    }
-    return y;
+    return "parallelism: " + std::to_string(parallelism) + "\n" + state +
+           "sources:\n  clicks: {type: generator, events: 6000, users: 300, items: 400, "
+           "seed: 11}\n"
+           "operators:\n  r: {type: recommend, input: clicks, key: user_id, factors: 8, "
+           "segment_field: device, category_field: category, half_life: 2h, evaluate: "
+           "true, metrics_every: 500}\n"
+           "sinks:\n  out: {type: collect, input: r}\n  metrics: {type: collect, input: "
+           "r.metrics}\n" +
+           testing::stop_after_sink("clicks", stop_after);
 }
 
 TEST(RecommendRestoreTest, AStoppedAndResumedJobEqualsAnUninterruptedOne) {
