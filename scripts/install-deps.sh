@@ -12,9 +12,10 @@ packages=(
     libyaml-cpp-dev libsimdjson-dev libspdlog-dev libfmt-dev libcli11-dev
     libtbb-dev librocksdb-dev librdkafka-dev libeigen3-dev
     libgtest-dev libgmock-dev libbenchmark-dev
-    libre2-dev libssl-dev libabsl-dev
+    libre2-dev libssl-dev libabsl-dev libcpp-httplib-dev
     zlib1g-dev libzstd-dev
-    hyperfine time python3 kcat
+    hyperfine time python3 kcat wrk
+    chromium
 )
 
 missing=()
@@ -24,15 +25,24 @@ for p in "${packages[@]}"; do
     fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-    exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}"
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        sudo="sudo"
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
 fi
 
-echo "install-deps: installing ${missing[*]}"
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-    sudo="sudo"
+# ---- npm: the browser test's playwright-core (tests/browser) ----------------
+# Installs exactly what tests/browser/package-lock.json pins, into
+# tests/browser/node_modules, when it is not there yet. It drives the Debian
+# chromium above and never downloads a browser of its own.
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ ! -d "$root/tests/browser/node_modules/playwright-core" ] && command -v npm >/dev/null 2>&1; then
+    echo "install-deps: npm ci --prefix tests/browser"
+    npm ci --prefix "$root/tests/browser" --no-audit --no-fund </dev/null
 fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+# ---- end of npm -------------------------------------------------------------

@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "metrics/metrics.h"
 #include "runtime/job.h"
+#include "serve/server.h"
 #include "topology_loading.h"
 
 namespace eddy::cli {
@@ -78,12 +79,23 @@ struct RunOptions {
     bool no_state = false;
     std::string metrics_file;
     std::string metrics_interval;
+    std::string http;
+    std::string http_port_file;
 };
 
 /// Applies the command line's settings over the topology's; "" or what is wrong.
 std::string apply_overrides(const RunOptions& o, Topology& t) {
     if (o.parallelism > 0) {
         t.parallelism = o.parallelism;
+    }
+    if (!o.http.empty()) {
+        if (std::string why = check_listen_address(o.http); !why.empty()) {
+            return "--http: " + why;
+        }
+        t.serve.listen = o.http;
+    }
+    if (!o.http_port_file.empty() && t.serve.listen.empty()) {
+        return "--http-port-file needs the HTTP API: give --http or `serve: {listen: ...}`";
     }
     if (o.no_state) {
         if (!o.state_dir.empty() || !o.state_cache.empty() || !o.checkpoint_interval.empty()) {
@@ -158,6 +170,11 @@ void add_run_command(CLI::App& app, int& exit_code) {
                     "textfile collector, or to read by hand)");
     cmd->add_option("--metrics-interval", opts->metrics_interval,
                     "How often --metrics-file is rewritten (default 10s)");
+    cmd->add_option("--http", opts->http,
+                    "Serve the HTTP API (state, recommendations, /metrics, /healthz) on HOST:PORT, "
+                    "e.g. 127.0.0.1:8080; overrides `serve.listen` (docs/serving.md)");
+    cmd->add_option("--http-port-file", opts->http_port_file,
+                    "Write the HTTP API's port to this file once it listens (with port 0)");
     cmd->add_flag("--no-state", opts->no_state,
                   "Ignore the topology's state block: keep state in memory only, no checkpoints");
     cmd->footer(
@@ -213,6 +230,27 @@ void add_run_command(CLI::App& app, int& exit_code) {
             exit_code = is_config_error(job.status()) ? kExitUsage : kExitRuntimeFailure;
             return;
         }
+        std::unique_ptr<Server> server;
+        if (!topology->serve.listen.empty()) {
+            auto started = Server::start(*job.value(), *loaded->registry, topology->serve);
+            if (!started.is_ok()) {
+                std::fprintf(stderr, "eddy: cannot start the HTTP API: %s\n",
+                             started.status().message().c_str());
+                exit_code = is_config_error(started.status()) ? kExitUsage : kExitRuntimeFailure;
+                return;
+            }
+            server = std::move(started.value());
+            std::fprintf(stderr, "eddy: HTTP API on %s\n", server->url().c_str());
+            if (!opts->http_port_file.empty()) {
+                Status s = write_file_atomically(opts->http_port_file,
+                                                 std::to_string(server->port()) + "\n");
+                if (!s.is_ok()) {
+                    std::fprintf(stderr, "eddy: --http-port-file: %s\n", s.message().c_str());
+                    exit_code = kExitRuntimeFailure;
+                    return;
+                }
+            }
+        }
         g_job.store(job.value().get());
         std::signal(SIGINT, on_stop_signal);
         std::signal(SIGTERM, on_stop_signal);
@@ -220,6 +258,9 @@ void add_run_command(CLI::App& app, int& exit_code) {
                      topology->name.empty() ? opts->file : topology->name,
                      topology->components.size());
         Status status = job.value()->run();
+        if (server) {
+            server->stop();
+        }
         g_job.store(nullptr);
         std::signal(SIGINT, SIG_DFL);
         std::signal(SIGTERM, SIG_DFL);

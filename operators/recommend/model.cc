@@ -193,6 +193,10 @@ uint32_t HybridModel::category_id(std::string_view name) {
     uint32_t c = m.categories.intern(name, created, [](uint32_t) {});
     return c < kMaxCategories ? c : kNoCategory;
 }
+uint32_t HybridModel::find_category(std::string_view name) const {
+    uint32_t c = impl_->categories.find(name);
+    return c != ItemIndex::kNone && c < kMaxCategories ? c : kNoCategory;
+}
 uint32_t HybridModel::category(uint32_t i) const {
     return std::atomic_ref<uint32_t>(const_cast<uint32_t&>(impl_->category[i]))
         .load(std::memory_order_relaxed);

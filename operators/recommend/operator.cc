@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <span>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "eddy/config.h"
+#include "eddy/query.h"
 #include "eddy/registry.h"
 #include "eddy/state.h"
 
@@ -110,7 +112,7 @@ Options read_options(const Config& cfg) {
     return o;
 }
 
-class Recommend final : public Operator {
+class Recommend final : public Operator, public Queryable {
 public:
     explicit Recommend(const Config& cfg) : o_(read_options(cfg)) { output_.configure(cfg); }
 
@@ -167,7 +169,77 @@ public:
         }
     }
 
+    bool serves(std::string_view view) const override { return view == "recommendations"; }
+
+    /// `GET /v1/recommendations/{user}?n=&category=`: the user's top N now,
+    /// ranked as an emit would (without changing the user's state); a user
+    /// never seen gets the cold-start ranking (popularity).
+    Status query(const QueryRequest& q, JsonWriter& j) override {
+        size_t n = output_.top_n();
+        if (std::string_view text = q.param("n"); !text.empty()) {
+            int64_t v = 0;
+            if (!parse_int(text, v) || v < 1 || v > 1000) {
+                return Status::invalid_argument("`n` must be a whole number from 1 to 1000, got '" +
+                                                std::string(text) + "'");
+            }
+            n = static_cast<size_t>(v);
+        }
+        HybridModel& model = model_.get();
+        if (model.identity() != identity_) {
+            sync(model);
+        }
+        query_user_ = HybridUser{};
+        std::string key;
+        encode_state_key(q.key, key);
+        bool known = users_.lookup(key, query_stored_) && decode_state(query_stored_, query_user_);
+        if (!known) {
+            query_user_ = HybridUser{};
+        }
+        filter_category_ = HybridModel::kNoCategory;
+        std::string_view category = q.param("category");
+        if (!category.empty()) {
+            filter_category_ = model.find_category(category);
+        }
+        if (category.empty() || filter_category_ != HybridModel::kNoCategory) {
+            size_t configured = output_.top_n();
+            query_n_ = n;
+            if (parallelism_ == 1) {
+                rank<false>(model, query_user_);
+            } else {
+                rank<true>(model, query_user_);
+            }
+            query_n_ = configured;
+        } else {
+            top_.reset(0);  // a category no item has: nothing to recommend
+        }
+        filter_category_ = HybridModel::kNoCategory;
+        const std::vector<TopN::Entry>& top = top_.sorted();
+        j.key("known").value(known);
+        if (known && query_user_.recent.group != kNoItem && query_user_.recent.group != 0) {
+            j.key("segment");
+            item_id_to_json(model.popularity().group_id(query_user_.recent.group), j);
+        }
+        j.key("items").begin_array();
+        for (const TopN::Entry& e : top) {
+            std::array<double, kSources> c = contributions(e.item);
+            auto best = std::max_element(c.begin(), c.end()) - c.begin();
+            j.begin_object().key("item");
+            item_id_to_json(model.items().id(e.item), j);
+            j.key("score").value(e.score);
+            j.key("source").value(kSourceNames[static_cast<size_t>(best)]);
+            j.end_object();
+        }
+        j.end_array();
+        clear_similarity();
+        return Status::ok();
+    }
+
 private:
+    static bool parse_int(std::string_view text, int64_t& v) {
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+        return ec == std::errc() && end == text.data() + text.size();
+    }
+
     template <bool kConcurrent>
     void process_as(const Record& record, Emitter& out) {
         HybridModel& model = model_.get();
@@ -451,7 +523,7 @@ private:
         w_seg_ = seg_ != 0 ? o_.blend[kSegmentPopularity] : 0;
         boost_ = boost_rule(model, user.recent.group);
         max_sim_ = w_sim_ > 0 ? similarity_scores(model, user) : 0;
-        top_.reset(output_.top_n());
+        top_.reset(query_n_ != 0 ? query_n_ : output_.top_n());
         if (w_mf_ == 0 && w_pop_ == 0 && w_seg_ == 0) {
             for (uint32_t x : touched_) {
                 offer(model, x);
@@ -498,6 +570,9 @@ private:
 
     /// Items no source scores (all zero) are not recommended.
     void offer(const HybridModel& model, uint32_t x) {
+        if (filter_category_ != HybridModel::kNoCategory && model.category(x) != filter_category_) {
+            return;
+        }
         double s = blended(model, x);
         if (s > 0 && top_.admits(s)) {
             top_.offer(s, x);
@@ -624,6 +699,11 @@ private:
 
     Options o_;
     RecommendationOutput output_;
+    // query(): the user decoded from state, its stored bytes, N, the filter.
+    HybridUser query_user_;
+    std::string query_stored_;
+    size_t query_n_ = 0;
+    uint32_t filter_category_ = HybridModel::kNoCategory;
 
     KeyedValue<HybridUser> users_{"users"};
     Shared<HybridModel> model_{"model"};

@@ -108,6 +108,8 @@ public:
     /// The id of a category name, adding it when new; kNoCategory when
     /// 65,536 categories exist. Thread-safe.
     uint32_t category_id(std::string_view name);
+    /// The id of a category name already seen, or kNoCategory. Thread-safe.
+    uint32_t find_category(std::string_view name) const;
     /// Item i's latest category, or kNoCategory.
     uint32_t category(uint32_t i) const;
     void set_category(uint32_t i, uint32_t category);

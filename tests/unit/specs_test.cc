@@ -52,7 +52,7 @@ TEST(SpecsTest, TheExamplePluginsAreChecked) {
 TEST(SpecsTest, BuiltInSetIsExactlyTheShippedOne) {
     const Registry& r = builtin_registry();
     EXPECT_EQ(r.names(ComponentKind::kSource),
-              (std::vector<std::string>{"file", "generator", "kafka", "stdin"}));
+              (std::vector<std::string>{"file", "generator", "http", "kafka", "stdin"}));
     EXPECT_EQ(r.names(ComponentKind::kOperator),
               (std::vector<std::string>{"bot_filter", "consent", "drift", "filter", "impute",
                                         "item_similarity", "kmeans", "mf", "normalize", "pii",

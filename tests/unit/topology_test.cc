@@ -613,7 +613,8 @@ TEST(TopologyValidator, ComponentWithoutTypeListsTheTypes) {
         "sinks: {out: {type: stdout, input: clicks}}\n");
     ASSERT_EQ(v.diags.error_count(), 1u) << dump(v.diags);
     EXPECT_EQ(v.diags.items()[0].message, "source 'clicks' has no `type`");
-    EXPECT_EQ(v.diags.items()[0].hint, "available source types: file, generator, kafka, stdin");
+    EXPECT_EQ(v.diags.items()[0].hint,
+              "available source types: file, generator, http, kafka, stdin");
 }
 
 TEST(TopologyValidator, BrokenComponentIsStillAnInputForItsReaders) {

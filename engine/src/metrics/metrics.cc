@@ -2,11 +2,10 @@
 #include "metrics/metrics.h"
 
 #include <cerrno>
-#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <map>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -35,6 +34,75 @@ uint64_t ComponentMetrics::lateness_quantile(double q) const {
         }
     }
     return UINT64_MAX;
+}
+
+void ComponentMetrics::observe_end_to_end(const Batch& batch, int64_t now_ms) {
+    std::array<uint64_t, Histogram::kMaxBounds + 1> counts{};
+    std::span<const int64_t> bounds = end_to_end_ms.bounds();
+    // Records of a batch mostly share a bucket: keep the last one's range
+    // (lo, hi] and search only when a record falls outside it.
+    size_t bucket = 0;
+    int64_t lo = std::numeric_limits<int64_t>::min();
+    int64_t hi = bounds.front();
+    int64_t sum = 0;
+    for (size_t i = 0; i < batch.size(); ++i) {
+        // An event time ahead of the clock (skew, or a made-up time) counts as 0.
+        int64_t latency = std::max<int64_t>(now_ms - batch[i].time(), 0);
+        if (latency > hi || latency <= lo) {
+            bucket = end_to_end_ms.bucket_of(latency);
+            lo = bucket == 0 ? std::numeric_limits<int64_t>::min() : bounds[bucket - 1];
+            hi = bucket == bounds.size() ? std::numeric_limits<int64_t>::max() : bounds[bucket];
+        }
+        ++counts[bucket];
+        sum += latency;
+    }
+    end_to_end_ms.add(counts.data(), sum);
+}
+
+void ComponentMetrics::set_shards(size_t n) {
+    shard_count_ = std::max<size_t>(n, 1);
+    shards_ = std::make_unique<Shard[]>(shard_count_);
+}
+
+int64_t ComponentMetrics::min_watermark() const {
+    int64_t min = kNoWatermark;
+    for (size_t s = 0; s < shard_count_; ++s) {
+        int64_t wm = shards_[s].watermark.load(std::memory_order_relaxed);
+        if (wm != kNoWatermark && (min == kNoWatermark || wm < min)) {
+            min = wm;
+        }
+    }
+    return min;
+}
+
+uint64_t ComponentMetrics::queued() const {
+    int64_t n = 0;
+    for (size_t s = 0; s < shard_count_; ++s) {
+        // Senders count a message after pushing it, so its consumer may have
+        // counted it out first: a shard may be -1 for a moment.
+        n += std::max<int64_t>(shards_[s].queued.load(std::memory_order_relaxed), 0);
+    }
+    return static_cast<uint64_t>(n);
+}
+
+void ComponentMetrics::set_state_names(const std::vector<std::string>& names) {
+    states.clear();
+    for (const std::string& n : names) {
+        StateSize& s = states.emplace_back();
+        s.state = n;
+        s.entries = std::make_unique<std::atomic<uint64_t>[]>(shard_count_);
+        s.bytes = std::make_unique<std::atomic<uint64_t>[]>(shard_count_);
+    }
+}
+
+void CheckpointMetrics::record(uint64_t id, uint64_t bytes, int64_t timestamp_ms,
+                               int64_t duration) {
+    last_id.store(id, std::memory_order_relaxed);
+    last_bytes.store(bytes, std::memory_order_relaxed);
+    last_timestamp_ms.store(timestamp_ms, std::memory_order_relaxed);
+    last_duration_us.store(duration, std::memory_order_relaxed);
+    duration_us.observe(duration);
+    completed.fetch_add(1, std::memory_order_relaxed);
 }
 
 uint64_t JobMetrics::source_records() const {
@@ -89,140 +157,6 @@ std::string evaluation_label(std::string_view metric, int top_n) {
                        : metric == "ndcg"     ? "NDCG"
                                               : std::string(metric);
     return top_n > 0 ? fmt::format("{}@{}", name, top_n) : name;
-}
-
-namespace {
-
-/// A label value with \, " and newlines escaped, as the format asks.
-std::string escape_label(std::string_view v) {
-    std::string out;
-    out.reserve(v.size());
-    for (char c : v) {
-        if (c == '\\') {
-            out += "\\\\";
-        } else if (c == '"') {
-            out += "\\\"";
-        } else if (c == '\n') {
-            out += "\\n";
-        } else {
-            out += c;
-        }
-    }
-    return out;
-}
-
-/// Help text on one line.
-std::string escape_help(std::string_view v) {
-    std::string out;
-    for (char c : v) {
-        if (c == '\\') {
-            out += "\\\\";
-        } else if (c == '\n') {
-            out += "\\n";
-        } else {
-            out += c;
-        }
-    }
-    return out;
-}
-
-/// Samples grouped by family, so that each family's HELP and TYPE come once
-/// and its samples follow them.
-class Exposition {
-public:
-    void sample(const std::string& family, std::string_view help, MetricKind kind,
-                const std::string& labels, int64_t value) {
-        sample_text(family, help, kind, labels, std::to_string(value));
-    }
-    void sample(const std::string& family, std::string_view help, MetricKind kind,
-                const std::string& labels, double value) {
-        std::string text = std::isnan(value)   ? "NaN"
-                           : std::isinf(value) ? (value > 0 ? "+Inf" : "-Inf")
-                                               : fmt::format("{}", value);
-        sample_text(family, help, kind, labels, text);
-    }
-    void sample_text(const std::string& family, std::string_view help, MetricKind kind,
-                     const std::string& labels, const std::string& value) {
-        auto [it, added] = families_.try_emplace(family);
-        if (added) {
-            order_.push_back(family);
-            it->second.header =
-                fmt::format("# HELP {} {}\n# TYPE {} {}\n", family, escape_help(help), family,
-                            kind == MetricKind::kCounter ? "counter" : "gauge");
-        }
-        it->second.samples += fmt::format("{}{{{}}} {}\n", family, labels, value);
-    }
-    std::string text() const {
-        std::string out;
-        for (const std::string& f : order_) {
-            const Family& family = families_.at(f);
-            out += family.header;
-            out += family.samples;
-        }
-        return out;
-    }
-
-private:
-    struct Family {
-        std::string header;
-        std::string samples;
-    };
-    std::map<std::string, Family> families_;
-    std::vector<std::string> order_;
-};
-
-}  // namespace
-
-std::string render_prometheus(const JobMetrics& metrics) {
-    Exposition e;
-    for (const auto& c : metrics.components()) {
-        std::string labels =
-            fmt::format(R"(component="{}",type="{}",kind="{}")", escape_label(c->name),
-                        escape_label(c->type), component_kind_name(c->kind));
-        auto counter = [&](const char* name, const char* help, const std::atomic<uint64_t>& v) {
-            e.sample(name, help, MetricKind::kCounter, labels,
-                     static_cast<int64_t>(v.load(std::memory_order_relaxed)));
-        };
-        counter("eddy_records_in_total", "Records a component received.", c->records_in);
-        counter("eddy_records_out_total", "Records a component emitted on its main output.",
-                c->records_out);
-        counter("eddy_records_side_total",
-                "Records a component emitted on named outputs other than errors.", c->records_side);
-        counter("eddy_errors_total", "Records or input a component sent to its errors output.",
-                c->errors);
-        counter("eddy_late_total", "Records that arrived after the watermark passed their time.",
-                c->late);
-        counter("eddy_state_spilled_total", "Keyed state entries evicted from memory with changes.",
-                c->state_spilled);
-        counter("eddy_state_loaded_total", "Keyed state entries read from RocksDB on a miss.",
-                c->state_loaded);
-    }
-    metrics.for_each_component_metric([&](const ComponentMetric& m) {
-        if (!m.cell.live.load(std::memory_order_relaxed)) {
-            return;
-        }
-        std::string labels = fmt::format(R"(component="{}")", escape_label(m.component));
-        for (const auto& [name, value] : m.labels) {
-            labels += fmt::format(R"(,{}="{}")", name, escape_label(value));
-        }
-        e.sample("eddy_" + m.name, m.help, m.kind, labels,
-                 m.cell.value.load(std::memory_order_relaxed));
-    });
-    metrics.for_each_evaluation([&](const ComponentEvaluation& v) {
-        std::string labels = fmt::format(R"(component="{}",metric="{}")", escape_label(v.component),
-                                         escape_label(v.metric));
-        if (v.top_n > 0) {
-            labels += fmt::format(R"(,top_n="{}")", v.top_n);
-        }
-        e.sample("eddy_evaluation",
-                 "Prequential evaluation figure of a recommender (evaluate: true), over the "
-                 "events scored so far (docs/evaluation.md).",
-                 MetricKind::kGauge, labels, v.cell.value.load(std::memory_order_relaxed));
-        e.sample("eddy_evaluation_scored_events",
-                 "Events the prequential evaluation figure covers.", MetricKind::kGauge, labels,
-                 v.cell.scored.load(std::memory_order_relaxed));
-    });
-    return e.text();
 }
 
 Status write_file_atomically(const std::string& path, const std::string& text) {

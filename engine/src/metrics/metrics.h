@@ -13,16 +13,35 @@
 #include <string_view>
 #include <vector>
 
+#include "eddy/clock.h"
 #include "eddy/metrics.h"
+#include "eddy/record.h"
 #include "eddy/spec.h"
 #include "eddy/status.h"
+
+#include "metrics/histogram.h"
 
 namespace eddy {
 
 /// Counters of one component, summed over its shards. Written by the runtime
-/// with relaxed atomics (one writer per shard), read by the summary and,
-/// later, the metrics endpoint.
+/// with relaxed atomics (one writer per shard), read by the summary and
+/// render_prometheus(). Everything a shard writes per batch or per record is
+/// one relaxed atomic operation; gauges that differ per shard (watermark,
+/// queue fill, state size) have a slot per shard, combined at render time.
 struct ComponentMetrics {
+    /// What one shard (instance) of the component writes for itself.
+    struct Shard {
+        std::atomic<int64_t> watermark{kNoWatermark};  ///< Its current event-time watermark.
+        std::atomic<int64_t> queued{0};  ///< Parallel jobs: messages in its mailbox now.
+    };
+    /// Entries and estimated memory of one state handle, per shard; sampled
+    /// on the thread that owns the shard (StateHandle is not thread-safe).
+    struct StateSize {
+        std::string state;
+        std::unique_ptr<std::atomic<uint64_t>[]> entries;
+        std::unique_ptr<std::atomic<uint64_t>[]> bytes;
+    };
+
     std::string name;
     std::string type;
     ComponentKind kind = ComponentKind::kOperator;
@@ -35,13 +54,29 @@ struct ComponentMetrics {
     /// [2^(b-1), 2^b) ms (bucket 0: under 1 ms); the last bucket is open-ended.
     static constexpr size_t kLatenessBuckets = 40;
     std::array<std::atomic<uint64_t>, kLatenessBuckets> lateness_ms{};
+    std::atomic<uint64_t> lateness_sum_ms{0};
     /// Keyed state with a state dir: entries evicted from memory with changes
     /// (written to the spill area) and entries read from RocksDB on a miss.
     std::atomic<uint64_t> state_spilled{0};
     std::atomic<uint64_t> state_loaded{0};
     /// Parallel jobs: the most messages (batches, watermarks) that waited at
-    /// once in the mailbox of this component's instance (at most its capacity).
+    /// once in the mailbox of one of this component's instances (at most its
+    /// capacity), and the capacity of all of them (0: no mailbox).
     std::atomic<uint64_t> queue_peak{0};
+    uint64_t queue_capacity = 0;
+    /// Operators: time in process_batch()/process() per batch (ns), and the
+    /// records of those batches.
+    Histogram batch_ns{kBatchTimeBoundsNs, 1e9};
+    std::atomic<uint64_t> batch_records{0};
+    /// Sinks: processing time when write() returned minus each record's event time (ms).
+    Histogram end_to_end_ms{kEndToEndBoundsMs, 1e3};
+    /// Sources that know their size: what is left to read (-1: unknown), in
+    /// bytes or records.
+    std::atomic<int64_t> source_remaining{-1};
+    std::atomic<bool> source_remaining_bytes{true};
+    /// Set once (before the job runs) by set_state_names(); sampled later.
+    std::vector<StateSize> states;
+    std::atomic<bool> states_sampled{false};
     /// Where a sink writes, for the summary ("out/purchases.jsonl").
     std::string destination;
 
@@ -54,9 +89,58 @@ struct ComponentMetrics {
         uint64_t ms = lateness > 0 ? static_cast<uint64_t>(lateness) : 0;
         size_t bucket = std::min<size_t>(std::bit_width(ms), kLatenessBuckets - 1);
         lateness_ms[bucket].fetch_add(1, std::memory_order_relaxed);
+        lateness_sum_ms.fetch_add(ms, std::memory_order_relaxed);
     }
     /// The upper bound (ms) of the bucket holding quantile q of lateness; 0 without late events.
     uint64_t lateness_quantile(double q) const;
+
+    /// Per batch an operator processed: how long the call took and its records.
+    void observe_batch(int64_t ns, size_t records) {
+        batch_ns.observe(ns);
+        batch_records.fetch_add(records, std::memory_order_relaxed);
+    }
+    /// Per batch a sink wrote: each record's latency from its event time to
+    /// `now_ms` (one pass over the batch, buckets counted locally).
+    void observe_end_to_end(const Batch& batch, int64_t now_ms);
+
+    /// The number of shards; before the job runs. Starts at 1.
+    void set_shards(size_t n);
+    size_t shard_count() const { return shard_count_; }
+    Shard& shard(size_t s) { return shards_[s]; }
+    const Shard& shard(size_t s) const { return shards_[s]; }
+    void set_watermark(size_t s, int64_t watermark) {
+        shards_[s].watermark.store(watermark, std::memory_order_relaxed);
+    }
+    /// The smallest watermark of the shards that have one (kNoWatermark: none has).
+    int64_t min_watermark() const;
+    /// Messages in the mailboxes of all shards now (never negative).
+    uint64_t queued() const;
+
+    /// The names of the component's state handles; before the job runs.
+    void set_state_names(const std::vector<std::string>& names);
+    void set_state_size(size_t state, size_t s, uint64_t entries, uint64_t bytes) {
+        states[state].entries[s].store(entries, std::memory_order_relaxed);
+        states[state].bytes[s].store(bytes, std::memory_order_relaxed);
+    }
+
+private:
+    size_t shard_count_ = 1;
+    std::unique_ptr<Shard[]> shards_ = std::make_unique<Shard[]>(1);
+};
+
+/// Job-level figures of checkpoints, written by the job's thread at each
+/// checkpoint and read by render_prometheus().
+struct CheckpointMetrics {
+    std::atomic<bool> enabled{false};  ///< The job has a state.dir.
+    std::atomic<uint64_t> completed{0};
+    std::atomic<uint64_t> last_id{0};  ///< Taken or restored; 0: none.
+    std::atomic<uint64_t> last_bytes{0};
+    std::atomic<int64_t> last_timestamp_ms{0};  ///< Processing time of the last one taken.
+    std::atomic<int64_t> last_duration_us{0};
+    Histogram duration_us{kCheckpointBoundsUs, 1e6};
+
+    /// A checkpoint completed: its id, bytes written, when (job clock) and how long it took (µs).
+    void record(uint64_t id, uint64_t bytes, int64_t timestamp_ms, int64_t duration);
 };
 
 enum class MetricKind { kCounter, kGauge };
@@ -121,16 +205,32 @@ public:
         }
     }
 
+    /// Checkpoints of the job (job-level, no component label).
+    CheckpointMetrics& checkpoints() { return checkpoints_; }
+    const CheckpointMetrics& checkpoints() const { return checkpoints_; }
+
+    /// The job's processing-time clock, for gauges computed at render time
+    /// (watermark lag); the system clock until set. Set before the job runs.
+    void set_clock(const Clock& clock) { clock_ = &clock; }
+    const Clock& clock() const { return *clock_; }
+
 private:
     std::vector<std::unique_ptr<ComponentMetrics>> components_;
+    CheckpointMetrics checkpoints_;
+    const Clock* clock_ = &Clock::system();
     mutable std::mutex mu_;
     std::deque<ComponentMetric> component_metrics_;  // guarded by mu_
     std::deque<ComponentEvaluation> evaluations_;    // guarded by mu_
 };
 
 /// The Prometheus text exposition format (version 0.0.4) of a job's
-/// metrics: records in, out, side, errors and late per component, state
-/// spill and load counts, queue peaks, then the components' own metrics.
+/// metrics (docs/metrics.md): per component records in, out, side, errors
+/// and late, lateness, batch time, end-to-end latency, watermark and its lag
+/// behind `now_ms`, state size, spill and load, queue fill, source
+/// remaining; the job's checkpoints; then the components' own metrics and
+/// evaluation figures. Thread-safe; not for the hot path.
+std::string render_prometheus(const JobMetrics& metrics, int64_t now_ms);
+/// The same, with `now_ms` from the metrics' clock (the job's).
 std::string render_prometheus(const JobMetrics& metrics);
 
 /// Writes `text` to `path` through a temporary file and a rename, so that a

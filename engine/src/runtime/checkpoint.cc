@@ -807,6 +807,15 @@ Status Job::Impl::checkpoint() {
             .count();
     spdlog::debug("checkpoint {}: {} bytes written in {:.1f} ms", checkpoint_id_,
                   last_checkpoint_bytes_, last_checkpoint_ms_);
+    job_.metrics_.checkpoints().record(checkpoint_id_, last_checkpoint_bytes_,
+                                       job_.options_.clock->now_ms(),
+                                       static_cast<int64_t>(last_checkpoint_ms_ * 1000));
+    // The workers are quiet: state sizes can be read here.
+    for (auto& shards : instances_) {
+        for (auto& inst : shards) {
+            sample_state(*inst);
+        }
+    }
     return Status::ok();
 }
 

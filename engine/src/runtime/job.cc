@@ -26,6 +26,14 @@ Status Job::Impl::build() {
         const ComponentDef& c = topo.components[i];
         metrics[i] = &job_.metrics_.add(c.name, c.type, c.kind);
     }
+    job_.metrics_.set_clock(*job_.options_.clock);
+    for (const PlanNode& node : plan.nodes) {
+        for (int ci : node.components) {
+            if (node.kind == PlanNodeKind::kChain) {
+                metrics[static_cast<size_t>(ci)]->set_shards(static_cast<size_t>(node.parallelism));
+            }
+        }
+    }
 
     instances_.resize(plan.nodes.size());
     for (const PlanNode& node : plan.nodes) {
@@ -54,6 +62,7 @@ Status Job::Impl::build() {
                     if (!c.key.empty()) {
                         rt->key_ = fields_.intern(c.key);
                     }
+                    operator_at_[c.name] = {node.id, inst->ops.size()};
                     inst->ops.push_back(std::move(rt));
                 }
             } else if (node.kind == PlanNodeKind::kSink) {
@@ -90,6 +99,22 @@ Status Job::Impl::build() {
         }
     }
     EDDY_RETURN_IF_ERROR(build_routes());
+    // With parallelism, every chain and sink instance gets a mailbox and,
+    // in run(), a thread. Made here, so that they never change while the
+    // HTTP API posts tasks (post_task() reads them from other threads).
+    for (const PlanNode& node : plan.nodes) {
+        parallel_ |= node.kind == PlanNodeKind::kChain && node.parallelism > 1;
+    }
+    for (auto& shards : instances_) {
+        for (auto& inst : shards) {
+            if (parallel_ && (!inst->ops.empty() || inst->sink != nullptr)) {
+                inst->mailbox = std::make_unique<Mailbox>(kMailboxCapacity);
+                inst->queue_metrics =
+                    inst->sink != nullptr ? inst->sink->metrics_ : inst->ops[0]->metrics_;
+                inst->queue_metrics->queue_capacity += kMailboxCapacity;
+            }
+        }
+    }
     if (!job_.topology_.state.dir.empty()) {
         EDDY_RETURN_IF_ERROR(open_state());
     }
@@ -125,7 +150,20 @@ Status Job::Impl::build() {
     }
     if (store_) {
         EDDY_RETURN_IF_ERROR(bind_state());
+        job_.metrics_.checkpoints().enabled.store(true);
+        job_.metrics_.checkpoints().last_id.store(checkpoint_id_);
     }
+    // State handles are known once operators are open.
+    for (const auto& shards : instances_) {
+        for (const auto& op : shards.front()->ops) {
+            std::vector<std::string> names;
+            for (const StateHandle* h : op->states_) {
+                names.push_back(h->name());
+            }
+            op->metrics_->set_state_names(names);
+        }
+    }
+    sample_metrics();
     // A metrics file that cannot be written is an error now, not a warning later.
     return write_metrics();
 }
@@ -140,6 +178,64 @@ Status Job::Impl::write_metrics() {
         return Status(s.code(), "metrics file: " + s.message());
     }
     return s;
+}
+
+void Job::Impl::sample_metrics() {
+    for (auto& src : sources_) {
+        SourceProgress p = src->source_->progress();
+        if (p.total > 0) {
+            src->metrics_->source_remaining_bytes.store(p.bytes, std::memory_order_relaxed);
+            src->metrics_->source_remaining.store(
+                static_cast<int64_t>(p.total > p.done ? p.total - p.done : 0),
+                std::memory_order_relaxed);
+        }
+    }
+    for (auto& shards : instances_) {
+        for (auto& inst : shards) {
+            if (inst->mailbox) {
+                std::atomic<uint64_t>& peak = inst->queue_metrics->queue_peak;
+                peak.store(std::max<uint64_t>(peak.load(), inst->mailbox->peak()));
+            }
+            bool stateful = false;
+            for (const auto& op : inst->ops) {
+                stateful |= !op->states_.empty();
+            }
+            if (!stateful) {
+                continue;
+            }
+            if (!threaded_) {
+                sample_state(*inst);
+                continue;
+            }
+            // A worker that has not run the last sample yet (backpressure) gets no second.
+            if (inst->sampling.exchange(true)) {
+                continue;
+            }
+            NodeInstance* i = inst.get();
+            if (inst->tasks.post([this, i](bool run) {
+                    if (run) {
+                        sample_state(*i);
+                    }
+                    i->sampling.store(false);
+                })) {
+                inst->mailbox->interrupt();
+            }
+        }
+    }
+}
+
+void Job::Impl::sample_state(NodeInstance& inst) {
+    auto shard = static_cast<size_t>(inst.shard);
+    for (auto& op : inst.ops) {
+        ComponentMetrics& m = *op->metrics_;
+        for (size_t h = 0; h < op->states_.size() && h < m.states.size(); ++h) {
+            const StateHandle& handle = *op->states_[h];
+            if (!handle.shared() || shard == 0) {  // shared: one value, counted once
+                m.set_state_size(h, shard, handle.size(), handle.memory_bytes());
+            }
+        }
+        m.states_sampled.store(true, std::memory_order_relaxed);
+    }
 }
 
 Status Job::Impl::build_routes() {
@@ -248,15 +344,18 @@ void Job::Impl::deliver(NodeInstance& inst, size_t channel, Batch& batch) {
         if (!batch.empty()) {
             sink.metrics_->add_in(batch.size());
             Status s = sink.sink_->write(batch);
+            sink.metrics_->observe_end_to_end(batch, job_.options_.clock->now_ms());
             pass_rejected(sink);
             if (!s.is_ok()) {
                 fail(Status(s.code(), "sink '" + sink.def_.name + "': " + s.message()));
             }
         }
         // What reads the sink's `errors` follows the sink's input watermark.
-        if (sink.routes_errors_ != nullptr && batch.watermark() != kNoWatermark &&
-            inst.combiner.update(channel, batch.watermark())) {
-            broadcast_watermark(*sink.routes_errors_, 0, inst.combiner.current());
+        if (batch.watermark() != kNoWatermark && inst.combiner.update(channel, batch.watermark())) {
+            sink.metrics_->set_watermark(0, inst.combiner.current());
+            if (sink.routes_errors_ != nullptr) {
+                broadcast_watermark(*sink.routes_errors_, 0, inst.combiner.current());
+            }
         }
         return;
     }
@@ -274,7 +373,10 @@ void Job::Impl::deliver_idle(NodeInstance& inst, size_t channel, bool idle) {
     }
     if (inst.sink == nullptr) {
         advance(inst, inst.combiner.current());
-    } else if (inst.sink->routes_errors_ != nullptr) {
+        return;
+    }
+    inst.sink->metrics_->set_watermark(0, inst.combiner.current());
+    if (inst.sink->routes_errors_ != nullptr) {
         broadcast_watermark(*inst.sink->routes_errors_, 0, inst.combiner.current());
     }
 }
@@ -343,6 +445,7 @@ void Job::Impl::process_into(NodeInstance& inst, size_t k, Batch& batch) {
             batch[i].set_key(Value());
         }
     }
+    auto started = std::chrono::steady_clock::now();
     if (op.def_.state_ttl_ms) {
         // With a TTL, state access is stamped with each record's own time.
         guarded(op.def_, "process()", [&] {
@@ -354,6 +457,10 @@ void Job::Impl::process_into(NodeInstance& inst, size_t k, Batch& batch) {
     } else {
         guarded(op.def_, "process()", [&] { op.op_->process_batch(*input, op); });
     }
+    op.metrics_->observe_batch(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now() - started)
+                                   .count(),
+                               input->size());
     maintain_state(op);
     flush_outputs(inst, k);
 }
@@ -493,6 +600,7 @@ void Job::Impl::advance(NodeInstance& inst, int64_t watermark) {
     }
     inst.output_watermark = watermark;
     for (auto& op : inst.ops) {
+        op->metrics_->set_watermark(static_cast<size_t>(inst.shard), watermark);
         for (Routes* r : op->routes_) {
             if (r != nullptr) {
                 broadcast_watermark(*r, inst.shard, watermark);
@@ -515,6 +623,15 @@ bool Job::Impl::poll_source(SourceRuntime& src) {
         return false;
     }
     PollStatus status = polled.value();
+    if (!src.caught_up_) {
+        // Caught up: a poll returned less than it asked for (for /ready).
+        size_t got = decoder != nullptr ? src.raw_.size() : src.main_.size() + src.errors_.size();
+        size_t asked = decoder != nullptr ? decoder->lines_per_read() : job_.options_.batch_size;
+        src.caught_up_ = got < asked || status == PollStatus::kEnd;
+        if (src.caught_up_) {
+            note_caught_up();
+        }
+    }
     bool had_data = !src.errors_.empty();
     if (decoder != nullptr) {
         // Each chunk goes on as a poll of its own would, watermark included.
@@ -576,6 +693,7 @@ void Job::Impl::send_source_watermark(SourceRuntime& src) {
     int64_t wm = src.watermarks_.current();
     if (wm > src.sent_watermark_) {
         src.sent_watermark_ = wm;
+        src.metrics_->set_watermark(0, wm);
         broadcast_watermark(src.routes_main_, 0, wm);
         broadcast_watermark(src.routes_errors_, 0, wm);
     }
@@ -625,7 +743,6 @@ void Job::Impl::start_workers() {
             if (inst->ops.empty() && inst->sink == nullptr) {
                 continue;  // sources run on the job's thread
             }
-            inst->mailbox = std::make_unique<Mailbox>(kMailboxCapacity);
             NodeInstance* i = inst.get();
             // Named after the first component and the shard, for top -H and perf.
             std::string name =
@@ -654,8 +771,8 @@ void Job::Impl::stop_workers() {
                 inst->worker.join();
             }
             if (inst->mailbox) {
-                (inst->sink != nullptr ? inst->sink->metrics_ : inst->ops[0]->metrics_)
-                    ->queue_peak.store(inst->mailbox->peak());
+                std::atomic<uint64_t>& peak = inst->queue_metrics->queue_peak;
+                peak.store(std::max<uint64_t>(peak.load(), inst->mailbox->peak()));
             }
         }
     }
@@ -683,6 +800,8 @@ void Job::Impl::work(NodeInstance& inst) {
             return;
         }
         if (popped == Mailbox::Popped::kMessage) {
+            inst.queue_metrics->shard(static_cast<size_t>(inst.shard))
+                .queued.fetch_sub(1, std::memory_order_relaxed);
             switch (m.kind) {
                 case Message::Kind::kData:
                     deliver(inst, m.channel, *m.batch);
@@ -699,6 +818,9 @@ void Job::Impl::work(NodeInstance& inst) {
             }
             finish_one();
         }
+        if (inst.tasks.pending()) {
+            run_tasks(inst);
+        }
         if (next != kEndOfTime && wall.now_ms() >= next) {
             // Counted in flight, so that a checkpoint waits for it (or it waits
             // for the checkpoint).
@@ -709,6 +831,102 @@ void Job::Impl::work(NodeInstance& inst) {
             finish_one();
         }
     }
+}
+
+void Job::Impl::note_caught_up() {
+    for (const auto& src : sources_) {
+        if (!src->caught_up_) {
+            return;
+        }
+    }
+    job_.ready_.store(true, std::memory_order_release);
+}
+
+void Job::Impl::run_tasks(NodeInstance& inst) {
+    // Counted in flight like a timer, so that a checkpoint waits for the
+    // tasks (or they wait for it: they stay queued while paused).
+    in_flight_.fetch_add(1);
+    if (!paused_.load()) {
+        inst.tasks.run_all();
+    }
+    finish_one();
+}
+
+void Job::Impl::run_all_tasks() {
+    if (!tasks_posted_.exchange(false)) {
+        return;
+    }
+    for (auto& shards : instances_) {
+        for (auto& inst : shards) {
+            if (inst->tasks.pending()) {
+                inst->tasks.run_all();
+            }
+        }
+    }
+}
+
+void Job::Impl::close_tasks() {
+    for (auto& shards : instances_) {
+        for (auto& inst : shards) {
+            inst->tasks.close();
+        }
+    }
+}
+
+void Job::Impl::resume() {
+    paused_.store(false);
+    if (!threaded_) {
+        return;
+    }
+    // Tasks posted during the checkpoint waited; wake their workers.
+    for (auto& shards : instances_) {
+        for (auto& inst : shards) {
+            if (inst->mailbox && inst->tasks.pending()) {
+                inst->mailbox->interrupt();
+            }
+        }
+    }
+}
+
+Status Job::Impl::post_task(std::string_view op, const Value* key,
+                            std::function<void(const OwnerView*)> task) {
+    auto at = operator_at_.find(op);
+    if (at == operator_at_.end()) {
+        return Status::not_found("no operator named '" + std::string(op) + "'");
+    }
+    auto& shards = instances_[static_cast<size_t>(at->second.first)];
+    int parallelism = static_cast<int>(shards.size());
+    int shard = key == nullptr ? 0 : shard_of_key_group(key_group(*key), parallelism);
+    NodeInstance& inst = *shards[static_cast<size_t>(shard)];
+    size_t k = at->second.second;
+    bool posted = inst.tasks.post([this, &inst, k, task](bool run) {
+        if (!run) {
+            task(nullptr);
+            return;
+        }
+        OperatorRuntime& rt = *inst.ops[k];
+        OwnerView view;
+        view.def = &rt.def_;
+        view.op = rt.op_.get();
+        view.states = &rt.states_;
+        view.shard = inst.shard;
+        view.parallelism = static_cast<int>(instances_[static_cast<size_t>(inst.node->id)].size());
+        view.watermark = inst.output_watermark;
+        view.checkpoint_id = checkpoint_id_;
+        task(&view);
+    });
+    if (!posted) {
+        task(nullptr);
+        return Status::ok();
+    }
+    if (inst.mailbox) {
+        inst.mailbox->interrupt();
+    } else {
+        tasks_posted_.store(true);
+        std::lock_guard lock(wake_mu_);
+        wake_cv_.notify_one();
+    }
+    return Status::ok();
 }
 
 void Job::Impl::quiesce() {
@@ -755,16 +973,13 @@ Status Job::Impl::run() {
     auto next_checkpoint = start + interval;
     auto metrics_interval = std::chrono::milliseconds(job_.options_.metrics_interval_ms);
     auto next_metrics = start + metrics_interval;
-    // With parallelism, every chain and sink instance runs on its own thread.
-    bool parallel = false;
-    for (const PlanNode& node : job_.plan_.nodes) {
-        parallel |= node.kind == PlanNodeKind::kChain && node.parallelism > 1;
-    }
+    auto next_sample = start + std::chrono::milliseconds(kSampleIntervalMs);
     int threads = 1;
     for (const PlanNode& node : job_.plan_.nodes) {
         threads = std::max(threads, node.kind == PlanNodeKind::kChain ? node.parallelism : 1);
     }
-    if (parallel) {
+    job_.running_.store(true, std::memory_order_release);
+    if (parallel_) {
         start_workers();
         start_parallel_decoding(threads);
     }
@@ -784,6 +999,7 @@ Status Job::Impl::run() {
         }
         if (!threaded_) {
             fire_processing_timers();
+            run_all_tasks();
         }
         if (all_ended) {
             break;
@@ -796,6 +1012,10 @@ Status Job::Impl::run() {
             fail_on_error(checkpoint());
             resume();
             next_checkpoint = clock::now() + interval;
+        }
+        if (now >= next_sample) {
+            next_sample = now + std::chrono::milliseconds(kSampleIntervalMs);
+            sample_metrics();
         }
         if (!job_.options_.metrics_file.empty() && now >= next_metrics) {
             next_metrics = now + metrics_interval;
@@ -818,9 +1038,12 @@ Status Job::Impl::run() {
             job_.options_.on_progress(p);
         }
         if (!any_data) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            std::unique_lock lock(wake_mu_);
+            wake_cv_.wait_for(lock, std::chrono::milliseconds(5),
+                              [&] { return tasks_posted_.load(); });
         }
     }
+    job_.running_.store(false, std::memory_order_release);
     if (threaded_) {
         quiesce();
     }
@@ -831,6 +1054,8 @@ Status Job::Impl::run() {
     if (threaded_) {
         stop_workers();
     }
+    sample_metrics();  // the workers are stopped: on this thread
+    close_tasks();
     close_all();
     job_.elapsed_ = std::chrono::duration<double>(clock::now() - start).count();
     if (Status s = write_metrics(); !s.is_ok()) {
@@ -853,6 +1078,11 @@ Result<std::unique_ptr<Job>> Job::create(const Topology& topology, JobOptions op
 
 Status Job::run() {
     return impl_->run();
+}
+
+Status Job::run_on_owner(std::string_view op, const Value* key,
+                         std::function<void(const OwnerView*)> task) {
+    return impl_->post_task(op, key, std::move(task));
 }
 
 Status Job::checkpoint() {

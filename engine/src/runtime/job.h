@@ -5,10 +5,12 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "eddy/clock.h"
 #include "eddy/fields.h"
+#include "eddy/operator.h"
 #include "eddy/registry.h"
 #include "eddy/status.h"
 
@@ -41,6 +43,18 @@ struct JobOptions {
     /// and at the end, for node_exporter's textfile collector or a look by hand.
     std::string metrics_file;
     int64_t metrics_interval_ms = 10000;
+};
+
+/// What a task posted with Job::run_on_owner() sees of one operator
+/// instance, on the thread that owns it (valid only during the call).
+struct OwnerView {
+    const ComponentDef* def = nullptr;
+    Operator* op = nullptr;
+    const std::vector<StateHandle*>* states = nullptr;
+    int shard = 0;
+    int parallelism = 1;
+    int64_t watermark = kNoWatermark;  ///< The instance's current event-time watermark.
+    uint64_t checkpoint_id = 0;        ///< The last checkpoint taken or restored; 0: none.
 };
 
 /// Progress of the finite sources, summed.
@@ -87,6 +101,20 @@ public:
     uint64_t last_checkpoint_bytes() const;
     double last_checkpoint_ms() const;
 
+    /// Runs `task` on the thread that owns the shard of operator `op` that
+    /// holds `key` (shard 0 when `key` is null), between two batches, never
+    /// during a checkpoint: it may read the instance's state as process()
+    /// left it, and must be quick. It is called with nullptr when the job
+    /// ends before it could run. Thread-safe; returns at once (not found:
+    /// no operator of that name). For the HTTP API (engine/src/serve/).
+    Status run_on_owner(std::string_view op, const Value* key,
+                        std::function<void(const OwnerView*)> task);
+    /// Whether run() is processing (it has started and not yet ended).
+    bool running() const { return running_.load(std::memory_order_acquire); }
+    /// Whether state is restored and every source has caught up with its
+    /// input at least once (a poll that returned less than it asked for).
+    bool ready() const { return ready_.load(std::memory_order_acquire); }
+
     const JobMetrics& metrics() const { return metrics_; }
     const PhysicalPlan& plan() const { return plan_; }
     const Topology& topology() const { return topology_; }
@@ -101,6 +129,8 @@ private:
     JobOptions options_;
     JobMetrics metrics_;
     std::atomic<bool> stop_{false};
+    std::atomic<bool> running_{false};
+    std::atomic<bool> ready_{false};
     bool stopped_early_ = false;
     double elapsed_ = 0;
     std::unique_ptr<Impl> impl_;

@@ -19,6 +19,7 @@
 #include "runtime/job.h"
 #include "runtime/key_groups.h"
 #include "runtime/mailbox.h"
+#include "runtime/owner_tasks.h"
 #include "runtime/parallel_decode.h"
 #include "runtime/plan.h"
 #include "state/backing.h"
@@ -65,6 +66,9 @@ public:
     uint64_t last_checkpoint_bytes() const { return last_checkpoint_bytes_; }
     double last_checkpoint_ms() const { return last_checkpoint_ms_; }
     bool restored() const { return resuming_; }
+    /// Job::run_on_owner().
+    Status post_task(std::string_view op, const Value* key,
+                     std::function<void(const OwnerView*)> task);
 
 private:
     struct NodeInstance;
@@ -262,6 +266,7 @@ private:
         int64_t sent_watermark_ = kNoWatermark;
         bool ended_ = false;
         bool idle_ = false;
+        bool caught_up_ = false;  // a poll has returned less than it asked for
         int node_ = -1;
     };
 
@@ -301,6 +306,11 @@ private:
         // Parallel jobs: the instance's input and the thread that serves it.
         std::unique_ptr<Mailbox> mailbox;
         std::thread worker;
+        // Reads from the HTTP API, run by the thread that owns the instance.
+        TaskInbox tasks;
+        // Parallel jobs: where the mailbox's fill is counted (its first component).
+        ComponentMetrics* queue_metrics = nullptr;
+        std::atomic<bool> sampling{false};  // a sample_state() task is queued
     };
 
     NodeInstance& instance(int node, int shard) {
@@ -375,6 +385,12 @@ private:
     void close_all();
     /// JobOptions::metrics_file: the Prometheus text of the metrics now.
     Status write_metrics();
+    /// On the job's thread, every kSampleIntervalMs and at the end: source
+    /// progress, mailbox peaks, and state sizes (sample_state(), on the
+    /// thread that owns each instance: a task when workers run).
+    void sample_metrics();
+    void sample_state(NodeInstance& inst);
+    static constexpr int64_t kSampleIntervalMs = 1000;
     void fail_on_error(Status s) {
         if (!s.is_ok()) {
             fail(std::move(s));
@@ -398,6 +414,8 @@ private:
     void send(NodeInstance& inst, Message&& m) {
         in_flight_.fetch_add(1);
         inst.mailbox->push(std::move(m));
+        inst.queue_metrics->shard(static_cast<size_t>(inst.shard))
+            .queued.fetch_add(1, std::memory_order_relaxed);
     }
     void finish_one() {
         if (in_flight_.fetch_sub(1) == 1) {
@@ -408,7 +426,15 @@ private:
     /// Waits until every message sent has been processed and no processing-
     /// time timer runs; from then on until resume() the workers are idle.
     void quiesce();
-    void resume() { paused_.store(false); }
+    void resume();
+
+    /// Runs the instance's tasks unless a checkpoint holds the workers.
+    void run_tasks(NodeInstance& inst);
+    /// Sequential jobs: runs every instance's tasks on the job's thread.
+    void run_all_tasks();
+    void close_tasks();
+    /// Sets Job::ready() once every source has caught up.
+    void note_caught_up();
     template <class F>
     void guarded(const ComponentDef& def, const char* what, F&& f) {
         try {
@@ -467,10 +493,18 @@ private:
     std::atomic<bool> failed_{false};
     Status failure_;  // guarded by failure_mu_ while workers run
     bool threaded_ = false;
+    bool parallel_ = false;  // chains and sinks run on threads of their own (build())
     std::atomic<int64_t> in_flight_{0};
     std::atomic<bool> paused_{false};
     std::mutex quiet_mu_;
     std::condition_variable quiet_cv_;
+    // Sequential jobs: the job's thread waits here when no source has data,
+    // and a posted task wakes it.
+    std::mutex wake_mu_;
+    std::condition_variable wake_cv_;
+    std::atomic<bool> tasks_posted_{false};
+    // Operator name -> (plan node, position in the chain).
+    std::map<std::string, std::pair<int, size_t>, std::less<>> operator_at_;
     BatchPool pool_;
 };
 

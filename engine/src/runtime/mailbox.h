@@ -43,20 +43,33 @@ public:
         not_empty_.notify_one();
     }
 
-    /// The next message; waits until one arrives, `deadline` passes, or the
-    /// mailbox is closed and empty.
+    /// The next message; waits until one arrives, `deadline` passes,
+    /// interrupt() is called (kTimeout), or the mailbox is closed and empty.
     Popped pop(Message& m, std::chrono::steady_clock::time_point deadline) {
         std::unique_lock lock(mu_);
-        if (!not_empty_.wait_until(lock, deadline, [&] { return !queue_.empty() || closed_; })) {
+        if (!not_empty_.wait_until(lock, deadline,
+                                   [&] { return !queue_.empty() || closed_ || interrupted_; })) {
             return Popped::kTimeout;
         }
         if (queue_.empty()) {
+            if (interrupted_ && !closed_) {
+                interrupted_ = false;
+                return Popped::kTimeout;
+            }
             return Popped::kClosed;
         }
         m = std::move(queue_.front());
         queue_.pop_front();
         not_full_.notify_one();
         return Popped::kMessage;
+    }
+
+    /// Wakes a consumer waiting in pop() without a message, so that it
+    /// looks at its other work (tasks posted by the HTTP API) now.
+    void interrupt() {
+        std::lock_guard lock(mu_);
+        interrupted_ = true;
+        not_empty_.notify_one();
     }
 
     /// Wakes the consumer; once the queue is empty, pop() returns kClosed.
@@ -81,6 +94,7 @@ private:
     size_t capacity_;
     size_t peak_ = 0;
     bool closed_ = false;
+    bool interrupted_ = false;
 };
 
 /// Empty batches for reuse, so that passing batches between threads does not

@@ -57,6 +57,21 @@ struct StateDef {
 };
 
 /// A validated topology: the logical DAG of components.
+/// `serve:`: the HTTP API (docs/serving.md). Off while `listen` is empty.
+struct ServeDef {
+    std::string listen;      ///< host:port; `eddy run --http` overrides it.
+    std::string token_env;   ///< The bearer token's environment variable...
+    std::string token_file;  ///< ...or file; required when not on loopback.
+    uint64_t max_key_bytes = 256;
+    uint64_t max_request_bytes = 16 << 10;
+    int64_t max_connections = 64;
+    int64_t query_timeout_ms = 2000;
+    /// View -> the operator that answers it: `recommendations`, `profiles`,
+    /// `segments`. Absent views go to the operators of the usual types.
+    std::vector<std::pair<std::string, std::string>> views;
+    Location location;
+};
+
 struct Topology {
     std::string name;
     std::string description;
@@ -66,6 +81,7 @@ struct Topology {
     std::vector<std::string> plugins;
     /// The sink that reads every `errors` output nothing else reads (`dead_letter:`).
     std::string dead_letter;
+    ServeDef serve;
     /// Sources, then operators, then sinks, each group in file order.
     std::vector<ComponentDef> components;
 

@@ -11,15 +11,20 @@
 
 #include "eddy/units.h"
 
+#include "serve/address.h"
 #include "topology/suggest.h"
 #include "topology/yaml_loader.h"
 
 namespace eddy {
 namespace {
 
-const std::vector<std::string> kTopLevelKeys = {"name",    "description", "parallelism",
-                                                "state",   "plugins",     "dead_letter",
-                                                "sources", "operators",   "sinks"};
+const std::vector<std::string> kTopLevelKeys = {
+    "name",  "description", "parallelism", "state",     "plugins",
+    "serve", "dead_letter", "sources",     "operators", "sinks"};
+const std::vector<std::string> kServeKeys = {
+    "listen",          "token_env",     "token_file", "max_key_bytes", "max_request_bytes",
+    "max_connections", "query_timeout", "views"};
+const std::vector<std::string> kServeViews = {"recommendations", "profiles", "segments"};
 const std::vector<std::string> kStateKeys = {"dir", "checkpoint_interval", "memory", "cache"};
 const std::vector<std::string> kWatermarkKeys = {"max_out_of_orderness", "idle_timeout"};
 
@@ -343,6 +348,8 @@ public:
                 read_state(value);
             } else if (key == "plugins") {
                 read_plugins(value);
+            } else if (key == "serve") {
+                read_serve(value);
             } else if (key == "dead_letter") {
                 topo_.dead_letter = scalar_text(value, "dead_letter");
                 dead_letter_location_ = value.location();
@@ -371,6 +378,7 @@ public:
         }
         order_components();
         route_dead_letters();
+        check_serve_views();
         check_graph();
         if (diags_.has_errors()) {
             return std::nullopt;
@@ -437,6 +445,99 @@ private:
                 diags_.error(
                     "unknown_field", value.location(), "unknown key '" + key + "' in `state`",
                     hint_or(did_you_mean(key, kStateKeys), "`state` takes " + join(kStateKeys)));
+            }
+        }
+    }
+
+    void read_serve(const ConfigValue& v) {
+        ServeDef& serve = topo_.serve;
+        serve.location = v.location();
+        if (!v.is_map()) {
+            diags_.error(
+                "expected_map", v.location(),
+                "`serve` must be a map like `{listen: 127.0.0.1:8080}`, got " + kind_word(v));
+            return;
+        }
+        for (const auto& [key, value] : v.entries()) {
+            auto convert = [&](Param p) { return convert_param(p, value, "`serve`", diags_); };
+            if (key == "listen") {
+                serve.listen = scalar_text(value, "serve.listen");
+                if (std::string why = check_listen_address(serve.listen); !why.empty()) {
+                    diags_.error("invalid_value", value.location(), "`serve.listen`: " + why,
+                                 "write host:port, e.g. `127.0.0.1:8080`");
+                }
+            } else if (key == "token_env") {
+                serve.token_env = scalar_text(value, "serve.token_env");
+            } else if (key == "token_file") {
+                serve.token_file = scalar_text(value, "serve.token_file");
+            } else if (key == "max_key_bytes") {
+                if (auto c = convert(Param::size("max_key_bytes").min(1).max(64 << 10))) {
+                    serve.max_key_bytes = static_cast<uint64_t>(c->as_int());
+                }
+            } else if (key == "max_request_bytes") {
+                if (auto c = convert(Param::size("max_request_bytes").min(1024).max(64 << 20))) {
+                    serve.max_request_bytes = static_cast<uint64_t>(c->as_int());
+                }
+            } else if (key == "max_connections") {
+                if (auto c = convert(Param::integer("max_connections").min(1).max(4096))) {
+                    serve.max_connections = c->as_int();
+                }
+            } else if (key == "query_timeout") {
+                if (auto c = convert(Param::duration("query_timeout").min(1).max(600'000))) {
+                    serve.query_timeout_ms = c->as_int();
+                }
+            } else if (key == "views") {
+                read_serve_views(value);
+            } else {
+                diags_.error(
+                    "unknown_field", value.location(), "unknown key '" + key + "' in `serve`",
+                    hint_or(did_you_mean(key, kServeKeys), "`serve` takes " + join(kServeKeys)));
+            }
+        }
+        if (!serve.token_env.empty() && !serve.token_file.empty()) {
+            diags_.error("invalid_value", v.location(),
+                         "`serve` takes `token_env` or `token_file`, not both");
+        }
+    }
+
+    void read_serve_views(const ConfigValue& v) {
+        if (!v.is_map()) {
+            diags_.error("expected_map", v.location(),
+                         "`serve.views` must map a view to an operator, like "
+                         "`{recommendations: recs}`, got " +
+                             kind_word(v));
+            return;
+        }
+        for (const auto& [view, op] : v.entries()) {
+            if (std::find(kServeViews.begin(), kServeViews.end(), view) == kServeViews.end()) {
+                diags_.error("unknown_field", op.location(),
+                             "unknown view '" + view + "' in `serve.views`",
+                             hint_or(did_you_mean(view, kServeViews),
+                                     "`serve.views` takes " + join(kServeViews)));
+                continue;
+            }
+            topo_.serve.views.emplace_back(view, scalar_text(op, "serve.views." + view));
+            serve_view_locations_.push_back(op.location());
+        }
+    }
+
+    /// Every operator `serve.views` names exists.
+    void check_serve_views() {
+        for (size_t i = 0; i < topo_.serve.views.size(); ++i) {
+            const std::string& op = topo_.serve.views[i].second;
+            int c = topo_.find(op);
+            if (c < 0 ||
+                topo_.components[static_cast<size_t>(c)].kind != ComponentKind::kOperator) {
+                std::vector<std::string> operators;
+                for (const ComponentDef& d : topo_.components) {
+                    if (d.kind == ComponentKind::kOperator) {
+                        operators.push_back(d.name);
+                    }
+                }
+                diags_.error("unknown_component", serve_view_locations_[i],
+                             "`serve.views." + topo_.serve.views[i].first +
+                                 "` must name an operator of this topology, got '" + op + "'",
+                             hint_or(did_you_mean(op, operators), "operators: " + join(operators)));
             }
         }
     }
@@ -959,6 +1060,7 @@ private:
     std::vector<ComponentDef> components_;
     std::map<std::string, Location> names_;
     std::set<std::string> declares_input_;
+    std::vector<Location> serve_view_locations_;
     Location dead_letter_location_;  ///< Components with an `input` or `inputs` key.
 };
 

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "eddy/json_writer.h"
+#include "eddy/status.h"
+#include "eddy/value.h"
+
+namespace eddy {
+
+/// One read of a queryable operator through the HTTP API, for example
+/// `GET /v1/recommendations/u42?n=5&category=shoes` (docs/serving.md).
+struct QueryRequest {
+    /// What is asked for: "recommendations", or another view the operator
+    /// names in Queryable::serves().
+    std::string_view view;
+    /// The key the read is about (the user), typed like the operator's key.
+    Value key;
+    /// The query string's parameters, decoded, in the order given.
+    std::vector<std::pair<std::string_view, std::string_view>> params;
+
+    /// The parameter's value, or `fallback` when it is absent.
+    std::string_view param(std::string_view name, std::string_view fallback = {}) const {
+        for (const auto& [k, v] : params) {
+            if (k == name) {
+                return v;
+            }
+        }
+        return fallback;
+    }
+};
+
+/// An interface an operator may implement, besides Operator, to answer
+/// reads from the HTTP API. The runtime calls query() on the thread that
+/// owns the key's shard, between two batches (never during a checkpoint), so
+/// it sees state exactly as process() left it and needs no lock; it must be
+/// quick (a few hundred microseconds) because the shard waits for it, and
+/// must not change state. Operators that only keep keyed state need not
+/// implement it: `GET /v1/state/{operator}/{key}` reads any keyed state
+/// through its codec.
+class Queryable {
+public:
+    virtual ~Queryable() = default;
+
+    /// Whether this operator answers `view` (e.g. "recommendations").
+    virtual bool serves(std::string_view view) const = 0;
+
+    /// Writes the answer's members into the JSON object open in `out` (the
+    /// runtime adds the key, the watermark and the checkpoint id). A key the
+    /// operator has never seen gets its cold-start answer, not an error. An
+    /// error status (a bad parameter: invalid argument) becomes a 4xx answer.
+    virtual Status query(const QueryRequest& request, JsonWriter& out) = 0;
+};
+
+}  // namespace eddy

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <httplib.h>
+
+namespace eddy::http {
+
+/// `listen`: a host (a name, an IPv4 address or a bracketed IPv6 one) and a port.
+struct ListenAddress {
+    std::string host;
+    int port = 0;
+    /// `host:port`, with an IPv6 host in brackets.
+    std::string to_string() const;
+};
+
+/// Parses `HOST:PORT` (port 0..65535; 0 = any free port); nullopt otherwise.
+std::optional<ListenAddress> parse_listen(std::string_view text);
+
+/// A TaskQueue for httplib::Server::new_task_queue. httplib's ThreadPool
+/// starts every thread up front; this one starts them as connections arrive,
+/// up to `max_threads`. A connection keeps its thread until it closes
+/// (httplib's model), so further ones wait, in order, for a free thread.
+/// shutdown() serves what is queued, then joins every thread.
+class ConnectionPool final : public httplib::TaskQueue {
+public:
+    explicit ConnectionPool(size_t max_threads) : max_threads_(max_threads) {}
+    ~ConnectionPool() override { shutdown(); }
+
+    void enqueue(std::function<void()> fn) override;
+    void shutdown() override;
+
+private:
+    void work();
+
+    const size_t max_threads_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<std::function<void()>> jobs_;
+    std::vector<std::thread> threads_;
+    size_t idle_ = 0;
+    size_t starting_ = 0;
+    bool shut_down_ = false;
+};
+
+/// `{"error": message}`.
+std::string error_json(std::string_view message);
+
+/// Answers `json` with `status` and then closes the connection: for requests
+/// whose body was not read (or not to its end), which must never be taken
+/// for the next request. httplib 0.11 closes a connection when writing the
+/// answer fails, so the body provider writes everything, then reports a failure.
+void reply_and_close(httplib::Response& res, int status, std::string json);
+
+/// Answers `json` with `status`; closes the connection (reply_and_close)
+/// when the request has a body and `body_read` is false.
+void reply(const httplib::Request& req, httplib::Response& res, int status, std::string json,
+           bool body_read);
+
+/// `text` as a regular expression that matches only itself (httplib routes
+/// by regular expression).
+std::string regex_escape(std::string_view text);
+
+}  // namespace eddy::http

@@ -1,0 +1,759 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "serve/server.h"
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include "eddy/json_writer.h"
+#include "eddy/query.h"
+#include "eddy/state.h"
+
+#include "metrics/metrics.h"
+#include "state/inspect.h"
+#include "state/operator_meta.h"
+
+namespace eddy {
+namespace {
+
+constexpr const char* kJson = "application/json";
+
+void send_json(httplib::Response& res, int status, std::string body) {
+    res.status = status;
+    res.set_content(std::move(body), kJson);
+}
+
+void send_error(httplib::Response& res, int status, std::string_view message) {
+    JsonWriter j;
+    j.begin_object().key("error").value(message).end_object();
+    send_json(res, status, j.str());
+}
+
+/// The HTTP status of a failed read.
+int http_status(const Status& s) {
+    switch (s.code()) {
+        case StatusCode::kInvalidArgument:
+        case StatusCode::kParseError:
+            return 400;
+        case StatusCode::kNotFound:
+            return 404;
+        case StatusCode::kUnsupported:
+            return 501;
+        case StatusCode::kAborted:
+            return 503;
+        default:
+            return 500;
+    }
+}
+
+/// Reads the bearer token from the environment variable or the file the
+/// settings name; an empty string when neither is set.
+Result<std::string> read_token(const ServeDef& s) {
+    std::string token;
+    if (!s.token_env.empty()) {
+        const char* v = std::getenv(s.token_env.c_str());
+        if (v == nullptr || *v == '\0') {
+            return Status::invalid_argument("serve.token_env: the environment variable `" +
+                                            s.token_env + "` is not set or empty");
+        }
+        token = v;
+    } else if (!s.token_file.empty()) {
+        std::ifstream in(s.token_file, std::ios::binary);
+        if (!in) {
+            return Status::invalid_argument("serve.token_file: cannot read `" + s.token_file + "`");
+        }
+        constexpr std::streamsize kMax = 4096;
+        token.resize(kMax + 1);
+        in.read(token.data(), kMax + 1);
+        token.resize(static_cast<size_t>(in.gcount()));
+        if (token.size() > static_cast<size_t>(kMax)) {
+            return Status::invalid_argument("serve.token_file: `" + s.token_file +
+                                            "` is larger than 4096 bytes; it should hold only "
+                                            "the token");
+        }
+        while (!token.empty() &&
+               (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
+            token.pop_back();
+        }
+        if (token.empty()) {
+            return Status::invalid_argument("serve.token_file: `" + s.token_file + "` is empty");
+        }
+    }
+    if (!token.empty() && token.size() < 16) {
+        return Status::invalid_argument(
+            "the bearer token is " + std::to_string(token.size()) +
+            " bytes; use at least 16 random bytes (e.g. `openssl rand -hex 32`)");
+    }
+    return token;
+}
+
+/// Compares in time that depends only on the lengths (tokens are secrets).
+bool constant_time_equal(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    unsigned char diff = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+        diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+    }
+    return diff == 0;
+}
+
+/// httplib's thread pool, counting the connections it holds (queued or
+/// being served), so that requests beyond `limit` are refused with 503.
+class CountingPool final : public httplib::TaskQueue {
+public:
+    CountingPool(size_t threads, int limit) : pool_(threads), limit_(limit) {}
+    void enqueue(std::function<void()> fn) override {
+        load_.fetch_add(1);
+        pool_.enqueue([this, fn = std::move(fn)] {
+            fn();
+            load_.fetch_sub(1);
+        });
+    }
+    void shutdown() override { pool_.shutdown(); }
+    bool overloaded() const { return load_.load() > limit_; }
+
+private:
+    httplib::ThreadPool pool_;
+    std::atomic<int> load_{0};
+    int limit_;
+};
+
+/// One answer awaited from a shard's thread. Shared with the task, which
+/// may run after the request gave up waiting.
+template <class T>
+struct Awaited {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    bool ran = false;  // false: the job ended before the task ran
+    T value;
+};
+
+/// What a state read copies out of a shard: the stored bytes of each keyed
+/// handle, decoded to JSON later on the HTTP thread.
+struct StateRead {
+    struct Handle {
+        std::string name;
+        uint8_t version = 0;
+        bool found = false;
+        std::string stored;
+    };
+    std::string type;
+    int shard = 0;
+    int64_t watermark = kNoWatermark;
+    uint64_t checkpoint_id = 0;
+    bool keyed = true;
+    std::vector<Handle> handles;
+};
+
+struct QueryAnswer {
+    int shard = 0;
+    int64_t watermark = kNoWatermark;
+    uint64_t checkpoint_id = 0;
+    bool queryable = true;
+    Status status;
+    std::string members;  // the operator's JSON object members
+};
+
+void write_watermark(JsonWriter& j, int64_t watermark) {
+    j.key("watermark");
+    if (watermark == kNoWatermark) {
+        j.value(nullptr);
+    } else {
+        j.value(watermark);
+    }
+}
+
+void write_key(JsonWriter& j, const Value& key) {
+    if (key.is_int()) {
+        j.value(key.as_int());
+    } else {
+        j.value(key.as_string());
+    }
+}
+
+}  // namespace
+
+class Server::Impl {
+public:
+    Impl(Job& job, const Registry& registry, const ServeDef& settings, std::string token)
+        : job_(job), registry_(registry), settings_(settings), token_(std::move(token)) {}
+
+    ~Impl() { stop(); }
+
+    Status start() {
+        if (std::string why = parse_listen_address(settings_.listen, address_); !why.empty()) {
+            return Status::invalid_argument("serve.listen: " + why);
+        }
+        if (!address_.loopback() && token_.empty()) {
+            return Status::invalid_argument(
+                "serve.listen: refusing to serve on " + settings_.listen +
+                " (not loopback) without a bearer token: set `serve.token_env` or "
+                "`serve.token_file`");
+        }
+        resolve_views();
+        auto threads = static_cast<size_t>(std::clamp<int64_t>(settings_.max_connections, 2, 256));
+        http_.new_task_queue = [this, threads] {
+            pool_ = new CountingPool(threads, static_cast<int>(settings_.max_connections));
+            return pool_;
+        };
+        http_.set_payload_max_length(settings_.max_request_bytes);
+        http_.set_keep_alive_max_count(1000);
+        http_.set_read_timeout(5);
+        http_.set_write_timeout(5);
+        http_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+            return admit(req, res);
+        });
+        http_.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+            if (res.body.empty()) {
+                send_error(res, res.status,
+                           res.status == 404   ? "no such endpoint; see docs/serving.md"
+                           : res.status == 413 ? "request too large"
+                                               : "bad request");
+            }
+        });
+        http_.set_exception_handler(
+            [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+                std::string what = "internal error";
+                try {
+                    std::rethrow_exception(ep);
+                } catch (const std::exception& e) {
+                    what += std::string(": ") + e.what();
+                } catch (...) {
+                }
+                send_error(res, 500, what);
+            });
+        routes();
+        int port = address_.port == 0
+                       ? http_.bind_to_any_port(address_.host)
+                       : (http_.bind_to_port(address_.host, address_.port) ? address_.port : -1);
+        if (port < 0) {
+            return Status::io_error("serve.listen: cannot listen on " + settings_.listen +
+                                    " (in use, or not an address of this machine)");
+        }
+        port_ = port;
+        thread_ = std::thread([this] { http_.listen_after_bind(); });
+        spdlog::info("HTTP API on {}", url());
+        return Status::ok();
+    }
+
+    void stop() {
+        if (thread_.joinable()) {
+            http_.stop();
+            thread_.join();
+        }
+    }
+
+    int port() const { return port_; }
+    std::string url() const {
+        bool v6 = address_.host.find(':') != std::string::npos;
+        return "http://" + (v6 ? "[" + address_.host + "]" : address_.host) + ":" +
+               std::to_string(port_);
+    }
+
+private:
+    /// Limits and the bearer token, before any route.
+    httplib::Server::HandlerResponse admit(const httplib::Request& req, httplib::Response& res) {
+        using R = httplib::Server::HandlerResponse;
+        if (pool_ != nullptr && pool_->overloaded()) {
+            res.set_header("Retry-After", "1");
+            send_error(res, 503, "too many connections; retry later");
+            return R::Handled;
+        }
+        if (req.path.size() > settings_.max_key_bytes + 64) {
+            send_error(res, 414, "the path is longer than the key limit (serve.max_key_bytes)");
+            return R::Handled;
+        }
+        if (token_.empty() || req.path == "/healthz") {
+            return R::Unhandled;
+        }
+        const std::string& auth = req.get_header_value("Authorization");
+        constexpr std::string_view kBearer = "Bearer ";
+        bool ok = auth.starts_with(kBearer) &&
+                  constant_time_equal(std::string_view(auth).substr(kBearer.size()), token_);
+        if (!ok) {
+            res.set_header("WWW-Authenticate", "Bearer");
+            send_error(res, 401, "a bearer token is required (Authorization: Bearer <token>)");
+            return R::Handled;
+        }
+        return R::Unhandled;
+    }
+
+    void routes() {
+        http_.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+            send_json(res, 200, R"({"status":"ok"})");
+        });
+        http_.Get("/ready", [this](const httplib::Request&, httplib::Response& res) {
+            bool ready = job_.running() && job_.ready();
+            JsonWriter j;
+            j.begin_object().key("ready").value(ready).key("running").value(job_.running());
+            j.key("restored").value(job_.restored()).key("checkpoints").value(job_.checkpoints());
+            if (!ready) {
+                j.key("reason").value(!job_.running() ? "the job is not processing"
+                                                      : "a source has not caught up yet");
+            }
+            j.end_object();
+            send_json(res, ready ? 200 : 503, j.str());
+        });
+        http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+            res.set_content(render_prometheus(job_.metrics()), "text/plain; version=0.0.4");
+        });
+        http_.Get("/v1/topology", [this](const httplib::Request&, httplib::Response& res) {
+            send_json(res, 200, topology_json());
+        });
+        http_.Get(
+            R"(/v1/state/([^/]+)/(.+))",
+            [this](const httplib::Request& req, httplib::Response& res) { get_state(req, res); });
+        http_.Get(R"(/v1/recommendations/(.+))",
+                  [this](const httplib::Request& req, httplib::Response& res) {
+                      get_recommendations(req, res);
+                  });
+        http_.Get(R"(/v1/profiles/(.+))",
+                  [this](const httplib::Request& req, httplib::Response& res) {
+                      get_view_state(req, res, "profiles", "profile");
+                  });
+        http_.Get(R"(/v1/segments/(.+))",
+                  [this](const httplib::Request& req, httplib::Response& res) {
+                      get_view_state(req, res, "segments", "segment");
+                  });
+    }
+
+    /// Which operators answer each view: `serve.views`, else by type.
+    void resolve_views() {
+        const Topology& topo = job_.topology();
+        auto of_types = [&](std::initializer_list<std::string_view> types) {
+            std::vector<std::string> names;
+            for (const ComponentDef& c : topo.components) {
+                if (c.kind == ComponentKind::kOperator &&
+                    std::find(types.begin(), types.end(), c.type) != types.end()) {
+                    names.push_back(c.name);
+                }
+            }
+            return names;
+        };
+        recommenders_ = of_types({"recommend"});
+        profiles_ = of_types({"profile"});
+        segments_ = of_types({"segment", "kmeans"});
+        for (const auto& [view, op] : settings_.views) {
+            (view == "recommendations" ? recommenders_
+             : view == "profiles"      ? profiles_
+                                       : segments_) = {op};
+        }
+    }
+
+    /// The key in the path, typed by `key_type` (string by default, or int).
+    bool read_key(const httplib::Request& req, std::string_view text, Value& key,
+                  std::string& storage, httplib::Response& res) const {
+        if (text.empty()) {
+            send_error(res, 400, "the key is empty");
+            return false;
+        }
+        if (text.size() > settings_.max_key_bytes) {
+            send_error(res, 414,
+                       "the key is " + std::to_string(text.size()) + " bytes; the limit is " +
+                           std::to_string(settings_.max_key_bytes) + " (serve.max_key_bytes)");
+            return false;
+        }
+        std::string type = req.get_param_value("key_type");
+        if (type.empty() || type == "string") {
+            storage.assign(text);
+            key = Value::string_view(storage);
+            return true;
+        }
+        if (type == "int") {
+            int64_t i = 0;
+            auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), i);
+            if (ec != std::errc() || end != text.data() + text.size()) {
+                send_error(
+                    res, 400,
+                    "key_type=int but the key '" + std::string(text) + "' is not a whole number");
+                return false;
+            }
+            key = Value::integer(i);
+            return true;
+        }
+        send_error(res, 400, "key_type must be `string` or `int`, got '" + type + "'");
+        return false;
+    }
+
+    /// Posts `fill` to the shard of `op` that owns `key` and waits for it.
+    template <class T, class Fill>
+    Status ask(const std::string& op, const Value& key, Fill fill, T& out) {
+        auto awaited = std::make_shared<Awaited<T>>();
+        Status posted = job_.run_on_owner(op, &key, [awaited, fill](const OwnerView* view) mutable {
+            T value;
+            if (view != nullptr) {
+                fill(*view, value);
+            }
+            std::lock_guard lock(awaited->mu);
+            awaited->value = std::move(value);
+            awaited->ran = view != nullptr;
+            awaited->done = true;
+            awaited->cv.notify_all();
+        });
+        if (!posted.is_ok()) {
+            return posted;
+        }
+        std::unique_lock lock(awaited->mu);
+        if (!awaited->cv.wait_for(lock, std::chrono::milliseconds(settings_.query_timeout_ms),
+                                  [&] { return awaited->done; })) {
+            return Status::aborted("operator '" + op + "' did not answer within " +
+                                   std::to_string(settings_.query_timeout_ms) +
+                                   " ms (serve.query_timeout); the job may be overloaded");
+        }
+        if (!awaited->ran) {
+            return Status::aborted("the job has stopped");
+        }
+        out = std::move(awaited->value);
+        return Status::ok();
+    }
+
+    Status read_state(const std::string& op, const Value& key, std::string_view only,
+                      StateRead& out) {
+        std::string encoded;
+        encode_state_key(key, encoded);
+        return ask(
+            op, key,
+            [encoded, only = std::string(only)](const OwnerView& v, StateRead& r) {
+                r.type = v.def->type;
+                r.shard = v.shard;
+                r.watermark = v.watermark;
+                r.checkpoint_id = v.checkpoint_id;
+                r.keyed = !v.def->key.empty();
+                for (StateHandle* h : *v.states) {
+                    if (!h->keyed() || (!only.empty() && h->name() != only)) {
+                        continue;
+                    }
+                    StateRead::Handle& out = r.handles.emplace_back();
+                    out.name = h->name();
+                    out.version = h->format_version();
+                    // The stored form of a keyed value: its touched time, then the codec's bytes.
+                    out.stored.assign(sizeof(int64_t), '\0');
+                    std::string value;
+                    out.found = h->lookup(encoded, value);
+                    out.stored += value;
+                }
+            },
+            out);
+    }
+
+    /// The value of one handle of `read` as JSON (or {"hex","error"} when its
+    /// codec cannot render it).
+    std::string state_value_json(const StateRead& read, size_t handle) const {
+        state::OperatorMeta meta;
+        meta.type = read.type;
+        for (const StateRead::Handle& h : read.handles) {
+            meta.handles.push_back({h.name, true, h.version});
+        }
+        JsonWriter one;
+        one.begin_object();
+        state::append_state_value(registry_, meta, handle, read.handles[handle].stored, one);
+        one.end_object();
+        // append_state_value writes "value" (or "hex" and "error"): unwrap "value".
+        std::string text = one.str();
+        constexpr std::string_view kPrefix = R"({"value":)";
+        if (text.starts_with(kPrefix) && text.ends_with('}')) {
+            return text.substr(kPrefix.size(), text.size() - kPrefix.size() - 1);
+        }
+        return text;
+    }
+
+    /// Writes the handles that hold the key as {"state name": value}, or,
+    /// with `single` and only one keyed state, that state's value alone.
+    /// Writes null and returns false when no handle holds the key.
+    bool write_state_values(const StateRead& read, bool single, JsonWriter& j) const {
+        bool any = std::any_of(read.handles.begin(), read.handles.end(),
+                               [](const StateRead::Handle& h) { return h.found; });
+        if (!any) {
+            j.value(nullptr);
+            return false;
+        }
+        if (single && read.handles.size() == 1) {
+            j.raw(state_value_json(read, 0));
+            return true;
+        }
+        j.begin_object();
+        for (size_t i = 0; i < read.handles.size(); ++i) {
+            if (read.handles[i].found) {
+                j.key(read.handles[i].name).raw(state_value_json(read, i));
+            }
+        }
+        j.end_object();
+        return true;
+    }
+
+    void get_state(const httplib::Request& req, httplib::Response& res) {
+        std::string op = req.matches[1];
+        const Topology& topo = job_.topology();
+        int c = topo.find(op);
+        if (c < 0 || topo.components[static_cast<size_t>(c)].kind != ComponentKind::kOperator) {
+            send_error(res, 404, "no operator named '" + op + "'");
+            return;
+        }
+        if (topo.components[static_cast<size_t>(c)].key.empty()) {
+            send_error(res, 400,
+                       "operator '" + op +
+                           "' is not keyed: its state is operator-wide (see `eddy state dump`)");
+            return;
+        }
+        Value key;
+        std::string storage;
+        if (!read_key(req, std::string(req.matches[2]), key, storage, res)) {
+            return;
+        }
+        StateRead read;
+        std::string only = req.get_param_value("state");
+        if (Status s = read_state(op, key, only, read); !s.is_ok()) {
+            send_error(res, http_status(s), s.message());
+            return;
+        }
+        if (!only.empty() && read.handles.empty()) {
+            send_error(res, 404, "operator '" + op + "' has no keyed state named '" + only + "'");
+            return;
+        }
+        JsonWriter j;
+        j.begin_object().key("operator").value(op).key("key");
+        write_key(j, key);
+        j.key("shard").value(read.shard);
+        write_watermark(j, read.watermark);
+        j.key("checkpoint_id").value(read.checkpoint_id);
+        j.key("state");
+        bool found = write_state_values(read, false, j);
+        j.key("found").value(found).end_object();
+        send_json(res, found ? 200 : 404, j.str());
+    }
+
+    /// /v1/profiles/{user} and /v1/segments/{user}: the keyed state of each
+    /// operator that answers the view; a user none knows gets `known: false`.
+    void get_view_state(const httplib::Request& req, httplib::Response& res, const char* view,
+                        const char* type) {
+        const std::vector<std::string>& ops =
+            view == std::string_view("profiles") ? profiles_ : segments_;
+        if (ops.empty()) {
+            send_error(res, 404,
+                       std::string("this topology has no operator of type `") + type +
+                           "` to answer /v1/" + view + " (or name one in `serve.views`)");
+            return;
+        }
+        Value key;
+        std::string storage;
+        if (!read_key(req, std::string(req.matches[1]), key, storage, res)) {
+            return;
+        }
+        JsonWriter j;
+        j.begin_object().key("user");
+        write_key(j, key);
+        j.key(view).begin_object();
+        bool known = false;
+        int64_t watermark = kNoWatermark;
+        uint64_t checkpoint = 0;
+        for (const std::string& op : ops) {
+            StateRead read;
+            if (Status s = read_state(op, key, {}, read); !s.is_ok()) {
+                send_error(res, http_status(s), s.message());
+                return;
+            }
+            watermark = std::max(watermark, read.watermark);
+            checkpoint = read.checkpoint_id;
+            j.key(op);
+            known |= write_state_values(read, true, j);
+        }
+        j.end_object().key("known").value(known);
+        write_watermark(j, watermark);
+        j.key("checkpoint_id").value(checkpoint).end_object();
+        send_json(res, 200, j.str());
+    }
+
+    void get_recommendations(const httplib::Request& req, httplib::Response& res) {
+        if (recommenders_.empty()) {
+            send_error(res, 404,
+                       "this topology has no `recommend` operator to answer /v1/recommendations "
+                       "(or name one in `serve.views`)");
+            return;
+        }
+        Value key;
+        std::string storage;
+        if (!read_key(req, std::string(req.matches[1]), key, storage, res)) {
+            return;
+        }
+        // The request's parameters, owned here while the shard reads them.
+        std::vector<std::pair<std::string, std::string>> params(req.params.begin(),
+                                                                req.params.end());
+        const std::string& op = recommenders_.front();
+        QueryAnswer answer;
+        // The task owns what it reads: it may run after this request gave up.
+        bool int_key = key.is_int();
+        int64_t int_value = int_key ? key.as_int() : 0;
+        Status s = ask(
+            op, key,
+            [params = std::move(params), storage, int_key, int_value](const OwnerView& v,
+                                                                      QueryAnswer& a) {
+                Value key = int_key ? Value::integer(int_value) : Value::string_view(storage);
+                a.shard = v.shard;
+                a.watermark = v.watermark;
+                a.checkpoint_id = v.checkpoint_id;
+                auto* q = dynamic_cast<Queryable*>(v.op);
+                if (q == nullptr || !q->serves("recommendations")) {
+                    a.queryable = false;
+                    return;
+                }
+                QueryRequest request;
+                request.view = "recommendations";
+                request.key = key;
+                for (const auto& [k, value] : params) {
+                    request.params.emplace_back(k, value);
+                }
+                JsonWriter j(a.members);
+                j.begin_object();
+                a.status = q->query(request, j);
+                j.end_object();
+            },
+            answer);
+        if (!s.is_ok()) {
+            send_error(res, http_status(s), s.message());
+            return;
+        }
+        if (!answer.queryable) {
+            send_error(res, 404, "operator '" + op + "' does not answer /v1/recommendations");
+            return;
+        }
+        if (!answer.status.is_ok()) {
+            send_error(res, http_status(answer.status), answer.status.message());
+            return;
+        }
+        JsonWriter j;
+        j.begin_object().key("user");
+        write_key(j, key);
+        j.key("operator").value(op);
+        std::string out = j.str();
+        // The operator's members, without the braces of their object.
+        if (answer.members.size() > 2) {
+            out += ',';
+            out.append(answer.members, 1, answer.members.size() - 2);
+        }
+        JsonWriter tail;
+        tail.begin_object();
+        write_watermark(tail, answer.watermark);
+        tail.key("checkpoint_id").value(answer.checkpoint_id).end_object();
+        out += ',';
+        out += std::string_view(tail.str()).substr(1);  // without its '{'
+        send_json(res, 200, std::move(out));
+    }
+
+    std::string topology_json() const {
+        const Topology& topo = job_.topology();
+        const PhysicalPlan& plan = job_.plan();
+        JsonWriter j;
+        j.begin_object().key("name").value(topo.name);
+        j.key("parallelism").value(topo.parallelism);
+        j.key("components").begin_array();
+        for (size_t i = 0; i < topo.components.size(); ++i) {
+            const ComponentDef& c = topo.components[i];
+            j.begin_object().key("name").value(c.name);
+            j.key("kind").value(component_kind_name(c.kind)).key("type").value(c.type);
+            if (!c.inputs.empty()) {
+                j.key("inputs").begin_array();
+                for (const InputRef& in : c.inputs) {
+                    j.value(in.to_string());
+                }
+                j.end_array();
+            }
+            if (!c.key.empty()) {
+                j.key("key").value(c.key);
+            }
+            int node = plan.node_of_component[i];
+            if (node >= 0) {
+                j.key("node").value(node);
+                j.key("parallelism").value(plan.nodes[static_cast<size_t>(node)].parallelism);
+            }
+            j.end_object();
+        }
+        j.end_array();
+        j.key("plan").begin_array();
+        for (const PlanNode& n : plan.nodes) {
+            j.begin_object().key("id").value(n.id);
+            j.key("kind").value(n.kind == PlanNodeKind::kChain      ? "chain"
+                                : n.kind == PlanNodeKind::kExchange ? "exchange"
+                                : n.kind == PlanNodeKind::kSource   ? "source"
+                                                                    : "sink");
+            j.key("components").begin_array();
+            for (int c : n.components) {
+                j.value(topo.components[static_cast<size_t>(c)].name);
+            }
+            j.end_array();
+            if (!n.key.empty()) {
+                j.key("key").value(n.key);
+            }
+            j.key("parallelism").value(n.parallelism).end_object();
+        }
+        j.end_array();
+        j.key("views").begin_object();
+        auto list = [&](const char* name, const std::vector<std::string>& ops) {
+            j.key(name).begin_array();
+            for (const std::string& op : ops) {
+                j.value(op);
+            }
+            j.end_array();
+        };
+        list("recommendations", recommenders_);
+        list("profiles", profiles_);
+        list("segments", segments_);
+        j.end_object().end_object();
+        return j.str();
+    }
+
+    Job& job_;
+    const Registry& registry_;
+    ServeDef settings_;
+    std::string token_;
+    ListenAddress address_;
+    httplib::Server http_;
+    CountingPool* pool_ = nullptr;  // owned by http_
+    std::thread thread_;
+    int port_ = 0;
+    std::vector<std::string> recommenders_;
+    std::vector<std::string> profiles_;
+    std::vector<std::string> segments_;
+};
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() = default;
+
+Result<std::unique_ptr<Server>> Server::start(Job& job, const Registry& registry,
+                                              const ServeDef& settings) {
+    auto token = read_token(settings);
+    if (!token.is_ok()) {
+        return token.status();
+    }
+    auto impl = std::make_unique<Impl>(job, registry, settings, std::move(token.value()));
+    EDDY_RETURN_IF_ERROR(impl->start());
+    return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+int Server::port() const {
+    return impl_->port();
+}
+
+std::string Server::url() const {
+    return impl_->url();
+}
+
+void Server::stop() {
+    impl_->stop();
+}
+
+}  // namespace eddy

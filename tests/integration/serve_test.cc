@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: Apache-2.0
+// The HTTP API (docs/serving.md) against a running job, through a real HTTP
+// client on loopback: state, views, recommendations, health, readiness,
+// metrics, the plan, the bearer token, limits and malformed requests.
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "runtime/job.h"
+#include "serve/server.h"
+#include "topology/validator.h"
+#include "topology/yaml_loader.h"
+
+namespace eddy {
+namespace {
+
+using ::testing::HasSubstr;
+
+// u1 views and buys; u2 views; then the source stays open (then_idle), so
+// the job runs until the test stops it. The profiles emit once per user
+// (emit_every: 1h), so each segment is that of the user's first event.
+constexpr const char* kTopology = R"(
+name: serve_test
+sources:
+  events:
+    type: memory
+    then_idle: true
+    records:
+      - {ts: 1000, user_id: u1, type: page_view, item_id: i1, category: shoes}
+      - {ts: 2000, user_id: u1, type: page_view, item_id: i2, category: shoes}
+      - {ts: 3000, user_id: u1, type: purchase, item_id: i2, category: shoes}
+      - {ts: 4000, user_id: u2, type: page_view, item_id: i1, category: shoes}
+      - {ts: 5000, user_id: u2, type: page_view, item_id: i3, category: books}
+      - {ts: 6000, user_id: u3, type: page_view, item_id: i2, category: shoes}
+      - {ts: 7000, user_id: u3, type: page_view, item_id: i3, category: books}
+operators:
+  profiles: {type: profile, input: events, key: user_id, half_life: 30d, emit_every: 1h}
+  segs:
+    type: segment
+    input: profiles
+    key: user_id
+    rules:
+      - {name: viewer, when: {n_page_view: ">= 1"}}
+    default: casual
+  recs:
+    type: recommend
+    input: events
+    key: user_id
+    item_field: item_id
+    category_field: category
+    top_n: 3
+    emit_every: 1h
+sinks:
+  out: {type: null, inputs: [recs, segs]}
+)";
+
+class ServeTest : public ::testing::Test {
+protected:
+    void start(const std::string& serve_yaml, int parallelism = 1) {
+        Diagnostics diags;
+        auto root = load_yaml_text(std::string(kTopology) + serve_yaml, "serve.yaml", diags);
+        ASSERT_TRUE(root);
+        auto topology = validate_topology(*root, testing::test_registry(), diags);
+        ASSERT_TRUE(topology) << (diags.items().empty() ? "" : diags.items()[0].to_string());
+        topology->parallelism = parallelism;
+        topology_ = std::make_unique<Topology>(*topology);
+        auto job = Job::create(*topology_);
+        ASSERT_TRUE(job.is_ok()) << job.status().message();
+        job_ = std::move(job.value());
+        auto server = Server::start(*job_, testing::test_registry(), topology_->serve);
+        ASSERT_TRUE(server.is_ok()) << server.status().message();
+        server_ = std::move(server.value());
+        runner_ = std::thread([this] { status_ = job_->run(); });
+        client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+        client_->set_read_timeout(10);
+        // Ready: every record processed (the source caught up, then is idle).
+        for (int i = 0; i < 200 && !job_->ready(); ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        ASSERT_TRUE(job_->ready());
+        for (int i = 0; i < 200 && metric("recs") < 7; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    }
+
+    uint64_t metric(const std::string& component) const {
+        for (const auto& m : job_->metrics().components()) {
+            if (m->name == component) {
+                return m->records_in.load();
+            }
+        }
+        return 0;
+    }
+
+    void TearDown() override {
+        if (job_) {
+            job_->request_stop();
+        }
+        if (runner_.joinable()) {
+            runner_.join();
+        }
+        if (server_) {
+            server_->stop();
+        }
+        EXPECT_TRUE(status_.is_ok()) << status_.message();
+    }
+
+    httplib::Result get(const std::string& path, const httplib::Headers& headers = {}) {
+        return client_->Get(path.c_str(), headers);
+    }
+
+    std::unique_ptr<Topology> topology_;
+    std::unique_ptr<Job> job_;
+    std::unique_ptr<Server> server_;
+    std::thread runner_;
+    Status status_;
+    std::unique_ptr<httplib::Client> client_;
+};
+
+constexpr const char* kServe = "serve: {listen: \"127.0.0.1:0\"}\n";
+
+TEST_F(ServeTest, HealthReadinessAndThePlan) {
+    start(kServe);
+    auto r = get("/healthz");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, R"({"status":"ok"})");
+    r = get("/ready");
+    EXPECT_EQ(r->status, 200);
+    EXPECT_THAT(r->body, HasSubstr(R"("ready":true,"running":true)"));
+    r = get("/v1/topology");
+    EXPECT_EQ(r->status, 200);
+    EXPECT_THAT(r->body, HasSubstr(R"({"name":"recs","kind":"operator","type":"recommend",)"
+                                   R"("inputs":["events"],"key":"user_id")"));
+    EXPECT_THAT(r->body, HasSubstr(R"("views":{"recommendations":["recs"],"profiles":)"
+                                   R"(["profiles"],"segments":["segs"]})"));
+}
+
+TEST_F(ServeTest, KeyedStateIsReadThroughItsCodecWithTheWatermark) {
+    start(kServe);
+    auto r = get("/v1/state/segs/u1");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_THAT(r->body, HasSubstr(R"({"operator":"segs","key":"u1","shard":0,)"));
+    EXPECT_THAT(r->body, HasSubstr(R"("checkpoint_id":0,"state":{"segments":"viewer"},)"
+                                   R"("found":true})"));
+    EXPECT_THAT(r->body, HasSubstr(R"("watermark":)"));
+    r = get("/v1/state/profiles/u1?state=profiles");
+    EXPECT_EQ(r->status, 200);
+    EXPECT_THAT(r->body, HasSubstr(R"("events":3,"purchases":1)"));
+
+    // Absent keys, operators and states; unkeyed state; key types.
+    r = get("/v1/state/segs/nobody");
+    EXPECT_EQ(r->status, 404);
+    EXPECT_THAT(r->body, HasSubstr(R"("state":null,"found":false)"));
+    r = get("/v1/state/nope/u1");
+    EXPECT_EQ(r->status, 404);
+    EXPECT_EQ(r->body, R"({"error":"no operator named 'nope'"})");
+    r = get("/v1/state/segs/u1?state=nope");
+    EXPECT_EQ(r->status, 404);
+    EXPECT_THAT(r->body, HasSubstr("has no keyed state named 'nope'"));
+    r = get("/v1/state/segs/u1?key_type=int");
+    EXPECT_EQ(r->status, 400);
+    EXPECT_THAT(r->body, HasSubstr("is not a whole number"));
+    r = get("/v1/state/segs/7?key_type=int");
+    EXPECT_EQ(r->status, 404);  // an integer key 7 is not the string "u1"
+    r = get("/v1/state/segs/u1?key_type=float");
+    EXPECT_EQ(r->status, 400);
+}
+
+TEST_F(ServeTest, ProfilesAndSegmentsAnswerUnknownUsersWithoutAnError) {
+    start(kServe);
+    auto r = get("/v1/segments/u1");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_THAT(r->body, HasSubstr(R"({"user":"u1","segments":{"segs":"viewer"},"known":true,)"));
+    r = get("/v1/profiles/u2");
+    EXPECT_EQ(r->status, 200);
+    EXPECT_THAT(r->body, HasSubstr(R"({"user":"u2","profiles":{"profiles":{)"));
+    EXPECT_THAT(r->body, HasSubstr(R"("events":2,)"));
+    r = get("/v1/profiles/stranger");
+    EXPECT_EQ(r->status, 200);
+    EXPECT_THAT(r->body, HasSubstr(R"({"user":"stranger","profiles":{"profiles":null},)"
+                                   R"("known":false,)"));
+}
+
+TEST_F(ServeTest, RecommendationsForKnownUsersFiltersAndColdStart) {
+    start(kServe);
+    // u2 saw i1 and i3; u1 and u3 make i2 the item that co-occurs with both.
+    auto r = get("/v1/recommendations/u2?n=1");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_THAT(r->body, HasSubstr(R"({"user":"u2","operator":"recs","known":true,)"
+                                   R"("items":[{"item":"i2",)"));
+    // Only books: u2's own items are excluded, so nothing is left.
+    r = get("/v1/recommendations/u2?category=books");
+    EXPECT_EQ(r->status, 200);
+    EXPECT_THAT(r->body, HasSubstr(R"("items":[])"));
+    r = get("/v1/recommendations/u1?category=books&n=5");
+    EXPECT_THAT(r->body, HasSubstr(R"("items":[{"item":"i3",)"));
+    EXPECT_THAT(r->body, Not(HasSubstr(R"("item":"i1")")));
+    r = get("/v1/recommendations/u1?category=unheard-of");
+    EXPECT_THAT(r->body, HasSubstr(R"("items":[])"));
+    // Someone never seen: the most popular items (i2 was bought).
+    r = get("/v1/recommendations/newcomer?n=2");
+    EXPECT_EQ(r->status, 200);
+    EXPECT_THAT(r->body, HasSubstr(R"({"user":"newcomer","operator":"recs","known":false,)"
+                                   R"("items":[{"item":"i2",)"));
+    EXPECT_THAT(r->body, HasSubstr(R"("source":"popularity")"));
+    for (const char* bad : {"n=0", "n=abc", "n=1001", "n=-3"}) {
+        r = get(std::string("/v1/recommendations/u1?") + bad);
+        EXPECT_EQ(r->status, 400) << bad;
+        EXPECT_THAT(r->body, HasSubstr("`n` must be a whole number from 1 to 1000")) << bad;
+    }
+}
+
+TEST_F(ServeTest, ReadsReachEveryShardOfAParallelJob) {
+    start(kServe, 3);
+    for (const char* user : {"u1", "u2", "u3"}) {
+        auto r = get(std::string("/v1/profiles/") + user);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 200);
+        EXPECT_THAT(r->body, HasSubstr(R"("known":true)")) << user;
+    }
+    auto r = get("/v1/recommendations/u2?n=1");
+    EXPECT_THAT(r->body, HasSubstr(R"("items":[{"item":"i2",)"));
+}
+
+TEST_F(ServeTest, MetricsAreThePrometheusText) {
+    start(kServe);
+    auto r = get("/metrics");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_THAT(r->get_header_value("Content-Type"), HasSubstr("text/plain"));
+    EXPECT_THAT(r->body, HasSubstr("# TYPE eddy_records_in_total counter"));
+    EXPECT_THAT(r->body, HasSubstr(R"(eddy_records_in_total{component="recs",type="recommend",)"
+                                   R"(kind="operator"} 7)"));
+}
+
+TEST_F(ServeTest, MalformedAndOversizedRequestsGetJsonErrors) {
+    start("serve: {listen: \"127.0.0.1:0\", max_key_bytes: 16}\n");
+    auto r = get("/v1/nothing-here");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 404);
+    EXPECT_THAT(r->body, HasSubstr(R"({"error":)"));
+    r = get("/v1/profiles/" + std::string(17, 'k'));
+    EXPECT_EQ(r->status, 414);
+    EXPECT_THAT(r->body, HasSubstr("the limit is 16 (serve.max_key_bytes)"));
+    r = get("/v1/profiles/" + std::string(4000, 'k'));
+    EXPECT_EQ(r->status, 414);
+    auto post = client_->Post("/v1/profiles/u1", "x", "text/plain");
+    ASSERT_TRUE(post);
+    EXPECT_EQ(post->status, 404);  // only GET is routed
+    EXPECT_THAT(post->body, HasSubstr(R"({"error":)"));
+
+    // Raw garbage on the socket: a 400, and the server keeps answering.
+    httplib::Client raw("127.0.0.1", server_->port());
+    auto bad = raw.Get("/v1/state/segs/%zz");
+    ASSERT_TRUE(bad);
+    EXPECT_GE(bad->status, 400);
+    r = get("/healthz");
+    EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(ServeTest, ABearerTokenGuardsEverythingButHealthz) {
+    std::string path =
+        std::filesystem::temp_directory_path() / ("eddy_serve_token_" + std::to_string(::getpid()));
+    std::ofstream(path) << "0123456789abcdef0123456789abcdef\n";
+    start("serve: {listen: \"127.0.0.1:0\", token_file: " + path + "}\n");
+    std::filesystem::remove(path);
+    EXPECT_EQ(get("/healthz")->status, 200);
+    auto r = get("/v1/segments/u1");
+    EXPECT_EQ(r->status, 401);
+    EXPECT_THAT(r->body, HasSubstr("a bearer token is required"));
+    EXPECT_EQ(get("/metrics")->status, 401);
+    EXPECT_EQ(get("/v1/segments/u1", {{"Authorization", "Bearer wrong"}})->status, 401);
+    r = get("/v1/segments/u1", {{"Authorization", "Bearer 0123456789abcdef0123456789abcdef"}});
+    EXPECT_EQ(r->status, 200);
+    EXPECT_THAT(r->body, HasSubstr(R"("segs":"viewer")"));
+}
+
+TEST(ServeSettingsTest, RefusesAnOpenAddressWithoutATokenAndBadSettings) {
+    Diagnostics diags;
+    auto root = load_yaml_text(std::string(kTopology) + "serve: {listen: \"0.0.0.0:0\"}\n",
+                               "open.yaml", diags);
+    ASSERT_TRUE(root);
+    auto topology = validate_topology(*root, testing::test_registry(), diags);
+    ASSERT_TRUE(topology);
+    auto job = Job::create(*topology);
+    ASSERT_TRUE(job.is_ok());
+    auto server = Server::start(*job.value(), testing::test_registry(), topology->serve);
+    ASSERT_FALSE(server.is_ok());
+    EXPECT_THAT(server.status().message(),
+                HasSubstr("refusing to serve on 0.0.0.0:0 (not loopback) without a bearer token"));
+
+    ::unsetenv("EDDY_SERVE_TEST_TOKEN");
+    ServeDef s = topology->serve;
+    s.token_env = "EDDY_SERVE_TEST_TOKEN";
+    server = Server::start(*job.value(), testing::test_registry(), s);
+    EXPECT_THAT(server.status().message(), HasSubstr("`EDDY_SERVE_TEST_TOKEN` is not set"));
+    ::setenv("EDDY_SERVE_TEST_TOKEN", "short", 1);
+    server = Server::start(*job.value(), testing::test_registry(), s);
+    EXPECT_THAT(server.status().message(), HasSubstr("use at least 16 random bytes"));
+    ::unsetenv("EDDY_SERVE_TEST_TOKEN");
+
+    for (const auto& [yaml, message] : std::vector<std::pair<std::string, std::string>>{
+             {"serve: {listen: nowhere}\n", "`serve.listen`: expected host:port"},
+             {"serve: {listen: \"127.0.0.1:99999\"}\n", "a port from 0 to 65535"},
+             {"serve: {listen: \"127.0.0.1:0\", bogus: 1}\n", "unknown key 'bogus' in `serve`"},
+             {"serve: {listen: \"127.0.0.1:0\", views: {recommendations: nope}}\n",
+              "`serve.views.recommendations` must name an operator of this topology, got 'nope'"},
+             {"serve: {listen: \"127.0.0.1:0\", views: {profile: profiles}}\n",
+              "unknown view 'profile' in `serve.views`"},
+             {"serve: {listen: \"127.0.0.1:0\", token_env: A, token_file: B}\n",
+              "`token_env` or `token_file`, not both"},
+             {"serve: 8080\n", "`serve` must be a map"}}) {
+        Diagnostics d;
+        auto r = load_yaml_text(std::string(kTopology) + yaml, "bad.yaml", d);
+        ASSERT_TRUE(r) << yaml;
+        EXPECT_FALSE(validate_topology(*r, testing::test_registry(), d)) << yaml;
+        std::string all;
+        for (const auto& item : d.items()) {
+            all += item.to_string() + "\n";
+        }
+        EXPECT_THAT(all, HasSubstr(message)) << yaml;
+    }
+}
+
+}  // namespace
+}  // namespace eddy
