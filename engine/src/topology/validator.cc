@@ -459,7 +459,9 @@ private:
             return;
         }
         for (const auto& [key, value] : v.entries()) {
-            auto convert = [&](Param p) { return convert_param(p, value, "`serve`", diags_); };
+            // clang 14 cannot capture a structured binding: through a reference.
+            const ConfigValue& setting = value;
+            auto convert = [&](Param p) { return convert_param(p, setting, "`serve`", diags_); };
             if (key == "listen") {
                 serve.listen = scalar_text(value, "serve.listen");
                 if (std::string why = check_listen_address(serve.listen); !why.empty()) {
