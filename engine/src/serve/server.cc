@@ -20,6 +20,7 @@
 #include "eddy/query.h"
 #include "eddy/state.h"
 
+#include "io/http_body.h"
 #include "metrics/metrics.h"
 #include "state/inspect.h"
 #include "state/operator_meta.h"
@@ -96,18 +97,6 @@ Result<std::string> read_token(const ServeDef& s) {
             " bytes; use at least 16 random bytes (e.g. `openssl rand -hex 32`)");
     }
     return token;
-}
-
-/// Compares in time that depends only on the lengths (tokens are secrets).
-bool constant_time_equal(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) {
-        return false;
-    }
-    unsigned char diff = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-    }
-    return diff == 0;
 }
 
 /// httplib's thread pool, counting the connections it holds (queued or
@@ -283,7 +272,7 @@ private:
         const std::string& auth = req.get_header_value("Authorization");
         constexpr std::string_view kBearer = "Bearer ";
         bool ok = auth.starts_with(kBearer) &&
-                  constant_time_equal(std::string_view(auth).substr(kBearer.size()), token_);
+                  http::constant_time_equal(std::string_view(auth).substr(kBearer.size()), token_);
         if (!ok) {
             res.set_header("WWW-Authenticate", "Bearer");
             send_error(res, 401, "a bearer token is required (Authorization: Bearer <token>)");
