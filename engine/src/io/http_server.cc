@@ -17,33 +17,6 @@ bool has_body(const httplib::Request& req) {
 
 }  // namespace
 
-std::string ListenAddress::to_string() const {
-    return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
-           std::to_string(port);
-}
-
-std::optional<ListenAddress> parse_listen(std::string_view text) {
-    size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
-        return std::nullopt;
-    }
-    std::string_view host = text.substr(0, colon);
-    if (host.front() == '[' && host.back() == ']') {
-        host = host.substr(1, host.size() - 2);
-    }
-    int port = 0;
-    for (char c : text.substr(colon + 1)) {
-        if (c < '0' || c > '9' || port > 65535) {
-            return std::nullopt;
-        }
-        port = port * 10 + (c - '0');
-    }
-    if (host.empty() || port > 65535) {
-        return std::nullopt;
-    }
-    return ListenAddress{std::string(host), port};
-}
-
 void ConnectionPool::enqueue(std::function<void()> fn) {
     {
         std::lock_guard lock(mu_);

@@ -14,18 +14,9 @@
 
 #include <httplib.h>
 
+#include "serve/address.h"
+
 namespace eddy::http {
-
-/// `listen`: a host (a name, an IPv4 address or a bracketed IPv6 one) and a port.
-struct ListenAddress {
-    std::string host;
-    int port = 0;
-    /// `host:port`, with an IPv6 host in brackets.
-    std::string to_string() const;
-};
-
-/// Parses `HOST:PORT` (port 0..65535; 0 = any free port); nullopt otherwise.
-std::optional<ListenAddress> parse_listen(std::string_view text);
 
 /// A TaskQueue for httplib::Server::new_task_queue. httplib's ThreadPool
 /// starts every thread up front; this one starts them as connections arrive,

@@ -49,13 +49,20 @@ constexpr int kRetryAfterSecs = 1;
 constexpr size_t kChunkOverhead = 128;
 
 using http::error_json;
-using http::ListenAddress;
-using http::parse_listen;
 using http::reply;
 using http::reply_and_close;
 using httplib::Request;
 using httplib::Response;
 using Handled = httplib::Server::HandlerResponse;
+
+/// `listen` as host and port; nullopt when it is not HOST:PORT (serve/address.h).
+std::optional<ListenAddress> parse_listen(std::string_view text) {
+    ListenAddress a;
+    if (!parse_listen_address(text, a).empty()) {
+        return std::nullopt;
+    }
+    return a;
+}
 
 std::string place(const Config& cfg, std::string_view param) {
     return "parameter '" + std::string(param) + "' (" + cfg.location_of(param).to_string() + ")";

@@ -14,6 +14,12 @@ struct ListenAddress {
     std::string host;
     int port = 0;  ///< 0: any free port (tests)
 
+    /// `host:port`, with an IPv6 host in brackets.
+    std::string to_string() const {
+        return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+               std::to_string(port);
+    }
+
     /// Whether only this machine can connect (127.0.0.0/8, ::1, localhost).
     bool loopback() const {
         return host == "localhost" || host == "::1" || host.starts_with("127.");
