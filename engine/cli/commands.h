@@ -25,5 +25,6 @@ void add_broker_command(CLI::App& app, int& exit_code);
 void add_kselect_command(CLI::App& app, int& exit_code);
 void add_eval_command(CLI::App& app, int& exit_code);
 void add_new_plugin_command(CLI::App& app, int& exit_code);
+void add_tap_command(CLI::App& app, int& exit_code);
 
 }  // namespace eddy::cli

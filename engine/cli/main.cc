@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
     eddy::cli::add_kselect_command(app, exit_code);
     eddy::cli::add_eval_command(app, exit_code);
     eddy::cli::add_new_plugin_command(app, exit_code);
+    eddy::cli::add_tap_command(app, exit_code);
 
     // Logs go to stderr so that a stdout sink's records stay clean.
     auto logger = spdlog::stderr_color_mt("eddy");

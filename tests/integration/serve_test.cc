@@ -307,7 +307,9 @@ TEST(ServeSettingsTest, RefusesAnOpenAddressWithoutATokenAndBadSettings) {
     ServeDef s = topology->serve;
     s.token_env = "EDDY_SERVE_TEST_TOKEN";
     server = Server::start(*job.value(), testing::test_registry(), s);
-    EXPECT_THAT(server.status().message(), HasSubstr("`EDDY_SERVE_TEST_TOKEN` is not set"));
+    EXPECT_THAT(server.status().message(),
+                HasSubstr("serve: token_env names the environment variable "
+                          "`EDDY_SERVE_TEST_TOKEN`, which is not set"));
     ::setenv("EDDY_SERVE_TEST_TOKEN", "short", 1);
     server = Server::start(*job.value(), testing::test_registry(), s);
     EXPECT_THAT(server.status().message(), HasSubstr("use at least 16 random bytes"));

@@ -405,7 +405,7 @@ TEST_F(HttpSourceTest, AnswersTooManyRequestsWhileTheJobHasNotTakenMaxInFlight) 
 }
 
 TEST_F(HttpSourceTest, RequiresTheBearerTokenFromTheEnvironment) {
-    ::setenv("EDDY_HTTP_TEST_TOKEN", "s3cret-token", 1);
+    ::setenv("EDDY_HTTP_TEST_TOKEN", "s3cret-token-0123456789", 1);
     start("    token_env: EDDY_HTTP_TEST_TOKEN\n");
     auto r = post(R"([{"a":1}])");
     ASSERT_TRUE(r);
@@ -416,7 +416,8 @@ TEST_F(HttpSourceTest, RequiresTheBearerTokenFromTheEnvironment) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 401);
     EXPECT_THAT(r->body, HasSubstr("the bearer token is wrong"));
-    r = post(R"([{"a":1}])", "application/json", {{"Authorization", "Bearer s3cret-token"}});
+    r = post(R"([{"a":1}])", "application/json",
+             {{"Authorization", "Bearer s3cret-token-0123456789"}});
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 202);
     // Health checks and preflights need no token.
@@ -428,9 +429,10 @@ TEST_F(HttpSourceTest, RequiresTheBearerTokenFromTheEnvironment) {
 }
 
 TEST_F(HttpSourceTest, ReadsTheTokenFromAFileAndFailsToOpenWithoutOne) {
-    std::ofstream(dir_ / "token") << "from-file\n";
+    std::ofstream(dir_ / "token") << "from-file-0123456789\n";
     start("    token_file: " + (dir_ / "token").string() + "\n");
-    auto r = post(R"([{"a":1}])", "application/json", {{"Authorization", "bearer from-file"}});
+    auto r = post(R"([{"a":1}])", "application/json",
+                  {{"Authorization", "bearer from-file-0123456789"}});
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 202);
     ASSERT_TRUE(source_->close().is_ok());
@@ -445,6 +447,20 @@ TEST_F(HttpSourceTest, ReadsTheTokenFromAFileAndFailsToOpenWithoutOne) {
     Status s = source.value()->open(ctx_);
     EXPECT_FALSE(s.is_ok());
     EXPECT_THAT(s.message(), HasSubstr("EDDY_HTTP_TEST_MISSING`, which is not set"));
+}
+
+TEST_F(HttpSourceTest, RefusesATokenShorterThanSixteenBytes) {
+    ::setenv("EDDY_HTTP_TEST_SHORT", "short", 1);
+    Diagnostics diags;
+    auto t = validate_yaml(topology("    token_env: EDDY_HTTP_TEST_SHORT\n"), diags);
+    ASSERT_TRUE(t.has_value()) << all_of(diags);
+    auto source = t->components.front().spec->make_source(t->components.front().config);
+    ASSERT_TRUE(source.is_ok());
+    Status s = source.value()->open(ctx_);
+    EXPECT_EQ(s.message(),
+              "source 'events': the bearer token is 5 bytes; use at least 16 random bytes (e.g. "
+              "`openssl rand -hex 32`)");
+    ::unsetenv("EDDY_HTTP_TEST_SHORT");
 }
 
 TEST_F(HttpSourceTest, AnswersNotFoundMethodNotAllowedAndHealth) {

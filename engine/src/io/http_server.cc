@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "io/http_server.h"
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <memory>
 #include <utility>
 
@@ -18,9 +21,13 @@ bool has_body(const httplib::Request& req) {
 }  // namespace
 
 void ConnectionPool::enqueue(std::function<void()> fn) {
+    held_.fetch_add(1, std::memory_order_relaxed);
     {
         std::lock_guard lock(mu_);
-        jobs_.push_back(std::move(fn));
+        jobs_.push_back([this, fn = std::move(fn)] {
+            fn();
+            held_.fetch_sub(1, std::memory_order_relaxed);
+        });
         if (idle_ + starting_ < jobs_.size() && threads_.size() < max_threads_ && !shut_down_) {
             ++starting_;
             threads_.emplace_back([this] { work(); });
@@ -60,6 +67,52 @@ void ConnectionPool::work() {
         fn();
         lock.lock();
     }
+}
+
+Result<std::string> read_bearer_token(const std::string& env, const std::string& file,
+                                      std::string_view setting) {
+    std::string where(setting);
+    std::string token;
+    if (!env.empty()) {
+        const char* v = std::getenv(env.c_str());
+        if (v == nullptr || *v == '\0') {
+            return Status::invalid_argument(where + ": token_env names the environment variable `" +
+                                            env + "`, which is " +
+                                            (v == nullptr ? "not set" : "empty") +
+                                            "; set it to the bearer token, or remove token_env");
+        }
+        token = v;
+    } else if (!file.empty()) {
+        std::ifstream in(file, std::ios::binary);
+        if (!in) {
+            return Status::invalid_argument(where + ": cannot read token_file `" + file +
+                                            "`: " + std::strerror(errno));
+        }
+        constexpr std::streamsize kMax = 4096;
+        token.resize(kMax + 1);
+        in.read(token.data(), kMax + 1);
+        token.resize(static_cast<size_t>(in.gcount()));
+        if (token.size() > static_cast<size_t>(kMax)) {
+            return Status::invalid_argument(where + ": token_file `" + file +
+                                            "` is larger than 4096 bytes; it should hold only "
+                                            "the token");
+        }
+        token = token.substr(0, token.find('\n'));
+        while (!token.empty() &&
+               (token.back() == '\r' || token.back() == ' ' || token.back() == '\t')) {
+            token.pop_back();
+        }
+        if (token.empty()) {
+            return Status::invalid_argument(where + ": token_file `" + file +
+                                            "` is empty; write the bearer token on its first line");
+        }
+    }
+    if (!token.empty() && token.size() < 16) {
+        return Status::invalid_argument(
+            where + ": the bearer token is " + std::to_string(token.size()) +
+            " bytes; use at least 16 random bytes (e.g. `openssl rand -hex 32`)");
+    }
+    return token;
 }
 
 std::string error_json(std::string_view message) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -13,6 +14,8 @@
 #include <vector>
 
 #include <httplib.h>
+
+#include "eddy/status.h"
 
 #include "serve/address.h"
 
@@ -30,6 +33,8 @@ public:
 
     void enqueue(std::function<void()> fn) override;
     void shutdown() override;
+    /// Connections held: being served or waiting for a thread.
+    size_t connections() const { return held_.load(std::memory_order_relaxed); }
 
 private:
     void work();
@@ -42,7 +47,17 @@ private:
     size_t idle_ = 0;
     size_t starting_ = 0;
     bool shut_down_ = false;
+    std::atomic<size_t> held_{0};
 };
+
+/// Reads a bearer token from the environment variable `env` or, when that
+/// is empty, from the first line of `file` (at most 4 KiB; trailing
+/// whitespace dropped). Returns "" when both are empty. Refuses an unset or
+/// empty variable, an unreadable, empty or oversized file, and a token
+/// shorter than 16 bytes. `setting` names where the names came from in
+/// errors ("serve", "source 'collector'").
+Result<std::string> read_bearer_token(const std::string& env, const std::string& file,
+                                      std::string_view setting);
 
 /// `{"error": message}`.
 std::string error_json(std::string_view message);

@@ -253,31 +253,12 @@ private:
     std::string prefix() const { return "source '" + name_ + "': "; }
 
     Status read_token() {
-        if (!options_.token_env.empty()) {
-            const char* v = std::getenv(options_.token_env.c_str());
-            if (v == nullptr || *v == '\0') {
-                return Status::invalid_argument(
-                    prefix() + "token_env names the environment variable `" + options_.token_env +
-                    "`, which is " + (v == nullptr ? "not set" : "empty") +
-                    "; set it to the bearer token senders must present, or remove token_env");
-            }
-            token_ = v;
-        } else if (!options_.token_file.empty()) {
-            std::ifstream in(options_.token_file, std::ios::binary);
-            if (!in) {
-                return Status::invalid_argument(prefix() + "cannot read token_file '" +
-                                                options_.token_file + "': " + std::strerror(errno));
-            }
-            std::getline(in, token_);
-            while (!token_.empty() && (token_.back() == '\r' || token_.back() == ' ')) {
-                token_.pop_back();
-            }
-            if (token_.empty()) {
-                return Status::invalid_argument(prefix() + "token_file '" + options_.token_file +
-                                                "' is empty; write the bearer token on its first "
-                                                "line");
-            }
+        auto token = http::read_bearer_token(options_.token_env, options_.token_file,
+                                             "source '" + name_ + "'");
+        if (!token.is_ok()) {
+            return token.status();
         }
+        token_ = std::move(token.value());
         return Status::ok();
     }
 

@@ -16,6 +16,20 @@ Status Job::Impl::build() {
     const Topology& topo = job_.topology_;
     const PhysicalPlan& plan = job_.plan_;
     error_field_ = fields_.intern("error");
+    tap_counts_ = std::make_unique<std::atomic<uint32_t>[]>(topo.components.size());
+    for (const ComponentDef& c : topo.components) {
+        if (!c.key.empty()) {
+            tap_key_fields_.push_back(fields_.intern(c.key));
+        }
+    }
+    for (const PlanNode& node : plan.nodes) {
+        if (node.kind == PlanNodeKind::kExchange) {
+            tap_key_fields_.push_back(fields_.intern(node.key));
+        }
+    }
+    std::sort(tap_key_fields_.begin(), tap_key_fields_.end());
+    tap_key_fields_.erase(std::unique(tap_key_fields_.begin(), tap_key_fields_.end()),
+                          tap_key_fields_.end());
     error_at_field_ = fields_.intern("error_component");
     position_field_ = fields_.intern("error_position");
     raw_field_ = fields_.intern("raw");
@@ -47,6 +61,7 @@ Status Job::Impl::build() {
                 for (int ci : node.components) {
                     const ComponentDef& c = topo.components[static_cast<size_t>(ci)];
                     auto rt = std::make_unique<OperatorRuntime>(*this, c, s, parallelism);
+                    rt->index_ = static_cast<size_t>(ci);
                     rt->metrics_ = metrics[static_cast<size_t>(ci)];
                     auto made = c.spec->make_operator(c.config);
                     if (!made.is_ok()) {
@@ -68,6 +83,7 @@ Status Job::Impl::build() {
             } else if (node.kind == PlanNodeKind::kSink) {
                 const ComponentDef& c = topo.components[static_cast<size_t>(node.components[0])];
                 auto rt = std::make_unique<SinkRuntime>(*this, c, 0, 1);
+                rt->index_ = static_cast<size_t>(node.components[0]);
                 rt->metrics_ = metrics[static_cast<size_t>(node.components[0])];
                 if (c.config.has("path")) {
                     rt->metrics_->destination = c.config.string("path");
@@ -85,6 +101,7 @@ Status Job::Impl::build() {
             } else if (node.kind == PlanNodeKind::kSource) {
                 const ComponentDef& c = topo.components[static_cast<size_t>(node.components[0])];
                 auto rt = std::make_unique<SourceRuntime>(*this, c);
+                rt->index_ = static_cast<size_t>(node.components[0]);
                 rt->metrics_ = metrics[static_cast<size_t>(node.components[0])];
                 rt->node_ = node.id;
                 auto made = c.spec->make_source(c.config);
@@ -343,6 +360,9 @@ void Job::Impl::deliver(NodeInstance& inst, size_t channel, Batch& batch) {
         SinkRuntime& sink = *inst.sink;
         if (!batch.empty()) {
             sink.metrics_->add_in(batch.size());
+            if (tapped(sink.index_)) {
+                tap_records(sink.def_, sink.index_, "", 0, batch);
+            }
             Status s = sink.sink_->write(batch);
             sink.metrics_->observe_end_to_end(batch, job_.options_.clock->now_ms());
             pass_rejected(sink);
@@ -386,6 +406,9 @@ void Job::Impl::pass_rejected(SinkRuntime& sink) {
         return;
     }
     sink.metrics_->add_errors(sink.errors_.size());
+    if (tapped(sink.index_)) {
+        tap_records(sink.def_, sink.index_, "errors", 0, sink.errors_);
+    }
     if (sink.routes_errors_ != nullptr) {
         route(*sink.routes_errors_, 0, sink.errors_);
     }
@@ -445,6 +468,10 @@ void Job::Impl::process_into(NodeInstance& inst, size_t k, Batch& batch) {
             batch[i].set_key(Value());
         }
     }
+    std::vector<Trace> traces;  // allocates only when a key is traced here
+    if (op.key_ != kInvalidField && tapped(op.index_)) {
+        begin_traces(op, inst.shard, *input, traces);
+    }
     auto started = std::chrono::steady_clock::now();
     if (op.def_.state_ttl_ms) {
         // With a TTL, state access is stamped with each record's own time.
@@ -461,6 +488,9 @@ void Job::Impl::process_into(NodeInstance& inst, size_t k, Batch& batch) {
                                    std::chrono::steady_clock::now() - started)
                                    .count(),
                                input->size());
+    if (!traces.empty()) {
+        end_traces(op, traces);
+    }
     maintain_state(op);
     flush_outputs(inst, k);
 }
@@ -478,6 +508,9 @@ void Job::Impl::flush_outputs(NodeInstance& inst, size_t k) {
             op.metrics_->add_out(out.size());
         } else {
             op.metrics_->add_side(out.size());
+        }
+        if (tapped(op.index_)) {
+            tap_records(op.def_, op.index_, op.output_name(o), inst.shard, out);
         }
         for (size_t j : op.internal_[o]) {
             process_into(inst, j, out);
@@ -680,10 +713,16 @@ void Job::Impl::emit_polled(SourceRuntime& src, Batch& records) {
     }
     if (!records.empty()) {
         src.metrics_->add_out(records.size());
+        if (tapped(src.index_)) {
+            tap_records(src.def_, src.index_, "", 0, records);
+        }
         route(src.routes_main_, 0, records);
     }
     if (!src.errors_.empty()) {
         src.metrics_->add_errors(src.errors_.size());
+        if (tapped(src.index_)) {
+            tap_records(src.def_, src.index_, "errors", 0, src.errors_);
+        }
         route(src.routes_errors_, 0, src.errors_);
         src.errors_.clear();
     }
@@ -1057,6 +1096,7 @@ Status Job::Impl::run() {
     sample_metrics();  // the workers are stopped: on this thread
     close_tasks();
     close_all();
+    end_taps("the job stopped");
     job_.elapsed_ = std::chrono::duration<double>(clock::now() - start).count();
     if (Status s = write_metrics(); !s.is_ok()) {
         spdlog::warn("{}", s.message());
@@ -1083,6 +1123,18 @@ Status Job::run() {
 Status Job::run_on_owner(std::string_view op, const Value* key,
                          std::function<void(const OwnerView*)> task) {
     return impl_->post_task(op, key, std::move(task));
+}
+
+Result<std::shared_ptr<Tap>> Job::open_tap(TapRequest request) {
+    return impl_->open_tap(std::move(request));
+}
+
+void Job::close_tap(const std::shared_ptr<Tap>& tap) {
+    impl_->close_tap(tap);
+}
+
+size_t Job::open_taps() const {
+    return impl_->open_taps();
 }
 
 Status Job::checkpoint() {

@@ -16,6 +16,7 @@
 
 #include "metrics/metrics.h"
 #include "runtime/plan.h"
+#include "runtime/tap.h"
 #include "topology/topology.h"
 
 namespace eddy {
@@ -109,6 +110,14 @@ public:
     /// no operator of that name). For the HTTP API (engine/src/serve/).
     Status run_on_owner(std::string_view op, const Value* key,
                         std::function<void(const OwnerView*)> task);
+    /// Opens a tap (runtime/tap.h): live records of a component, from now
+    /// until close_tap(), its limit, or the end of the job. Thread-safe.
+    /// Not found: no such component or output; invalid: a bad sample.
+    Result<std::shared_ptr<Tap>> open_tap(TapRequest request);
+    /// Ends `tap` and stops feeding it. Thread-safe.
+    void close_tap(const std::shared_ptr<Tap>& tap);
+    /// How many taps are open. Thread-safe.
+    size_t open_taps() const;
     /// Whether run() is processing (it has started and not yet ended).
     bool running() const { return running_.load(std::memory_order_acquire); }
     /// Whether state is restored and every source has caught up with its

@@ -22,6 +22,7 @@
 #include "runtime/owner_tasks.h"
 #include "runtime/parallel_decode.h"
 #include "runtime/plan.h"
+#include "runtime/tap.h"
 #include "state/backing.h"
 #include "state/expiry.h"
 #include "state/layout.h"
@@ -69,6 +70,15 @@ public:
     /// Job::run_on_owner().
     Status post_task(std::string_view op, const Value* key,
                      std::function<void(const OwnerView*)> task);
+    /// Job::open_tap() and Job::close_tap() (job_taps.cc).
+    Result<std::shared_ptr<Tap>> open_tap(TapRequest request);
+    void close_tap(const std::shared_ptr<Tap>& tap);
+    size_t open_taps() {
+        std::lock_guard lock(taps_mu_);
+        return taps_.size();
+    }
+    /// Ends every open tap with `reason`.
+    void end_taps(const std::string& reason);
 
 private:
     struct NodeInstance;
@@ -155,6 +165,7 @@ private:
         const ComponentDef& def_;
         int shard_;
         int parallelism_;
+        size_t index_ = 0;  // in Topology::components
         ComponentMetrics* metrics_ = nullptr;
         int logged_errors_ = 0;
     };
@@ -334,6 +345,25 @@ private:
     void start_parallel_decoding(int threads);
     void fire_processing_timers();
     void fire_processing_timers(NodeInstance& inst, int64_t now);
+    // Taps (job_taps.cc). The hot path asks tapped() once per batch and
+    // output; only a tapped component takes taps_mu_.
+    bool tapped(size_t component) const {
+        return tap_counts_[component].load(std::memory_order_relaxed) != 0;
+    }
+    /// Offers `batch`, emitted on `output` ("" main) of a component, to its taps.
+    void tap_records(const ComponentDef& def, size_t component, std::string_view output, int shard,
+                     const Batch& batch);
+    /// A keyed operator's batch holding a traced key: the state before it.
+    struct Trace {
+        std::shared_ptr<Tap> tap;
+        std::string encoded_key;
+        TapEvent event;
+    };
+    void begin_traces(OperatorRuntime& op, int shard, const Batch& input,
+                      std::vector<Trace>& traces);
+    void end_traces(OperatorRuntime& op, std::vector<Trace>& traces);
+    /// Recounts tap_counts_ after taps_ changed; under taps_mu_.
+    void count_taps();
     /// Messages a mailbox holds before its senders wait (backpressure).
     static constexpr size_t kMailboxCapacity = 32;
     /// After a call into the operator: evicts keyed state beyond the cache
@@ -506,6 +536,12 @@ private:
     // Operator name -> (plan node, position in the chain).
     std::map<std::string, std::pair<int, size_t>, std::less<>> operator_at_;
     BatchPool pool_;
+    // Open taps; tap_counts_[component] is how many of them read it.
+    std::unique_ptr<std::atomic<uint32_t>[]> tap_counts_;
+    std::mutex taps_mu_;
+    std::vector<std::shared_ptr<Tap>> taps_;
+    // Fields a tap's key may be in: every operator's and exchange's key.
+    std::vector<FieldId> tap_key_fields_;
 };
 
 }  // namespace eddy

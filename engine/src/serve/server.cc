@@ -21,6 +21,7 @@
 #include "eddy/state.h"
 
 #include "io/http_body.h"
+#include "io/http_server.h"
 #include "metrics/metrics.h"
 #include "state/inspect.h"
 #include "state/operator_meta.h"
@@ -58,68 +59,6 @@ int http_status(const Status& s) {
     }
 }
 
-/// Reads the bearer token from the environment variable or the file the
-/// settings name; an empty string when neither is set.
-Result<std::string> read_token(const ServeDef& s) {
-    std::string token;
-    if (!s.token_env.empty()) {
-        const char* v = std::getenv(s.token_env.c_str());
-        if (v == nullptr || *v == '\0') {
-            return Status::invalid_argument("serve.token_env: the environment variable `" +
-                                            s.token_env + "` is not set or empty");
-        }
-        token = v;
-    } else if (!s.token_file.empty()) {
-        std::ifstream in(s.token_file, std::ios::binary);
-        if (!in) {
-            return Status::invalid_argument("serve.token_file: cannot read `" + s.token_file + "`");
-        }
-        constexpr std::streamsize kMax = 4096;
-        token.resize(kMax + 1);
-        in.read(token.data(), kMax + 1);
-        token.resize(static_cast<size_t>(in.gcount()));
-        if (token.size() > static_cast<size_t>(kMax)) {
-            return Status::invalid_argument("serve.token_file: `" + s.token_file +
-                                            "` is larger than 4096 bytes; it should hold only "
-                                            "the token");
-        }
-        while (!token.empty() &&
-               (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
-            token.pop_back();
-        }
-        if (token.empty()) {
-            return Status::invalid_argument("serve.token_file: `" + s.token_file + "` is empty");
-        }
-    }
-    if (!token.empty() && token.size() < 16) {
-        return Status::invalid_argument(
-            "the bearer token is " + std::to_string(token.size()) +
-            " bytes; use at least 16 random bytes (e.g. `openssl rand -hex 32`)");
-    }
-    return token;
-}
-
-/// httplib's thread pool, counting the connections it holds (queued or
-/// being served), so that requests beyond `limit` are refused with 503.
-class CountingPool final : public httplib::TaskQueue {
-public:
-    CountingPool(size_t threads, int limit) : pool_(threads), limit_(limit) {}
-    void enqueue(std::function<void()> fn) override {
-        load_.fetch_add(1);
-        pool_.enqueue([this, fn = std::move(fn)] {
-            fn();
-            load_.fetch_sub(1);
-        });
-    }
-    void shutdown() override { pool_.shutdown(); }
-    bool overloaded() const { return load_.load() > limit_; }
-
-private:
-    httplib::ThreadPool pool_;
-    std::atomic<int> load_{0};
-    int limit_;
-};
-
 /// One answer awaited from a shard's thread. Shared with the task, which
 /// may run after the request gave up waiting.
 template <class T>
@@ -134,18 +73,12 @@ struct Awaited {
 /// What a state read copies out of a shard: the stored bytes of each keyed
 /// handle, decoded to JSON later on the HTTP thread.
 struct StateRead {
-    struct Handle {
-        std::string name;
-        uint8_t version = 0;
-        bool found = false;
-        std::string stored;
-    };
     std::string type;
     int shard = 0;
     int64_t watermark = kNoWatermark;
     uint64_t checkpoint_id = 0;
     bool keyed = true;
-    std::vector<Handle> handles;
+    std::vector<StoredState> handles;
 };
 
 struct QueryAnswer {
@@ -194,9 +127,12 @@ public:
                 "`serve.token_file`");
         }
         resolve_views();
-        auto threads = static_cast<size_t>(std::clamp<int64_t>(settings_.max_connections, 2, 256));
+        // Threads beyond the limit, so that a connection over it gets its 503
+        // at once instead of waiting for one that a stream (a tap) holds.
+        auto threads =
+            static_cast<size_t>(std::clamp<int64_t>(settings_.max_connections, 2, 256) + 2);
         http_.new_task_queue = [this, threads] {
-            pool_ = new CountingPool(threads, static_cast<int>(settings_.max_connections));
+            pool_ = new http::ConnectionPool(threads);
             return pool_;
         };
         http_.set_payload_max_length(settings_.max_request_bytes);
@@ -257,7 +193,8 @@ private:
     /// Limits and the bearer token, before any route.
     httplib::Server::HandlerResponse admit(const httplib::Request& req, httplib::Response& res) {
         using R = httplib::Server::HandlerResponse;
-        if (pool_ != nullptr && pool_->overloaded()) {
+        if (pool_ != nullptr &&
+            pool_->connections() > static_cast<size_t>(settings_.max_connections)) {
             res.set_header("Retry-After", "1");
             send_error(res, 503, "too many connections; retry later");
             return R::Handled;
@@ -306,6 +243,9 @@ private:
         http_.Get(
             R"(/v1/state/([^/]+)/(.+))",
             [this](const httplib::Request& req, httplib::Response& res) { get_state(req, res); });
+        http_.Get(R"(/v1/tap/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+            get_tap(req, res);
+        });
         http_.Get(R"(/v1/recommendations/(.+))",
                   [this](const httplib::Request& req, httplib::Response& res) {
                       get_recommendations(req, res);
@@ -422,34 +362,23 @@ private:
                 r.watermark = v.watermark;
                 r.checkpoint_id = v.checkpoint_id;
                 r.keyed = !v.def->key.empty();
-                for (StateHandle* h : *v.states) {
-                    if (!h->keyed() || (!only.empty() && h->name() != only)) {
-                        continue;
-                    }
-                    StateRead::Handle& out = r.handles.emplace_back();
-                    out.name = h->name();
-                    out.version = h->format_version();
-                    // The stored form of a keyed value: its touched time, then the codec's bytes.
-                    out.stored.assign(sizeof(int64_t), '\0');
-                    std::string value;
-                    out.found = h->lookup(encoded, value);
-                    out.stored += value;
-                }
+                read_stored_states(*v.states, encoded, only, r.handles);
             },
             out);
     }
 
-    /// The value of one handle of `read` as JSON (or {"hex","error"} when its
-    /// codec cannot render it).
-    std::string state_value_json(const StateRead& read, size_t handle) const {
+    /// The value of one of the keyed `states` of an operator of `type` as
+    /// JSON (or {"hex","error"} when its codec cannot render it).
+    std::string state_value_json(const std::string& type, const std::vector<StoredState>& states,
+                                 size_t handle) const {
         state::OperatorMeta meta;
-        meta.type = read.type;
-        for (const StateRead::Handle& h : read.handles) {
+        meta.type = type;
+        for (const StoredState& h : states) {
             meta.handles.push_back({h.name, true, h.version});
         }
         JsonWriter one;
         one.begin_object();
-        state::append_state_value(registry_, meta, handle, read.handles[handle].stored, one);
+        state::append_state_value(registry_, meta, handle, states[handle].stored, one);
         one.end_object();
         // append_state_value writes "value" (or "hex" and "error"): unwrap "value".
         std::string text = one.str();
@@ -465,19 +394,19 @@ private:
     /// Writes null and returns false when no handle holds the key.
     bool write_state_values(const StateRead& read, bool single, JsonWriter& j) const {
         bool any = std::any_of(read.handles.begin(), read.handles.end(),
-                               [](const StateRead::Handle& h) { return h.found; });
+                               [](const StoredState& h) { return h.found; });
         if (!any) {
             j.value(nullptr);
             return false;
         }
         if (single && read.handles.size() == 1) {
-            j.raw(state_value_json(read, 0));
+            j.raw(state_value_json(read.type, read.handles, 0));
             return true;
         }
         j.begin_object();
         for (size_t i = 0; i < read.handles.size(); ++i) {
             if (read.handles[i].found) {
-                j.key(read.handles[i].name).raw(state_value_json(read, i));
+                j.key(read.handles[i].name).raw(state_value_json(read.type, read.handles, i));
             }
         }
         j.end_object();
@@ -523,6 +452,117 @@ private:
         bool found = write_state_values(read, false, j);
         j.key("found").value(found).end_object();
         send_json(res, found ? 200 : 404, j.str());
+    }
+
+    /// /v1/tap/{component}[.{output}]?key=&limit=&sample=: live records as
+    /// JSON Lines until the limit, the end of the job or the reader leaves.
+    void get_tap(const httplib::Request& req, httplib::Response& res) {
+        std::string target = req.matches[1];
+        TapRequest request;
+        size_t dot = target.find('.');
+        request.component = target.substr(0, dot);
+        request.output = dot == std::string::npos ? "" : target.substr(dot + 1);
+        if (request.output == "main") {
+            request.output.clear();
+        }
+        if (req.has_param("key")) {
+            request.key = req.get_param_value("key");
+            if (request.key->size() > settings_.max_key_bytes) {
+                send_error(res, 414,
+                           "the key is longer than " + std::to_string(settings_.max_key_bytes) +
+                               " bytes (serve.max_key_bytes)");
+                return;
+            }
+        }
+        if (req.has_param("limit")) {
+            std::string text = req.get_param_value("limit");
+            auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), request.limit);
+            if (ec != std::errc() || end != text.data() + text.size()) {
+                send_error(res, 400, "limit must be a whole number of records, got '" + text + "'");
+                return;
+            }
+        }
+        if (req.has_param("sample")) {
+            std::string text = req.get_param_value("sample");
+            char* end = nullptr;
+            request.sample = std::strtod(text.c_str(), &end);
+            if (text.empty() || end != text.c_str() + text.size()) {
+                send_error(res, 400, "sample must be a number in (0, 1], got '" + text + "'");
+                return;
+            }
+        }
+        auto opened = job_.open_tap(std::move(request));
+        if (!opened.is_ok()) {
+            send_error(res, http_status(opened.status()), opened.status().message());
+            return;
+        }
+        std::shared_ptr<Tap> tap = std::move(opened.value());
+        res.set_header("Cache-Control", "no-store");
+        res.set_chunked_content_provider(
+            "application/x-ndjson",
+            [this, tap](size_t, httplib::DataSink& sink) {
+                std::vector<TapEvent> events;
+                bool more = tap->take(events, std::chrono::milliseconds(1000));
+                std::string out;
+                for (const TapEvent& e : events) {
+                    out += tap_event_json(e);
+                    out += '\n';
+                }
+                if (uint64_t dropped = tap->take_dropped(); dropped > 0) {
+                    out += R"({"event":"dropped","count":)" + std::to_string(dropped) +
+                           R"(,"reason":"the reader fell behind"})" + "\n";
+                }
+                if (!more) {
+                    JsonWriter j;
+                    j.begin_object().key("event").value("end");
+                    j.key("reason").value(tap->end_reason()).end_object();
+                    out += j.str() + "\n";
+                    bool written = sink.write(out.data(), out.size());
+                    sink.done();
+                    return written;
+                }
+                if (out.empty()) {
+                    out = "\n";  // a keep-alive: finds a reader that has gone
+                }
+                return sink.write(out.data(), out.size());
+            },
+            [this, tap](bool) { job_.close_tap(tap); });
+    }
+
+    /// One tap event as a JSON object.
+    std::string tap_event_json(const TapEvent& e) const {
+        JsonWriter j;
+        j.begin_object();
+        j.key("event").value(e.kind == TapEvent::Kind::kRecord ? "record" : "state");
+        j.key("component").value(e.component);
+        if (e.kind == TapEvent::Kind::kRecord) {
+            if (!e.output.empty()) {
+                j.key("output").value(e.output);
+            }
+            j.key("shard").value(e.shard).key("time").value(e.time).key("record").raw(e.json);
+            j.end_object();
+            return j.str();
+        }
+        j.key("type").value(e.type).key("shard").value(e.shard).key("key").value(e.key);
+        j.key("inputs").begin_array();
+        for (const std::string& in : e.inputs) {
+            j.raw(in);
+        }
+        j.end_array();
+        for (const auto& [name, states] : {std::pair{"before", &e.before}, {"after", &e.after}}) {
+            j.key(name).begin_object();
+            for (size_t i = 0; i < states->size(); ++i) {
+                j.key((*states)[i].name);
+                if ((*states)[i].found) {
+                    j.raw(state_value_json(e.type, *states, i));
+                } else {
+                    j.value(nullptr);
+                }
+            }
+            j.end_object();
+        }
+        j.end_object();
+        return j.str();
     }
 
     /// /v1/profiles/{user} and /v1/segments/{user}: the keyed state of each
@@ -710,7 +750,7 @@ private:
     std::string token_;
     ListenAddress address_;
     httplib::Server http_;
-    CountingPool* pool_ = nullptr;  // owned by http_
+    http::ConnectionPool* pool_ = nullptr;  // owned by http_
     std::thread thread_;
     int port_ = 0;
     std::vector<std::string> recommenders_;
@@ -724,7 +764,7 @@ Server::~Server() = default;
 
 Result<std::unique_ptr<Server>> Server::start(Job& job, const Registry& registry,
                                               const ServeDef& settings) {
-    auto token = read_token(settings);
+    auto token = http::read_bearer_token(settings.token_env, settings.token_file, "serve");
     if (!token.is_ok()) {
         return token.status();
     }
