@@ -6,7 +6,7 @@ CMAKE_FLAGS ?=
 EDDY_BENCH_EVENTS ?= 5000000
 EDDY_BENCH_RUNS ?= 3
 
-.PHONY: all deps build demo demo-kafka test test-unit bench fuzz format format-check tidy docs clean
+.PHONY: all deps build demo demo-kafka test test-unit bench bench-serve fuzz format format-check tidy docs clean
 
 all: build
 
@@ -35,6 +35,11 @@ test-unit: build
 # docs/benchmarks.md; a quick smoke run: make bench EDDY_BENCH_EVENTS=200000 EDDY_BENCH_RUNS=1
 bench: build
 	@EDDY_BENCH_EVENTS=$(EDDY_BENCH_EVENTS) EDDY_BENCH_RUNS=$(EDDY_BENCH_RUNS) bash scripts/bench.sh $(BUILD_DIR)
+	@if [ "$${EDDY_BENCH_SERVE:-1}" = 1 ]; then bash scripts/bench_serve.sh $(BUILD_DIR); fi
+
+# docs/benchmarks.md, "Serving": wrk against the HTTP API of a running job.
+bench-serve: build
+	@bash scripts/bench_serve.sh $(BUILD_DIR)
 
 # docs/fuzzing.md: the libFuzzer targets, built with clang, ASan and UBSan in
 # their own build directory, each run for FUZZ_SECONDS; fails on any finding.

@@ -255,6 +255,11 @@ uint32_t ItemModel::category_id(std::string_view name) {
     return a->second;
 }
 
+uint32_t ItemModel::find_category(std::string_view name) const {
+    Index::const_accessor a;
+    return store_->categories.find(a, name) ? a->second : kNoCategory;
+}
+
 void ItemModel::touch_recent(uint32_t i) {
     Store& s = *store_;
     if (s.recent_capacity == 0) {

@@ -115,6 +115,8 @@ public:
 
     /// The id of a category name, adding it when new. Thread-safe.
     uint32_t category_id(std::string_view name);
+    /// The id of a category name already seen, or kNoCategory. Thread-safe.
+    uint32_t find_category(std::string_view name) const;
 
     /// Records item `i` as just active, for recency-aware negative sampling.
     void touch_recent(uint32_t i);

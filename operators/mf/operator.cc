@@ -5,6 +5,7 @@
 #include "eddy/operator.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -14,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "eddy/query.h"
 #include "eddy/state.h"
 
 #include "mf/item_cache.h"
@@ -54,7 +56,7 @@ const char* type_word(const Value& v) {
     return value_type_name(v.type());
 }
 
-class Mf final : public Operator {
+class Mf final : public Operator, public Queryable {
 public:
     explicit Mf(Options o)
         : o_(std::move(o)), rates_{o_.learning_rate, o_.bias_learning_rate, o_.l2, o_.l2_bias} {}
@@ -128,7 +130,86 @@ public:
         }
     }
 
+    bool serves(std::string_view view) const override { return view == "recommendations"; }
+
+    /// `GET /v1/recommendations/{user}?n=&category=`: the user's top N now,
+    /// ranked as an emit would (seen items excluded, the user's last
+    /// `filter_field` value unless `category` names another), without
+    /// changing any state. A user never seen gets the items with the highest
+    /// bias (the model's score for a user without factors), `"known":false`.
+    Status query(const QueryRequest& q, JsonWriter& j) override {
+        size_t n = o_.top_n > 0 ? static_cast<size_t>(o_.top_n) : kQueryTopN;
+        if (std::string_view text = q.param("n"); !text.empty()) {
+            int64_t v = 0;
+            auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+            if (ec != std::errc() || end != text.data() + text.size() || v < 1 || v > 1000) {
+                return Status::invalid_argument("`n` must be a whole number from 1 to 1000, got '" +
+                                                std::string(text) + "'");
+            }
+            n = static_cast<size_t>(v);
+        }
+        if (!q.param("segment").empty()) {
+            return Status::invalid_argument(
+                "`segment`: mf has no segments; ask a `recommend` operator with a "
+                "`segment_field` for a segment's ranking");
+        }
+        std::string_view category_name = q.param("category");
+        if (!category_name.empty() && filter_ == kInvalidField) {
+            return Status::invalid_argument(
+                "`category`: mf has no categories; this operator learns item categories only "
+                "with `filter_field`");
+        }
+        ItemModel& model = model_.get();
+        if (model.identity() != identity_) {
+            sync(model);
+        }
+        query_user_ = UserState{};
+        std::string key;
+        encode_state_key(q.key, key);
+        bool known = users_.lookup(key, query_stored_) && decode_state(query_stored_, query_user_);
+        if (!known) {
+            query_user_ = UserState{};
+        }
+        const float* p = query_user_.params.data();
+        if (query_user_.params.size() != 2 * static_cast<size_t>(k_)) {
+            zeros_.assign(static_cast<size_t>(k_), 0);  // cold start: bias only
+            p = zeros_.data();
+        }
+        uint32_t category = filter_ != kInvalidField && known ? query_user_.category : kNoCategory;
+        bool none = false;
+        if (!category_name.empty()) {
+            category = model.find_category(category_name);
+            none = category == kNoCategory;  // a category no item has: nothing to recommend
+        }
+        top_.clear();
+        if (!none) {
+            if (parallelism_ == 1) {
+                rank<false>(model, query_user_, p, category, n);
+            } else {
+                rank<true>(model, query_user_, p, category, n);
+            }
+        }
+        float offset = score_offset(model, query_user_);
+        j.key("known").value(known);
+        j.key("items").begin_array();
+        for (const Scored& s : top_) {
+            Value id = item_value(model.key(s.item));
+            j.begin_object().key("item");
+            if (id.is_int()) {
+                j.value(id.as_int());
+            } else {
+                j.value(id.as_string());
+            }
+            j.key("score").value(shown_score(s.score, offset)).end_object();
+        }
+        j.end_array();
+        return Status::ok();
+    }
+
 private:
+    /// Items a query returns by default when `top_n` is 0.
+    static constexpr size_t kQueryTopN = 10;
+
     template <bool kConcurrent>
     void process_as(const Record& record, Emitter& out) {
         ItemModel& model = model_.get();
@@ -528,19 +609,18 @@ private:
         return u.since_emit >= o_.emit_every_updates;
     }
 
+    /// The best `n_top` items for user factors `p` into top_, best first:
+    /// every ready item scored b_i + p . q_i, without the user's seen items
+    /// when `exclude_seen`, and only items of `category` unless kNoCategory.
+    /// Changes nothing but this shard's scratch (marks_, top_, scores_).
     template <bool kConcurrent>
-    void recommend(const ItemModel& model, UserState& u, const Value& user, int64_t t,
-                   Emitter& out) {
-        u.since_emit = 0;
-        u.last_emit = t;
-        const float* p = u.params.data();
-        uint32_t category = filter_ != kInvalidField ? u.category : kNoCategory;
+    void rank(const ItemModel& model, const UserState& u, const float* p, uint32_t category,
+              size_t n_top) {
         if (o_.exclude_seen) {
             mark(model, u);
         } else if (marks_.size() < model.size()) {
             marks_.resize(model.size(), 0);
         }
-        auto n_top = static_cast<size_t>(o_.top_n);
         top_.clear();
         auto floor = [&] {
             return top_.size() < n_top ? -std::numeric_limits<float>::infinity()
@@ -561,27 +641,46 @@ private:
             unmark(u);
         }
         std::sort_heap(top_.begin(), top_.end(), better);
+    }
+
+    /// What turns the user's ranking scores into shown scores: explicit,
+    /// mu + b_u (a predicted rating); implicit, 0 (the ranking score).
+    float score_offset(const ItemModel& model, const UserState& u) const {
+        return o_.implicit ? 0 : rating_mean(model) + u.bias;
+    }
+    /// A ranking score as shown (explicit: clamped to the rating range).
+    double shown_score(float score, float offset) const {
+        double shown = score + offset;
+        return o_.implicit ? shown : std::clamp(shown, o_.min_rating, o_.max_rating);
+    }
+
+    /// An item's id as the model stores it (encode_state_key()), as a Value
+    /// of its type; a string views the model's key.
+    static Value item_value(const std::string& key) {
+        if (key.size() == 1 + sizeof(int64_t) && key[0] == static_cast<char>(ValueType::kInt)) {
+            int64_t id = 0;
+            std::memcpy(&id, key.data() + 1, sizeof id);
+            return Value::integer(id);
+        }
+        return Value::string_view(std::string_view(key).substr(1));
+    }
+
+    template <bool kConcurrent>
+    void recommend(const ItemModel& model, UserState& u, const Value& user, int64_t t,
+                   Emitter& out) {
+        u.since_emit = 0;
+        u.last_emit = t;
+        uint32_t category = filter_ != kInvalidField ? u.category : kNoCategory;
+        rank<kConcurrent>(model, u, u.params.data(), category, static_cast<size_t>(o_.top_n));
         Record& r = out.append();
         r.set_time(t);
         r.set(ts_out_, t);
         r.set_value(user_out_, user);
         r.set(model_out_, std::string_view("mf"));
-        // Explicit: the predicted rating; implicit: the ranking score.
-        float offset = o_.implicit ? 0 : rating_mean(model) + u.bias;
+        float offset = score_offset(model, u);
         for (size_t j = 0; j < top_.size(); ++j) {
-            const std::string& key = model.key(top_[j].item);
-            if (key.size() == 1 + sizeof(int64_t) && key[0] == static_cast<char>(ValueType::kInt)) {
-                int64_t id = 0;
-                std::memcpy(&id, key.data() + 1, sizeof id);
-                r.set(item_out_[j], id);
-            } else {
-                r.set(item_out_[j], std::string_view(key).substr(1));
-            }
-            double score = top_[j].score + offset;
-            if (!o_.implicit) {
-                score = std::clamp(score, o_.min_rating, o_.max_rating);
-            }
-            r.set(score_out_[j], score);
+            r.set_value(item_out_[j], item_value(model.key(top_[j].item)));
+            r.set(score_out_[j], shown_score(top_[j].score, offset));
         }
     }
 
@@ -636,6 +735,10 @@ private:
     std::vector<uint8_t> marks_;  // per item index: seen by the current user
     std::vector<Scored> top_;     // min-heap of the best candidates
     std::vector<float> scores_;   // scratch: the scores of one block of items
+    // query(): the user decoded from state, its stored bytes, zero factors.
+    UserState query_user_;
+    std::string query_stored_;
+    std::vector<float> zeros_;
 
     FieldId item_ = kInvalidField;
     FieldId rating_ = kInvalidField;

@@ -69,6 +69,11 @@ uint32_t PopularityModel::group(std::string_view id) {
     return impl_->column(g) != nullptr ? g : kNoItem;
 }
 
+uint32_t PopularityModel::find_group(std::string_view id) const {
+    uint32_t g = impl_->groups.find(id);
+    return g != ItemIndex::kNone && impl_->column(g) != nullptr ? g : kNoItem;
+}
+
 std::string_view PopularityModel::group_id(uint32_t g) const {
     return impl_->groups.id(g);
 }

@@ -47,6 +47,9 @@ public:
     /// The index of group `id` (encoded item-id style), adding it when new;
     /// kNoItem when kMaxGroups groups exist.
     uint32_t group(std::string_view id);
+    /// The index of group `id` if it exists (with its column), else kNoItem;
+    /// adds nothing.
+    uint32_t find_group(std::string_view id) const;
     /// The encoded id of group g (0: "").
     std::string_view group_id(uint32_t g) const;
     /// Makes item i scorable (called once when the item is added).

@@ -171,9 +171,10 @@ public:
 
     bool serves(std::string_view view) const override { return view == "recommendations"; }
 
-    /// `GET /v1/recommendations/{user}?n=&category=`: the user's top N now,
-    /// ranked as an emit would (without changing the user's state); a user
-    /// never seen gets the cold-start ranking (popularity).
+    /// `GET /v1/recommendations/{user}?n=&category=&segment=`: the user's top
+    /// N now, ranked as an emit would (without changing the user's state); a
+    /// user never seen gets the cold-start ranking (popularity). `segment`
+    /// ranks as if the user were in that segment (its popularity and boost).
     Status query(const QueryRequest& q, JsonWriter& j) override {
         size_t n = output_.top_n();
         if (std::string_view text = q.param("n"); !text.empty()) {
@@ -195,6 +196,17 @@ public:
         if (!known) {
             query_user_ = HybridUser{};
         }
+        if (std::string_view segment = q.param("segment"); !segment.empty()) {
+            uint32_t g = find_segment(model, segment);
+            if (g == kNoItem) {
+                return Status::invalid_argument(
+                    segment_ == kInvalidField
+                        ? "`segment`: this recommend operator has no `segment_field`"
+                        : "`segment`: '" + std::string(segment) +
+                              "' is unknown to this operator (no event has had it)");
+            }
+            query_user_.recent.group = g;
+        }
         filter_category_ = HybridModel::kNoCategory;
         std::string_view category = q.param("category");
         if (!category.empty()) {
@@ -215,7 +227,7 @@ public:
         filter_category_ = HybridModel::kNoCategory;
         const std::vector<TopN::Entry>& top = top_.sorted();
         j.key("known").value(known);
-        if (known && query_user_.recent.group != kNoItem && query_user_.recent.group != 0) {
+        if (query_user_.recent.group != kNoItem && query_user_.recent.group != 0) {
             j.key("segment");
             item_id_to_json(model.popularity().group_id(query_user_.recent.group), j);
         }
@@ -235,6 +247,21 @@ public:
     }
 
 private:
+    /// The popularity group of a segment named in a query (a string, or an
+    /// integer as kmeans writes them), or kNoItem; adds no group.
+    uint32_t find_segment(const HybridModel& model, std::string_view name) {
+        if (segment_ == kInvalidField) {
+            return kNoItem;
+        }
+        encode_item_id(Value::string_view(name), group_scratch_);
+        uint32_t g = model.popularity().find_group(group_scratch_);
+        if (int64_t v = 0; g == kNoItem && parse_int(name, v)) {
+            encode_item_id(Value::integer(v), group_scratch_);
+            g = model.popularity().find_group(group_scratch_);
+        }
+        return g == 0 ? kNoItem : g;
+    }
+
     static bool parse_int(std::string_view text, int64_t& v) {
         auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
         return ec == std::errc() && end == text.data() + text.size();

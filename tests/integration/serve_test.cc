@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -64,11 +66,54 @@ sinks:
   out: {type: null, inputs: [recs, segs]}
 )";
 
+// Two recommenders fed separately: `mf` and `mf_cat` learn ratings (a and
+// c rated well, b and d badly), `recs` learns views with a segment: north
+// users view n1, south users view s1 more often (so s1 leads overall).
+constexpr const char* kRecommenders = R"(
+name: serve_recommenders
+sources:
+  ratings:
+    type: memory
+    then_idle: true
+    records:
+      - {ts: 1000, user_id: u1, item_id: a, rating: 5, category: shoes}
+      - {ts: 2000, user_id: u1, item_id: b, rating: 1, category: shoes}
+      - {ts: 3000, user_id: u2, item_id: a, rating: 5, category: shoes}
+      - {ts: 4000, user_id: u2, item_id: c, rating: 4, category: books}
+      - {ts: 5000, user_id: u3, item_id: a, rating: 5, category: shoes}
+      - {ts: 6000, user_id: u3, item_id: d, rating: 1, category: books}
+      - {ts: 7000, user_id: u4, item_id: b, rating: 1, category: shoes}
+      - {ts: 8000, user_id: u4, item_id: c, rating: 4, category: books}
+  views:
+    type: memory
+    then_idle: true
+    records:
+      - {ts: 1000, user_id: v1, item_id: n1, segment: north}
+      - {ts: 2000, user_id: v2, item_id: n1, segment: north}
+      - {ts: 3000, user_id: v3, item_id: n1, segment: north}
+      - {ts: 4000, user_id: v4, item_id: s1, segment: south}
+      - {ts: 5000, user_id: v5, item_id: s1, segment: south}
+      - {ts: 6000, user_id: v6, item_id: s1, segment: south}
+      - {ts: 7000, user_id: v7, item_id: s1, segment: south}
+operators:
+  mf: {type: mf, input: ratings, key: user_id, factors: 4, top_n: 3, emit_every: 100}
+  mf_cat: {type: mf, input: ratings, key: user_id, factors: 4, top_n: 3, emit_every: 100,
+           filter_field: category}
+  recs: {type: recommend, input: views, key: user_id, segment_field: segment, top_n: 3,
+         emit_every: 1h, half_life: 0s}
+sinks:
+  out: {type: null, inputs: [mf, mf_cat, recs]}
+)";
+
 class ServeTest : public ::testing::Test {
 protected:
-    void start(const std::string& serve_yaml, int parallelism = 1) {
+    /// Runs `yaml` with `serve_yaml` until every record has reached the
+    /// operators named in `wait` (name, records).
+    void start(const std::string& serve_yaml, int parallelism = 1,
+               const std::string& yaml = kTopology,
+               const std::vector<std::pair<std::string, uint64_t>>& wait = {{"recs", 7}}) {
         Diagnostics diags;
-        auto root = load_yaml_text(std::string(kTopology) + serve_yaml, "serve.yaml", diags);
+        auto root = load_yaml_text(yaml + serve_yaml, "serve.yaml", diags);
         ASSERT_TRUE(root);
         auto topology = validate_topology(*root, testing::test_registry(), diags);
         ASSERT_TRUE(topology) << (diags.items().empty() ? "" : diags.items()[0].to_string());
@@ -88,9 +133,15 @@ protected:
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
         ASSERT_TRUE(job_->ready());
-        for (int i = 0; i < 200 && metric("recs") < 7; ++i) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        for (const auto& [op, records] : wait) {
+            for (int i = 0; i < 200 && metric(op) < records; ++i) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            }
         }
+    }
+
+    void start_recommenders(const std::string& serve_yaml, int parallelism = 1) {
+        start(serve_yaml, parallelism, kRecommenders, {{"mf", 8}, {"mf_cat", 8}, {"recs", 7}});
     }
 
     uint64_t metric(const std::string& component) const {
@@ -211,6 +262,10 @@ TEST_F(ServeTest, RecommendationsForKnownUsersFiltersAndColdStart) {
     EXPECT_THAT(r->body, Not(HasSubstr(R"("item":"i1")")));
     r = get("/v1/recommendations/u1?category=unheard-of");
     EXPECT_THAT(r->body, HasSubstr(R"("items":[])"));
+    // Without `segment_field` there are no segments to rank for.
+    r = get("/v1/recommendations/u1?segment=viewer");
+    EXPECT_EQ(r->status, 400);
+    EXPECT_THAT(r->body, HasSubstr("this recommend operator has no `segment_field`"));
     // Someone never seen: the most popular items (i2 was bought).
     r = get("/v1/recommendations/newcomer?n=2");
     EXPECT_EQ(r->status, 200);
@@ -222,6 +277,123 @@ TEST_F(ServeTest, RecommendationsForKnownUsersFiltersAndColdStart) {
         EXPECT_EQ(r->status, 400) << bad;
         EXPECT_THAT(r->body, HasSubstr("`n` must be a whole number from 1 to 1000")) << bad;
     }
+}
+
+TEST_F(ServeTest, RecommendersAreRecommendFirstThenMf) {
+    start_recommenders(kServe);
+    auto r = get("/v1/topology");
+    ASSERT_TRUE(r);
+    EXPECT_THAT(r->body, HasSubstr(R"("views":{"recommendations":["recs","mf","mf_cat"],)"));
+    r = get("/v1/recommendations/v1");
+    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_THAT(r->body, HasSubstr(R"({"user":"v1","operator":"recs",)"));
+}
+
+TEST_F(ServeTest, MfAnswersKnownUsersWithoutTheirSeenItemsAndColdStart) {
+    start_recommenders("serve: {listen: \"127.0.0.1:0\", views: {recommendations: mf}}\n");
+    // u1 rated a and b: they are excluded (exclude_seen), c and d remain.
+    auto r = get("/v1/recommendations/u1");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_THAT(r->body, HasSubstr(R"({"user":"u1","operator":"mf","known":true,"items":[)"
+                                   R"({"item":")"));
+    EXPECT_THAT(r->body, HasSubstr(R"("score":)"));
+    EXPECT_THAT(r->body, Not(HasSubstr(R"("item":"a")")));
+    EXPECT_THAT(r->body, Not(HasSubstr(R"("item":"b")")));
+    EXPECT_THAT(r->body, HasSubstr(R"("item":"c")"));
+    EXPECT_THAT(r->body, HasSubstr(R"("item":"d")"));
+    EXPECT_THAT(r->body, HasSubstr(R"("watermark":)"));
+    // n: one item only.
+    r = get("/v1/recommendations/u1?n=1");
+    EXPECT_EQ(r->status, 200);
+    EXPECT_THAT(r->body, HasSubstr(R"("known":true,"items":[{"item":")"));
+    EXPECT_EQ(r->body.find(R"("item":)"), r->body.rfind(R"("item":)")) << r->body;
+    // Someone never seen: the items with the highest bias, a (rated 5 three
+    // times) first and d (rated 1) last.
+    r = get("/v1/recommendations/newcomer?n=4");
+    EXPECT_EQ(r->status, 200);
+    EXPECT_THAT(r->body, HasSubstr(R"({"user":"newcomer","operator":"mf","known":false,)"
+                                   R"("items":[{"item":"a",)"));
+    EXPECT_THAT(r->body, HasSubstr(R"({"item":"d","score":)"));
+    EXPECT_LT(r->body.find(R"("item":"c")"), r->body.find(R"("item":"d")"));
+    // mf without `filter_field` knows no categories, and never segments.
+    r = get("/v1/recommendations/u1?category=books");
+    EXPECT_EQ(r->status, 400);
+    EXPECT_THAT(r->body, HasSubstr("mf has no categories"));
+    r = get("/v1/recommendations/u1?segment=north");
+    EXPECT_EQ(r->status, 400);
+    EXPECT_THAT(r->body, HasSubstr("mf has no segments"));
+    for (const char* bad : {"n=0", "n=x", "n=1001"}) {
+        r = get(std::string("/v1/recommendations/u1?") + bad);
+        EXPECT_EQ(r->status, 400) << bad;
+        EXPECT_THAT(r->body, HasSubstr("`n` must be a whole number from 1 to 1000")) << bad;
+    }
+}
+
+TEST_F(ServeTest, MfAnswersOnEveryShardOfAParallelJob) {
+    start_recommenders("serve: {listen: \"127.0.0.1:0\", views: {recommendations: mf}}\n", 3);
+    for (const char* user : {"u1", "u2", "u3", "u4"}) {
+        auto r = get(std::string("/v1/recommendations/") + user);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 200) << r->body;
+        EXPECT_THAT(r->body, HasSubstr(R"("known":true,"items":[{"item":")")) << user;
+    }
+    auto r = get("/v1/recommendations/u1");
+    EXPECT_THAT(r->body, Not(HasSubstr(R"("item":"a")")));
+    r = get("/v1/recommendations/newcomer?n=1");
+    EXPECT_THAT(r->body, HasSubstr(R"("known":false,"items":[{"item":"a",)"));
+}
+
+TEST_F(ServeTest, MfWithAFilterFieldFiltersByCategory) {
+    start_recommenders("serve: {listen: \"127.0.0.1:0\", views: {recommendations: mf_cat}}\n");
+    auto r = get("/v1/recommendations/newcomer?category=books&n=5");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_THAT(r->body, HasSubstr(R"("known":false,"items":[{"item":"c",)"));
+    EXPECT_THAT(r->body, HasSubstr(R"("item":"d")"));
+    EXPECT_THAT(r->body, Not(HasSubstr(R"("item":"a")")));
+    // u4's last category is books, where u4 has seen c: as an emit, d only.
+    r = get("/v1/recommendations/u4");
+    EXPECT_THAT(r->body, HasSubstr(R"("known":true,"items":[{"item":"d",)"));
+    EXPECT_EQ(r->body.find(R"("item":)"), r->body.rfind(R"("item":)")) << r->body;
+    r = get("/v1/recommendations/u4?category=shoes");
+    EXPECT_THAT(r->body, HasSubstr(R"("items":[{"item":"a",)"));
+    r = get("/v1/recommendations/u1?category=unheard-of");
+    EXPECT_EQ(r->status, 200);
+    EXPECT_THAT(r->body, HasSubstr(R"("items":[])"));
+}
+
+TEST_F(ServeTest, RecommendRanksForTheSegmentAsked) {
+    start_recommenders(kServe);
+    // Overall s1 leads (4 views against 3); in the north n1 does.
+    auto r = get("/v1/recommendations/newcomer?n=1");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_THAT(r->body, HasSubstr(R"("known":false,"items":[{"item":"s1",)"));
+    r = get("/v1/recommendations/newcomer?n=1&segment=north");
+    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_THAT(r->body, HasSubstr(R"("known":false,"segment":"north","items":[{"item":"n1",)"));
+    // A known user of one segment, asked for as if in another: v4 (south)
+    // saw s1, which stays excluded.
+    r = get("/v1/recommendations/v4?segment=north");
+    EXPECT_THAT(r->body, HasSubstr(R"("known":true,"segment":"north","items":[{"item":"n1",)"));
+    EXPECT_THAT(r->body, Not(HasSubstr(R"("item":"s1")")));
+    r = get("/v1/recommendations/v4");
+    EXPECT_THAT(r->body, HasSubstr(R"("segment":"south")"));
+    r = get("/v1/recommendations/newcomer?segment=west");
+    EXPECT_EQ(r->status, 400);
+    EXPECT_THAT(r->body, HasSubstr("'west' is unknown to this operator"));
+    // The unknown segment was not added: asking again still fails.
+    EXPECT_EQ(get("/v1/recommendations/newcomer?segment=west")->status, 400);
+}
+
+TEST_F(ServeTest, AViewOperatorThatIsNotQueryableIsAClearError) {
+    start("serve: {listen: \"127.0.0.1:0\", views: {recommendations: segs}}\n");
+    auto r = get("/v1/recommendations/u1");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 404);
+    EXPECT_THAT(r->body, HasSubstr("operator 'segs' (type `segment`) does not answer "
+                                   "/v1/recommendations"));
 }
 
 TEST_F(ServeTest, ReadsReachEveryShardOfAParallelJob) {

@@ -137,6 +137,7 @@ public:
         };
         http_.set_payload_max_length(settings_.max_request_bytes);
         http_.set_keep_alive_max_count(1000);
+        http_.set_tcp_nodelay(true);  // or Nagle and delayed ACKs cost 40 ms per answer
         http_.set_read_timeout(5);
         http_.set_write_timeout(5);
         http_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
@@ -273,7 +274,11 @@ private:
             }
             return names;
         };
+        // `recommend` operators first, then `mf`; the first one answers.
         recommenders_ = of_types({"recommend"});
+        for (std::string& name : of_types({"mf"})) {
+            recommenders_.push_back(std::move(name));
+        }
         profiles_ = of_types({"profile"});
         segments_ = of_types({"segment", "kmeans"});
         for (const auto& [view, op] : settings_.views) {
@@ -281,6 +286,16 @@ private:
              : view == "profiles"      ? profiles_
                                        : segments_) = {op};
         }
+    }
+
+    /// The type of the component named `name` ("" when there is none).
+    std::string type_of(const std::string& name) const {
+        for (const ComponentDef& c : job_.topology().components) {
+            if (c.name == name) {
+                return c.type;
+            }
+        }
+        return "";
     }
 
     /// The key in the path, typed by `key_type` (string by default, or int).
@@ -609,8 +624,8 @@ private:
     void get_recommendations(const httplib::Request& req, httplib::Response& res) {
         if (recommenders_.empty()) {
             send_error(res, 404,
-                       "this topology has no `recommend` operator to answer /v1/recommendations "
-                       "(or name one in `serve.views`)");
+                       "this topology has no `recommend` or `mf` operator to answer "
+                       "/v1/recommendations (or name one in `serve.views`)");
             return;
         }
         Value key;
@@ -656,7 +671,10 @@ private:
             return;
         }
         if (!answer.queryable) {
-            send_error(res, 404, "operator '" + op + "' does not answer /v1/recommendations");
+            send_error(res, 404,
+                       "operator '" + op + "' (type `" + type_of(op) +
+                           "`) does not answer /v1/recommendations; name a `recommend` or `mf` "
+                           "operator in `serve.views.recommendations`");
             return;
         }
         if (!answer.status.is_ok()) {
