@@ -71,6 +71,10 @@ public:
             delete[] fresh;  // another shard allocated it first
         }
     }
+    /// Whether item i's chunk is allocated (it may still be being filled).
+    bool has(uint32_t i) const {
+        return chunks_[i >> kChunkBits].load(std::memory_order_acquire) != nullptr;
+    }
     float* row(uint32_t i) const {
         return chunks_[i >> kChunkBits].load(std::memory_order_acquire) +
                static_cast<size_t>(i & (kChunk - 1)) * static_cast<size_t>(k_);
@@ -170,6 +174,9 @@ float* HybridModel::item_factors(uint32_t i) {
 }
 const float* HybridModel::item_factors(uint32_t i) const {
     return impl_->rows->row(i);
+}
+bool HybridModel::has_item_rows(uint32_t i) const {
+    return impl_->rows != nullptr && impl_->rows->has(i) && impl_->bias.has(i);
 }
 const float* HybridModel::item_biases(uint32_t i) const {
     return &impl_->bias[i];

@@ -486,7 +486,7 @@ private:
     /// Accumulates into sim_ the cosine similarity of each neighbour of the
     /// user's `history` latest items to those items (touched_ lists them);
     /// returns the highest sum among items the user may get.
-    double similarity_scores(const HybridModel& model, const HybridUser& user) {
+    double similarity_scores(const HybridModel& model, const HybridUser& user, uint32_t size) {
         const SimilarityModel& sim = model.similarity();
         const std::vector<uint32_t>& items = user.recent.items;
         size_t basis = std::min(o_.history, items.size());
@@ -498,7 +498,9 @@ private:
             }
             for (const Neighbour& nb : neighbour_scratch_) {
                 uint64_t cx = sim.count(nb.item);
-                if (cx == 0 || nb.item >= sim_.size() || marks_.marked(nb.item)) {
+                // Items added since rank() read the size are left for the next ranking.
+                if (cx == 0 || nb.item >= size || marks_.marked(nb.item) ||
+                    !model.items().ready(nb.item)) {
                     continue;
                 }
                 if (sim_[nb.item] == 0) {
@@ -549,7 +551,7 @@ private:
         seg_ = user.recent.group == kNoItem || user.recent.group == 0 ? 0 : user.recent.group;
         w_seg_ = seg_ != 0 ? o_.blend[kSegmentPopularity] : 0;
         boost_ = boost_rule(model, user.recent.group);
-        max_sim_ = w_sim_ > 0 ? similarity_scores(model, user) : 0;
+        max_sim_ = w_sim_ > 0 ? similarity_scores(model, user, size) : 0;
         top_.reset(query_n_ != 0 ? query_n_ : output_.top_n());
         if (w_mf_ == 0 && w_pop_ == 0 && w_seg_ == 0) {
             for (uint32_t x : touched_) {
@@ -612,6 +614,11 @@ private:
         constexpr uint32_t kChunk = ChunkedArray<float>::kChunk;
         for (uint32_t first = 0; first < size; first += kChunk) {
             uint32_t count = std::min(kChunk, size - first);
+            if (kConcurrent && !model.has_item_rows(first)) {
+                // Items another shard is adding, not ready: skipped in pass 1.
+                std::fill_n(mf_.data() + first, count, 0.0f);
+                continue;
+            }
             const float* q = model.item_factors(first);
             const float* bias = model.item_biases(first);
             if constexpr (kConcurrent) {

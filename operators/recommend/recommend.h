@@ -102,6 +102,9 @@ public:
     const float* item_factors(uint32_t i) const;
     /// Item i's bias and those after it in its chunk of ChunkedArray<float>::kChunk.
     const float* item_biases(uint32_t i) const;
+    /// Whether the factor and bias chunks holding item i exist. An item
+    /// another shard is adding counts in items().size() before they do.
+    bool has_item_rows(uint32_t i) const;
     float& item_bias(uint32_t i);
     float item_bias(uint32_t i) const;
 

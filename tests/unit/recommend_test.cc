@@ -326,5 +326,21 @@ TEST(RecommendRestoreTest, ParallelismTwoLearnsFromEveryEventOnce) {
     EXPECT_NEAR(num(last, "hit_rate"), num(whole, "hit_rate"), 0.03);
 }
 
+// Two shards share one model: while one adds the item that opens a new
+// chunk of the catalogue (items().size() counts it before its rows exist),
+// the other ranks the whole catalogue on every event (evaluate: true). The
+// ranking must skip rows that do not exist yet, not read them. Each chunk
+// holds 4096 items: this catalogue crosses several boundaries.
+TEST(RecommendRestoreTest, RankingWhileAnotherShardOpensANewChunkOfItems) {
+    auto r = run_yaml(
+        "parallelism: 2\n"
+        "sources:\n  clicks: {type: generator, events: 30000, users: 500, items: 1000000, "
+        "categories: 1000, seed: 5}\n"
+        "operators:\n  r: {type: recommend, input: clicks, key: user_id, factors: 4, "
+        "evaluate: true, metrics_every: 100000}\n"
+        "sinks:\n  out: {type: null, input: r}\n");
+    ASSERT_TRUE(r.status.is_ok()) << r.status.message() << r.diagnostics;
+}
+
 }  // namespace
 }  // namespace eddy
