@@ -2,6 +2,7 @@
 #include "common/recommend.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <string>
 
@@ -9,6 +10,21 @@
 #include "eddy/record.h"
 
 namespace eddy {
+
+Status query_top_n(const QueryRequest& q, size_t& n) {
+    std::string_view text = q.param("n");
+    if (text.empty()) {
+        return Status::ok();
+    }
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size() || v < 1 || v > 1000) {
+        return Status::invalid_argument("`n` must be a whole number from 1 to 1000, got '" +
+                                        std::string(text) + "'");
+    }
+    n = static_cast<size_t>(v);
+    return Status::ok();
+}
 
 void Codec<UserItems>::encode(const UserItems& u, StateWriter& w) {
     w.varint(u.items.size());

@@ -17,7 +17,9 @@
 #include "eddy/context.h"
 #include "eddy/operator.h"
 #include "eddy/param.h"
+#include "eddy/query.h"
 #include "eddy/spec.h"
+#include "eddy/state.h"
 
 #include "common/item_index.h"
 
@@ -233,5 +235,24 @@ void counts_to_json(const PrequentialCounts& c, JsonWriter& j);
 
 /// A rule for the spec: the key field must not clash with an output field.
 std::string check_recommender_names(const Config& cfg);
+
+/// The `n` of a recommendations query (docs/serving.md): 1 to 1000 items;
+/// `n` keeps its default when the query has none.
+Status query_top_n(const QueryRequest& q, size_t& n);
+
+/// A query's user: the key's stored value in `users` decoded into `user`
+/// (a default T when the key is absent or does not decode); whether it was
+/// there. Reads only: touches no entry.
+template <class T, class Users>
+bool lookup_user(const Users& users, const Value& key, std::string& scratch, T& user) {
+    std::string encoded;
+    encode_state_key(key, encoded);
+    user = T{};
+    bool known = users.lookup(encoded, scratch) && decode_state(scratch, user);
+    if (!known) {
+        user = T{};
+    }
+    return known;
+}
 
 }  // namespace eddy

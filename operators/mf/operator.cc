@@ -5,7 +5,6 @@
 #include "eddy/operator.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -18,6 +17,7 @@
 #include "eddy/query.h"
 #include "eddy/state.h"
 
+#include "common/recommend.h"
 #include "mf/item_cache.h"
 #include "mf/kernels.h"
 #include "mf/mf.h"
@@ -139,15 +139,7 @@ public:
     /// bias (the model's score for a user without factors), `"known":false`.
     Status query(const QueryRequest& q, JsonWriter& j) override {
         size_t n = o_.top_n > 0 ? static_cast<size_t>(o_.top_n) : kQueryTopN;
-        if (std::string_view text = q.param("n"); !text.empty()) {
-            int64_t v = 0;
-            auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-            if (ec != std::errc() || end != text.data() + text.size() || v < 1 || v > 1000) {
-                return Status::invalid_argument("`n` must be a whole number from 1 to 1000, got '" +
-                                                std::string(text) + "'");
-            }
-            n = static_cast<size_t>(v);
-        }
+        EDDY_RETURN_IF_ERROR(query_top_n(q, n));
         if (!q.param("segment").empty()) {
             return Status::invalid_argument(
                 "`segment`: mf has no segments; ask a `recommend` operator with a "
@@ -163,13 +155,7 @@ public:
         if (model.identity() != identity_) {
             sync(model);
         }
-        query_user_ = UserState{};
-        std::string key;
-        encode_state_key(q.key, key);
-        bool known = users_.lookup(key, query_stored_) && decode_state(query_stored_, query_user_);
-        if (!known) {
-            query_user_ = UserState{};
-        }
+        bool known = lookup_user(users_, q.key, query_stored_, query_user_);
         const float* p = query_user_.params.data();
         if (query_user_.params.size() != 2 * static_cast<size_t>(k_)) {
             zeros_.assign(static_cast<size_t>(k_), 0);  // cold start: bias only

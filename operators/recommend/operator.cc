@@ -177,25 +177,12 @@ public:
     /// ranks as if the user were in that segment (its popularity and boost).
     Status query(const QueryRequest& q, JsonWriter& j) override {
         size_t n = output_.top_n();
-        if (std::string_view text = q.param("n"); !text.empty()) {
-            int64_t v = 0;
-            if (!parse_int(text, v) || v < 1 || v > 1000) {
-                return Status::invalid_argument("`n` must be a whole number from 1 to 1000, got '" +
-                                                std::string(text) + "'");
-            }
-            n = static_cast<size_t>(v);
-        }
+        EDDY_RETURN_IF_ERROR(query_top_n(q, n));
         HybridModel& model = model_.get();
         if (model.identity() != identity_) {
             sync(model);
         }
-        query_user_ = HybridUser{};
-        std::string key;
-        encode_state_key(q.key, key);
-        bool known = users_.lookup(key, query_stored_) && decode_state(query_stored_, query_user_);
-        if (!known) {
-            query_user_ = HybridUser{};
-        }
+        bool known = lookup_user(users_, q.key, query_stored_, query_user_);
         if (std::string_view segment = q.param("segment"); !segment.empty()) {
             uint32_t g = find_segment(model, segment);
             if (g == kNoItem) {

@@ -191,6 +191,19 @@ protected:
         ASSERT_EQ(r->status, 202) << r->body;
     }
 
+    /// u1's page view (with one of u2's), then, in a second request so that
+    /// the profile's state changes between batches, u1's purchase.
+    void post_view_then_purchase() {
+        post(R"({"ts":1000,"user_id":"u1","type":"page_view","item_id":"i1"}
+{"ts":1500,"user_id":"u2","type":"page_view","item_id":"i9"}
+)");
+        for (int i = 0; i < 500 && job_->metrics().source_records() < 2; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        post(R"({"ts":2000,"user_id":"u1","type":"purchase","item_id":"i1","price":20}
+)");
+    }
+
     /// "record component[.output]", "state component" or "end reason".
     static std::string summary(const std::string& line) {
         auto field = [&](const std::string& name) -> std::string {
@@ -253,15 +266,7 @@ TEST_F(TapTest, TapsASideOutput) {
 TEST_F(TapTest, FollowsAKeyThroughEveryComponentWithStateBeforeAndAfter) {
     TapReader tap(server_->port(), "/v1/tap/*?key=u1&limit=10");
     await_taps(1);
-    post(R"({"ts":1000,"user_id":"u1","type":"page_view","item_id":"i1"}
-{"ts":1500,"user_id":"u2","type":"page_view","item_id":"i9"}
-)");
-    // A second request, so that the profile's state changes between batches.
-    for (int i = 0; i < 500 && job_->metrics().source_records() < 2; ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    post(R"({"ts":2000,"user_id":"u1","type":"purchase","item_id":"i1","price":20}
-)");
+    post_view_then_purchase();
     std::vector<std::string> lines = tap.finish();
     for (const std::string& l : lines) {
         EXPECT_THAT(l, Not(HasSubstr("u2")));
@@ -298,14 +303,7 @@ protected:
 TEST_F(ParallelTapTest, FollowsAKeyAcrossShardsAndThreads) {
     TapReader tap(server_->port(), "/v1/tap/*?key=u1&limit=10");
     await_taps(1);
-    post(R"({"ts":1000,"user_id":"u1","type":"page_view","item_id":"i1"}
-{"ts":1500,"user_id":"u2","type":"page_view","item_id":"i9"}
-)");
-    for (int i = 0; i < 500 && job_->metrics().source_records() < 2; ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    post(R"({"ts":2000,"user_id":"u1","type":"purchase","item_id":"i1","price":20}
-)");
+    post_view_then_purchase();
     std::vector<std::string> path;
     for (const std::string& l : tap.finish()) {
         EXPECT_THAT(l, Not(HasSubstr("u2")));
