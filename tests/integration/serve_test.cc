@@ -20,6 +20,7 @@
 #include "harness.h"
 #include "runtime/job.h"
 #include "serve/server.h"
+#include "served_job.h"
 #include "topology/validator.h"
 #include "topology/yaml_loader.h"
 
@@ -112,27 +113,15 @@ protected:
     void start(const std::string& serve_yaml, int parallelism = 1,
                const std::string& yaml = kTopology,
                const std::vector<std::pair<std::string, uint64_t>>& wait = {{"recs", 7}}) {
-        Diagnostics diags;
-        auto root = load_yaml_text(yaml + serve_yaml, "serve.yaml", diags);
-        ASSERT_TRUE(root);
-        auto topology = validate_topology(*root, testing::test_registry(), diags);
-        ASSERT_TRUE(topology) << (diags.items().empty() ? "" : diags.items()[0].to_string());
-        topology->parallelism = parallelism;
-        topology_ = std::make_unique<Topology>(*topology);
-        auto job = Job::create(*topology_);
-        ASSERT_TRUE(job.is_ok()) << job.status().message();
-        job_ = std::move(job.value());
-        auto server = Server::start(*job_, testing::test_registry(), topology_->serve);
-        ASSERT_TRUE(server.is_ok()) << server.status().message();
-        server_ = std::move(server.value());
-        runner_ = std::thread([this] { status_ = job_->run(); });
-        client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+        served_.start(yaml + serve_yaml, parallelism);
+        ASSERT_FALSE(HasFatalFailure());
+        client_ = std::make_unique<httplib::Client>("127.0.0.1", served_.server().port());
         client_->set_read_timeout(10);
         // Ready: every record processed (the source caught up, then is idle).
-        for (int i = 0; i < 200 && !job_->ready(); ++i) {
+        for (int i = 0; i < 200 && !served_.job().ready(); ++i) {
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
-        ASSERT_TRUE(job_->ready());
+        ASSERT_TRUE(served_.job().ready());
         for (const auto& [op, records] : wait) {
             for (int i = 0; i < 200 && metric(op) < records; ++i) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -145,7 +134,7 @@ protected:
     }
 
     uint64_t metric(const std::string& component) const {
-        for (const auto& m : job_->metrics().components()) {
+        for (const auto& m : served_.job().metrics().components()) {
             if (m->name == component) {
                 return m->records_in.load();
             }
@@ -153,28 +142,13 @@ protected:
         return 0;
     }
 
-    void TearDown() override {
-        if (job_) {
-            job_->request_stop();
-        }
-        if (runner_.joinable()) {
-            runner_.join();
-        }
-        if (server_) {
-            server_->stop();
-        }
-        EXPECT_TRUE(status_.is_ok()) << status_.message();
-    }
+    void TearDown() override { served_.stop(); }
 
     httplib::Result get(const std::string& path, const httplib::Headers& headers = {}) {
         return client_->Get(path.c_str(), headers);
     }
 
-    std::unique_ptr<Topology> topology_;
-    std::unique_ptr<Job> job_;
-    std::unique_ptr<Server> server_;
-    std::thread runner_;
-    Status status_;
+    testing::ServedJob served_;
     std::unique_ptr<httplib::Client> client_;
 };
 
@@ -436,7 +410,7 @@ TEST_F(ServeTest, MalformedAndOversizedRequestsGetJsonErrors) {
     EXPECT_THAT(post->body, HasSubstr(R"({"error":)"));
 
     // Raw garbage on the socket: a 400, and the server keeps answering.
-    httplib::Client raw("127.0.0.1", server_->port());
+    httplib::Client raw("127.0.0.1", served_.server().port());
     auto bad = raw.Get("/v1/state/segs/%zz");
     ASSERT_TRUE(bad);
     EXPECT_GE(bad->status, 400);

@@ -21,6 +21,7 @@
 #include "harness.h"
 #include "runtime/job.h"
 #include "serve/server.h"
+#include "served_job.h"
 #include "topology/validator.h"
 #include "topology/yaml_loader.h"
 
@@ -131,20 +132,10 @@ protected:
         dir_ = fs::temp_directory_path() / ("eddy_tap_test_" + std::to_string(::getpid()));
         fs::remove_all(dir_);
         fs::create_directories(dir_);
-        Diagnostics diags;
-        auto root = load_yaml_text(topology_yaml(dir_ / "port", serve()), "tap.yaml", diags);
-        ASSERT_TRUE(root);
-        auto topology = validate_topology(*root, testing::test_registry(), diags);
-        ASSERT_TRUE(topology) << (diags.items().empty() ? "" : diags.items()[0].to_string());
-        topology_ = std::make_unique<Topology>(*topology);
-        topology_->parallelism = parallelism();
-        auto job = Job::create(*topology_);
-        ASSERT_TRUE(job.is_ok()) << job.status().message();
-        job_ = std::move(job.value());
-        auto server = Server::start(*job_, testing::test_registry(), topology_->serve);
-        ASSERT_TRUE(server.is_ok()) << server.status().message();
-        server_ = std::move(server.value());
-        runner_ = std::thread([this] { status_ = job_->run(); });
+        served_.start(topology_yaml(dir_ / "port", serve()), parallelism());
+        ASSERT_FALSE(HasFatalFailure());
+        job_ = &served_.job();
+        server_ = &served_.server();
         for (int i = 0; i < 500 && !fs::exists(dir_ / "port"); ++i) {
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
@@ -160,22 +151,11 @@ protected:
     virtual std::string serve() const { return ""; }
 
     void TearDown() override {
-        stop_job();
-        if (server_) {
-            server_->stop();
-        }
+        served_.stop();
         fs::remove_all(dir_);
     }
 
-    void stop_job() {
-        if (job_) {
-            job_->request_stop();
-        }
-        if (runner_.joinable()) {
-            runner_.join();
-            EXPECT_TRUE(status_.is_ok()) << status_.message();
-        }
-    }
+    void stop_job() { served_.stop_job(); }
 
     /// Waits until `n` taps are open, so that what is posted next is seen.
     void await_taps(size_t n) {
@@ -224,11 +204,9 @@ protected:
     }
 
     fs::path dir_;
-    std::unique_ptr<Topology> topology_;
-    std::unique_ptr<Job> job_;
-    std::unique_ptr<Server> server_;
-    std::thread runner_;
-    Status status_;
+    testing::ServedJob served_;
+    Job* job_ = nullptr;
+    Server* server_ = nullptr;
     std::unique_ptr<httplib::Client> collector_;
     std::unique_ptr<httplib::Client> api_;
 };
