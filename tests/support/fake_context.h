@@ -16,6 +16,26 @@
 
 namespace eddy::testing {
 
+/// A source error as SourceEmitter::error() reported it.
+struct ErrorRecord {
+    std::string reason;
+    int64_t position;
+    std::string raw;
+};
+
+/// Keeps what a source emits: its records, and its errors in order.
+class FakeEmitter : public SourceEmitter {
+public:
+    Record& append() override { return batch_.append(); }
+    void discard_last() override { batch_.pop_back(); }
+    void error(std::string_view reason, int64_t position, std::string_view raw) override {
+        errors_.push_back({std::string(reason), position, std::string(raw)});
+    }
+
+    Batch batch_;
+    std::vector<ErrorRecord> errors_;
+};
+
 class FakeContext : public SinkContext {
 public:
     explicit FakeContext(std::string name = "out") : name_(std::move(name)) {}

@@ -31,28 +31,12 @@ namespace eddy {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::ErrorRecord;
+using testing::FakeEmitter;
 
 const std::string kFixtures = std::string(EDDY_FIXTURES_DIR) + "/io/";
 
 using testing::FakeContext;
-
-struct ErrorRecord {
-    std::string reason;
-    int64_t position;
-    std::string raw;
-};
-
-class FakeEmitter : public SourceEmitter {
-public:
-    Record& append() override { return batch_.append(); }
-    void discard_last() override { batch_.pop_back(); }
-    void error(std::string_view reason, int64_t position, std::string_view raw) override {
-        errors_.push_back({std::string(reason), position, std::string(raw)});
-    }
-
-    Batch batch_;
-    std::vector<ErrorRecord> errors_;
-};
 
 ConfigValue str(std::string s) {
     return ConfigValue::string(std::move(s));

@@ -30,25 +30,8 @@ namespace eddy {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::FakeEmitter;
 using ::testing::HasSubstr;
-
-struct ErrorRecord {
-    std::string reason;
-    int64_t position;
-    std::string raw;
-};
-
-class FakeEmitter : public SourceEmitter {
-public:
-    Record& append() override { return batch_.append(); }
-    void discard_last() override { batch_.pop_back(); }
-    void error(std::string_view reason, int64_t position, std::string_view raw) override {
-        errors_.push_back({std::string(reason), position, std::string(raw)});
-    }
-
-    Batch batch_;
-    std::vector<ErrorRecord> errors_;
-};
 
 /// Waits up to 5 s for a file the source writes once listening.
 int read_port(const fs::path& path) {
