@@ -339,6 +339,11 @@ TEST_F(TapTest, EndsWhenTheJobStopsAndWhenTheReaderLeaves) {
     ASSERT_THAT(lines, SizeIs(2));
     EXPECT_THAT(lines[0], HasSubstr(R"("user_id":"u1")"));
     EXPECT_EQ(lines[1], R"({"event":"end","reason":"the job stopped"})");
+
+    // A tap opened after the end ends at once instead of waiting forever.
+    TapReader late(server_->port(), "/v1/tap/events");
+    EXPECT_THAT(late.finish(), ElementsAre(R"({"event":"end","reason":"the job stopped"})"));
+    EXPECT_EQ(job_->open_taps(), 0u);
 }
 
 TEST_F(TapTest, RefusesMalformedRequestsWithAJsonError) {

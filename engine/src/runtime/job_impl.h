@@ -77,7 +77,7 @@ public:
         std::lock_guard lock(taps_mu_);
         return taps_.size();
     }
-    /// Ends every open tap with `reason`.
+    /// Ends every open tap, and every tap opened later, with `reason`.
     void end_taps(const std::string& reason);
 
 private:
@@ -540,6 +540,7 @@ private:
     std::unique_ptr<std::atomic<uint32_t>[]> tap_counts_;
     std::mutex taps_mu_;
     std::vector<std::shared_ptr<Tap>> taps_;
+    std::string taps_ended_;  // end_taps()'s reason: later taps end at once
     // Fields a tap's key may be in: every operator's and exchange's key.
     std::vector<FieldId> tap_key_fields_;
 };

@@ -57,11 +57,11 @@ Result<std::shared_ptr<Tap>> Job::Impl::open_tap(TapRequest request) {
             "with every component (*), the output must be errors or * (every output)");
     }
     auto tap = std::make_shared<Tap>(std::move(request), component, fields_);
-    if (!job_.running() && closed_) {
-        tap->end("the job stopped");
+    std::lock_guard lock(taps_mu_);
+    if (!taps_ended_.empty()) {
+        tap->end(taps_ended_);  // the job has ended: nothing will feed it
         return tap;
     }
-    std::lock_guard lock(taps_mu_);
     taps_.push_back(tap);
     count_taps();
     return tap;
@@ -76,6 +76,7 @@ void Job::Impl::close_tap(const std::shared_ptr<Tap>& tap) {
 
 void Job::Impl::end_taps(const std::string& reason) {
     std::lock_guard lock(taps_mu_);
+    taps_ended_ = reason;
     for (const auto& tap : taps_) {
         tap->end(reason);
     }
