@@ -49,6 +49,8 @@ struct Options {
     uint32_t max_seen = 1000;
     bool evaluate = false;
     int64_t metrics_every = 1000;
+    size_t serve_users = 0;        ///< `serve_cache_users`
+    int64_t serve_max_age_ms = 0;  ///< `serve_max_age`
 
     static Options from(const Config& cfg);
 };

@@ -17,6 +17,7 @@
 #include "eddy/query.h"
 #include "eddy/state.h"
 
+#include "common/published_rankings.h"
 #include "common/recommend.h"
 #include "mf/item_cache.h"
 #include "mf/kernels.h"
@@ -56,7 +57,7 @@ const char* type_word(const Value& v) {
     return value_type_name(v.type());
 }
 
-class Mf final : public Operator, public Queryable {
+class Mf final : public Operator, public Queryable, public PublishedQueryable {
 public:
     explicit Mf(Options o)
         : o_(std::move(o)), rates_{o_.learning_rate, o_.bias_learning_rate, o_.l2, o_.l2_bias} {}
@@ -70,6 +71,11 @@ public:
         }
         ctx_ = &ctx;
         parallelism_ = ctx.parallelism();
+        clock_ = &ctx.clock();
+        // Each shard keeps the rankings of its own users.
+        auto shards = static_cast<size_t>(parallelism_);
+        published_.configure((o_.serve_users + shards - 1) / shards, 2 * served_top_n(),
+                             o_.serve_max_age_ms);
         item_ = ctx.field(o_.item_field);
         rating_ = ctx.field(o_.rating_field);
         type_ = ctx.field(o_.type_field);
@@ -169,32 +175,99 @@ public:
         }
         top_.clear();
         if (!none) {
+            // At least what is published: the first n of that ranking are
+            // the top n, and a whole ranking can be published.
+            size_t ranked = std::max(n, ranked_n());
             if (parallelism_ == 1) {
-                rank<false>(model, query_user_, p, category, n);
+                rank<false>(model, query_user_, p, category, ranked);
             } else {
-                rank<true>(model, query_user_, p, category, n);
+                rank<true>(model, query_user_, p, category, ranked);
             }
         }
-        float offset = score_offset(model, query_user_);
+        ranked_entries(model, query_user_);
+        // The user's own ranking (no other category asked) serves later reads.
+        if (known && category_name.empty()) {
+            publish(q.key);
+        }
+        entries_.resize(std::min(entries_.size(), n));
+        write_answer(model, known, entries_, 0, j);
+        return Status::ok();
+    }
+
+    /// The user's ranking kept by the last emit or query, when it is at most
+    /// `serve_max_age` old and nothing but `n` is asked.
+    bool query_published(const QueryRequest& q, JsonWriter& j) const override {
+        size_t n = served_top_n();
+        if (!published_.enabled() || !query_top_n(q, n).is_ok() || !q.param("segment").empty() ||
+            !q.param("category").empty()) {
+            return false;
+        }
+        std::string encoded;
+        encode_state_key(q.key, encoded);
+        int64_t now = clock_->now_ms();
+        PublishedRanking kept;
+        if (!published_.read(UserFingerprint::of(encoded), now, n, kept)) {
+            return false;
+        }
+        write_answer(model_.get(), true, kept.entries, std::max<int64_t>(0, now - kept.ranked_ms),
+                     j);
+        return true;
+    }
+
+private:
+    /// Items a query returns by default when `top_n` is 0.
+    static constexpr size_t kQueryTopN = 10;
+
+    /// The N of a query without `n`, and of the published rankings.
+    size_t served_top_n() const {
+        return o_.top_n > 0 ? static_cast<size_t>(o_.top_n) : kQueryTopN;
+    }
+
+    /// How many items an emit or a query ranks: what is published.
+    size_t ranked_n() const { return published_.enabled() ? published_.kept() : served_top_n(); }
+
+    /// top_ with the scores as shown, into entries_.
+    void ranked_entries(const ItemModel& model, const UserState& u) {
+        float offset = score_offset(model, u);
+        entries_.resize(top_.size());
+        for (size_t k = 0; k < top_.size(); ++k) {
+            entries_[k].item = top_[k].item;
+            entries_[k].score = kept_score(shown_score(top_[k].score, offset));
+        }
+    }
+
+    /// Keeps entries_, the user's ranking now, for query_published().
+    void publish(const Value& user) {
+        if (published_.enabled()) {
+            published_.publish(fingerprint(user), clock_->now_ms(), UINT32_MAX, entries_);
+        }
+    }
+
+    UserFingerprint fingerprint(const Value& user) {
+        user_key_.clear();
+        encode_state_key(user, user_key_);
+        return UserFingerprint::of(user_key_);
+    }
+
+    /// The members of a recommendations answer: known, items, age_ms.
+    static void write_answer(const ItemModel& model, bool known,
+                             std::span<const PublishedRanking::Entry> entries, int64_t age_ms,
+                             JsonWriter& j) {
         j.key("known").value(known);
         j.key("items").begin_array();
-        for (const Scored& s : top_) {
-            Value id = item_value(model.key(s.item));
+        for (const PublishedRanking::Entry& e : entries) {
+            Value id = item_value(model.key(e.item));
             j.begin_object().key("item");
             if (id.is_int()) {
                 j.value(id.as_int());
             } else {
                 j.value(id.as_string());
             }
-            j.key("score").value(shown_score(s.score, offset)).end_object();
+            j.key("score").value(e.score).end_object();
         }
         j.end_array();
-        return Status::ok();
+        j.key("age_ms").value(age_ms);
     }
-
-private:
-    /// Items a query returns by default when `top_n` is 0.
-    static constexpr size_t kQueryTopN = 10;
 
     template <bool kConcurrent>
     void process_as(const Record& record, Emitter& out) {
@@ -242,7 +315,11 @@ private:
             init_user(u, user);
         }
         if (filter_ != kInvalidField) {
+            uint32_t before = u.category;
             apply_filter_value(model, record, u, i);
+            if (u.category != before && published_.enabled()) {
+                published_.erase(fingerprint(user));  // ranked within another category
+            }
         }
         if (o_.implicit) {
             if (o_.evaluate) {
@@ -253,6 +330,9 @@ private:
             learn_explicit<kConcurrent>(model, u, i, rating);
         }
         add_seen(u, i);
+        if (o_.exclude_seen && published_.enabled()) {
+            published_.remove(fingerprint(user), i);  // never recommend what the user just had
+        }
         updates_.add();
         add<kConcurrent>(model.running().events, int64_t{1});
         int64_t events = model.running().events.load(std::memory_order_relaxed);
@@ -657,17 +737,19 @@ private:
         u.since_emit = 0;
         u.last_emit = t;
         uint32_t category = filter_ != kInvalidField ? u.category : kNoCategory;
-        rank<kConcurrent>(model, u, u.params.data(), category, static_cast<size_t>(o_.top_n));
+        rank<kConcurrent>(model, u, u.params.data(), category, ranked_n());
         Record& r = out.append();
         r.set_time(t);
         r.set(ts_out_, t);
         r.set_value(user_out_, user);
         r.set(model_out_, std::string_view("mf"));
         float offset = score_offset(model, u);
-        for (size_t j = 0; j < top_.size(); ++j) {
+        for (size_t j = 0; j < top_.size() && j < item_out_.size(); ++j) {
             r.set_value(item_out_[j], item_value(model.key(top_[j].item)));
             r.set(score_out_[j], shown_score(top_[j].score, offset));
         }
+        ranked_entries(model, u);
+        publish(user);
     }
 
     void emit_metrics(const ItemModel& model, int64_t t, int64_t events, Emitter& out) {
@@ -725,6 +807,10 @@ private:
     UserState query_user_;
     std::string query_stored_;
     std::vector<float> zeros_;
+    // The rankings kept for query_published(), and the last ranking as entries.
+    PublishedRankings published_;
+    std::vector<PublishedRanking::Entry> entries_;
+    const Clock* clock_ = nullptr;
 
     FieldId item_ = kInvalidField;
     FieldId rating_ = kInvalidField;

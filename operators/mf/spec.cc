@@ -8,6 +8,7 @@
 #include "eddy/state.h"
 #include "eddy/units.h"
 
+#include "common/published_rankings.h"
 #include "mf/mf.h"
 #include "mf/model.h"
 
@@ -108,6 +109,8 @@ Options Options::from(const Config& cfg) {
     o.max_seen = static_cast<uint32_t>(cfg.integer("max_seen"));
     o.evaluate = cfg.boolean("evaluate");
     o.metrics_every = cfg.integer("metrics_every");
+    o.serve_users = static_cast<size_t>(cfg.integer("serve_cache_users"));
+    o.serve_max_age_ms = cfg.duration("serve_max_age").count();
     return o;
 }
 
@@ -259,6 +262,8 @@ ComponentSpec mf_spec() {
                    .min(0)
                    .doc("With `evaluate`, emit the running metrics every this many events "
                         "(0: only at the end)."))
+        .param(serve_cache_users_param())
+        .param(serve_max_age_param())
         .output("metrics",
                 "With `evaluate: true`: `{ts, model, mode, events, scored, items}` plus `mae` "
                 "and `rmse` (explicit) or `hit_rate`, `ndcg` and `cutoff` (implicit).")

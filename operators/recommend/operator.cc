@@ -16,6 +16,7 @@
 #include "eddy/registry.h"
 #include "eddy/state.h"
 
+#include "common/published_rankings.h"
 #include "mf/kernels.h"
 #include "recommend/recommend.h"
 
@@ -68,11 +69,15 @@ struct Options {
     std::string segment_field;
     std::string category_field;
     std::vector<Boost> boosts;
+    size_t serve_users = 0;
+    int64_t serve_max_age_ms = 0;
 };
 
 Options read_options(const Config& cfg) {
     Options o;
     o.history = static_cast<size_t>(cfg.integer("history"));
+    o.serve_users = static_cast<size_t>(cfg.integer("serve_cache_users"));
+    o.serve_max_age_ms = cfg.duration("serve_max_age").count();
     o.neighbours = static_cast<size_t>(cfg.integer("neighbours"));
     o.exclude = static_cast<size_t>(cfg.integer("exclude_recent"));
     o.factors = static_cast<int>(cfg.integer("factors"));
@@ -112,7 +117,7 @@ Options read_options(const Config& cfg) {
     return o;
 }
 
-class Recommend final : public Operator, public Queryable {
+class Recommend final : public Operator, public Queryable, public PublishedQueryable {
 public:
     explicit Recommend(const Config& cfg) : o_(read_options(cfg)) { output_.configure(cfg); }
 
@@ -130,6 +135,11 @@ public:
             source_out_.push_back(ctx.field("source_" + std::to_string(i)));
         }
         parallelism_ = ctx.parallelism();
+        clock_ = &ctx.clock();
+        // Each shard keeps the rankings of its own users.
+        auto shards = static_cast<size_t>(parallelism_);
+        published_.configure((o_.serve_users + shards - 1) / shards, 2 * output_.top_n(),
+                             o_.serve_max_age_ms);
         skipped_ = ctx.counter("recommend_skipped_total",
                                "Events not learned because their type has weight 0.");
         segment_updates_ = ctx.counter("recommend_segment_updates_total",
@@ -201,7 +211,9 @@ public:
         }
         if (category.empty() || filter_category_ != HybridModel::kNoCategory) {
             size_t configured = output_.top_n();
-            query_n_ = n;
+            // At least what is published: the first n of that ranking are
+            // the top n, and a whole ranking can be published.
+            query_n_ = std::max(n, ranked_n());
             if (parallelism_ == 1) {
                 rank<false>(model, query_user_);
             } else {
@@ -212,28 +224,96 @@ public:
             top_.reset(0);  // a category no item has: nothing to recommend
         }
         filter_category_ = HybridModel::kNoCategory;
-        const std::vector<TopN::Entry>& top = top_.sorted();
-        j.key("known").value(known);
-        if (query_user_.recent.group != kNoItem && query_user_.recent.group != 0) {
-            j.key("segment");
-            item_id_to_json(model.popularity().group_id(query_user_.recent.group), j);
+        ranked_entries();
+        // The user's own ranking (no segment or category asked) serves later reads.
+        if (known && q.param("segment").empty() && category.empty()) {
+            publish(q.key, query_user_.recent.group);
         }
-        j.key("items").begin_array();
-        for (const TopN::Entry& e : top) {
-            std::array<double, kSources> c = contributions(e.item);
-            auto best = std::max_element(c.begin(), c.end()) - c.begin();
-            j.begin_object().key("item");
-            item_id_to_json(model.items().id(e.item), j);
-            j.key("score").value(e.score);
-            j.key("source").value(kSourceNames[static_cast<size_t>(best)]);
-            j.end_object();
-        }
-        j.end_array();
+        entries_.resize(std::min(entries_.size(), n));
+        write_answer(model, known, query_user_.recent.group, entries_, 0, j);
         clear_similarity();
         return Status::ok();
     }
 
+    /// The user's ranking kept by the last emit or query, when it is at most
+    /// `serve_max_age` old and nothing but `n` is asked.
+    bool query_published(const QueryRequest& q, JsonWriter& j) const override {
+        size_t n = output_.top_n();
+        if (!published_.enabled() || !query_top_n(q, n).is_ok() || !q.param("segment").empty() ||
+            !q.param("category").empty()) {
+            return false;
+        }
+        std::string encoded;
+        encode_state_key(q.key, encoded);
+        int64_t now = clock_->now_ms();
+        PublishedRanking kept;
+        if (!published_.read(UserFingerprint::of(encoded), now, n, kept)) {
+            return false;
+        }
+        write_answer(model_.get(), true, kept.group, kept.entries,
+                     std::max<int64_t>(0, now - kept.ranked_ms), j);
+        return true;
+    }
+
 private:
+    /// How many items an emit or a query ranks: what is published.
+    size_t ranked_n() const { return published_.enabled() ? published_.kept() : output_.top_n(); }
+
+    /// top_ as published entries, with each item's main source, into entries_.
+    void ranked_entries() {
+        const std::vector<TopN::Entry>& top = top_.sorted();
+        entries_.resize(top.size());
+        for (size_t k = 0; k < top.size(); ++k) {
+            std::array<double, kSources> c = contributions(top[k].item);
+            entries_[k].item = top[k].item;
+            entries_[k].score = kept_score(top[k].score);
+            entries_[k].source =
+                static_cast<uint8_t>(std::max_element(c.begin(), c.end()) - c.begin());
+        }
+    }
+
+    /// Keeps entries_, the user's ranking now, for query_published().
+    void publish(const Value& key, uint32_t group) {
+        if (published_.enabled()) {
+            published_.publish(fingerprint(key), clock_->now_ms(), group, entries_);
+        }
+    }
+
+    /// Moves the user to segment `group`; a ranking kept for another is dropped.
+    void set_group(UserItems& user, const Value& key, uint32_t group) {
+        if (user.group != group && published_.enabled()) {
+            published_.erase(fingerprint(key));
+        }
+        user.group = group;
+    }
+
+    UserFingerprint fingerprint(const Value& key) {
+        key_scratch_.clear();
+        encode_state_key(key, key_scratch_);
+        return UserFingerprint::of(key_scratch_);
+    }
+
+    /// The members of a recommendations answer: known, segment, items, age_ms.
+    static void write_answer(const HybridModel& model, bool known, uint32_t group,
+                             std::span<const PublishedRanking::Entry> entries, int64_t age_ms,
+                             JsonWriter& j) {
+        j.key("known").value(known);
+        if (group != kNoItem && group != 0) {
+            j.key("segment");
+            item_id_to_json(model.popularity().group_id(group), j);
+        }
+        j.key("items").begin_array();
+        for (const PublishedRanking::Entry& e : entries) {
+            j.begin_object().key("item");
+            item_id_to_json(model.items().id(e.item), j);
+            j.key("score").value(e.score);
+            j.key("source").value(kSourceNames[e.source]);
+            j.end_object();
+        }
+        j.end_array();
+        j.key("age_ms").value(age_ms);
+    }
+
     /// The popularity group of a segment named in a query (a string, or an
     /// integer as kmeans writes them), or kNoItem; adds no group.
     uint32_t find_segment(const HybridModel& model, std::string_view name) {
@@ -267,7 +347,7 @@ private:
         const Value* item = record.get(item_);
         if ((item == nullptr || item->is_null()) && group != kNoItem) {
             // A segment change without an item (e.g. from kmeans or segment).
-            users_.get_or_create(record.key()).recent.group = group;
+            set_group(users_.get_or_create(record.key()).recent, record.key(), group);
             segment_updates_.add();
             return;
         }
@@ -303,7 +383,7 @@ private:
             init_user(user, key);
         }
         if (group != kNoItem) {
-            user.recent.group = group;
+            set_group(user.recent, key, group);
         }
         int64_t t = record.time();
         last_time_ = std::max(last_time_, t);
@@ -313,6 +393,9 @@ private:
             clear_similarity();
         }
         learn<kConcurrent>(model, user, key, i, w, t);
+        if (published_.enabled()) {
+            published_.remove(fingerprint(key), i);  // never recommend what the user just had
+        }
         if (output_.emit_enabled()) {
             throttle_emit(user.recent, *timers_, key, t, output_.emit_every_ms(),
                           [&] { emit<kConcurrent>(user, key, t, out); });
@@ -696,14 +779,16 @@ private:
         if (model.identity() != identity_) {
             sync(model);
         }
+        query_n_ = ranked_n();
         rank<kConcurrent>(model, user);
+        query_n_ = 0;
         const std::vector<TopN::Entry>& top = top_.sorted();
-        Record& r = output_.emit(out, t, key, top, model.items());
-        for (size_t k = 0; k < top.size() && k < source_out_.size(); ++k) {
-            std::array<double, kSources> c = contributions(top[k].item);
-            auto best = std::max_element(c.begin(), c.end()) - c.begin();
-            r.set(source_out_[k], std::string_view(kSourceNames[static_cast<size_t>(best)]));
+        Record& r = output_.emit(out, t, key, top, model.items());  // the first top_n
+        ranked_entries();
+        for (size_t k = 0; k < entries_.size() && k < source_out_.size(); ++k) {
+            r.set(source_out_[k], std::string_view(kSourceNames[entries_[k].source]));
         }
+        publish(key, user.recent.group);
         if (segment_ != kInvalidField) {
             uint32_t g = user.recent.group;
             if (g == kNoItem || g == 0) {
@@ -725,6 +810,10 @@ private:
     std::string query_stored_;
     size_t query_n_ = 0;
     uint32_t filter_category_ = HybridModel::kNoCategory;
+    // The rankings kept for query_published(), and the last ranking as entries.
+    PublishedRankings published_;
+    std::vector<PublishedRanking::Entry> entries_;
+    const Clock* clock_ = nullptr;
 
     KeyedValue<HybridUser> users_{"users"};
     Shared<HybridModel> model_{"model"};

@@ -11,6 +11,7 @@
 #include "eddy/registry.h"
 #include "eddy/state.h"
 
+#include "common/published_rankings.h"
 #include "recommend/recommend.h"
 
 namespace eddy {
@@ -220,6 +221,7 @@ ComponentSpec recommend_spec() {
                         "factor for users in that segment.")
                    .example("{premium: {category: premium, factor: 1.5}}"));
     add_recommender_params(spec);
+    spec.param(serve_cache_users_param()).param(serve_max_age_param());
     spec.keyed_state<HybridUser>(
             "users",
             "Per user: the latest distinct items (indexes into the item index), oldest first, "

@@ -361,6 +361,114 @@ TEST_F(ServeTest, RecommendRanksForTheSegmentAsked) {
     EXPECT_EQ(get("/v1/recommendations/newcomer?segment=west")->status, 400);
 }
 
+// u1 views a, b and c; u2 views a (its first event: recommend emits, and
+// keeps, u2's ranking: b and c), then b (no emit within the hour).
+constexpr const char* kKept = R"(
+name: serve_kept
+sources:
+  views:
+    type: memory
+    then_idle: true
+    records:
+      - {ts: 1000, user_id: u1, item_id: a}
+      - {ts: 2000, user_id: u1, item_id: b}
+      - {ts: 3000, user_id: u1, item_id: c}
+      - {ts: 4000, user_id: u2, item_id: a}
+      - {ts: 5000, user_id: u2, item_id: b}
+operators:
+  recs:
+    type: recommend
+    input: views
+    key: user_id
+    top_n: 3
+    emit_every: 1h
+    factors: 0
+)";
+
+/// The "age_ms" of an answer; -1 when it has none.
+int64_t age_of(const std::string& body) {
+    size_t at = body.find(R"("age_ms":)");
+    return at == std::string::npos ? -1 : std::stoll(body.substr(at + 9));
+}
+
+/// The items of an answer, in order.
+std::vector<std::string> items_of(const std::string& body) {
+    std::vector<std::string> items;
+    for (size_t at = body.find(R"("item":")"); at != std::string::npos;
+         at = body.find(R"("item":")", at + 1)) {
+        size_t start = at + 8;
+        items.push_back(body.substr(start, body.find('"', start) - start));
+    }
+    return items;
+}
+
+TEST_F(ServeTest, KeptRankingsAnswerWithoutTheShardAndLoseTheUsersNewItems) {
+    start(kServe, 1, kKept + std::string("sinks: {out: {type: null, input: recs}}\n"),
+          {{"recs", 5}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    // The ranking emitted at u2's first event, without b, which u2 viewed since.
+    auto r = get("/v1/recommendations/u2?n=1");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_GE(age_of(r->body), 30) << r->body;
+    EXPECT_EQ(items_of(r->body), std::vector<std::string>{"c"}) << r->body;
+    // Ranked now, on the shard: the same items.
+    r = get("/v1/recommendations/u2?n=1&fresh=true");
+    EXPECT_EQ(age_of(r->body), 0) << r->body;
+    EXPECT_EQ(items_of(r->body), std::vector<std::string>{"c"}) << r->body;
+    // More than the ranking kept has: ranked on the shard.
+    r = get("/v1/recommendations/u2?n=2");
+    EXPECT_EQ(age_of(r->body), 0) << r->body;
+    // An unknown user's cold start is never kept.
+    get("/v1/recommendations/newcomer");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(age_of(get("/v1/recommendations/newcomer")->body), 0);
+    r = get("/v1/recommendations/u2?fresh=maybe");
+    EXPECT_EQ(r->status, 400);
+    EXPECT_THAT(r->body, HasSubstr("`fresh` must be `true` or `false`, got 'maybe'"));
+}
+
+TEST_F(ServeTest, ARankingOlderThanServeMaxAgeIsRankedAgainAndKept) {
+    start(kServe, 1,
+          kKept + std::string("    serve_max_age: 1s\nsinks: {out: {type: null, input: recs}}\n"),
+          {{"recs", 5}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    auto r = get("/v1/recommendations/u2?n=1");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(age_of(r->body), 0) << r->body;  // too old: ranked now
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    r = get("/v1/recommendations/u2?n=1");  // the ranking the last answer kept
+    EXPECT_GE(age_of(r->body), 50) << r->body;
+    EXPECT_LT(age_of(r->body), 1000) << r->body;
+}
+
+TEST_F(ServeTest, WithoutACacheEveryAnswerIsRankedOnTheShard) {
+    start(
+        kServe, 1,
+        kKept + std::string("    serve_cache_users: 0\nsinks: {out: {type: null, input: recs}}\n"),
+        {{"recs", 5}});
+    for (int i = 0; i < 3; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        EXPECT_EQ(age_of(get("/v1/recommendations/u2?n=1")->body), 0);
+    }
+}
+
+TEST_F(ServeTest, MfKeepsTheRankingsItAnswers) {
+    start_recommenders("serve: {listen: \"127.0.0.1:0\", views: {recommendations: mf}}\n", 2);
+    // mf emits every 100 updates: nothing is kept until a first answer. u3
+    // has seen a and d, so b and c are left.
+    auto first = get("/v1/recommendations/u3?n=2");
+    ASSERT_TRUE(first);
+    EXPECT_EQ(age_of(first->body), 0) << first->body;
+    EXPECT_EQ(items_of(first->body).size(), 2U) << first->body;
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    auto kept = get("/v1/recommendations/u3?n=2");
+    EXPECT_GE(age_of(kept->body), 30) << kept->body;
+    EXPECT_EQ(items_of(kept->body), items_of(first->body));
+    EXPECT_EQ(kept->body.substr(0, kept->body.find(R"("age_ms")")),
+              first->body.substr(0, first->body.find(R"("age_ms")")));
+}
+
 TEST_F(ServeTest, AViewOperatorThatIsNotQueryableIsAClearError) {
     start("serve: {listen: \"127.0.0.1:0\", views: {recommendations: segs}}\n");
     auto r = get("/v1/recommendations/u1");
@@ -378,7 +486,9 @@ TEST_F(ServeTest, ReadsReachEveryShardOfAParallelJob) {
         EXPECT_EQ(r->status, 200);
         EXPECT_THAT(r->body, HasSubstr(R"("known":true)")) << user;
     }
-    auto r = get("/v1/recommendations/u2?n=1");
+    // Ranked now on u2's shard (u2's own ranking, kept when it was emitted,
+    // predates the items the other users brought).
+    auto r = get("/v1/recommendations/u2?n=1&fresh=true");
     EXPECT_THAT(r->body, HasSubstr(R"("items":[{"item":"i2",)"));
 }
 

@@ -55,4 +55,19 @@ public:
     virtual Status query(const QueryRequest& request, JsonWriter& out) = 0;
 };
 
+/// An interface a Queryable operator may implement too, to answer some
+/// reads on the caller's thread, without waiting for the shard, from
+/// answers it keeps for that (recommend and mf keep their latest rankings:
+/// docs/serving.md, "Answers without the shard"). The runtime calls it from
+/// HTTP threads on the instance that owns the key, while process() runs, so
+/// it may read only what is safe to read concurrently (atomics, the Shared
+/// model); when it returns false (nothing fresh enough kept), what it wrote
+/// is dropped and Queryable::query() answers on the shard. It adds
+/// `"age_ms"`: how long ago the answer was computed.
+class PublishedQueryable {
+public:
+    virtual ~PublishedQueryable() = default;
+    virtual bool query_published(const QueryRequest& request, JsonWriter& out) const = 0;
+};
+
 }  // namespace eddy

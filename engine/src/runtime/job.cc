@@ -968,6 +968,24 @@ Status Job::Impl::post_task(std::string_view op, const Value* key,
     return Status::ok();
 }
 
+Status Job::Impl::find_owner(std::string_view op, const Value* key, SharedOwner& out) const {
+    auto at = operator_at_.find(op);
+    if (at == operator_at_.end()) {
+        return Status::not_found("no operator named '" + std::string(op) + "'");
+    }
+    const auto& shards = instances_[static_cast<size_t>(at->second.first)];
+    int shard =
+        key == nullptr ? 0 : shard_of_key_group(key_group(*key), static_cast<int>(shards.size()));
+    const OperatorRuntime& rt = *shards[static_cast<size_t>(shard)]->ops[at->second.second];
+    out.def = &rt.def_;
+    out.op = rt.op_.get();
+    out.shard = shard;
+    out.watermark =
+        rt.metrics_->shard(static_cast<size_t>(shard)).watermark.load(std::memory_order_relaxed);
+    out.checkpoint_id = job_.metrics_.checkpoints().last_id.load(std::memory_order_relaxed);
+    return Status::ok();
+}
+
 void Job::Impl::quiesce() {
     paused_.store(true);
     std::unique_lock lock(quiet_mu_);
@@ -1123,6 +1141,10 @@ Status Job::run() {
 Status Job::run_on_owner(std::string_view op, const Value* key,
                          std::function<void(const OwnerView*)> task) {
     return impl_->post_task(op, key, std::move(task));
+}
+
+Status Job::find_owner(std::string_view op, const Value* key, SharedOwner& out) const {
+    return impl_->find_owner(op, key, out);
 }
 
 Result<std::shared_ptr<Tap>> Job::open_tap(TapRequest request) {

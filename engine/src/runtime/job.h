@@ -58,6 +58,16 @@ struct OwnerView {
     uint64_t checkpoint_id = 0;        ///< The last checkpoint taken or restored; 0: none.
 };
 
+/// The instance of an operator that owns a key, as any thread may see it
+/// (Job::find_owner()): for PublishedQueryable::query_published().
+struct SharedOwner {
+    const ComponentDef* def = nullptr;
+    const Operator* op = nullptr;
+    int shard = 0;
+    int64_t watermark = kNoWatermark;  ///< The shard's watermark, as last published.
+    uint64_t checkpoint_id = 0;        ///< The last checkpoint taken or restored; 0: none.
+};
+
 /// Progress of the finite sources, summed.
 struct JobProgress {
     uint64_t done = 0;
@@ -110,6 +120,11 @@ public:
     /// no operator of that name). For the HTTP API (engine/src/serve/).
     Status run_on_owner(std::string_view op, const Value* key,
                         std::function<void(const OwnerView*)> task);
+    /// The instance of operator `op` that owns `key` (shard 0 when `key` is
+    /// null), without running anything on its thread: only what is safe to
+    /// read beside process() may be read of it. Thread-safe; instances live
+    /// as long as the job (not found: no operator of that name).
+    Status find_owner(std::string_view op, const Value* key, SharedOwner& out) const;
     /// Opens a tap (runtime/tap.h): live records of a component, from now
     /// until close_tap(), its limit, or the end of the job. Thread-safe.
     /// Not found: no such component or output; invalid: a bad sample.

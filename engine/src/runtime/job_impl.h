@@ -70,6 +70,8 @@ public:
     /// Job::run_on_owner().
     Status post_task(std::string_view op, const Value* key,
                      std::function<void(const OwnerView*)> task);
+    /// Job::find_owner().
+    Status find_owner(std::string_view op, const Value* key, SharedOwner& out) const;
     /// Job::open_tap() and Job::close_tap() (job_taps.cc).
     Result<std::shared_ptr<Tap>> open_tap(TapRequest request);
     void close_tap(const std::shared_ptr<Tap>& tap);

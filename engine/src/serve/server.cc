@@ -204,16 +204,23 @@ private:
             send_error(res, 414, "the path is longer than the key limit (serve.max_key_bytes)");
             return R::Handled;
         }
-        if (token_.empty() || req.path == "/healthz") {
-            return R::Unhandled;
+        if (!token_.empty() && req.path != "/healthz") {
+            const std::string& auth = req.get_header_value("Authorization");
+            constexpr std::string_view kBearer = "Bearer ";
+            bool ok =
+                auth.starts_with(kBearer) &&
+                http::constant_time_equal(std::string_view(auth).substr(kBearer.size()), token_);
+            if (!ok) {
+                res.set_header("WWW-Authenticate", "Bearer");
+                send_error(res, 401, "a bearer token is required (Authorization: Bearer <token>)");
+                return R::Handled;
+            }
         }
-        const std::string& auth = req.get_header_value("Authorization");
-        constexpr std::string_view kBearer = "Bearer ";
-        bool ok = auth.starts_with(kBearer) &&
-                  http::constant_time_equal(std::string_view(auth).substr(kBearer.size()), token_);
-        if (!ok) {
-            res.set_header("WWW-Authenticate", "Bearer");
-            send_error(res, 401, "a bearer token is required (Authorization: Bearer <token>)");
+        constexpr std::string_view kRecommendations = "/v1/recommendations/";
+        if (req.method == "GET" && req.path.size() > kRecommendations.size() &&
+            req.path.starts_with(kRecommendations)) {
+            get_recommendations(req, std::string_view(req.path).substr(kRecommendations.size()),
+                                res);
             return R::Handled;
         }
         return R::Unhandled;
@@ -247,9 +254,11 @@ private:
         http_.Get(R"(/v1/tap/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
             get_tap(req, res);
         });
+        // Also dispatched before routing (admit()), which spares the hot
+        // endpoint the router's regular expressions.
         http_.Get(R"(/v1/recommendations/(.+))",
                   [this](const httplib::Request& req, httplib::Response& res) {
-                      get_recommendations(req, res);
+                      get_recommendations(req, std::string(req.matches[1]), res);
                   });
         http_.Get(R"(/v1/profiles/(.+))",
                   [this](const httplib::Request& req, httplib::Response& res) {
@@ -621,7 +630,8 @@ private:
         send_json(res, 200, j.str());
     }
 
-    void get_recommendations(const httplib::Request& req, httplib::Response& res) {
+    void get_recommendations(const httplib::Request& req, std::string_view key_text,
+                             httplib::Response& res) {
         if (recommenders_.empty()) {
             send_error(res, 404,
                        "this topology has no `recommend` or `mf` operator to answer "
@@ -630,13 +640,21 @@ private:
         }
         Value key;
         std::string storage;
-        if (!read_key(req, std::string(req.matches[1]), key, storage, res)) {
+        if (!read_key(req, key_text, key, storage, res)) {
+            return;
+        }
+        const std::string& op = recommenders_.front();
+        std::string fresh = req.get_param_value("fresh");
+        if (fresh != "" && fresh != "true" && fresh != "false") {
+            send_error(res, 400, "`fresh` must be `true` or `false`, got '" + fresh + "'");
+            return;
+        }
+        if (fresh != "true" && answer_published(req, op, key, res)) {
             return;
         }
         // The request's parameters, owned here while the shard reads them.
         std::vector<std::pair<std::string, std::string>> params(req.params.begin(),
                                                                 req.params.end());
-        const std::string& op = recommenders_.front();
         QueryAnswer answer;
         // The task owns what it reads: it may run after this request gave up.
         bool int_key = key.is_int();
@@ -681,20 +699,57 @@ private:
             send_error(res, http_status(answer.status), answer.status.message());
             return;
         }
+        send_recommendations(res, op, key, answer.members, answer.watermark, answer.checkpoint_id);
+    }
+
+    /// Answers from the ranking the owner of `key` keeps, on this thread
+    /// (PublishedQueryable); false when it keeps none fresh enough.
+    bool answer_published(const httplib::Request& req, const std::string& op, const Value& key,
+                          httplib::Response& res) {
+        SharedOwner owner;
+        if (!job_.running() || !job_.find_owner(op, &key, owner).is_ok()) {
+            return false;
+        }
+        const auto* q = dynamic_cast<const Queryable*>(owner.op);
+        const auto* kept = dynamic_cast<const PublishedQueryable*>(owner.op);
+        if (q == nullptr || kept == nullptr || !q->serves("recommendations")) {
+            return false;
+        }
+        QueryRequest request;
+        request.view = "recommendations";
+        request.key = key;
+        for (const auto& [k, value] : req.params) {
+            request.params.emplace_back(k, value);
+        }
+        std::string members;
+        JsonWriter j(members);
+        j.begin_object();
+        if (!kept->query_published(request, j)) {
+            return false;
+        }
+        j.end_object();
+        send_recommendations(res, op, key, members, owner.watermark, owner.checkpoint_id);
+        return true;
+    }
+
+    /// {"user", "operator", the operator's `members`, "watermark", "checkpoint_id"}.
+    static void send_recommendations(httplib::Response& res, const std::string& op,
+                                     const Value& key, std::string_view members, int64_t watermark,
+                                     uint64_t checkpoint_id) {
         JsonWriter j;
         j.begin_object().key("user");
         write_key(j, key);
         j.key("operator").value(op);
         std::string out = j.str();
         // The operator's members, without the braces of their object.
-        if (answer.members.size() > 2) {
+        if (members.size() > 2) {
             out += ',';
-            out.append(answer.members, 1, answer.members.size() - 2);
+            out.append(members.substr(1, members.size() - 2));
         }
         JsonWriter tail;
         tail.begin_object();
-        write_watermark(tail, answer.watermark);
-        tail.key("checkpoint_id").value(answer.checkpoint_id).end_object();
+        write_watermark(tail, watermark);
+        tail.key("checkpoint_id").value(checkpoint_id).end_object();
         out += ',';
         out += std::string_view(tail.str()).substr(1);  // without its '{'
         send_json(res, 200, std::move(out));
