@@ -128,6 +128,8 @@ t2="$(date +%s.%N)"
 wrk -t2 -c"$connections" -d"${seconds}s" --latency -s "$out/users.lua" "$url" | tee "$out/wrk.txt"
 e3="$(events)"
 t3="$(date +%s.%N)"
+# How many answers came from kept rankings and how many were ranked on a shard.
+curl -s "$url/metrics" | grep '^eddy_api_recommendations_total' >"$out/answered.txt" || true
 curl -s "$url/v1/recommendations/$(head -1 "$out/users.txt")" >"$out/sample_answer.json"
 # For comparison: the cheapest read that still reaches a shard (one
 # profile's stored bytes), and /healthz (the HTTP layer alone).
@@ -166,6 +168,9 @@ loaded = (e3 - e2) / (t3 - t2)
 cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
 cpu = next((l.split(":", 1)[1].strip() for l in cpu.splitlines() if l.startswith("Model name")), "?")
 answer = open(f"{out}/sample_answer.json").read().strip()
+answered = dict(re.findall(r'answered_by="(\w+)"\} (\d+)', open(f"{out}/answered.txt").read()))
+kept, shard = int(answered.get("kept", 0)), int(answered.get("shard", 0))
+kept_share = 100.0 * kept / max(kept + shard, 1)
 
 def met(ok):
     return "met" if ok else "**missed**"
@@ -186,6 +191,7 @@ lines = [
     f"| latency p90 | {pct.get('90', float('nan')):.2f} ms | | |",
     f"| latency p99 | {pct.get('99', float('nan')):.2f} ms | < 5 ms | {met(pct.get('99', 1e9) < 5)} |",
     f"| non-2xx answers | {bad} | 0 | {met(bad == 0)} |",
+    f"| answers from kept rankings | {kept_share:.1f}% ({shard:,} ranked on a shard) | | |",
     f"| events/s, job alone | {alone:,.0f} | {int(float(rate)):,} | {met(alone >= 0.95 * float(rate))} |",
     f"| events/s, job under wrk | {loaded:,.0f} | {int(float(rate)):,} | {met(loaded >= 0.95 * float(rate))} |",
     "",

@@ -426,6 +426,12 @@ TEST_F(ServeTest, KeptRankingsAnswerWithoutTheShardAndLoseTheUsersNewItems) {
     r = get("/v1/recommendations/u2?fresh=maybe");
     EXPECT_EQ(r->status, 400);
     EXPECT_THAT(r->body, HasSubstr("`fresh` must be `true` or `false`, got 'maybe'"));
+    // Which answers were kept and which ranked on the shard.
+    r = get("/metrics");
+    EXPECT_THAT(r->body, HasSubstr(R"(eddy_api_recommendations_total{component="recs",)"
+                                   R"(answered_by="kept"} 1)"));
+    EXPECT_THAT(r->body, HasSubstr(R"(eddy_api_recommendations_total{component="recs",)"
+                                   R"(answered_by="shard"} 4)"));
 }
 
 TEST_F(ServeTest, ARankingOlderThanServeMaxAgeIsRankedAgainAndKept) {

@@ -140,6 +140,8 @@ public:
     bool ready() const { return ready_.load(std::memory_order_acquire); }
 
     const JobMetrics& metrics() const { return metrics_; }
+    /// For components outside the plan that add metrics (the HTTP API).
+    JobMetrics& metrics() { return metrics_; }
     const PhysicalPlan& plan() const { return plan_; }
     const Topology& topology() const { return topology_; }
     double elapsed_seconds() const { return elapsed_; }

@@ -295,6 +295,19 @@ private:
              : view == "profiles"      ? profiles_
                                        : segments_) = {op};
         }
+        if (!recommenders_.empty()) {
+            constexpr std::string_view kHelp =
+                "Recommendations the HTTP API answered, from a ranking the operator kept "
+                "(answered_by=kept) or ranked on its shard (answered_by=shard).";
+            auto cell = [&](const char* by) {
+                return &job_.metrics()
+                            .component_metric(recommenders_.front(), "api_recommendations_total",
+                                              kHelp, MetricKind::kCounter, {{"answered_by", by}})
+                            ->value;
+            };
+            answered_kept_ = cell("kept");
+            answered_shard_ = cell("shard");
+        }
     }
 
     /// The type of the component named `name` ("" when there is none).
@@ -650,6 +663,7 @@ private:
             return;
         }
         if (fresh != "true" && answer_published(req, op, key, res)) {
+            answered_kept_->fetch_add(1, std::memory_order_relaxed);
             return;
         }
         // The request's parameters, owned here while the shard reads them.
@@ -700,6 +714,7 @@ private:
             return;
         }
         send_recommendations(res, op, key, answer.members, answer.watermark, answer.checkpoint_id);
+        answered_shard_->fetch_add(1, std::memory_order_relaxed);
     }
 
     /// Answers from the ranking the owner of `key` keeps, on this thread
@@ -827,6 +842,9 @@ private:
     std::thread thread_;
     int port_ = 0;
     std::vector<std::string> recommenders_;
+    // eddy_api_recommendations_total of the answering recommender.
+    std::atomic<int64_t>* answered_kept_ = nullptr;
+    std::atomic<int64_t>* answered_shard_ = nullptr;
     std::vector<std::string> profiles_;
     std::vector<std::string> segments_;
 };
