@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <bit>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "eddy/param.h"
@@ -45,6 +48,33 @@ Param serve_max_age_param() {
             "an older one is ranked again on the shard. 0s: never served from the cache.");
 }
 
+std::string check_serve_cache(const Config& cfg, int64_t top_n) {
+    constexpr double kLimit = 4.0 * (1 << 30);
+    double bytes = static_cast<double>(cfg.integer("serve_cache_users")) * 8 *
+                   (5 + 2 * static_cast<double>(top_n));
+    if (bytes <= kLimit) {
+        return "";
+    }
+    char text[200];
+    std::snprintf(text, sizeof text,
+                  "`serve_cache_users` keeps %lld rankings of %lld items: %.1f GiB, over the "
+                  "limit of 4 GiB; lower it (docs/serving.md, \"Answers without the shard\")",
+                  static_cast<long long>(cfg.integer("serve_cache_users")),
+                  static_cast<long long>(2 * top_n), bytes / (1 << 30));
+    return text;
+}
+
+void write_kept_score(JsonWriter& j, double score) {
+    auto f = static_cast<float>(score);
+    if (!std::isfinite(f)) {
+        j.value(nullptr);
+        return;
+    }
+    char text[32];
+    auto [end, ec] = std::to_chars(text, text + sizeof text, f);
+    j.raw(std::string_view(text, static_cast<size_t>(end - text)));
+}
+
 UserFingerprint UserFingerprint::of(std::string_view encoded_key) {
     // Two independent chains of a bijective mixer over 8-byte words.
     uint64_t a = 0x243f6a8885a308d3ULL ^ encoded_key.size();
@@ -68,22 +98,17 @@ UserFingerprint UserFingerprint::of(std::string_view encoded_key) {
 }
 
 void PublishedRankings::configure(size_t users, size_t kept, int64_t max_age_ms) {
-    words_.reset();
     kept_ = kept;
     max_age_ms_ = max_age_ms;
-    buckets_ = 0;
-    if (users == 0 || kept == 0 || max_age_ms <= 0) {
-        return;
-    }
-    buckets_ = std::bit_ceil((users + kWays - 1) / kWays);
+    buckets_ = users == 0 || kept == 0 || max_age_ms <= 0 ? 0 : (users + kWays - 1) / kWays;
     stride_ = kHeader + kept;
-    words_ = std::make_unique<std::atomic<uint64_t>[]>(buckets_ * kWays * stride_);
 }
 
-std::atomic<uint64_t>* PublishedRankings::find(const UserFingerprint& user) const {
-    size_t first = (user.lo & (buckets_ - 1)) * kWays;
+std::atomic<uint64_t>* PublishedRankings::find(const UserFingerprint& user) {
+    std::atomic<uint64_t>* words = owned_.get();
+    size_t first = bucket(user);
     for (size_t i = first; i < first + kWays; ++i) {
-        std::atomic<uint64_t>* s = slot(i);
+        std::atomic<uint64_t>* s = slot(words, stride_, i);
         if (s[0].load(kRelaxed) != 0 && s[1].load(kRelaxed) == user.hi &&
             s[2].load(kRelaxed) == user.lo) {
             return s;
@@ -94,16 +119,20 @@ std::atomic<uint64_t>* PublishedRankings::find(const UserFingerprint& user) cons
 
 void PublishedRankings::publish(const UserFingerprint& user, int64_t now_ms, uint32_t group,
                                 std::span<const PublishedRanking::Entry> entries) {
-    if (!enabled()) {
-        return;
+    if (owned_ == nullptr) {
+        if (!wanted()) {
+            return;
+        }
+        owned_ = std::make_unique<std::atomic<uint64_t>[]>(buckets_ * kWays * stride_);
+        words_.store(owned_.get(), std::memory_order_release);
     }
     std::atomic<uint64_t>* s = find(user);
     if (s == nullptr) {
         // A never used slot of the bucket, else the one with the oldest ranking.
-        size_t first = (user.lo & (buckets_ - 1)) * kWays;
+        size_t first = bucket(user);
         int64_t oldest = INT64_MAX;
         for (size_t i = first; i < first + kWays; ++i) {
-            std::atomic<uint64_t>* c = slot(i);
+            std::atomic<uint64_t>* c = slot(owned_.get(), stride_, i);
             int64_t ranked =
                 c[0].load(kRelaxed) == 0 ? INT64_MIN : static_cast<int64_t>(c[3].load(kRelaxed));
             if (ranked < oldest) {
@@ -112,7 +141,10 @@ void PublishedRankings::publish(const UserFingerprint& user, int64_t now_ms, uin
             }
         }
     }
-    size_t count = std::min(entries.size(), kept_);
+    size_t count = 0;
+    while (count < entries.size() && count < kept_ && entries[count].item <= kMaxItem) {
+        ++count;
+    }
     uint64_t seq = s[0].load(kRelaxed);
     s[0].store(seq + 1, kRelaxed);
     std::atomic_thread_fence(std::memory_order_release);
@@ -130,10 +162,7 @@ void PublishedRankings::publish(const UserFingerprint& user, int64_t now_ms, uin
 }
 
 void PublishedRankings::remove(const UserFingerprint& user, uint32_t item) {
-    if (!enabled()) {
-        return;
-    }
-    std::atomic<uint64_t>* s = find(user);
+    std::atomic<uint64_t>* s = owned_ == nullptr ? nullptr : find(user);
     if (s == nullptr) {
         return;
     }
@@ -157,30 +186,30 @@ void PublishedRankings::remove(const UserFingerprint& user, uint32_t item) {
 }
 
 void PublishedRankings::erase(const UserFingerprint& user) {
-    if (!enabled()) {
+    std::atomic<uint64_t>* s = owned_ == nullptr ? nullptr : find(user);
+    if (s == nullptr) {
         return;
     }
-    if (std::atomic<uint64_t>* s = find(user); s != nullptr) {
-        uint64_t seq = s[0].load(kRelaxed);
-        s[0].store(seq + 1, kRelaxed);
-        std::atomic_thread_fence(std::memory_order_release);
-        s[1].store(0, kRelaxed);
-        s[2].store(0, kRelaxed);
-        s[3].store(0, kRelaxed);
-        s[4].store(0, kRelaxed);
-        s[0].store(seq + 2, std::memory_order_release);
-    }
+    uint64_t seq = s[0].load(kRelaxed);
+    s[0].store(seq + 1, kRelaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    s[1].store(0, kRelaxed);
+    s[2].store(0, kRelaxed);
+    s[3].store(0, kRelaxed);
+    s[4].store(0, kRelaxed);
+    s[0].store(seq + 2, std::memory_order_release);
 }
 
 bool PublishedRankings::read(const UserFingerprint& user, int64_t now_ms, size_t n,
                              PublishedRanking& out) const {
-    if (!enabled()) {
+    std::atomic<uint64_t>* words = words_.load(std::memory_order_acquire);
+    if (words == nullptr) {
         return false;
     }
-    size_t first = (user.lo & (buckets_ - 1)) * kWays;
+    size_t first = bucket(user);
     constexpr int kTries = 4;
     for (size_t i = first; i < first + kWays; ++i) {
-        const std::atomic<uint64_t>* s = slot(i);
+        const std::atomic<uint64_t>* s = slot(words, stride_, i);
         for (int t = 0; t < kTries; ++t) {
             uint64_t seq = s[0].load(std::memory_order_acquire);
             if (seq == 0) {
@@ -193,10 +222,11 @@ bool PublishedRankings::read(const UserFingerprint& user, int64_t now_ms, size_t
             auto ranked = static_cast<int64_t>(s[3].load(kRelaxed));
             uint64_t head = s[4].load(kRelaxed);
             size_t count = head & 0xffffffffU;
-            bool usable = mine && now_ms - ranked <= max_age_ms_ && count <= kept_ && count >= n;
+            bool usable = mine && ranked <= now_ms && now_ms - ranked <= max_age_ms_ &&
+                          count <= kept_ && count >= n;
             if (usable) {
                 out.entries.resize(n);
-                for (size_t k = 0; k < out.entries.size(); ++k) {
+                for (size_t k = 0; k < n; ++k) {
                     uint64_t w = s[kHeader + k].load(kRelaxed);
                     out.entries[k].item = static_cast<uint32_t>(w >> 34);
                     out.entries[k].source = static_cast<uint8_t>((w >> 32) & 3U);

@@ -53,8 +53,17 @@ struct Codec<UserItems> {
 /// last one + `every`, once, whose on_timer() emits then.
 template <class Emit>
 void throttle_emit(UserItems& user, Timers& timers, const Value& key, int64_t t, int64_t every,
+                   Emit&& emit);
+
+/// Whether throttle_emit() at `t` emits at once.
+inline bool emits_now(const UserItems& user, int64_t t, int64_t every) {
+    return every == 0 || user.last_emit == kNoRecTime || t >= user.last_emit + every;
+}
+
+template <class Emit>
+void throttle_emit(UserItems& user, Timers& timers, const Value& key, int64_t t, int64_t every,
                    Emit&& emit) {
-    if (every == 0 || user.last_emit == kNoRecTime || t >= user.last_emit + every) {
+    if (emits_now(user, t, every)) {
         if (user.pending) {
             timers.cancel(TimeDomain::kEventTime, key, user.last_emit + every);
         }

@@ -194,6 +194,8 @@ public:
         return Status::ok();
     }
 
+    void keep_answers() override { published_.want(); }
+
     /// The user's ranking kept by the last emit or query, when it is at most
     /// `serve_max_age` old and nothing but `n` is asked.
     bool query_published(const QueryRequest& q, JsonWriter& j) const override {
@@ -224,7 +226,7 @@ private:
     }
 
     /// How many items an emit or a query ranks: what is published.
-    size_t ranked_n() const { return published_.enabled() ? published_.kept() : served_top_n(); }
+    size_t ranked_n() const { return published_.wanted() ? published_.kept() : served_top_n(); }
 
     /// top_ with the scores as shown, into entries_.
     void ranked_entries(const ItemModel& model, const UserState& u) {
@@ -238,7 +240,7 @@ private:
 
     /// Keeps entries_, the user's ranking now, for query_published().
     void publish(const Value& user) {
-        if (published_.enabled()) {
+        if (published_.wanted()) {
             published_.publish(fingerprint(user), clock_->now_ms(), UINT32_MAX, entries_);
         }
     }
@@ -263,7 +265,9 @@ private:
             } else {
                 j.value(id.as_string());
             }
-            j.key("score").value(e.score).end_object();
+            j.key("score");
+            write_kept_score(j, e.score);
+            j.end_object();
         }
         j.end_array();
         j.key("age_ms").value(age_ms);
@@ -330,13 +334,15 @@ private:
             learn_explicit<kConcurrent>(model, u, i, rating);
         }
         add_seen(u, i);
-        if (o_.exclude_seen && published_.enabled()) {
-            published_.remove(fingerprint(user), i);  // never recommend what the user just had
+        bool emit_now = o_.top_n > 0 && due(u, record.time());
+        if (published_.enabled() && o_.exclude_seen && o_.max_seen > 0 && !emit_now) {
+            // A ranking made now would exclude the item; an emit replaces it all.
+            published_.remove(fingerprint(user), i);
         }
         updates_.add();
         add<kConcurrent>(model.running().events, int64_t{1});
         int64_t events = model.running().events.load(std::memory_order_relaxed);
-        if (o_.top_n > 0 && due(u, record.time())) {
+        if (emit_now) {
             recommend<kConcurrent>(model, u, user, record.time(), out);
         }
         if (o_.evaluate && o_.metrics_every > 0 && events % o_.metrics_every == 0) {
@@ -748,8 +754,10 @@ private:
             r.set_value(item_out_[j], item_value(model.key(top_[j].item)));
             r.set(score_out_[j], shown_score(top_[j].score, offset));
         }
-        ranked_entries(model, u);
-        publish(user);
+        if (published_.wanted()) {
+            ranked_entries(model, u);
+            publish(user);
+        }
     }
 
     void emit_metrics(const ItemModel& model, int64_t t, int64_t events, Emitter& out) {

@@ -72,7 +72,9 @@ std::string check(const Config& cfg) {
         return "`user_field` `" + cfg.string("user_field") +
                "` is also the name of an output field; choose another name such as `user_id`";
     }
-    return "";
+    // A query without `n` gets 10 items when `top_n` is 0.
+    int64_t served = cfg.integer("top_n") > 0 ? cfg.integer("top_n") : 10;
+    return check_serve_cache(cfg, served);
 }
 
 }  // namespace

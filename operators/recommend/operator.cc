@@ -235,6 +235,8 @@ public:
         return Status::ok();
     }
 
+    void keep_answers() override { published_.want(); }
+
     /// The user's ranking kept by the last emit or query, when it is at most
     /// `serve_max_age` old and nothing but `n` is asked.
     bool query_published(const QueryRequest& q, JsonWriter& j) const override {
@@ -257,7 +259,7 @@ public:
 
 private:
     /// How many items an emit or a query ranks: what is published.
-    size_t ranked_n() const { return published_.enabled() ? published_.kept() : output_.top_n(); }
+    size_t ranked_n() const { return published_.wanted() ? published_.kept() : output_.top_n(); }
 
     /// top_ as published entries, with each item's main source, into entries_.
     void ranked_entries() {
@@ -274,7 +276,7 @@ private:
 
     /// Keeps entries_, the user's ranking now, for query_published().
     void publish(const Value& key, uint32_t group) {
-        if (published_.enabled()) {
+        if (published_.wanted()) {
             published_.publish(fingerprint(key), clock_->now_ms(), group, entries_);
         }
     }
@@ -306,7 +308,8 @@ private:
         for (const PublishedRanking::Entry& e : entries) {
             j.begin_object().key("item");
             item_id_to_json(model.items().id(e.item), j);
-            j.key("score").value(e.score);
+            j.key("score");
+            write_kept_score(j, e.score);
             j.key("source").value(kSourceNames[e.source]);
             j.end_object();
         }
@@ -393,8 +396,11 @@ private:
             clear_similarity();
         }
         learn<kConcurrent>(model, user, key, i, w, t);
-        if (published_.enabled()) {
-            published_.remove(fingerprint(key), i);  // never recommend what the user just had
+        bool emit_now =
+            output_.emit_enabled() && emits_now(user.recent, t, output_.emit_every_ms());
+        if (published_.enabled() && o_.exclude > 0 && !emit_now) {
+            // A ranking made now would exclude the item; an emit replaces it all.
+            published_.remove(fingerprint(key), i);
         }
         if (output_.emit_enabled()) {
             throttle_emit(user.recent, *timers_, key, t, output_.emit_every_ms(),

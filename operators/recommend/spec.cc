@@ -91,6 +91,9 @@ std::string check_recommend(const Config& cfg) {
         return "`segment_field` and `key_field` are both `" + cfg.string("key_field") +
                "`; the output needs both: choose different names";
     }
+    if (std::string e = check_serve_cache(cfg, cfg.integer("top_n")); !e.empty()) {
+        return e;
+    }
     return check_recommender_names(cfg);
 }
 

@@ -112,8 +112,9 @@ protected:
     /// operators named in `wait` (name, records).
     void start(const std::string& serve_yaml, int parallelism = 1,
                const std::string& yaml = kTopology,
-               const std::vector<std::pair<std::string, uint64_t>>& wait = {{"recs", 7}}) {
-        served_.start(yaml + serve_yaml, parallelism);
+               const std::vector<std::pair<std::string, uint64_t>>& wait = {{"recs", 7}},
+               const Clock* clock = nullptr) {
+        served_.start(yaml + serve_yaml, parallelism, clock);
         ASSERT_FALSE(HasFatalFailure());
         client_ = std::make_unique<httplib::Client>("127.0.0.1", served_.server().port());
         client_->set_read_timeout(10);
@@ -129,8 +130,10 @@ protected:
         }
     }
 
-    void start_recommenders(const std::string& serve_yaml, int parallelism = 1) {
-        start(serve_yaml, parallelism, kRecommenders, {{"mf", 8}, {"mf_cat", 8}, {"recs", 7}});
+    void start_recommenders(const std::string& serve_yaml, int parallelism = 1,
+                            const Clock* clock = nullptr) {
+        start(serve_yaml, parallelism, kRecommenders, {{"mf", 8}, {"mf_cat", 8}, {"recs", 7}},
+              clock);
     }
 
     uint64_t metric(const std::string& component) const {
@@ -362,7 +365,8 @@ TEST_F(ServeTest, RecommendRanksForTheSegmentAsked) {
 }
 
 // u1 views a, b and c; u2 views a (its first event: recommend emits, and
-// keeps, u2's ranking: b and c), then b (no emit within the hour).
+// keeps, u2's ranking: b and c), then b (no emit within the hour); u3 views
+// a in the north (an emit), then moves south (a record without an item).
 constexpr const char* kKept = R"(
 name: serve_kept
 sources:
@@ -375,15 +379,23 @@ sources:
       - {ts: 3000, user_id: u1, item_id: c}
       - {ts: 4000, user_id: u2, item_id: a}
       - {ts: 5000, user_id: u2, item_id: b}
+      - {ts: 6000, user_id: u3, item_id: a, segment: north}
+      - {ts: 7000, user_id: u3, segment: south}
 operators:
   recs:
     type: recommend
     input: views
     key: user_id
+    segment_field: segment
     top_n: 3
     emit_every: 1h
     factors: 0
 )";
+
+/// kKept with `extra` parameters of `recs`, and its sink.
+std::string kept_topology(const std::string& extra = "") {
+    return kKept + extra + "sinks: {out: {type: null, input: recs}}\n";
+}
 
 /// The "age_ms" of an answer; -1 when it has none.
 int64_t age_of(const std::string& body) {
@@ -402,26 +414,32 @@ std::vector<std::string> items_of(const std::string& body) {
     return items;
 }
 
+// The three emits (u1, u2, u3 first events) reach the sink after the batch
+// that also took b out of u2's kept ranking and moved u3 south.
+const std::vector<std::pair<std::string, uint64_t>> kKeptDone = {{"out", 3}};
+
 TEST_F(ServeTest, KeptRankingsAnswerWithoutTheShardAndLoseTheUsersNewItems) {
-    start(kServe, 1, kKept + std::string("sinks: {out: {type: null, input: recs}}\n"),
-          {{"recs", 5}});
-    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    ManualClock clock(1'000'000);
+    start(kServe, 1, kept_topology(), kKeptDone, &clock);
+    clock.advance(30'000);
     // The ranking emitted at u2's first event, without b, which u2 viewed since.
     auto r = get("/v1/recommendations/u2?n=1");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200) << r->body;
-    EXPECT_GE(age_of(r->body), 30) << r->body;
+    EXPECT_EQ(age_of(r->body), 30'000) << r->body;
     EXPECT_EQ(items_of(r->body), std::vector<std::string>{"c"}) << r->body;
     // Ranked now, on the shard: the same items.
     r = get("/v1/recommendations/u2?n=1&fresh=true");
     EXPECT_EQ(age_of(r->body), 0) << r->body;
     EXPECT_EQ(items_of(r->body), std::vector<std::string>{"c"}) << r->body;
-    // More than the ranking kept has: ranked on the shard.
-    r = get("/v1/recommendations/u2?n=2");
-    EXPECT_EQ(age_of(r->body), 0) << r->body;
+    // More than the ranking kept has, or a category: ranked on the shard.
+    EXPECT_EQ(age_of(get("/v1/recommendations/u2?n=2")->body), 0);
+    EXPECT_EQ(age_of(get("/v1/recommendations/u2?n=1&category=shoes")->body), 0);
+    // u3 changed segment since its ranking was kept: ranked again.
+    EXPECT_EQ(age_of(get("/v1/recommendations/u3?n=1")->body), 0);
     // An unknown user's cold start is never kept.
     get("/v1/recommendations/newcomer");
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    clock.advance(1'000);
     EXPECT_EQ(age_of(get("/v1/recommendations/newcomer")->body), 0);
     r = get("/v1/recommendations/u2?fresh=maybe");
     EXPECT_EQ(r->status, 400);
@@ -431,46 +449,56 @@ TEST_F(ServeTest, KeptRankingsAnswerWithoutTheShardAndLoseTheUsersNewItems) {
     EXPECT_THAT(r->body, HasSubstr(R"(eddy_api_recommendations_total{component="recs",)"
                                    R"(answered_by="kept"} 1)"));
     EXPECT_THAT(r->body, HasSubstr(R"(eddy_api_recommendations_total{component="recs",)"
-                                   R"(answered_by="shard"} 4)"));
+                                   R"(answered_by="shard"} 6)"));
 }
 
 TEST_F(ServeTest, ARankingOlderThanServeMaxAgeIsRankedAgainAndKept) {
-    start(kServe, 1,
-          kKept + std::string("    serve_max_age: 1s\nsinks: {out: {type: null, input: recs}}\n"),
-          {{"recs", 5}});
-    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    ManualClock clock(1'000'000);
+    start(kServe, 1, kept_topology("    serve_max_age: 1s\n"), kKeptDone, &clock);
+    clock.advance(1'001);
     auto r = get("/v1/recommendations/u2?n=1");
     ASSERT_TRUE(r);
     EXPECT_EQ(age_of(r->body), 0) << r->body;  // too old: ranked now
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    r = get("/v1/recommendations/u2?n=1");  // the ranking the last answer kept
-    EXPECT_GE(age_of(r->body), 50) << r->body;
-    EXPECT_LT(age_of(r->body), 1000) << r->body;
+    clock.advance(50);
+    EXPECT_EQ(age_of(get("/v1/recommendations/u2?n=1")->body), 50);  // the one kept then
+    clock.set(900'000);  // set back: a ranking from the future is not served
+    EXPECT_EQ(age_of(get("/v1/recommendations/u2?n=1")->body), 0);
 }
 
 TEST_F(ServeTest, WithoutACacheEveryAnswerIsRankedOnTheShard) {
-    start(
-        kServe, 1,
-        kKept + std::string("    serve_cache_users: 0\nsinks: {out: {type: null, input: recs}}\n"),
-        {{"recs", 5}});
+    ManualClock clock(1'000'000);
+    start(kServe, 1, kept_topology("    serve_cache_users: 0\n"), kKeptDone, &clock);
     for (int i = 0; i < 3; ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        clock.advance(20);
         EXPECT_EQ(age_of(get("/v1/recommendations/u2?n=1")->body), 0);
     }
 }
 
+TEST_F(ServeTest, ATooLargeCacheIsRefused) {
+    Diagnostics diags;
+    auto root =
+        load_yaml_text(kept_topology("    serve_cache_users: 100000000\n"), "kept.yaml", diags);
+    ASSERT_TRUE(root);
+    EXPECT_FALSE(validate_topology(*root, testing::test_registry(), diags));
+    ASSERT_FALSE(diags.items().empty());
+    EXPECT_THAT(diags.items()[0].to_string(),
+                HasSubstr("`serve_cache_users` keeps 100000000 rankings of 6 items: 8.2 GiB, "
+                          "over the limit of 4 GiB"));
+}
+
 TEST_F(ServeTest, MfKeepsTheRankingsItAnswers) {
-    start_recommenders("serve: {listen: \"127.0.0.1:0\", views: {recommendations: mf}}\n", 2);
+    ManualClock clock(1'000'000);
+    start_recommenders("serve: {listen: \"127.0.0.1:0\", views: {recommendations: mf}}\n", 2,
+                       &clock);
     // mf emits every 100 updates: nothing is kept until a first answer. u3
     // has seen a and d, so b and c are left.
     auto first = get("/v1/recommendations/u3?n=2");
     ASSERT_TRUE(first);
     EXPECT_EQ(age_of(first->body), 0) << first->body;
     EXPECT_EQ(items_of(first->body).size(), 2U) << first->body;
-    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    clock.advance(30);
     auto kept = get("/v1/recommendations/u3?n=2");
-    EXPECT_GE(age_of(kept->body), 30) << kept->body;
-    EXPECT_EQ(items_of(kept->body), items_of(first->body));
+    EXPECT_EQ(age_of(kept->body), 30) << kept->body;
     EXPECT_EQ(kept->body.substr(0, kept->body.find(R"("age_ms")")),
               first->body.substr(0, first->body.find(R"("age_ms")")));
 }

@@ -25,9 +25,10 @@ public:
     ~ServedJob() { stop(); }
 
     /// Loads and validates `yaml` (test registry), creates the job with
-    /// `parallelism`, starts its HTTP API, then runs it. A failure is a fatal
-    /// test failure: callers check HasFatalFailure().
-    void start(const std::string& yaml, int parallelism = 1) {
+    /// `parallelism` (and `clock` as its processing time, when given),
+    /// starts its HTTP API, then runs it. A failure is a fatal test failure:
+    /// callers check HasFatalFailure().
+    void start(const std::string& yaml, int parallelism = 1, const Clock* clock = nullptr) {
         Diagnostics diags;
         auto root = load_yaml_text(yaml, "served.yaml", diags);
         ASSERT_TRUE(root);
@@ -35,7 +36,11 @@ public:
         ASSERT_TRUE(topology) << (diags.items().empty() ? "" : diags.items()[0].to_string());
         topology->parallelism = parallelism;
         topology_ = std::make_unique<Topology>(*topology);
-        auto job = Job::create(*topology_);
+        JobOptions options;
+        if (clock != nullptr) {
+            options.clock = clock;
+        }
+        auto job = Job::create(*topology_, options);
         ASSERT_TRUE(job.is_ok()) << job.status().message();
         job_ = std::move(job.value());
         auto server = Server::start(*job_, test_registry(), topology_->serve);

@@ -6,6 +6,7 @@
 #include "common/published_rankings.h"
 
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,7 +43,7 @@ UserFingerprint user(const std::string& id) {
 TEST(PublishedRankingsTest, ServesTheFirstNOfAKeptRankingUntilItIsTooOld) {
     PublishedRankings table;
     table.configure(100, 4, 1000);
-    ASSERT_TRUE(table.enabled());
+    table.want();
     table.publish(user("u1"), 5000, 7, ranking({10, 11, 12, 13}));
     PublishedRanking r;
     ASSERT_TRUE(table.read(user("u1"), 5000, 2, r));
@@ -59,6 +60,7 @@ TEST(PublishedRankingsTest, ServesTheFirstNOfAKeptRankingUntilItIsTooOld) {
 TEST(PublishedRankingsTest, AskingForMoreThanIsKeptMisses) {
     PublishedRankings table;
     table.configure(100, 4, 1000);
+    table.want();
     table.publish(user("full"), 0, 0, ranking({1, 2, 3, 4}));
     table.publish(user("short"), 0, 0, ranking({1, 2}));  // a small catalogue then
     table.publish(user("cut"), 0, 0, ranking({1, 2, 3, 4, 5, 6}));
@@ -74,6 +76,7 @@ TEST(PublishedRankingsTest, AskingForMoreThanIsKeptMisses) {
 TEST(PublishedRankingsTest, TheUsersNewItemLeavesTheRankingAndTheNextMovesUp) {
     PublishedRankings table;
     table.configure(100, 4, 1000);
+    table.want();
     table.publish(user("u1"), 0, 0, ranking({10, 11, 12, 13}));
     table.remove(user("u1"), 11);
     table.remove(user("u1"), 99);  // not in the ranking: nothing changes
@@ -89,7 +92,8 @@ TEST(PublishedRankingsTest, TheUsersNewItemLeavesTheRankingAndTheNextMovesUp) {
 
 TEST(PublishedRankingsTest, AFullBucketReplacesItsOldestRanking) {
     PublishedRankings table;
-    table.configure(4, 2, 1000000);  // one bucket of four
+    table.configure(4, 2, 1000000);
+    table.want();  // one bucket of four
     ASSERT_EQ(table.capacity(), 4U);
     for (int u = 0; u < 4; ++u) {
         table.publish(user("u" + std::to_string(u)), 100 + u, 0, ranking({1, 2}));
@@ -107,12 +111,17 @@ TEST(PublishedRankingsTest, AFullBucketReplacesItsOldestRanking) {
 TEST(PublishedRankingsTest, DisabledByZeroUsersOrZeroAge) {
     PublishedRankings table;
     table.configure(0, 10, 1000);
-    EXPECT_FALSE(table.enabled());
+    table.want();
+    EXPECT_FALSE(table.wanted());
     table.publish(user("u1"), 0, 0, ranking({1}));
+    EXPECT_FALSE(table.enabled());
     PublishedRanking r;
     EXPECT_FALSE(table.read(user("u1"), 0, 1, r));
-    table.configure(100, 10, 0);
-    EXPECT_FALSE(table.enabled());
+    PublishedRankings ageless;
+    ageless.configure(100, 10, 0);
+    ageless.want();
+    ageless.publish(user("u1"), 0, 0, ranking({1}));
+    EXPECT_FALSE(ageless.enabled());
 }
 
 TEST(PublishedRankingsTest, FingerprintsOfDifferentKeysDiffer) {
@@ -132,50 +141,90 @@ TEST(PublishedRankingsTest, FingerprintsOfDifferentKeysDiffer) {
     }
 }
 
-// One writer rewrites a user's ranking with entries that all name the same
-// round (item = round, score = round); readers on other threads must only
-// ever see whole rankings of one round.
+TEST(PublishedRankingsTest, NothingIsKeptUntilWantedAndTheWriterAllocates) {
+    PublishedRankings table;
+    table.configure(100, 4, 1000);
+    PublishedRanking r;
+    table.publish(user("u1"), 0, 0, ranking({1, 2}));
+    EXPECT_FALSE(table.enabled());  // nobody asked: no memory, nothing kept
+    EXPECT_FALSE(table.read(user("u1"), 0, 1, r));
+    table.want();
+    EXPECT_TRUE(table.wanted());
+    EXPECT_FALSE(table.enabled());  // allocated by the writer's next write
+    table.publish(user("u1"), 0, 0, ranking({1, 2}));
+    EXPECT_TRUE(table.enabled());
+    EXPECT_TRUE(table.read(user("u1"), 0, 2, r));
+}
+
+TEST(PublishedRankingsTest, ARankingFromTheFutureIsNotServed) {
+    PublishedRankings table;
+    table.configure(100, 2, 1000);
+    table.want();
+    table.publish(user("u1"), 5000, 0, ranking({1, 2}));
+    PublishedRanking r;
+    EXPECT_FALSE(table.read(user("u1"), 4999, 1, r));  // the clock was set back
+    EXPECT_TRUE(table.read(user("u1"), 5000, 1, r));
+}
+
+// One writer rewrites a user's ranking, takes items out of it and forgets
+// it, and keeps rewriting a user of the same bucket, with every word of a
+// round naming that round (items, scores, segment, time). Readers on other
+// threads must only ever see a whole ranking of one round, and must have
+// read while the writer wrote.
 TEST(PublishedRankingsTest, ReadersOnOtherThreadsNeverSeeAHalfWrittenRanking) {
     PublishedRankings table;
     constexpr size_t kKept = 16;
-    table.configure(8, kKept, 1 << 30);
+    table.configure(4, kKept, int64_t{1} << 40);  // one bucket: both users share it
+    table.want();
     std::atomic<bool> done{false};
-    std::atomic<uint64_t> reads{0};
+    std::atomic<uint32_t> round_now{0};
+    std::atomic<uint64_t> overlapping{0};
     std::atomic<uint64_t> torn{0};
     std::vector<std::thread> readers;
     for (int t = 0; t < 2; ++t) {
         readers.emplace_back([&] {
             PublishedRanking r;
             while (!done.load(std::memory_order_relaxed)) {
-                if (!table.read(user("hot"), 0, kKept, r)) {
+                if (!table.read(user("hot"), int64_t{1} << 32, kKept - 1, r)) {
                     continue;
                 }
-                reads.fetch_add(1, std::memory_order_relaxed);
+                uint32_t round = r.group;
+                bool whole = r.ranked_ms == round;
                 for (const Entry& e : r.entries) {
-                    if (e.item != r.entries[0].item || e.score != static_cast<double>(e.item)) {
-                        torn.fetch_add(1, std::memory_order_relaxed);
-                        break;
-                    }
+                    whole = whole && e.item == round && e.score == static_cast<double>(round);
+                }
+                if (!whole) {
+                    torn.fetch_add(1, std::memory_order_relaxed);
+                }
+                if (round < round_now.load(std::memory_order_relaxed)) {
+                    overlapping.fetch_add(1, std::memory_order_relaxed);
                 }
             }
         });
     }
     std::vector<Entry> entries(kKept);
-    for (uint32_t round = 1; round <= 200000; ++round) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    for (uint32_t round = 1; overlapping.load() < 1000 && round < (1U << 24) &&
+                             std::chrono::steady_clock::now() < deadline;
+         ++round) {
+        round_now.store(round, std::memory_order_relaxed);
         for (Entry& e : entries) {
             e = {round, 0, static_cast<double>(round)};
         }
-        table.publish(user("hot"), 0, 0, entries);
-    }
-    // Let the readers see the last round too.
-    while (reads.load() == 0) {
-        std::this_thread::yield();
+        table.publish(user("hot"), round, round, entries);
+        table.publish(user("neighbour"), round, 0, ranking({1, 2}));
+        if (round % 3 == 0) {
+            table.remove(user("hot"), round);  // the first entry; the rest still name the round
+        }
+        if (round % 7 == 0) {
+            table.erase(user("hot"));
+        }
     }
     done = true;
     for (std::thread& t : readers) {
         t.join();
     }
-    EXPECT_GT(reads.load(), 0U);
+    EXPECT_GE(overlapping.load(), 1000U) << "the readers never read while the writer wrote";
     EXPECT_EQ(torn.load(), 0U);
 }
 

@@ -58,15 +58,25 @@ public:
 /// An interface a Queryable operator may implement too, to answer some
 /// reads on the caller's thread, without waiting for the shard, from
 /// answers it keeps for that (recommend and mf keep their latest rankings:
-/// docs/serving.md, "Answers without the shard"). The runtime calls it from
-/// HTTP threads on the instance that owns the key, while process() runs, so
-/// it may read only what is safe to read concurrently (atomics, the Shared
-/// model); when it returns false (nothing fresh enough kept), what it wrote
-/// is dropped and Queryable::query() answers on the shard. It adds
-/// `"age_ms"`: how long ago the answer was computed.
+/// docs/serving.md, "Answers without the shard").
 class PublishedQueryable {
 public:
     virtual ~PublishedQueryable() = default;
+
+    /// The HTTP API will ask this operator: start keeping answers. Called
+    /// once per instance, from another thread, at any time (before the job
+    /// runs or while it does), so it may only set something atomic that the
+    /// instance's own thread acts on. An operator nobody asks keeps nothing.
+    virtual void keep_answers() = 0;
+
+    /// Writes the answer's members as Queryable::query() would, plus
+    /// `"age_ms"` (how long ago the answer was computed), when a kept answer
+    /// is fresh enough; returns false otherwise, and what it wrote is dropped
+    /// and query() answers on the shard. Called from HTTP threads on the
+    /// instance that owns the key while process() runs: it may read only
+    /// what its own thread publishes for that (atomics, memory published with
+    /// release stores) and what never changes once open() returned, and
+    /// shared models only where they are built for concurrent readers.
     virtual bool query_published(const QueryRequest& request, JsonWriter& out) const = 0;
 };
 

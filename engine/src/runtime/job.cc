@@ -968,6 +968,17 @@ Status Job::Impl::post_task(std::string_view op, const Value* key,
     return Status::ok();
 }
 
+Status Job::Impl::for_each_instance(std::string_view op, const std::function<void(Operator&)>& f) {
+    auto at = operator_at_.find(op);
+    if (at == operator_at_.end()) {
+        return Status::not_found("no operator named '" + std::string(op) + "'");
+    }
+    for (auto& inst : instances_[static_cast<size_t>(at->second.first)]) {
+        f(*inst->ops[at->second.second]->op_);
+    }
+    return Status::ok();
+}
+
 Status Job::Impl::find_owner(std::string_view op, const Value* key, SharedOwner& out) const {
     auto at = operator_at_.find(op);
     if (at == operator_at_.end()) {
@@ -1141,6 +1152,10 @@ Status Job::run() {
 Status Job::run_on_owner(std::string_view op, const Value* key,
                          std::function<void(const OwnerView*)> task) {
     return impl_->post_task(op, key, std::move(task));
+}
+
+Status Job::for_each_instance(std::string_view op, const std::function<void(Operator&)>& f) {
+    return impl_->for_each_instance(op, f);
 }
 
 Status Job::find_owner(std::string_view op, const Value* key, SharedOwner& out) const {

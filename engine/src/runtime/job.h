@@ -125,6 +125,10 @@ public:
     /// read beside process() may be read of it. Thread-safe; instances live
     /// as long as the job (not found: no operator of that name).
     Status find_owner(std::string_view op, const Value* key, SharedOwner& out) const;
+    /// Calls `f` on every instance (shard) of operator `op`, on the calling
+    /// thread: `f` may only call what is documented as safe from any thread
+    /// (PublishedQueryable::keep_answers()). Not found: no such operator.
+    Status for_each_instance(std::string_view op, const std::function<void(Operator&)>& f);
     /// Opens a tap (runtime/tap.h): live records of a component, from now
     /// until close_tap(), its limit, or the end of the job. Thread-safe.
     /// Not found: no such component or output; invalid: a bad sample.

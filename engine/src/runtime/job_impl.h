@@ -70,6 +70,8 @@ public:
     /// Job::run_on_owner().
     Status post_task(std::string_view op, const Value* key,
                      std::function<void(const OwnerView*)> task);
+    /// Job::for_each_instance().
+    Status for_each_instance(std::string_view op, const std::function<void(Operator&)>& f);
     /// Job::find_owner().
     Status find_owner(std::string_view op, const Value* key, SharedOwner& out) const;
     /// Job::open_tap() and Job::close_tap() (job_taps.cc).

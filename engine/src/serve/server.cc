@@ -307,6 +307,12 @@ private:
             };
             answered_kept_ = cell("kept");
             answered_shard_ = cell("shard");
+            // The answering operator keeps its rankings from now on.
+            (void)job_.for_each_instance(recommenders_.front(), [](Operator& op) {
+                if (auto* kept = dynamic_cast<PublishedQueryable*>(&op)) {
+                    kept->keep_answers();
+                }
+            });
         }
     }
 
