@@ -271,6 +271,29 @@ TEST_F(TapTest, FollowsAKeyThroughEveryComponentWithStateBeforeAndAfter) {
     EXPECT_THAT(lines[9], HasSubstr(R"("events":2,"purchases":1)"));
 }
 
+TEST_F(TapTest, AStateChangeByATimerIsAStateEventWithTheTimer) {
+    TapReader tap(server_->port(), "/v1/tap/profiles?key=u1&limit=5");
+    await_taps(1);
+    post_view_then_purchase();  // u1's purchase waits for the hour's emit (a timer)
+    // u2, two hours on: the watermark passes u1's timer, which emits.
+    post(R"({"ts":7201000,"user_id":"u2","type":"page_view","item_id":"i9"}
+)");
+    std::vector<std::string> lines = tap.finish();
+    std::vector<std::string> path;
+    for (const std::string& l : lines) {
+        path.push_back(summary(l));
+    }
+    EXPECT_THAT(path, ElementsAre("state profiles", "record profiles", "state profiles",
+                                  "state profiles", "record profiles", "end limit reached"));
+    ASSERT_THAT(lines, SizeIs(6));
+    EXPECT_THAT(lines[3], HasSubstr(R"("key":"u1","timer":{"domain":"event_time",)"
+                                    R"("time":3601000},"inputs":[],)"));
+    EXPECT_THAT(lines[3], HasSubstr(R"("before":{"profiles":{)"));
+    EXPECT_THAT(lines[3], HasSubstr(R"("pending":true)"));
+    EXPECT_THAT(lines[3], HasSubstr(R"("after":{"profiles":{)"));
+    EXPECT_THAT(lines[4], HasSubstr(R"("purchases":1)"));
+}
+
 /// The same job with every operator on two shards, each on a thread of its
 /// own: taps are fed from several threads at once.
 class ParallelTapTest : public TapTest {

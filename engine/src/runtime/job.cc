@@ -622,10 +622,8 @@ void Job::Impl::advance(NodeInstance& inst, int64_t watermark) {
             op.ttl_now_ = std::max(op.ttl_now_, watermark);
         }
         guarded(op.def_, "on_timer()", [&] {
-            op.timers_.fire_due(TimeDomain::kEventTime, watermark, [&](const Timer& t) {
-                op.op_->on_timer(t, op);
-                after_timer(inst, k);
-            });
+            op.timers_.fire_due(TimeDomain::kEventTime, watermark,
+                                [&](const Timer& t) { fire_timer(inst, k, t); });
         });
         guarded(op.def_, "on_watermark()", [&] { op.op_->on_watermark(watermark, op); });
         maintain_state(op);
@@ -765,10 +763,8 @@ void Job::Impl::fire_processing_timers(NodeInstance& inst, int64_t now) {
             continue;
         }
         guarded(op.def_, "on_timer()", [&] {
-            op.timers_.fire_due(TimeDomain::kProcessingTime, now, [&](const Timer& t) {
-                op.op_->on_timer(t, op);
-                after_timer(inst, k);
-            });
+            op.timers_.fire_due(TimeDomain::kProcessingTime, now,
+                                [&](const Timer& t) { fire_timer(inst, k, t); });
         });
         maintain_state(op);
         flush_outputs(inst, k);

@@ -365,7 +365,15 @@ private:
     };
     void begin_traces(OperatorRuntime& op, int shard, const Batch& input,
                       std::vector<Trace>& traces);
+    /// The same for a timer about to fire: a state event without inputs.
+    void begin_timer_traces(OperatorRuntime& op, int shard, const Timer& timer,
+                            std::vector<Trace>& traces);
     void end_traces(OperatorRuntime& op, std::vector<Trace>& traces);
+    /// Starts tracing `key` for `tap`: the event's header and the state before.
+    void start_trace(const std::shared_ptr<Tap>& tap, OperatorRuntime& op, int shard,
+                     const Value& key, Trace& trace);
+    /// Calls on_timer() for `timer`, traced when the operator is tapped by key.
+    void fire_timer(NodeInstance& inst, size_t k, const Timer& timer);
     /// Recounts tap_counts_ after taps_ changed; under taps_mu_.
     void count_taps();
     /// Messages a mailbox holds before its senders wait (backpressure).

@@ -128,18 +128,53 @@ void Job::Impl::begin_traces(OperatorRuntime& op, int shard, const Batch& input,
             }
             if (trace == nullptr) {
                 trace = &traces.emplace_back();
-                trace->tap = tap;
-                encode_state_key(input[i].key(), trace->encoded_key);
-                trace->event.kind = TapEvent::Kind::kState;
-                trace->event.component = op.def_.name;
-                trace->event.type = op.def_.type;
-                trace->event.shard = shard;
-                trace->event.key = *tap->request().key;
-                read_stored_states(op.states_, trace->encoded_key, {}, trace->event.before);
+                start_trace(tap, op, shard, input[i].key(), *trace);
             }
             trace->event.inputs.push_back(tap->encode(input[i]));
         }
     }
+}
+
+void Job::Impl::begin_timer_traces(OperatorRuntime& op, int shard, const Timer& timer,
+                                   std::vector<Trace>& traces) {
+    std::lock_guard lock(taps_mu_);
+    for (const auto& tap : taps_) {
+        if (!tap->request().key || tap->ended() ||
+            (tap->request().component != "*" && tap->request().component != op.def_.name) ||
+            !tap->is_key(timer.key)) {
+            continue;
+        }
+        Trace& trace = traces.emplace_back();
+        start_trace(tap, op, shard, timer.key, trace);
+        trace.event.timer = true;
+        trace.event.timer_domain = timer.domain;
+        trace.event.timer_time = timer.time;
+    }
+}
+
+void Job::Impl::start_trace(const std::shared_ptr<Tap>& tap, OperatorRuntime& op, int shard,
+                            const Value& key, Trace& trace) {
+    trace.tap = tap;
+    encode_state_key(key, trace.encoded_key);
+    trace.event.kind = TapEvent::Kind::kState;
+    trace.event.component = op.def_.name;
+    trace.event.type = op.def_.type;
+    trace.event.shard = shard;
+    trace.event.key = *tap->request().key;
+    read_stored_states(op.states_, trace.encoded_key, {}, trace.event.before);
+}
+
+void Job::Impl::fire_timer(NodeInstance& inst, size_t k, const Timer& timer) {
+    OperatorRuntime& op = *inst.ops[k];
+    std::vector<Trace> traces;  // allocates only when the timer's key is traced
+    if (op.key_ != kInvalidField && tapped(op.index_)) {
+        begin_timer_traces(op, inst.shard, timer, traces);
+    }
+    op.op_->on_timer(timer, op);
+    if (!traces.empty()) {
+        end_traces(op, traces);
+    }
+    after_timer(inst, k);
 }
 
 void Job::Impl::end_traces(OperatorRuntime& op, std::vector<Trace>& traces) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "eddy/fields.h"
+#include "eddy/operator.h"
 #include "eddy/record.h"
 #include "eddy/state.h"
 
@@ -75,6 +76,10 @@ struct TapEvent {
     std::vector<std::string> inputs;
     std::vector<StoredState> before;
     std::vector<StoredState> after;
+    // kState from a timer of the key (no inputs): its domain and time.
+    bool timer = false;
+    TimeDomain timer_domain = TimeDomain::kEventTime;
+    int64_t timer_time = 0;
 };
 
 /// One open tap: filled on the job's threads, read by one reader.

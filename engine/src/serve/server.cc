@@ -587,6 +587,12 @@ private:
             return j.str();
         }
         j.key("type").value(e.type).key("shard").value(e.shard).key("key").value(e.key);
+        if (e.timer) {
+            j.key("timer").begin_object();
+            j.key("domain").value(e.timer_domain == TimeDomain::kEventTime ? "event_time"
+                                                                           : "processing_time");
+            j.key("time").value(e.timer_time).end_object();
+        }
         j.key("inputs").begin_array();
         for (const std::string& in : e.inputs) {
             j.raw(in);
