@@ -54,11 +54,11 @@ TEST(SpecsTest, BuiltInSetIsExactlyTheShippedOne) {
     EXPECT_EQ(r.names(ComponentKind::kSource),
               (std::vector<std::string>{"file", "generator", "http", "kafka", "stdin"}));
     EXPECT_EQ(r.names(ComponentKind::kOperator),
-              (std::vector<std::string>{"bandit", "bot_filter", "consent", "drift", "filter",
-                                        "impute", "item_similarity", "kmeans", "mf", "next_action",
-                                        "normalize", "pii", "popularity", "profile", "recommend",
-                                        "segment", "select", "sessionizer", "validate",
-                                        "window"}));
+              (std::vector<std::string>{"bandit",     "bot_filter",  "consent",         "drift",
+                                        "filter",     "impute",      "item_similarity", "kmeans",
+                                        "mf",         "next_action", "normalize",       "pii",
+                                        "popularity", "profile",     "recommend",       "segment",
+                                        "select",     "sessionizer", "validate",        "window"}));
     EXPECT_EQ(r.names(ComponentKind::kSink),
               (std::vector<std::string>{"file", "kafka", "null", "stdout"}));
 }
