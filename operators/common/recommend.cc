@@ -220,13 +220,7 @@ Record& RecommendationOutput::emit(Emitter& out, int64_t time, const Value& key,
 
 void RecommendationOutput::score(const std::vector<TopN::Entry>& top, uint32_t item,
                                  PrequentialCounts& counts) {
-    int hit = -1;
-    for (size_t k = 0; k < top.size(); ++k) {
-        if (top[k].item == item) {
-            hit = static_cast<int>(k);
-            break;
-        }
-    }
+    int hit = rank_of(top, item);
     counts.score(hit);
     evaluated.add();
     if (hit >= 0) {

@@ -130,6 +130,16 @@ private:
     size_t worst_ = 0;
 };
 
+/// Where `item` stands in `top` (0-based), or -1 when it is not there.
+inline int rank_of(const std::vector<TopN::Entry>& top, uint32_t item) {
+    for (size_t k = 0; k < top.size(); ++k) {
+        if (top[k].item == item) {
+            return static_cast<int>(k);
+        }
+    }
+    return -1;
+}
+
 /// A set of item indexes that empties in O(1): one stamp per item. Per shard.
 class ItemMarks {
 public:

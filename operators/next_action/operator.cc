@@ -294,13 +294,7 @@ private:
     }
 
     void score(const std::vector<TopN::Entry>& top, uint32_t action, PrequentialCounts& counts) {
-        int hit = -1;
-        for (size_t k = 0; k < top.size(); ++k) {
-            if (top[k].item == action) {
-                hit = static_cast<int>(k);
-                break;
-            }
-        }
+        int hit = rank_of(top, action);
         counts.score(hit);
         evaluated_.add();
         if (hit >= 0) {
