@@ -53,6 +53,7 @@ public:
           seed_(static_cast<uint64_t>(cfg.integer("seed"))),
           estimates_every_(cfg.integer("estimates_every")),
           max_pending_(static_cast<size_t>(cfg.integer("max_pending"))),
+          last_touch_(cfg.string("attribution") == "last_decision"),
           type_name_(cfg.string("type_field")),
           id_name_(cfg.string("decision_id_field")),
           key_name_(cfg.string("key_field")),
@@ -275,7 +276,12 @@ private:
     void reward(const Record& record, double value, Emitter& out) {
         const Value* id = record.get(id_);
         if (id == nullptr || id->is_null()) {
-            unattributed_.add();
+            if (PendingDecision* d = last_touch_ ? latest_open(record) : nullptr) {
+                rewarded_.add();
+                add_reward(*d, value);
+            } else {
+                unattributed_.add();
+            }
             return;
         }
         if (!id->is_string()) {
@@ -316,7 +322,25 @@ private:
             return;
         }
         rewarded_.add();
-        PendingDecision& d = *it;
+        add_reward(*it, value);
+    }
+
+    /// The user's latest decision whose reward window holds the record's
+    /// event time (last-touch attribution), or null.
+    PendingDecision* latest_open(const Record& record) {
+        UserDecisions* user = users_.find(record.key());
+        if (user == nullptr) {
+            return nullptr;
+        }
+        for (auto it = user->pending.rbegin(); it != user->pending.rend(); ++it) {
+            if (it->time <= record.time() && record.time() < it->time + window_ms_) {
+                return &*it;
+            }
+        }
+        return nullptr;
+    }
+
+    void add_reward(PendingDecision& d, double value) {
         if (aggregation_ == RewardAggregation::kEarliest) {
             if (!d.rewarded) {
                 d.rewarded = true;
@@ -518,6 +542,7 @@ private:
     uint64_t seed_;
     int64_t estimates_every_;
     size_t max_pending_;
+    bool last_touch_;
     std::string type_name_, id_name_, key_name_, segment_name_;
 
     KeyedValue<UserDecisions> users_{"decisions"};

@@ -94,7 +94,10 @@ ComponentSpec bandit_spec() {
             "decision without a reward counts with reward 0; rewards for it that come later are "
             "late: counted in `eddy_bandit_late_rewards_total` and otherwise ignored. Reward "
             "events without a decision id are counted in "
-            "`eddy_bandit_unattributed_rewards_total`.\n\n"
+            "`eddy_bandit_unattributed_rewards_total` and ignored, unless `attribution` is "
+            "`last_decision`: then they reward the user's latest decision whose window holds "
+            "their event time (last-touch attribution, for channels that cannot carry the "
+            "id).\n\n"
             "Policies (n_a: the arm's decisions with a final reward, mean_a their mean reward, "
             "K arms): `epsilon_greedy` explores uniformly with probability eps = max("
             "`min_epsilon`, `epsilon` / (1 + `epsilon_decay` * decisions)) and otherwise takes "
@@ -146,6 +149,11 @@ ComponentSpec bandit_spec() {
                    .doc("How several rewards of one decision combine: the first one (learned "
                         "at once), their sum or their maximum (learned when the window "
                         "closes)."))
+        .param(Param::enumeration("attribution", {"decision_id", "last_decision"})
+                   .default_value("decision_id")
+                   .doc("Which decision a reward event rewards: only the one its decision id "
+                        "names (`decision_id`), or, when it carries no id, the user's latest "
+                        "decision whose reward window holds the event (`last_decision`)."))
         .param(Param::number("epsilon").default_value(0.1).min(0).max(1).doc(
             "epsilon_greedy: the exploration probability before decay."))
         .param(Param::number("epsilon_decay")

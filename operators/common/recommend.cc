@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <iterator>
 #include <string>
 
 #include "eddy/config.h"
@@ -166,14 +167,15 @@ void add_recommender_params(OperatorSpec& spec) {
                 "top_n}` over all shards.");
 }
 
-void RecommendationOutput::configure(const Config& cfg) {
-    top_n_ = static_cast<size_t>(cfg.integer("top_n"));
+void RecommendationOutput::configure(const Config& cfg, const RankingNames& names) {
+    names_ = names;
+    top_n_ = static_cast<size_t>(cfg.integer(names.size));
     emit_ = cfg.boolean("emit");
-    emit_every_ms_ = cfg.duration("emit_every").count();
+    emit_every_ms_ = cfg.has("emit_every") ? cfg.duration("emit_every").count() : 0;
     evaluate_ = cfg.boolean("evaluate");
     metrics_every_ = cfg.integer("metrics_every");
     key_name_ = cfg.string("key_field");
-    item_name_ = cfg.string("item_field");
+    item_name_ = cfg.string(names.item_param);
 }
 
 Status RecommendationOutput::open(OpenContext& ctx, std::string_view prefix) {
@@ -181,9 +183,11 @@ Status RecommendationOutput::open(OpenContext& ctx, std::string_view prefix) {
     key_out_ = ctx.field(key_name_);
     item_out_.clear();
     score_out_.clear();
+    std::string item(names_.item);
+    std::string score(names_.score);
     for (size_t i = 1; i <= top_n_; ++i) {
-        item_out_.push_back(ctx.field("item_" + std::to_string(i)));
-        score_out_.push_back(ctx.field("score_" + std::to_string(i)));
+        item_out_.push_back(ctx.field(item + "_" + std::to_string(i)));
+        score_out_.push_back(ctx.field(score + "_" + std::to_string(i)));
     }
     metrics_ = ctx.output("metrics");
     events_out_ = ctx.field("events");
@@ -191,13 +195,13 @@ Status RecommendationOutput::open(OpenContext& ctx, std::string_view prefix) {
     hits_out_ = ctx.field("hits");
     hit_rate_out_ = ctx.field("hit_rate");
     ndcg_out_ = ctx.field("ndcg");
-    top_n_out_ = ctx.field("top_n");
+    top_n_out_ = ctx.field(names_.size);
     std::string p(prefix);
     evaluated = ctx.counter(p + "_evaluated_total",
                             "Events scored by the prequential evaluation (evaluate: true).");
     hits = ctx.counter(p + "_hits_total",
-                       "Scored events whose item was among the top N predicted before it.");
-    items = ctx.gauge(p + "_items", "Distinct items the model knows.");
+                       "Scored events whose " + item + " was among the top N predicted before it.");
+    items = ctx.gauge(p + "_" + item + "s", "Distinct " + item + "s the model knows.");
     if (evaluate_) {
         hit_rate = ctx.evaluation("hit_rate", static_cast<int>(top_n_));
         ndcg = ctx.evaluation("ndcg", static_cast<int>(top_n_));
@@ -268,24 +272,29 @@ void counts_to_json(const PrequentialCounts& c, JsonWriter& j) {
 }
 
 std::string check_recommender_names(const Config& cfg) {
+    return check_ranking_names(cfg, RankingNames{}, {});
+}
+
+std::string check_ranking_names(const Config& cfg, const RankingNames& names,
+                                std::initializer_list<const char*> more) {
     const std::string& key = cfg.string("key_field");
-    static constexpr const char* kFixed[] = {"ts",   "events",   "evaluated", "hits",
-                                             "ndcg", "hit_rate", "top_n"};
-    for (const char* f : kFixed) {
-        if (key == f) {
-            return "`key_field` `" + key +
-                   "` is also the name of an output field; choose another name such as "
-                   "`user_id`";
-        }
+    static constexpr const char* kFixed[] = {"ts",   "events", "evaluated",
+                                             "hits", "ndcg",   "hit_rate"};
+    auto clash = [&key](const char* f) { return key == f; };
+    if (std::any_of(std::begin(kFixed), std::end(kFixed), clash) || key == names.size ||
+        std::any_of(more.begin(), more.end(), clash)) {
+        return "`key_field` `" + key +
+               "` is also the name of an output field; choose another name such as `user_id`";
     }
     auto numbered = [&key](std::string_view prefix) {
         return key.size() > prefix.size() && key.compare(0, prefix.size(), prefix) == 0 &&
                key.find_first_not_of("0123456789", prefix.size()) == std::string::npos;
     };
-    if (numbered("item_") || numbered("score_")) {
-        return "`key_field` `" + key +
-               "` may clash with the `item_<i>` and `score_<i>` output fields; choose another "
-               "name such as `user_id`";
+    std::string item = std::string(names.item) + "_";
+    std::string score = std::string(names.score) + "_";
+    if (numbered(item) || numbered(score)) {
+        return "`key_field` `" + key + "` may clash with the `" + item + "<i>` and `" + score +
+               "<i>` output fields; choose another name such as `user_id`";
     }
     return "";
 }

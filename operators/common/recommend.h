@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -192,15 +193,28 @@ struct PrequentialCounts {
 /// `metrics` output.
 void add_recommender_params(OperatorSpec& spec);
 
+/// The names a ranking's records and parameters use. Recommenders write
+/// item_1..item_N and score_1..score_N, sized by `top_n`; next_action writes
+/// action_1..action_k and probability_1..probability_k, sized by `top_k`.
+struct RankingNames {
+    const char* size = "top_n";  ///< The size parameter, also a `metrics` field.
+    const char* item = "item";   ///< Output fields item_<i>; gauge `<prefix>_<item>s`.
+    const char* score = "score";
+    const char* item_param = "item_field";
+};
+
 /// Writes recommendation and metrics records (fields resolved in open()).
 class RecommendationOutput {
 public:
-    void configure(const Config& cfg);
+    /// Reads top_n (names.size), emit, emit_every (when the spec has it),
+    /// evaluate, metrics_every, key_field and names.item_param.
+    void configure(const Config& cfg, const RankingNames& names = {});
     /// Resolves fields and outputs; metrics are named `<prefix>_...`.
     Status open(OpenContext& ctx, std::string_view prefix);
 
     /// {ts, <key_field>: key, item_1..item_k, score_1..score_k} (k <= top_n,
-    /// best first); the caller may add fields to the returned record.
+    /// best first, under the RankingNames); the caller may add fields to the
+    /// returned record.
     Record& emit(Emitter& out, int64_t time, const Value& key, const std::vector<TopN::Entry>& top,
                  const ItemIndex& index);
     /// {ts, events, evaluated, hits, hit_rate, ndcg, top_n} on `metrics`; the
@@ -232,6 +246,7 @@ private:
     int64_t emit_every_ms_ = 0;
     bool evaluate_ = false;
     int64_t metrics_every_ = 1000;
+    RankingNames names_;
     std::string key_name_;
     std::string item_name_;
     FieldId time_out_ = kInvalidField;
@@ -252,7 +267,11 @@ void item_id_to_json(std::string_view id, JsonWriter& j);
 /// Writes prequential counts as JSON fields of the current object.
 void counts_to_json(const PrequentialCounts& c, JsonWriter& j);
 
-/// A rule for the spec: the key field must not clash with an output field.
+/// A rule for the spec: the key field must not clash with an output field
+/// (those of RecommendationOutput under `names`, and `more`).
+std::string check_ranking_names(const Config& cfg, const RankingNames& names,
+                                std::initializer_list<const char*> more);
+/// check_ranking_names() for the recommenders' item_<i> and score_<i>.
 std::string check_recommender_names(const Config& cfg);
 
 /// The `n` of a recommendations query (docs/serving.md): 1 to 1000 items;

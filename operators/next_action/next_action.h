@@ -18,6 +18,10 @@
 
 namespace eddy {
 
+/// next_action's output fields: action_1..action_k and
+/// probability_1..probability_k, sized by `top_k`; the action field is `field`.
+inline constexpr RankingNames kNextActionNames{"top_k", "action", "probability", "field"};
+
 /// The `next_action` operator's spec.
 ComponentSpec next_action_spec();
 /// The operator, from a validated config (the spec's factory).

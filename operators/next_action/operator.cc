@@ -2,7 +2,6 @@
 #include "eddy/operator.h"
 
 #include <algorithm>
-#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,17 +58,13 @@ class NextAction final : public Operator {
 public:
     explicit NextAction(const Config& cfg)
         : field_name_(cfg.string("field")),
-          key_name_(cfg.string("key_field")),
           context_names_(cfg.strings("context")),
           time_bucket_(time_bucket_of(cfg.string("time_bucket"))),
-          top_k_(static_cast<size_t>(cfg.integer("top_k"))),
           half_life_ms_(static_cast<double>(cfg.duration("half_life").count())),
           min_support_(cfg.number("min_support")),
           max_gap_ms_(cfg.duration("max_gap").count()),
-          collapse_repeats_(cfg.boolean("collapse_repeats")),
-          emit_(cfg.boolean("emit")),
-          evaluate_(cfg.boolean("evaluate")),
-          metrics_every_(cfg.integer("metrics_every")) {
+          collapse_repeats_(cfg.boolean("collapse_repeats")) {
+        output_.configure(cfg, kNextActionNames);
         limits_.actions = static_cast<uint32_t>(cfg.integer("max_actions"));
         limits_.contexts = static_cast<uint32_t>(cfg.integer("max_contexts"));
         limits_.rows = static_cast<uint64_t>(cfg.integer("max_rows"));
@@ -85,34 +80,15 @@ public:
         for (const std::string& name : context_names_) {
             context_.push_back(ctx.field(name));
         }
-        time_out_ = ctx.field("ts");
-        key_out_ = ctx.field(key_name_);
         order_out_ = ctx.field("order");
-        for (size_t i = 1; i <= top_k_; ++i) {
-            action_out_.push_back(ctx.field("action_" + std::to_string(i)));
-            probability_out_.push_back(ctx.field("probability_" + std::to_string(i)));
+        if (Status s = output_.open(ctx, "next_action"); !s.is_ok()) {
+            return s;
         }
-        metrics_ = ctx.output("metrics");
-        events_out_ = ctx.field("events");
-        evaluated_out_ = ctx.field("evaluated");
-        hits_out_ = ctx.field("hits");
-        hit_rate_out_ = ctx.field("hit_rate");
-        ndcg_out_ = ctx.field("ndcg");
-        top_k_out_ = ctx.field("top_k");
-        evaluated_ = ctx.counter("next_action_evaluated_total",
-                                 "Events scored by the prequential evaluation (evaluate: true).");
-        hits_ = ctx.counter("next_action_hits_total",
-                            "Scored events whose action was among the top k predicted before it.");
         rows_full_.counter =
             ctx.counter("next_action_unlearned_total",
                         "Transitions not learned because the model holds `max_rows` rows.");
-        actions_gauge_ = ctx.gauge("next_action_actions", "Distinct actions the model knows.");
         rows_gauge_ = ctx.gauge("next_action_rows", "Transition rows the model holds.");
-        if (evaluate_) {
-            hit_rate_ = ctx.evaluation("hit_rate", static_cast<int>(top_k_));
-            ndcg_ = ctx.evaluation("ndcg", static_cast<int>(top_k_));
-        }
-        top_.reset(top_k_);
+        top_.reset(output_.top_n());
         return Status::ok();
     }
 
@@ -160,24 +136,25 @@ public:
         if (!repeat) {
             // A transition belongs to the context of the state it leaves, as
             // the prediction made then: the same row predicts and scores.
-            if (evaluate_ && !created && user.prev != kNoItem) {
+            if (output_.evaluate() && !created && user.prev != kNoItem) {
                 predict(model, user, user.context, t);
-                score(top_.sorted(), action, model.counts());
+                output_.score(top_.sorted(), action, model.counts());
             }
             learn(model, user, user.context, action, t);
         }
         user.context = context;
-        if (emit_) {
+        if (output_.emit_enabled()) {
             ChainOrder order = predict(model, user, context, t);
-            emit(out, t, record.key(), order, model.actions());
+            Record& r = output_.emit(out, t, record.key(), top_.sorted(), model.actions());
+            r.set(order_out_, static_cast<int64_t>(order));
         }
         int64_t n = model.counts().count_event();
         if ((n & 1023) == 0) {
-            actions_gauge_.set(model.actions().size());
+            output_.items.set(model.actions().size());
             rows_gauge_.set(static_cast<int64_t>(model.rows()));
         }
-        if (evaluate_ && n % metrics_every_ == 0) {
-            emit_metrics(out, t, model.counts());
+        if (output_.evaluate() && n % output_.metrics_every() == 0) {
+            output_.emit_metrics(out, t, model.counts());
         }
         last_time_ = std::max(last_time_, t);
     }
@@ -192,11 +169,11 @@ public:
     void close(Emitter& out) override {
         NextActionModel& model = model_.get();
         rows_full_.flush();
-        actions_gauge_.set(model.actions().size());
+        output_.items.set(model.actions().size());
         rows_gauge_.set(static_cast<int64_t>(model.rows()));
         // The last shard to finish reports the final metrics of all shards.
-        if (evaluate_ && model.counts().close_shard() == parallelism_) {
-            emit_metrics(out, last_time_, model.counts());
+        if (output_.evaluate() && model.counts().close_shard() == parallelism_) {
+            output_.emit_metrics(out, last_time_, model.counts());
         }
     }
 
@@ -263,7 +240,7 @@ private:
     /// `min_support`, else the first-order row when it has, else popularity.
     ChainOrder predict(const NextActionModel& model, const ActionHistory& user, uint32_t context,
                        int64_t t) {
-        top_.reset(top_k_);
+        top_.reset(output_.top_n());
         if (user.prev2 != kNoItem && user.prev != kNoItem &&
             supported(model.predict(ChainOrder::kSecond, context, user.prev2, user.prev, t,
                                     half_life_ms_, min_support_, top_))) {
@@ -278,65 +255,13 @@ private:
         return ChainOrder::kPopularity;
     }
 
-    /// {ts, <key_field>, action_1..k, probability_1..k, order} from top_.
-    void emit(Emitter& out, int64_t t, const Value& key, ChainOrder order,
-              const ItemIndex& actions) {
-        const std::vector<TopN::Entry>& top = top_.sorted();
-        Record& r = out.append();
-        r.set_time(t);
-        r.set(time_out_, t);
-        r.set_value(key_out_, key);
-        for (size_t i = 0; i < top.size() && i < top_k_; ++i) {
-            r.set_value(action_out_[i], decode_item_id(actions.id(top[i].item)));
-            r.set(probability_out_[i], top[i].score);
-        }
-        r.set(order_out_, static_cast<int64_t>(order));
-    }
-
-    void score(const std::vector<TopN::Entry>& top, uint32_t action, PrequentialCounts& counts) {
-        int hit = rank_of(top, action);
-        counts.score(hit);
-        evaluated_.add();
-        if (hit >= 0) {
-            hits_.add();
-        }
-    }
-
-    void emit_metrics(Emitter& out, int64_t t, const PrequentialCounts& counts) {
-        auto load = [](const int64_t& v) {
-            return std::atomic_ref<int64_t>(const_cast<int64_t&>(v))
-                .load(std::memory_order_relaxed);
-        };
-        int64_t evaluated = load(counts.evaluated);
-        int64_t hits = load(counts.hits);
-        double n = static_cast<double>(std::max<int64_t>(evaluated, 1));
-        double hr = static_cast<double>(hits) / n;
-        double ndcg = static_cast<double>(load(counts.ndcg_nano)) * 1e-9 / n;
-        Record& r = out.append(metrics_);
-        r.set_time(t);
-        r.set(time_out_, t);
-        r.set(events_out_, load(counts.events));
-        r.set(evaluated_out_, evaluated);
-        r.set(hits_out_, hits);
-        r.set(hit_rate_out_, hr);
-        r.set(ndcg_out_, ndcg);
-        r.set(top_k_out_, static_cast<int64_t>(top_k_));
-        hit_rate_.set(hr, evaluated);
-        ndcg_.set(ndcg, evaluated);
-    }
-
     std::string field_name_;
-    std::string key_name_;
     std::vector<std::string> context_names_;
     TimeBucket time_bucket_;
-    size_t top_k_;
     double half_life_ms_;
     double min_support_;
     int64_t max_gap_ms_;
     bool collapse_repeats_;
-    bool emit_;
-    bool evaluate_;
-    int64_t metrics_every_;
     NextActionLimits limits_;
 
     KeyedValue<ActionHistory> users_{"history"};
@@ -345,26 +270,10 @@ private:
 
     FieldId field_ = kInvalidField;
     std::vector<FieldId> context_;
-    FieldId time_out_ = kInvalidField;
-    FieldId key_out_ = kInvalidField;
     FieldId order_out_ = kInvalidField;
-    std::vector<FieldId> action_out_;
-    std::vector<FieldId> probability_out_;
-    OutputId metrics_ = kMainOutput;
-    FieldId events_out_ = kInvalidField;
-    FieldId evaluated_out_ = kInvalidField;
-    FieldId hits_out_ = kInvalidField;
-    FieldId hit_rate_out_ = kInvalidField;
-    FieldId ndcg_out_ = kInvalidField;
-    FieldId top_k_out_ = kInvalidField;
-
-    Counter evaluated_;
-    Counter hits_;
+    RecommendationOutput output_;
     LocalCounter rows_full_;
-    Gauge actions_gauge_;
     Gauge rows_gauge_;
-    EvaluationMetric hit_rate_;
-    EvaluationMetric ndcg_;
 
     TopN top_;
     std::string action_scratch_;

@@ -41,25 +41,7 @@ std::string check_next_action(const Config& cfg) {
                ") is below `top_k` (" + std::to_string(cfg.integer("top_k")) +
                "): a row could never fill the top k; raise `max_transitions`";
     }
-    const std::string& key = cfg.string("key_field");
-    static constexpr const char* kFixed[] = {"ts",   "order",    "events", "evaluated",
-                                             "hits", "hit_rate", "ndcg",   "top_k"};
-    for (const char* f : kFixed) {
-        if (key == f) {
-            return "`key_field` `" + key +
-                   "` is also the name of an output field; choose another name such as `user_id`";
-        }
-    }
-    auto numbered = [&key](std::string_view prefix) {
-        return key.size() > prefix.size() && key.compare(0, prefix.size(), prefix) == 0 &&
-               key.find_first_not_of("0123456789", prefix.size()) == std::string::npos;
-    };
-    if (numbered("action_") || numbered("probability_")) {
-        return "`key_field` `" + key +
-               "` may clash with the `action_<i>` and `probability_<i>` output fields; choose "
-               "another name such as `user_id`";
-    }
-    return "";
+    return check_ranking_names(cfg, kNextActionNames, {"order"});
 }
 
 }  // namespace

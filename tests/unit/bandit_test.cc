@@ -124,6 +124,14 @@ public:
         r.set(id_, id);
         process(r);
     }
+    /// A reward event of `type` without a decision id.
+    void untagged(const std::string& user, int64_t t, const char* type = "click") {
+        Record& r = input_.append();
+        r.set_time(t);
+        r.set(user_, std::string_view(user));
+        r.set(type_, type);
+        process(r);
+    }
     void process(Record& r) {
         const Value* key = r.get(user_);
         r.set_key(key == nullptr ? Value() : *key);
@@ -435,6 +443,42 @@ TEST(BanditWindowTest, AggregationEarliestSumAndMax) {
         EXPECT_EQ(d.number(*a, "rewards"), expected) << agg;
         EXPECT_EQ(d.number(*a, "resolved"), 1) << agg;
     }
+}
+
+TEST(BanditWindowTest, LastDecisionAttributionRewardsTheLatestOpenDecisionOfAnIdlessReward) {
+    Driver d("arms: [a, b], policy: ucb1, reward_window: 10s, attribution: last_decision");
+    ASSERT_NE(d.decide("u1", 1000), nullptr);  // a
+    ASSERT_NE(d.decide("u1", 2000), nullptr);  // b
+    d.untagged("u1", 3000);                    // the latest open decision: b's
+    d.untagged("u2", 3000);                    // u2 has no decision
+    d.untagged("u1", 500);                     // before any decision of u1
+    d.close();
+    const Record* a = d.estimate("arm", "arm", "a");
+    const Record* b = d.estimate("arm", "arm", "b");
+    ASSERT_NE(a, nullptr);
+    ASSERT_NE(b, nullptr);
+    EXPECT_EQ(d.number(*a, "mean"), 0);
+    EXPECT_EQ(d.number(*b, "mean"), 1);
+    EXPECT_EQ(d.count("bandit_rewards_total"), 1);
+    EXPECT_EQ(d.count("bandit_unattributed_rewards_total"), 2);
+
+    // Without it (the default), the same reward is unattributed.
+    Driver by_id("arms: [a, b], policy: ucb1, reward_window: 10s");
+    ASSERT_NE(by_id.decide("u1", 1000), nullptr);
+    by_id.untagged("u1", 3000);
+    by_id.close();
+    EXPECT_EQ(by_id.count("bandit_rewards_total"), 0);
+    EXPECT_EQ(by_id.count("bandit_unattributed_rewards_total"), 1);
+}
+
+TEST(BanditWindowTest, LastDecisionAttributionIgnoresDecisionsWhoseWindowHasPassed) {
+    Driver d("arms: [a, b], policy: ucb1, reward_window: 10s, attribution: last_decision");
+    ASSERT_NE(d.decide("u1", 1000), nullptr);
+    d.untagged("u1", 11'000);  // at the end of the only window
+    d.close();
+    EXPECT_EQ(d.count("bandit_rewards_total"), 0);
+    EXPECT_EQ(d.count("bandit_unattributed_rewards_total"), 1);
+    EXPECT_EQ(d.count("bandit_unrewarded_total"), 1);
 }
 
 TEST(BanditWindowTest, MaxPendingResolvesTheOldestEarly) {
