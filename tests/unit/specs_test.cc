@@ -53,14 +53,15 @@ TEST(SpecsTest, BuiltInSetIsExactlyTheShippedOne) {
     const Registry& r = builtin_registry();
     EXPECT_EQ(r.names(ComponentKind::kSource),
               (std::vector<std::string>{"file", "generator", "http", "kafka", "stdin"}));
-    EXPECT_EQ(r.names(ComponentKind::kOperator),
-              (std::vector<std::string>{"bandit",     "bot_filter",  "consent",         "drift",
-                                        "filter",     "impute",      "item_similarity", "kmeans",
-                                        "mf",         "next_action", "normalize",       "pii",
-                                        "popularity", "profile",     "recommend",       "segment",
-                                        "select",     "sessionizer", "validate",        "window"}));
+    EXPECT_EQ(
+        r.names(ComponentKind::kOperator),
+        (std::vector<std::string>{
+            "bandit",      "bot_filter",      "consent", "drift",     "experiment",  "filter",
+            "impute",      "item_similarity", "kmeans",  "mf",        "next_action", "normalize",
+            "pii",         "popularity",      "profile", "recommend", "segment",     "select",
+            "sessionizer", "validate",        "window"}));
     EXPECT_EQ(r.names(ComponentKind::kSink),
-              (std::vector<std::string>{"file", "kafka", "null", "stdout"}));
+              (std::vector<std::string>{"file", "kafka", "null", "redis", "stdout"}));
 }
 
 TEST(SpecsTest, EverySpecAndParameterIsDocumented) {
