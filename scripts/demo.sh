@@ -25,15 +25,56 @@ echo "== running topologies/behaviour.yaml (bot filter, sessions, windows, profi
 EDDY_DEMO_INPUT="$out/clicks.jsonl" EDDY_DEMO_OUT="$out" "$eddy" run --no-progress topologies/behaviour.yaml
 
 echo
-echo "== running topologies/personalization.yaml (profiles, segments, k-means, hybrid recommendations)"
-EDDY_DEMO_INPUT="$out/clicks.jsonl" EDDY_DEMO_OUT="$out" "$eddy" run --no-progress topologies/personalization.yaml
+echo "== running topologies/personalization.yaml (the whole pipeline: docs/personalization.md)"
+# Its sinks write to Redis and Kafka: start a redis-server on a Unix socket
+# and the local test broker for it, and stop both when the demo ends.
+pdir="$out/personalization"
+mkdir -p "$pdir"
+rm -f "$pdir/redis.sock" "$pdir/brokers.txt"
+servers=()
+stop_servers() {
+    for pid in "${servers[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+}
+trap stop_servers EXIT
+redis-server --port 0 --unixsocket "$pdir/redis.sock" --save '' --appendonly no \
+    >"$pdir/redis.log" 2>&1 &
+servers+=($!)
+"$eddy" broker --topic decisions:4 --topic recommendations:4 --bootstrap-file "$pdir/brokers.txt" \
+    >/dev/null 2>"$pdir/broker.log" &
+servers+=($!)
+for _ in $(seq 100); do
+    [ -S "$pdir/redis.sock" ] && [ -s "$pdir/brokers.txt" ] && break
+    sleep 0.1
+done
+if [ ! -S "$pdir/redis.sock" ] || [ ! -s "$pdir/brokers.txt" ]; then
+    echo "redis-server or eddy broker did not start:" >&2
+    cat "$pdir/redis.log" "$pdir/broker.log" >&2
+    exit 1
+fi
+EDDY_DEMO_INPUT="$out/clicks.jsonl" EDDY_DEMO_OUT="$out" EDDY_REDIS="unix:$pdir/redis.sock" \
+    KAFKA_BROKERS="$(cat "$pdir/brokers.txt")" EDDY_HTTP_LISTEN=127.0.0.1:0 \
+    "$eddy" run --no-progress topologies/personalization.yaml
+redis=(redis-cli -s "$pdir/redis.sock")
+user="$("${redis[@]}" --scan --pattern 'strategy:*' | sed -n 1p)"
+user="${user#strategy:}"
+echo
+echo "   Redis holds $("${redis[@]}" dbsize) keys; for user ${user:0:16}...:"
+echo "   strategy:<user>      $("${redis[@]}" get "strategy:$user" | cut -c 1-200)"
+arm="$("${redis[@]}" get "strategy:$user" | sed -n 's/.*"arm":"\([a-z]*\)".*/\1/p')"
+echo "   recs:$arm:<user>  $("${redis[@]}" get "recs:$arm:$user" | cut -c 1-200)..."
+echo "   Kafka topic decisions: $(kcat -C -b "$(cat "$pdir/brokers.txt")" -t decisions -o beginning -e -q | wc -l) messages"
+stop_servers
+servers=()
 
 echo
 echo "== running topologies/context.yaml (the context_features plugin: local time, device, browser)"
 EDDY_DEMO_INPUT="$out/clicks.jsonl" EDDY_DEMO_OUT="$out" "$eddy" run --no-progress topologies/context.yaml
 
 echo
-echo "== running topologies/experiment.yaml (the ab_assign plugin: an A/B test by salted hash)"
+echo "== running topologies/experiment.yaml (the ab_assign plugin and the experiment operator: an A/B test)"
 EDDY_DEMO_INPUT="$out/clicks.jsonl" EDDY_DEMO_OUT="$out" "$eddy" run --no-progress topologies/experiment.yaml
 
 echo
@@ -53,8 +94,9 @@ for f in intent.jsonl mobile_intent.jsonl errors.jsonl behaviour/bots.jsonl beha
     behaviour/segments.jsonl behaviour/late.jsonl personalization/recommendations.jsonl \
     personalization/evaluation.jsonl personalization/segments.jsonl \
     personalization/learned_segments.jsonl personalization/segment_model.jsonl \
-    context/device_hourly.jsonl context/local_hours.jsonl experiment/daily.jsonl \
-    experiment/purchases.jsonl privacy/sessions.jsonl privacy/profiles.jsonl \
+    personalization/strategy_estimates.jsonl personalization/sessions.jsonl \
+    context/device_hourly.jsonl context/local_hours.jsonl experiment/results.jsonl \
+    privacy/sessions.jsonl privacy/profiles.jsonl \
     personalization/errors.jsonl; do
     printf '  %-40s %8s lines\n' "$out/$f" "$(wc -l < "$out/$f")"
 done

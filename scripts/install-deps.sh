@@ -13,8 +13,8 @@ packages=(
     libtbb-dev librocksdb-dev librdkafka-dev libeigen3-dev
     libgtest-dev libgmock-dev libbenchmark-dev
     libre2-dev libssl-dev libabsl-dev libcpp-httplib-dev
-    zlib1g-dev libzstd-dev
-    hyperfine time python3 kcat wrk
+    zlib1g-dev libzstd-dev libhiredis-dev
+    hyperfine time python3 python3-jsonschema kcat wrk redis-server
     chromium
 )
 
