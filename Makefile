@@ -49,6 +49,7 @@ fuzz: deps
 
 docs: build
 	$(BUILD_DIR)/eddy operators --markdown > docs/operators.md
+	$(BUILD_DIR)/eddy schema --out docs/eddy-topology.schema.json
 
 FORMAT_FILES = $(shell git ls-files '*.h' '*.cc' 2>/dev/null)
 

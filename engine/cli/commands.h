@@ -26,5 +26,8 @@ void add_kselect_command(CLI::App& app, int& exit_code);
 void add_eval_command(CLI::App& app, int& exit_code);
 void add_new_plugin_command(CLI::App& app, int& exit_code);
 void add_tap_command(CLI::App& app, int& exit_code);
+void add_schema_command(CLI::App& app, int& exit_code);
+void add_test_command(CLI::App& app, int& exit_code);
+void add_explain_time_command(CLI::App& app, int& exit_code);
 
 }  // namespace eddy::cli

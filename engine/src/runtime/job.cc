@@ -301,17 +301,21 @@ Status Job::Impl::build_routes() {
         const PlanNode& from = plan.nodes[static_cast<size_t>(e.from)];
         int from_shards = from.kind == PlanNodeKind::kChain ? from.parallelism : 1;
         int dest_shards = dest.kind == PlanNodeKind::kChain ? dest.parallelism : 1;
+        const ComponentDef& up = topo.components[static_cast<size_t>(e.component)];
+        std::string from_name = e.output.empty() ? up.name : up.name + "." + e.output;
         for (int s = 0; s < from_shards; ++s) {
             size_t channel = 0;
             for (int t = 0; t < dest_shards; ++t) {
-                channel = instance(d.node, t).combiner.add_channel();
+                NodeInstance& inst = instance(d.node, t);
+                channel = inst.combiner.add_channel();
+                inst.input_names.push_back(
+                    from_shards > 1 ? from_name + " shard " + std::to_string(s) : from_name);
             }
             d.channel_of_shard.push_back(channel);
         }
         d.dest_shards = static_cast<size_t>(dest_shards);
         d.staging.resize(static_cast<size_t>(from_shards * dest_shards));
         d.next.assign(static_cast<size_t>(from_shards), 0);
-        const ComponentDef& up = topo.components[static_cast<size_t>(e.component)];
         routes_[static_cast<size_t>(e.component)][output_id(up, e.output)]->push_back(std::move(d));
     }
 
@@ -682,11 +686,13 @@ bool Job::Impl::poll_source(SourceRuntime& src) {
     emit_polled(src, src.main_);
     if (status == PollStatus::kEnd) {
         src.ended_ = true;
+        src.shown_ended_.store(true, std::memory_order_relaxed);
         src.watermarks_.end();
     }
     bool idle = src.watermarks_.update_idle(had_data || src.ended_, job_.options_.clock->now_ms());
     if (idle != src.idle_) {
         src.idle_ = idle;
+        src.shown_idle_.store(idle, std::memory_order_relaxed);
         spdlog::debug("[{}] source is {}", src.def_.name, idle ? "idle" : "active again");
         broadcast_idle(src.routes_main_, 0, idle);
     }
@@ -727,6 +733,7 @@ void Job::Impl::emit_polled(SourceRuntime& src, Batch& records) {
 }
 
 void Job::Impl::send_source_watermark(SourceRuntime& src) {
+    src.shown_max_seen_.store(src.watermarks_.max_seen(), std::memory_order_relaxed);
     int64_t wm = src.watermarks_.current();
     if (wm > src.sent_watermark_) {
         src.sent_watermark_ = wm;
@@ -954,6 +961,11 @@ Status Job::Impl::post_task(std::string_view op, const Value* key,
         task(nullptr);
         return Status::ok();
     }
+    wake(inst);
+    return Status::ok();
+}
+
+void Job::Impl::wake(NodeInstance& inst) {
     if (inst.mailbox) {
         inst.mailbox->interrupt();
     } else {
@@ -961,7 +973,6 @@ Status Job::Impl::post_task(std::string_view op, const Value* key,
         std::lock_guard lock(wake_mu_);
         wake_cv_.notify_one();
     }
-    return Status::ok();
 }
 
 Status Job::Impl::for_each_instance(std::string_view op, const std::function<void(Operator&)>& f) {
@@ -1156,6 +1167,10 @@ Status Job::for_each_instance(std::string_view op, const std::function<void(Oper
 
 Status Job::find_owner(std::string_view op, const Value* key, SharedOwner& out) const {
     return impl_->find_owner(op, key, out);
+}
+
+TimeReport Job::explain_time(int64_t timeout_ms) {
+    return impl_->explain_time(timeout_ms);
 }
 
 Result<std::shared_ptr<Tap>> Job::open_tap(TapRequest request) {

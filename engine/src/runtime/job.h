@@ -68,6 +68,51 @@ struct SharedOwner {
     uint64_t checkpoint_id = 0;        ///< The last checkpoint taken or restored; 0: none.
 };
 
+/// Where event time stands in a running job: the answer to "why hasn't my
+/// window fired?" (Job::explain_time(), GET /v1/time, `eddy explain-time`).
+/// Times are event-time milliseconds; kNoWatermark: none yet; INT64_MAX
+/// (kEndOfTime): a finished input, or no timer.
+struct TimeReport {
+    struct Source {
+        std::string name;
+        int64_t watermark = kNoWatermark;       ///< What it has sent downstream.
+        int64_t max_event_time = kNoWatermark;  ///< The latest event time it has read.
+        int64_t max_out_of_orderness_ms = 0;
+        int64_t idle_timeout_ms = -1;  ///< -1: never idle.
+        bool idle = false;
+        bool ended = false;
+    };
+    /// One input channel of an instance: an upstream component (one of its
+    /// shards when it has several).
+    struct Input {
+        std::string from;  ///< "component[.output][ shard N]"
+        int64_t watermark = kNoWatermark;
+        bool idle = false;
+    };
+    struct OperatorTimers {
+        std::string name;
+        int64_t next_event_time = INT64_MAX;
+        int64_t next_processing_time = INT64_MAX;
+        uint64_t pending = 0;
+    };
+    /// One shard of a chain of operators, or a sink.
+    struct Instance {
+        std::vector<std::string> components;
+        bool sink = false;
+        int shard = 0;
+        int parallelism = 1;
+        bool answered = false;  ///< False: its thread did not answer in time.
+        /// The smallest watermark of the inputs that are not idle: the
+        /// operators' event time.
+        int64_t watermark = kNoWatermark;
+        std::vector<Input> inputs;
+        std::vector<OperatorTimers> operators;  ///< Empty for a sink.
+    };
+    int64_t processing_time = 0;  ///< The job clock's now, in ms.
+    std::vector<Source> sources;
+    std::vector<Instance> instances;  ///< In plan order.
+};
+
 /// Progress of the finite sources, summed.
 struct JobProgress {
     uint64_t done = 0;
@@ -97,6 +142,40 @@ public:
     /// Returns ok, or the failure (a source that cannot read, a sink that
     /// cannot write, an operator that threw).
     Status run();
+
+    /// Stepped runs, for `eddy test` (engine/src/testing/): instead of run(),
+    /// the caller drives the job on its own thread, one call at a time.
+    /// Sequential jobs only (every chain of parallelism 1). Call
+    /// start_steps() once, then step(), inject() and advance_watermark() in
+    /// any order, then finish_steps(); never run() as well (job_steps.cc).
+    struct StepOutcome {
+        bool had_data = false;  ///< A source emitted records or errors.
+        bool ended = false;     ///< Every source has ended.
+    };
+    /// Unsupported: a parallel job; invalid: a run already started. The
+    /// others return invalid before start_steps() and after finish_steps().
+    Status start_steps();
+    /// One round of run()'s loop: polls each source that has not ended
+    /// once, fires the processing-time timers due at the clock's time and
+    /// runs posted tasks (run_on_owner()). Returns the run's failure, if any.
+    Result<StepOutcome> step();
+    /// Hands `records` to operator `op` as if its input had emitted them:
+    /// keys set from its key field, process(), then its outputs passed on.
+    /// Not found: no operator of that name.
+    Status inject(std::string_view op, Batch& records);
+    /// Raises the watermark of every source that has not ended to
+    /// `watermark` (never lowers it) and sends it downstream, firing the
+    /// event-time timers it makes due.
+    Status advance_watermark(int64_t watermark);
+    /// The highest watermark any source has sent; kNoWatermark before any.
+    int64_t sources_watermark() const;
+    /// Ends a stepped run as run() ends (last checkpoint with `state.dir`,
+    /// operators closed, sinks flushed and closed); returns its failure.
+    Status finish_steps();
+    /// The id of field `name` in the job's table (interned on first use),
+    /// for records made outside the job, as for inject(). Not thread-safe:
+    /// call it from the thread that drives a stepped run.
+    FieldId field(std::string_view name);
 
     /// Asks run() to stop soon. Async-signal-safe.
     void request_stop() { stop_.store(true, std::memory_order_relaxed); }
@@ -129,6 +208,12 @@ public:
     /// thread: `f` may only call what is documented as safe from any thread
     /// (PublishedQueryable::keep_answers()). Not found: no such operator.
     Status for_each_instance(std::string_view op, const std::function<void(Operator&)>& f);
+    /// Where event time stands: each source's watermark (read beside the
+    /// run) and, from a task on the thread that owns each instance, its
+    /// inputs' watermarks, which are idle, and its operators' next timers.
+    /// Waits at most `timeout_ms` for the instances (those that did not
+    /// answer are marked so). Thread-safe; for the HTTP API.
+    TimeReport explain_time(int64_t timeout_ms);
     /// Opens a tap (runtime/tap.h): live records of a component, from now
     /// until close_tap(), its limit, or the end of the job. Thread-safe.
     /// Not found: no such component or output; invalid: a bad sample.

@@ -83,6 +83,16 @@ public:
     }
     /// Ends every open tap, and every tap opened later, with `reason`.
     void end_taps(const std::string& reason);
+    /// Job's stepped runs (job_steps.cc).
+    Status start_steps();
+    Result<StepOutcome> step();
+    Status inject(std::string_view op, Batch& records);
+    Status advance_sources_watermark(int64_t watermark);
+    int64_t sources_watermark() const;
+    Status finish_steps();
+    FieldId intern(std::string_view name) { return fields_.intern(name); }
+    /// Job::explain_time() (job_time.cc).
+    TimeReport explain_time(int64_t timeout_ms);
 
 private:
     struct NodeInstance;
@@ -281,6 +291,10 @@ private:
         int64_t sent_watermark_ = kNoWatermark;
         bool ended_ = false;
         bool idle_ = false;
+        // Published for explain_time(), which reads them from another thread.
+        std::atomic<int64_t> shown_max_seen_{kNoWatermark};
+        std::atomic<bool> shown_idle_{false};
+        std::atomic<bool> shown_ended_{false};
         bool caught_up_ = false;  // a poll has returned less than it asked for
         int node_ = -1;
     };
@@ -318,6 +332,7 @@ private:
         SinkRuntime* sink = nullptr;
         WatermarkCombiner combiner;
         int64_t output_watermark = kNoWatermark;
+        std::vector<std::string> input_names;  // per combiner channel, for explain_time()
         // Parallel jobs: the instance's input and the thread that serves it.
         std::unique_ptr<Mailbox> mailbox;
         std::thread worker;
@@ -327,6 +342,9 @@ private:
         ComponentMetrics* queue_metrics = nullptr;
         std::atomic<bool> sampling{false};  // a sample_state() task is queued
     };
+
+    /// Makes the thread that owns `inst` run its posted tasks soon.
+    void wake(NodeInstance& inst);
 
     NodeInstance& instance(int node, int shard) {
         return *instances_[static_cast<size_t>(node)][static_cast<size_t>(shard)];

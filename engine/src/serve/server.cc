@@ -23,6 +23,7 @@
 #include "io/http_body.h"
 #include "io/http_server.h"
 #include "metrics/metrics.h"
+#include "serve/time_report.h"
 #include "state/inspect.h"
 #include "state/operator_meta.h"
 
@@ -247,6 +248,10 @@ private:
         });
         http_.Get("/v1/topology", [this](const httplib::Request&, httplib::Response& res) {
             send_json(res, 200, topology_json());
+        });
+        http_.Get("/v1/time", [this](const httplib::Request&, httplib::Response& res) {
+            send_json(res, 200,
+                      serve::time_report_json(job_.explain_time(settings_.query_timeout_ms)));
         });
         http_.Get(
             R"(/v1/state/([^/]+)/(.+))",

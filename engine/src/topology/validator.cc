@@ -19,8 +19,8 @@ namespace eddy {
 namespace {
 
 const std::vector<std::string> kTopLevelKeys = {
-    "name",  "description", "parallelism", "state",     "plugins",
-    "serve", "dead_letter", "sources",     "operators", "sinks"};
+    "name",        "description", "parallelism", "state", "plugins", "serve",
+    "dead_letter", "sources",     "operators",   "sinks", "tests"};
 const std::vector<std::string> kServeKeys = {
     "listen",          "token_env",     "token_file", "max_key_bytes", "max_request_bytes",
     "max_connections", "query_timeout", "views"};
@@ -359,6 +359,8 @@ public:
                 read_section(value, ComponentKind::kOperator);
             } else if (key == "sinks") {
                 read_section(value, ComponentKind::kSink);
+            } else if (key == "tests") {
+                // Test cases for `eddy test` (engine/src/testing/); a run ignores them.
             } else {
                 diags_.error("unknown_field", value_key_location(root, key),
                              "unknown top-level key '" + key + "'",
