@@ -4,13 +4,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/time_math.h"
+
 namespace eddy::bot_filter {
 namespace {
-
-int64_t floor_div(int64_t a, int64_t b) {
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
 
 size_t bucket(int64_t second) {
     return static_cast<size_t>(((second % kRateBuckets) + kRateBuckets) % kRateBuckets);

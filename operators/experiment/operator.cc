@@ -15,26 +15,11 @@
 #include "eddy/state.h"
 
 #include "common/local_counter.h"
+#include "common/time_math.h"
 #include "experiment/experiment.h"
 
 namespace eddy::experiment {
 namespace {
-
-constexpr int64_t kMaxTime = std::numeric_limits<int64_t>::max();
-constexpr int64_t kMinTime = std::numeric_limits<int64_t>::min();
-
-int64_t floor_div(int64_t a, int64_t b) {
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-int64_t sat_add(int64_t a, int64_t b) {
-    int64_t r = 0;
-    if (__builtin_add_overflow(a, b, &r)) {
-        return b > 0 ? kMaxTime : kMinTime;
-    }
-    return r;
-}
 
 /// What an event type counts as (a type may be several).
 enum Role : uint8_t { kExposure = 1, kConversion = 2, kImpression = 4, kClick = 8 };

@@ -10,6 +10,7 @@
 #include "eddy/registry.h"
 #include "eddy/state.h"
 
+#include "common/time_math.h"
 #include "kmeans/kmeans.h"
 
 namespace eddy {
@@ -18,11 +19,6 @@ namespace {
 using kmeans::load;
 using kmeans::Phase;
 using kmeans::store;
-
-int64_t floor_div(int64_t a, int64_t b) {
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
 
 class Kmeans final : public Operator {
 public:

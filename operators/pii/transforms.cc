@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 
+#include "common/time_math.h"
 #include "pii/pii.h"
 
 namespace eddy::pii {
@@ -15,11 +16,6 @@ constexpr int64_t kMsPerDay = 86'400'000;
 // text can show with four-digit years, and far from int64 overflow.
 constexpr int64_t kMinMs = -62'167'219'200'000;
 constexpr int64_t kMaxMs = 253'402'300'799'999;
-
-int64_t floor_div(int64_t a, int64_t b) {
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
 
 // Days since 1970-01-01 of a proleptic Gregorian date, and back (H. Hinnant's
 // public-domain algorithms, http://howardhinnant.github.io/date_algorithms.html).

@@ -9,6 +9,7 @@
 
 #include "eddy/state.h"
 
+#include "common/time_math.h"
 #include "window/aggregates.h"
 #include "window/window.h"
 
@@ -17,19 +18,6 @@ namespace {
 
 constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 constexpr int64_t kMinTime = std::numeric_limits<int64_t>::min();
-
-int64_t floor_div(int64_t a, int64_t b) {
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-int64_t sat_add(int64_t a, int64_t b) {
-    int64_t r = 0;
-    if (__builtin_add_overflow(a, b, &r)) {
-        return b > 0 ? kNever : kMinTime;
-    }
-    return r;
-}
 
 /// One aggregate state kept per pane, shared by the outputs that need it.
 struct Slot {
