@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "eddy/registry.h"
 
 #include "plugin/loader.h"
@@ -220,6 +222,26 @@ inline Registry& test_registry() {
         return r;
     }();
     return registry;
+}
+
+/// The validated definition of component `name` in `yaml` (test_registry());
+/// a topology that does not validate is a test failure, with every diagnostic.
+inline ComponentDef component_def(const std::string& yaml, const std::string& name) {
+    Diagnostics diags;
+    auto root = load_yaml_text(yaml, name + ".yaml", diags);
+    std::optional<Topology> topology;
+    if (root) {
+        topology = validate_topology(*root, test_registry(), diags);
+    }
+    std::string all;
+    for (const Diagnostic& d : diags.sorted()) {
+        all += d.to_string() + "\n";
+    }
+    if (!topology) {
+        ADD_FAILURE() << all << yaml;
+        return ComponentDef{};
+    }
+    return topology->components[static_cast<size_t>(topology->find(name))];
 }
 
 struct RunResult {

@@ -47,18 +47,7 @@ ComponentDef bandit_def(const std::string& params) {
         "sources:\n  in: {type: memory, records: []}\noperators:\n  op: {type: bandit, input: "
         "in, key: user_id, " +
         params + "}\nsinks:\n  out: {type: null, input: op}\n";
-    Diagnostics diags;
-    auto root = load_yaml_text(yaml, "bandit.yaml", diags);
-    std::optional<Topology> topology;
-    if (root) {
-        topology = validate_topology(*root, testing::test_registry(), diags);
-    }
-    std::string all;
-    for (const Diagnostic& d : diags.sorted()) {
-        all += d.to_string() + "\n";
-    }
-    EXPECT_TRUE(topology.has_value()) << all;
-    return topology->components[static_cast<size_t>(topology->find("op"))];
+    return testing::component_def(yaml, "op");
 }
 
 /// One bandit called directly (no job, no threads) with the engine's

@@ -154,18 +154,7 @@ ComponentDef experiment_def(const std::string& params) {
         "input: in, " +
         params +
         "}\nsinks:\n  out: {type: null, input: op}\n  late: {type: null, input: op.late}\n";
-    Diagnostics diags;
-    auto root = load_yaml_text(yaml, "experiment.yaml", diags);
-    std::optional<Topology> topology;
-    if (root) {
-        topology = validate_topology(*root, testing::test_registry(), diags);
-    }
-    std::string all;
-    for (const Diagnostic& d : diags.sorted()) {
-        all += d.to_string() + "\n";
-    }
-    EXPECT_TRUE(topology.has_value()) << all;
-    return topology->components[static_cast<size_t>(topology->find("op"))];
+    return testing::component_def(yaml, "op");
 }
 
 /// One experiment operator called directly (no job, no threads): results on

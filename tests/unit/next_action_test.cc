@@ -438,12 +438,7 @@ ComponentDef next_action_def(const std::string& params) {
         "sources:\n  in: {type: memory, records: []}\noperators:\n  n: {type: next_action, "
         "input: in, key: user_id, " +
         params + "}\nsinks:\n  out: {type: collect, input: n}\n";
-    Diagnostics diags;
-    auto root = load_yaml_text(yaml, "test.yaml", diags);
-    EXPECT_TRUE(root);
-    auto t = validate_topology(*root, testing::test_registry(), diags);
-    EXPECT_TRUE(t.has_value()) << yaml;
-    return t->components[static_cast<size_t>(t->find("n"))];
+    return testing::component_def(yaml, "n");
 }
 
 /// `count` generated events, in batches.
