@@ -85,7 +85,11 @@ void print_instance(simdjson::dom::element in) {
                     static_cast<long long>(parallelism));
     }
     if (!in["answered"].get_bool().value_unsafe()) {
-        std::printf(": did not answer in time (busy or overloaded)\n");
+        std::string_view reason;
+        if (in["reason"].get(reason) != simdjson::SUCCESS) {
+            reason = "did not answer";
+        }
+        std::printf(": %.*s\n", static_cast<int>(reason.size()), reason.data());
         return;
     }
     std::printf(": watermark %s\n", event_time(in["watermark"]).c_str());

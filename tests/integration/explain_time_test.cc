@@ -166,6 +166,44 @@ TEST(ExplainTimeTest, AnIdleInputStopsHoldingTheWatermarkBack) {
     served.stop();
 }
 
+TEST(ExplainTimeTest, EveryShardAnswersAndTheSinkNamesEachUpstreamShard) {
+    testing::ServedJob served;
+    served.start(topology("{max_out_of_orderness: 1s}"), 2);
+    ASSERT_FALSE(::testing::Test::HasFatalFailure());
+    // Asked repeatedly while the job runs: every answer is whole.
+    std::string body;
+    for (int i = 0; i < 20; ++i) {
+        body = await_time(served.server(), [](const std::string& b) {
+            return b.find("\"held_back_by\":[\"orders\"]") != std::string::npos;
+        });
+    }
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc = parser.parse(body);
+    int shards = 0;
+    for (simdjson::dom::element in : doc["instances"].get_array()) {
+        EXPECT_TRUE(bool(in["answered"].get_bool())) << body;
+        std::string_view first = in["components"].at(0).get_string();
+        if (first == "per_user") {
+            ++shards;
+            EXPECT_EQ(int64_t(in["parallelism"].get_int64()), 2);
+            EXPECT_EQ(int64_t(in["watermark"].get_int64()), 3'999) << body;
+        }
+        if (first == "out") {
+            std::string inputs(simdjson::to_string(in["inputs"]));
+            EXPECT_THAT(inputs, HasSubstr("per_user shard 0"));
+            EXPECT_THAT(inputs, HasSubstr("per_user shard 1"));
+        }
+    }
+    EXPECT_EQ(shards, 2) << body;
+    served.stop_job();
+    // The job has stopped: the instances say so instead of timing out.
+    httplib::Client client("127.0.0.1", served.server().port());
+    auto res = client.Get("/v1/time");
+    ASSERT_TRUE(res);
+    EXPECT_THAT(res->body, HasSubstr("\"reason\":\"the job has stopped\""));
+    served.stop();
+}
+
 TEST(ExplainTimeTest, TheCliPrintsTheSameAsText) {
     testing::ServedJob served;
     served.start(topology("{max_out_of_orderness: 1s}"));

@@ -101,7 +101,8 @@ struct TimeReport {
         bool sink = false;
         int shard = 0;
         int parallelism = 1;
-        bool answered = false;  ///< False: its thread did not answer in time.
+        bool answered = false;  ///< False: its thread did not answer in time, or
+        bool stopped = false;   ///< the job has stopped (its thread runs no more tasks).
         /// The smallest watermark of the inputs that are not idle: the
         /// operators' event time.
         int64_t watermark = kNoWatermark;

@@ -26,19 +26,10 @@ struct Collected {
 TimeReport Job::Impl::explain_time(int64_t timeout_ms) {
     TimeReport report;
     report.processing_time = job_.options_.clock->now_ms();
-    for (const auto& src : sources_) {
-        TimeReport::Source& s = report.sources.emplace_back();
-        s.name = src->def_.name;
-        s.watermark = src->metrics_->shard(0).watermark.load(std::memory_order_relaxed);
-        s.max_event_time = src->shown_max_seen_.load(std::memory_order_relaxed);
-        s.max_out_of_orderness_ms = src->def_.watermark.max_out_of_orderness_ms;
-        s.idle_timeout_ms = src->def_.watermark.idle_timeout_ms.value_or(-1);
-        s.idle = src->shown_idle_.load(std::memory_order_relaxed);
-        s.ended = src->shown_ended_.load(std::memory_order_relaxed);
-    }
-
+    // Every entry first: the tasks write into the vector, which must not
+    // grow once the first of them may run.
     auto collected = std::make_shared<Collected>();
-    std::vector<NodeInstance*> posted;
+    std::vector<NodeInstance*> targets;
     for (auto& shards : instances_) {
         for (auto& inst : shards) {
             if (inst->ops.empty() && inst->sink == nullptr) {
@@ -51,40 +42,43 @@ TimeReport Job::Impl::explain_time(int64_t timeout_ms) {
             entry.sink = inst->sink != nullptr;
             entry.shard = inst->shard;
             entry.parallelism = static_cast<int>(shards.size());
-            size_t index = collected->instances.size() - 1;
-            NodeInstance* target = inst.get();
-            {
-                std::lock_guard lock(collected->mu);
-                ++collected->waiting;
-            }
-            bool ok = inst->tasks.post([collected, index, target](bool run) {
-                std::lock_guard lock(collected->mu);
-                if (run) {
-                    TimeReport::Instance& e = collected->instances[index];
-                    e.answered = true;
-                    e.watermark = target->combiner.current();
-                    const auto& channels = target->combiner.channels();
-                    for (size_t c = 0; c < channels.size(); ++c) {
-                        e.inputs.push_back({c < target->input_names.size()
-                                                ? target->input_names[c]
-                                                : "input " + std::to_string(c),
-                                            channels[c].watermark, channels[c].idle});
-                    }
-                    for (const auto& op : target->ops) {
-                        e.operators.push_back(
-                            {op->def_.name, op->timers_.next(TimeDomain::kEventTime),
-                             op->timers_.next(TimeDomain::kProcessingTime), op->timers_.pending()});
-                    }
+            targets.push_back(inst.get());
+        }
+    }
+    collected->waiting = targets.size();
+    std::vector<NodeInstance*> posted;
+    for (size_t index = 0; index < targets.size(); ++index) {
+        NodeInstance* target = targets[index];
+        bool ok = target->tasks.post([collected, index, target](bool run) {
+            std::lock_guard lock(collected->mu);
+            TimeReport::Instance& e = collected->instances[index];
+            if (run) {
+                e.answered = true;
+                e.watermark = target->combiner.current();
+                const auto& channels = target->combiner.channels();
+                for (size_t c = 0; c < channels.size(); ++c) {
+                    e.inputs.push_back({c < target->input_names.size()
+                                            ? target->input_names[c]
+                                            : "input " + std::to_string(c),
+                                        channels[c].watermark, channels[c].idle});
                 }
-                --collected->waiting;
-                collected->cv.notify_all();
-            });
-            if (ok) {
-                posted.push_back(target);
+                for (const auto& op : target->ops) {
+                    e.operators.push_back({op->def_.name, op->timers_.next(TimeDomain::kEventTime),
+                                           op->timers_.next(TimeDomain::kProcessingTime),
+                                           op->timers_.pending()});
+                }
             } else {
-                std::lock_guard lock(collected->mu);
-                --collected->waiting;
+                e.stopped = true;  // the job ended before the task could run
             }
+            --collected->waiting;
+            collected->cv.notify_all();
+        });
+        if (ok) {
+            posted.push_back(target);
+        } else {
+            std::lock_guard lock(collected->mu);
+            collected->instances[index].stopped = true;
+            --collected->waiting;
         }
     }
     for (NodeInstance* inst : posted) {
@@ -93,6 +87,19 @@ TimeReport Job::Impl::explain_time(int64_t timeout_ms) {
     std::unique_lock lock(collected->mu);
     collected->cv.wait_for(lock, std::chrono::milliseconds(timeout_ms),
                            [&] { return collected->waiting == 0; });
+    // Sources last: what they publish only grows, so they are at least as
+    // far as what the instances had received when they answered.
+    for (const auto& src : sources_) {
+        TimeReport::Source& s = report.sources.emplace_back();
+        s.name = src->def_.name;
+        s.watermark = src->metrics_->shard(0).watermark.load(std::memory_order_relaxed);
+        s.max_event_time = src->shown_max_seen_.load(std::memory_order_relaxed);
+        s.max_out_of_orderness_ms = src->def_.watermark.max_out_of_orderness_ms;
+        s.idle_timeout_ms = src->def_.watermark.idle_timeout_ms.value_or(-1);
+        s.idle = src->shown_idle_.load(std::memory_order_relaxed);
+        s.ended = src->shown_ended_.load(std::memory_order_relaxed);
+    }
+
     // Copied under the lock: a late answer may still write its own entry.
     report.instances = collected->instances;
     return report;

@@ -41,6 +41,7 @@ void write_instance(JsonWriter& j, const TimeReport::Instance& in) {
     j.key("parallelism").value(static_cast<int64_t>(in.parallelism));
     j.key("answered").value(in.answered);
     if (!in.answered) {
+        j.key("reason").value(in.stopped ? "the job has stopped" : "busy: did not answer in time");
         j.end_object();
         return;
     }
