@@ -238,6 +238,31 @@ tests:
     expect_line("# FIELDS", "state of 'sessions' for key u1: field events: expected 5, got ");
 }
 
+TEST_F(EddyTestCommand, ContainsGivesEachPatternARecordOfItsOwnInAnyOrder) {
+    // The first pattern matches both records and the second only the first:
+    // they pass only if the first takes the second record.
+    write("sessions_test.yaml", std::string(R"(topology: sessions.yaml
+tests:
+  - name: a broad pattern leaves the one record a narrow pattern needs
+    steps:
+)") + kInput + R"(    expect:
+      - output: clicks_out
+        contains: [{type: click}, {user_id: u1}]
+  - name: two patterns cannot share the one record they match
+    steps:
+)" + kInput + R"(    expect:
+      - output: clicks_out
+        contains: [{user_id: u1}, {user_id: u1}]     # TWICE
+)");
+    testing::ProgramOutcome o = eddy({"sessions_test.yaml"});
+    EXPECT_EQ(o.exit_code, 1) << o.both();
+    EXPECT_NE(o.out.find("  PASS a broad pattern leaves"), std::string::npos) << o.out;
+    EXPECT_NE(o.out.find("  FAIL two patterns cannot share"), std::string::npos) << o.out;
+    EXPECT_NE(o.out.find(at("sessions_test.yaml", "# TWICE")), std::string::npos) << o.out;
+    EXPECT_NE(o.out.find("1 record matches it, but another pattern needs it"), std::string::npos)
+        << o.out;
+}
+
 TEST_F(EddyTestCommand, MalformedTestFilesAreReportedWithTheirPlace) {
     write("sessions_test.yaml", R"(topology: sessions.yaml
 tests:

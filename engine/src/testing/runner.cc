@@ -5,6 +5,7 @@
 #include <charconv>
 #include <chrono>
 #include <climits>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -300,8 +301,14 @@ private:
                     read_stored_states(*v->states, encoded, only, read->handles);
                 }
             });
-        if (!posted.is_ok() || !job_->step().is_ok() || !read->ran) {
+        if (!posted.is_ok()) {
             fail(x.location, "cannot read the state of '" + x.op + "': " + posted.message());
+            return std::nullopt;
+        }
+        if (auto stepped = job_->step(); !stepped.is_ok() || !read->ran) {
+            fail(x.location, "cannot read the state of '" + x.op + "': " +
+                                 (!stepped.is_ok() ? stepped.status().message()
+                                                   : std::string("the job has stopped")));
             return std::nullopt;
         }
         // As GET /v1/state: {state name: value} of the handles holding the key.
@@ -442,42 +449,80 @@ private:
 
     void check_contains(const Expectation& x, const std::vector<JsonValue>& records,
                         const std::string& what) {
-        std::vector<bool> used(records.size(), false);
-        for (const RecordPattern& p : *x.contains) {
-            size_t best = SIZE_MAX;
+        // Each pattern needs a record of its own, in any order: a maximum
+        // bipartite matching (Kuhn's augmenting paths; the sizes are small),
+        // so that a pattern never takes the one record another needs.
+        const std::vector<RecordPattern>& patterns = *x.contains;
+        std::vector<std::vector<bool>> fits(patterns.size(), std::vector<bool>(records.size()));
+        for (size_t p = 0; p < patterns.size(); ++p) {
+            for (size_t i = 0; i < records.size(); ++i) {
+                fits[p][i] = match_record(patterns[p], records[i], false).empty();
+            }
+        }
+        std::vector<size_t> owner(records.size(), SIZE_MAX);  // record -> pattern
+        std::vector<bool> seen;
+        std::function<bool(size_t)> augment = [&](size_t p) {
+            for (size_t i = 0; i < records.size(); ++i) {
+                if (fits[p][i] && !seen[i]) {
+                    seen[i] = true;
+                    if (owner[i] == SIZE_MAX || augment(owner[i])) {
+                        owner[i] = p;
+                        return true;
+                    }
+                }
+            }
+            return false;
+        };
+        std::vector<bool> matched(patterns.size(), false);
+        for (size_t p = 0; p < patterns.size(); ++p) {
+            seen.assign(records.size(), false);
+            matched[p] = augment(p);
+        }
+        for (size_t p = 0; p < patterns.size(); ++p) {
+            if (!matched[p]) {
+                report_unmatched(patterns[p], p, fits, records, what);
+            }
+        }
+    }
+
+    void report_unmatched(const RecordPattern& pattern, size_t p,
+                          const std::vector<std::vector<bool>>& fits,
+                          const std::vector<JsonValue>& records, const std::string& what) {
+        std::vector<std::string> details;
+        size_t fitting = 0;
+        for (size_t i = 0; i < records.size(); ++i) {
+            fitting += fits[p][i] ? 1 : 0;
+        }
+        if (records.empty()) {
+            details.push_back("the output is empty");
+        } else if (fitting > 0) {
+            details.push_back((fitting == 1 ? std::string("1 record matches it, but another "
+                                                          "pattern needs it")
+                                            : plural(fitting, "record") +
+                                                  " match it, but other patterns need every "
+                                                  "one of them") +
+                              ": the output has fewer matching records than `contains` asks "
+                              "for");
+        } else {
+            size_t best = 0;
             std::vector<std::string> best_why;
-            bool matched = false;
-            for (size_t i = 0; i < records.size() && !matched; ++i) {
-                std::vector<std::string> why = match_record(p, records[i], false);
-                if (why.empty() && !used[i]) {
-                    used[i] = true;
-                    matched = true;
-                } else if (best == SIZE_MAX || why.size() < best_why.size()) {
+            for (size_t i = 0; i < records.size(); ++i) {
+                std::vector<std::string> why = match_record(pattern, records[i], false);
+                if (i == 0 || why.size() < best_why.size()) {
                     best = i;
                     best_why = std::move(why);
                 }
             }
-            if (matched) {
-                continue;
+            details.push_back("nearest: record " + std::to_string(best + 1) + ": " +
+                              clip(records[best].to_string()));
+            for (const std::string& w : best_why) {
+                details.push_back("  " + w);
             }
-            std::vector<std::string> details;
-            if (best == SIZE_MAX) {
-                details.push_back("the output is empty");
-            } else if (best_why.empty()) {
-                details.push_back("record " + std::to_string(best + 1) +
-                                  " matches, but an earlier pattern took it");
-            } else {
-                details.push_back("nearest: record " + std::to_string(best + 1) + ": " +
-                                  clip(records[best].to_string()));
-                for (const std::string& w : best_why) {
-                    details.push_back("  " + w);
-                }
-            }
-            fail(p.location,
-                 what + "expected a record matching " + p.text + ", got none of " +
-                     plural(records.size(), "record"),
-                 std::move(details));
         }
+        fail(pattern.location,
+             what + "expected a record matching " + pattern.text + ", got none of " +
+                 plural(records.size(), "record"),
+             std::move(details));
     }
 
     const Topology& topology_;
