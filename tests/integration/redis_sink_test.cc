@@ -281,6 +281,9 @@ TEST_F(RedisSinkTest, ACommandRedisRefusesSendsJustItsRecordToErrors) {
     EXPECT_THAT(rejected_reasons()[0],
                 HasSubstr("redis refused HSET of key 'profile:u3': WRONGTYPE"));
     EXPECT_EQ(redis.get("profile:u3"), "a string, not a hash");
+    // The refused record set no expiry on the key it could not write.
+    EXPECT_EQ(redis.pttl("profile:u3"), -1);
+    EXPECT_GT(redis.pttl("profile:u0"), 50'000);
     for (int n : {0, 2, 4, 9}) {
         EXPECT_EQ(redis.hgetall("profile:u" + std::to_string(n))["n"], std::to_string(n));
     }

@@ -86,13 +86,31 @@ void append_text(const Value& v, std::string& out) {
 /// Replies that mean "not now" rather than "not this command": the command
 /// is sent again after a backoff, like one whose connection was lost.
 bool transient_reply(std::string_view text) {
-    for (std::string_view word : {"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "CLUSTERDOWN"}) {
+    // NOSCRIPT: the scripts were flushed; a new connection loads them again.
+    for (std::string_view word :
+         {"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "CLUSTERDOWN", "NOSCRIPT"}) {
         if (text.starts_with(word) && (text.size() == word.size() || text[word.size()] == ' ')) {
             return true;
         }
     }
     return false;
 }
+
+// A record that needs several commands (hash or list with a TTL, a capped
+// list) runs them as one script, so that they apply together or not at all:
+// HSET or RPUSH failing (WRONGTYPE) raises before PEXPIRE could give a key
+// the sink did not write an expiry. KEYS[1]: the key; ARGV[1]: the TTL in ms
+// or ""; then the hash's field-value pairs, or the list's length cap (0:
+// none) and value.
+constexpr const char* kHashScript =
+    "local n = redis.call('HSET', KEYS[1], unpack(ARGV, 2)) "
+    "if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end "
+    "return n";
+constexpr const char* kListScript =
+    "local n = redis.call('RPUSH', KEYS[1], ARGV[3]) "
+    "if ARGV[2] ~= '0' then redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1) end "
+    "if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end "
+    "return n";
 
 timeval to_timeval(int64_t ms) {
     timeval tv{};
@@ -120,26 +138,22 @@ public:
         if (!o_.value_field.empty()) {
             value_field_ = ctx.field(o_.value_field);
         }
-        ttl_text_ = std::to_string(o_.ttl_ms);
-        trim_start_ = std::to_string(-o_.max_length);
+        ttl_text_ = o_.ttl_ms > 0 ? std::to_string(o_.ttl_ms) : "";
+        cap_text_ = std::to_string(o_.max_length);
         switch (o_.mode) {
             case RedisMode::kString:
-                command_names_ = {"SET"};
+                command_name_ = "SET";
                 break;
             case RedisMode::kHash:
-                command_names_ = {"HSET"};
+                command_name_ = "HSET";
+                script_ = o_.ttl_ms > 0 ? kHashScript : nullptr;
                 break;
             case RedisMode::kList:
-                command_names_ = {"RPUSH"};
-                if (o_.max_length > 0) {
-                    command_names_.push_back("LTRIM");
-                }
+                command_name_ = "RPUSH";
+                script_ = o_.ttl_ms > 0 || o_.max_length > 0 ? kListScript : nullptr;
                 break;
         }
-        if (o_.ttl_ms > 0 && o_.mode != RedisMode::kString) {
-            command_names_.push_back("PEXPIRE");
-        }
-        records_per_window_ = std::max<size_t>(1, o_.pipeline / command_names_.size());
+        records_per_window_ = std::max<size_t>(1, o_.pipeline);
         open_metrics(ctx);
         Result<std::string> password = read_redis_password(o_);
         if (!password.is_ok()) {
@@ -346,6 +360,10 @@ private:
             resp.begin(2).arg("SELECT").arg(std::to_string(o_.database));
             names.push_back("SELECT");
         }
+        if (script_ != nullptr) {
+            resp.begin(3).arg("SCRIPT").arg("LOAD").arg(script_);
+            names.push_back("SCRIPT LOAD");
+        }
         resp.begin(1).arg("PING");
         names.push_back("PING");
         bool ok = send_all(hello, error);
@@ -362,6 +380,8 @@ private:
                 error = "redis refused " + std::string(names[i]) + ": " + std::string(text);
                 handshake_refused_ = !transient_reply(text);
                 ok = false;
+            } else if (std::string_view(names[i]) == "SCRIPT LOAD") {
+                script_sha_.assign(reply->str != nullptr ? reply->str : "", reply->len);
             }
             freeReplyObject(reply);
         }
@@ -461,7 +481,16 @@ private:
                                        : "the record has none of the fields to write (`fields`)";
             return false;
         }
-        resp.begin(2 + 2 * pairs).arg("HSET").arg(key_);
+        if (script_ != nullptr) {
+            resp.begin(5 + 2 * pairs)
+                .arg("EVALSHA")
+                .arg(script_sha_)
+                .arg("1")
+                .arg(key_)
+                .arg(ttl_text_);
+        } else {
+            resp.begin(2 + 2 * pairs).arg("HSET").arg(key_);
+        }
         auto pair = [&](std::string_view name, const Value& v) {
             text_.clear();
             append_text(v, text_);
@@ -505,14 +534,17 @@ private:
             if (o_.ttl_ms > 0) {
                 resp.arg("PX").arg(ttl_text_);
             }
+        } else if (o_.mode == RedisMode::kList && script_ != nullptr) {
+            resp.begin(7)
+                .arg("EVALSHA")
+                .arg(script_sha_)
+                .arg("1")
+                .arg(key_)
+                .arg(ttl_text_)
+                .arg(cap_text_)
+                .arg(value_);
         } else if (o_.mode == RedisMode::kList) {
             resp.begin(3).arg("RPUSH").arg(key_).arg(value_);
-            if (o_.max_length > 0) {
-                resp.begin(4).arg("LTRIM").arg(key_).arg(trim_start_).arg("-1");
-            }
-        }
-        if (o_.ttl_ms > 0 && o_.mode != RedisMode::kString) {
-            resp.begin(3).arg("PEXPIRE").arg(key_).arg(ttl_text_);
         }
         entries_.push_back({index, offset});
     }
@@ -535,9 +567,9 @@ private:
             return false;
         }
         for (; first < entries_.size(); ++first) {
-            int refused = -1;
+            bool refused = false;
             std::string refusal;
-            for (size_t c = 0; c < command_names_.size(); ++c) {
+            {
                 void* raw = nullptr;
                 if (redisGetReply(rc_, &raw) != REDIS_OK) {
                     error = io_error_text();
@@ -554,19 +586,17 @@ private:
                         lost(error);  // the replies still due are dropped with the connection
                         return false;
                     }
-                    if (refused < 0) {
-                        refused = static_cast<int>(c);
-                        refusal.assign(text);
-                    }
+                    refused = true;
+                    refusal.assign(text);
                 }
                 freeReplyObject(reply);
             }
             const Record& r = batch[entries_[first].record];
-            if (refused >= 0) {
+            if (refused) {
                 std::string reason;
                 make_key(r, reason);
-                reason = "redis refused " + std::string(command_names_[refused]) + " of key '" +
-                         key_ + "': " + refusal;
+                reason = "redis refused " + std::string(command_name_) + " of key '" + key_ +
+                         "': " + refusal;
                 if (o_.fail_on_error) {
                     if (refusals_++ == 0) {
                         first_refusal_ = reason;
@@ -635,10 +665,12 @@ private:
     std::vector<std::pair<std::string, FieldId>> key_parts_;  // literal, or field
     std::vector<SelectedField> selected_;
     FieldId value_field_ = kInvalidField;
-    std::vector<const char*> command_names_;  // per record, in order
+    const char* command_name_ = "SET";  // what a record's one reply answers
+    const char* script_ = nullptr;      // kHashScript or kListScript, when a record needs it
+    std::string script_sha_;            // from SCRIPT LOAD on the current connection
+    std::string cap_text_;
     size_t records_per_window_ = 1;
     std::string ttl_text_;
-    std::string trim_start_;
 
     std::string window_;  // the commands of the window, in RESP
     std::vector<Entry> entries_;
