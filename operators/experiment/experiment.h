@@ -61,7 +61,7 @@ Comparison compare(int64_t s_t, int64_t n_t, int64_t s_c, int64_t n_c, double z_
 /// P(X_B > X_A) for independent X_A ~ Beta(a_a, b_a), X_B ~ Beta(a_b, b_b)
 /// with positive integer parameters, by the exact finite sum (Miller 2015)
 /// over the smallest of the four parameters, with early termination once the
-/// rest of the sum is below 1e-15 of it. Deterministic.
+/// rest of the sum is below 1e-16 of it. Deterministic.
 double prob_beta_greater(int64_t a_a, int64_t b_a, int64_t a_b, int64_t b_b);
 
 // ---- State (state.cc) -----------------------------------------------------

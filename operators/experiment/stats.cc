@@ -29,8 +29,9 @@ double miller_sum(double a_a, double b_a, double a_b, double b_b) {
         const auto x = static_cast<double>(i);
         double ratio = (a_a + x) * (b_b + x) / ((a_a + b_a + b_b + x) * (1 + x));
         term *= ratio;
-        // The ratio decreases with i: once below 1, every later term is
-        // smaller than this one, so the rest is at most term * (terms left).
+        // ratio < 1 exactly when i > (a_a * b_b - (a_a + b_a + b_b)) / (b_a + 1),
+        // so once below 1 it stays below 1: every later term is smaller than
+        // this one, and the rest is at most term * (terms left).
         if (ratio < 1 && term * static_cast<double>(terms - i - 1) < 1e-16 * sum) {
             break;
         }
