@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
     eddy::cli::add_schema_command(app, exit_code);
     eddy::cli::add_test_command(app, exit_code);
     eddy::cli::add_explain_time_command(app, exit_code);
+    eddy::cli::add_plan_command(app, exit_code);
 
     // Logs go to stderr so that a stdout sink's records stay clean.
     auto logger = spdlog::stderr_color_mt("eddy");

@@ -202,6 +202,13 @@ TEST(SchemaTest, RealSpecsComeThroughToo) {
     EXPECT_FALSE(keys(filter["properties"]).count("state_ttl"));
     element sessionizer = case_of(root, ComponentKind::kOperator, "sessionizer");
     EXPECT_TRUE(keys(sessionizer["properties"]).count("key"));
+    // renamed_from is on every operator, keyed or not, and on nothing else.
+    EXPECT_TRUE(keys(sessionizer["properties"]).count("renamed_from"));
+    EXPECT_TRUE(keys(filter["properties"]).count("renamed_from"));
+    EXPECT_FALSE(
+        keys(case_of(root, ComponentKind::kSink, "file")["properties"]).count("renamed_from"));
+    EXPECT_FALSE(
+        keys(case_of(root, ComponentKind::kSource, "file")["properties"]).count("renamed_from"));
 }
 
 TEST(SchemaTest, UnknownKeysAreRefusedWhereTheValidatorRefusesThem) {

@@ -593,8 +593,8 @@ TEST(TopologyValidator, UnknownParameterWithoutCloseMatchListsTheParameters) {
     ASSERT_EQ(v.diags.error_count(), 1u) << dump(v.diags);
     const Diagnostic& d = v.diags.items()[0];
     EXPECT_EQ(d.hint,
-              "parameters of select: description, input, inputs, parallelism, fields, drop, rename "
-              "(see `eddy operators select`)");
+              "parameters of select: description, input, inputs, parallelism, renamed_from, "
+              "fields, drop, rename (see `eddy operators select`)");
 }
 
 TEST(TopologyValidator, FileTypeUnderOperatorsSaysItIsASourceAndASink) {

@@ -10,6 +10,7 @@
 #include "eddy/codec.h"
 
 #include "runtime/job_impl.h"
+#include "state/compatibility.h"
 #include "state/expiry.h"
 #include "state/layout.h"
 #include "state/operator_meta.h"
@@ -85,6 +86,103 @@ Status check_savepoint_start(const std::string& savepoint, const std::string& di
         return Status::invalid_argument("state dir '" + dir +
                                         "' already holds a checkpoint; add --fresh to replace "
                                         "it with the savepoint");
+    }
+    return Status::ok();
+}
+
+/// Whether column family `name` exists and holds at least one entry.
+bool family_has_entries(state::StateStore& store, const std::string& name) {
+    rocksdb::ColumnFamilyHandle* cf = store.find_family(name);
+    if (cf == nullptr) {
+        return false;
+    }
+    std::unique_ptr<rocksdb::Iterator> it(store.db().NewIterator(rocksdb::ReadOptions(), cf));
+    it->SeekToFirst();
+    return it->Valid() || !it->status().ok();
+}
+
+/// Entries copied per write batch, so that a large state moves in bounded memory.
+constexpr size_t kMoveBatchBytes = 32u << 20;
+
+/// `renamed_from:`: moves the state stored under an operator's old name to
+/// its name, when the store holds state under the old name and none under
+/// the new one. Entries are copied first, in batches, into the new name's
+/// families; then one synced batch switches the metas and empties the old
+/// families. A crash during the copy leaves the old state and its meta in
+/// place, and the next start copies again over the partial copy (which has
+/// no meta, so it is no state); a crash after the switch leaves empty old
+/// families, which check_compatibility() drops.
+Status move_renamed_state(state::StateStore& store, const Topology& topo) {
+    for (const ComponentDef& def : topo.components) {
+        if (def.kind != ComponentKind::kOperator || def.renamed_from.empty()) {
+            continue;
+        }
+        const std::string& from = def.renamed_from;
+        const std::string& to = def.name;
+        auto stored = store.get_meta("op/" + from);
+        if (!stored || store.get_meta("op/" + to)) {
+            continue;  // nothing under the old name, or already moved
+        }
+        for (const std::string& family : {state::operator_family(to), state::timer_family(to)}) {
+            if (family_has_entries(store, family)) {
+                // Entries without a meta: a copy a crash interrupted.
+                EDDY_RETURN_IF_ERROR(store.drop_family(family));
+            }
+        }
+        uint64_t moved = 0;
+        for (auto [source, target] :
+             {std::pair{state::operator_family(from), state::operator_family(to)},
+              std::pair{state::timer_family(from), state::timer_family(to)}}) {
+            rocksdb::ColumnFamilyHandle* src = store.find_family(source);
+            if (src == nullptr) {
+                continue;
+            }
+            auto dst = store.family(target);
+            EDDY_RETURN_IF_ERROR(dst.status());
+            std::unique_ptr<rocksdb::Iterator> it(
+                store.db().NewIterator(rocksdb::ReadOptions(), src));
+            rocksdb::WriteBatch batch;
+            for (it->SeekToFirst(); it->Valid(); it->Next()) {
+                rocksdb::Status s = batch.Put(dst.value(), it->key(), it->value());
+                (void)s;
+                ++moved;
+                if (batch.GetDataSize() >= kMoveBatchBytes) {
+                    EDDY_RETURN_IF_ERROR(store.commit(batch));
+                    batch.Clear();
+                }
+            }
+            if (!it->status().ok()) {
+                return Status::io_error("state dir '" + store.dir() + "': reading the state of '" +
+                                        from + "' to rename it failed: " + it->status().ToString());
+            }
+            EDDY_RETURN_IF_ERROR(store.commit(batch));
+        }
+        rocksdb::WriteBatch batch;
+        for (const std::string prefix : {"op/", "ttl/"}) {
+            if (auto meta = store.get_meta(prefix + from)) {
+                store.put_meta(batch, prefix + to, *meta);
+                rocksdb::Status s =
+                    batch.Delete(store.find_family(std::string(state::kMetaFamily)), prefix + from);
+                (void)s;
+            }
+        }
+        // Every key of op: and timers: starts with a u16 key group: 0xFFFF
+        // at most, followed by a handle byte or a domain byte and more.
+        const std::string past_all(8, '\xff');
+        for (const std::string& family :
+             {state::operator_family(from), state::timer_family(from)}) {
+            if (rocksdb::ColumnFamilyHandle* cf = store.find_family(family)) {
+                rocksdb::Status s = batch.DeleteRange(cf, "", past_all);
+                (void)s;
+            }
+        }
+        EDDY_RETURN_IF_ERROR(store.commit(batch));
+        EDDY_RETURN_IF_ERROR(store.drop_family(state::operator_family(from)));
+        EDDY_RETURN_IF_ERROR(store.drop_family(state::timer_family(from)));
+        spdlog::info(
+            "moved the state of operator '{}' ({} entries and timers) to '{}', as its "
+            "renamed_from asks",
+            from, moved, to);
     }
     return Status::ok();
 }
@@ -168,6 +266,7 @@ Status Job::Impl::open_state() {
             EDDY_RETURN_IF_ERROR(store_->drop_family(family));
         }
     }
+    EDDY_RETURN_IF_ERROR(move_renamed_state(*store_, topo));
     resuming_ = store_->has_checkpoint();
     return Status::ok();
 }
@@ -198,61 +297,50 @@ Status Job::Impl::check_compatibility() {
             continue;
         }
         state::OperatorMeta meta;
-        std::string problem;
+        std::vector<std::string> found;
         if (!stored || !state::decode_operator_meta(*stored, meta)) {
-            problem = "operator '" + op + "': its state has no readable description";
+            found.push_back("operator '" + op + "': its state has no readable description");
         } else if (ci < 0 ||
                    topo.components[static_cast<size_t>(ci)].kind != ComponentKind::kOperator) {
-            problem = "operator '" + op + "' (" + meta.type +
-                      ") has state but is no longer in the topology; its state would be lost";
-        } else if (topo.components[static_cast<size_t>(ci)].type != meta.type) {
-            problem = "operator '" + op + "' was a " + meta.type + " and is now a " +
-                      topo.components[static_cast<size_t>(ci)].type +
-                      "; its state would be misread";
-        }
-        if (problem.empty() && ci >= 0) {
-            // Compare handles with a live instance of the operator.
-            for (auto& inst : instances_[static_cast<size_t>(
-                     job_.plan_.node_of_component[static_cast<size_t>(ci)])]) {
-                for (auto& o : inst->ops) {
-                    if (o->def_.name != op) {
-                        continue;
-                    }
-                    for (const state::OperatorMeta::Handle& h : meta.handles) {
-                        const StateHandle* live = nullptr;
-                        for (const StateHandle* s : o->states_) {
-                            live = s->name() == h.name ? s : live;
-                        }
-                        if (live == nullptr) {
-                            problem = "operator '" + op + "' no longer keeps state '" + h.name +
-                                      "'; it would be lost";
-                        } else if (h.version > live->format_version()) {
-                            problem = "operator '" + op + "' state '" + h.name +
-                                      "' has format version " + std::to_string(h.version) +
-                                      ", newer than this Eddy's " +
-                                      std::to_string(live->format_version());
-                        }
-                    }
+            found.push_back(state::removed_operator_problem(op, meta.type));
+        } else {
+            // Compare with a live instance of the operator (shard 0).
+            const ComponentDef& def = topo.components[static_cast<size_t>(ci)];
+            std::vector<state::LiveHandle> handles;
+            for (auto& o : instances_[static_cast<size_t>(
+                                          job_.plan_.node_of_component[static_cast<size_t>(ci)])]
+                               .front()
+                               ->ops) {
+                if (o->def_.name != op) {
+                    continue;
                 }
-                break;
+                for (const StateHandle* s : o->states_) {
+                    handles.push_back({s->name(), s->keyed(), s->shared(), s->format_version()});
+                }
+            }
+            found = state::state_conflicts(op, meta, {def.type, def.key, &handles});
+        }
+        if (found.empty()) {
+            continue;
+        }
+        for (std::string& problem : found) {
+            if (allowed(op)) {
+                drops.emplace_back(op, std::move(problem));
+            } else {
+                problems.push_back(std::move(problem));
             }
         }
-        if (problem.empty()) {
-            continue;
-        }
-        if (allowed(op)) {
-            drops.emplace_back(op, problem);
-            continue;
-        }
-        problems.push_back(problem);
     }
     if (problems.empty()) {
         // Only now: a refused start leaves the state dir as it was.
+        std::set<std::string> dropped;
         for (const auto& [op, problem] : drops) {
             spdlog::warn("dropping the state of operator '{}' as --allow-state-drop asks: {}", op,
                          problem);
-            EDDY_RETURN_IF_ERROR(store_->drop_family(state::operator_family(op)));
-            EDDY_RETURN_IF_ERROR(store_->drop_family(state::timer_family(op)));
+            if (dropped.insert(op).second) {
+                EDDY_RETURN_IF_ERROR(store_->drop_family(state::operator_family(op)));
+                EDDY_RETURN_IF_ERROR(store_->drop_family(state::timer_family(op)));
+            }
         }
         return Status::ok();
     }

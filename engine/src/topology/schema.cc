@@ -370,6 +370,9 @@ void write_reserved_keys(JsonWriter& j, const ComponentSpec& spec) {
                         "like `30d`.");
     }
     write_parallelism(j, "Shards for this operator; default: the topology's `parallelism`.");
+    write_text_key(j, "renamed_from",
+                   "The operator's name before a rename: on start, the state stored under that "
+                   "name moves to this one (docs/upgrading.md).");
 }
 
 std::string component_description(const ComponentSpec& spec) {
@@ -391,7 +394,7 @@ bool is_reserved(ComponentKind kind, std::string_view key) {
             return key == "watermark";
         case ComponentKind::kOperator:
             return key == "input" || key == "inputs" || key == "key" || key == "parallelism" ||
-                   key == "state_ttl";
+                   key == "state_ttl" || key == "renamed_from";
         case ComponentKind::kSink:
             return key == "input" || key == "inputs";
     }

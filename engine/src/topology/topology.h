@@ -40,6 +40,10 @@ struct ComponentDef {
     /// Keyed operators: keys untouched for this long in event time are dropped.
     std::optional<int64_t> state_ttl_ms;
     Location state_ttl_location;
+    /// Operators: the name its state was stored under before a rename
+    /// (`renamed_from:`); the job moves that state to `name` on start.
+    std::string renamed_from;
+    Location renamed_from_location;
     WatermarkDef watermark;  ///< Sources.
     const ComponentSpec* spec = nullptr;
     Config config;  ///< Typed parameters, defaults filled.

@@ -33,7 +33,8 @@ std::vector<std::string> reserved_keys(ComponentKind kind) {
         case ComponentKind::kSource:
             return {"type", "description", "watermark"};
         case ComponentKind::kOperator:
-            return {"type", "description", "input", "inputs", "key", "parallelism", "state_ttl"};
+            return {"type", "description", "input",     "inputs",
+                    "key",  "parallelism", "state_ttl", "renamed_from"};
         case ComponentKind::kSink:
             return {"type", "description", "input", "inputs"};
     }
@@ -382,6 +383,7 @@ public:
         route_dead_letters();
         check_serve_views();
         check_graph();
+        check_renames();
         if (diags_.has_errors()) {
             return std::nullopt;
         }
@@ -694,6 +696,9 @@ private:
                     def.state_ttl_ms = c->as_int();
                     def.state_ttl_location = value.location();
                 }
+            } else if (kind == ComponentKind::kOperator && key == "renamed_from") {
+                def.renamed_from = scalar_text(value, "`renamed_from` of " + where);
+                def.renamed_from_location = value.location();
             } else if (kind == ComponentKind::kSource && key == "watermark") {
                 read_watermark(def, value, where);
             } else if (const Param* p = def.spec->find_param(key)) {
@@ -948,6 +953,36 @@ private:
         }
         check_cycles();
         warn_unused();
+    }
+
+    // `renamed_from:` names the operator's old name, under which the state dir
+    // holds its state: one claim per old name, and not a name still in use.
+    void check_renames() {
+        std::map<std::string, const ComponentDef*> claims;
+        for (const ComponentDef& c : topo_.components) {
+            if (c.kind != ComponentKind::kOperator || c.renamed_from.empty()) {
+                continue;
+            }
+            int j = topo_.find(c.renamed_from);
+            if (j >= 0 &&
+                topo_.components[static_cast<size_t>(j)].kind == ComponentKind::kOperator) {
+                diags_.error("invalid_option", c.renamed_from_location,
+                             "`renamed_from: " + c.renamed_from + "` of operator '" + c.name +
+                                 "' names an operator that is still in the topology",
+                             "renamed_from takes the operator's name before the rename; remove "
+                             "it once the renamed job has run");
+                continue;
+            }
+            auto [prev, added] = claims.emplace(c.renamed_from, &c);
+            if (!added) {
+                diags_.error(
+                    "invalid_option", c.renamed_from_location,
+                    "operators '" + prev->second->name + "' and '" + c.name +
+                        "' both say `renamed_from: " + c.renamed_from +
+                        "`; one operator's state cannot move to two",
+                    "keep renamed_from on the operator that continues '" + c.renamed_from + "'");
+            }
+        }
     }
 
     void check_input(const ComponentDef& c, const InputRef& in,
