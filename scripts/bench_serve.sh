@@ -62,16 +62,23 @@ print(f"parallelism: {parallelism}\n" + text, end="")
 EOF
 "$eddy" validate "$out/topology.yaml" >/dev/null
 
-EDDY_DEMO_OUT="$out/run" "$eddy" run --no-progress --http 127.0.0.1:0 \
-    --http-port-file "$out/port" "$out/topology.yaml" >"$out/eddy.log" 2>&1 &
-job=$!
+# Its Redis and Kafka sinks write to a local redis-server and the test broker.
+# shellcheck source=scripts/personalization_servers.sh
+source "$(dirname "${BASH_SOURCE[0]}")/personalization_servers.sh"
+job=""
 stop_job() {
-    if kill -0 "$job" 2>/dev/null; then
+    if [ -n "$job" ] && kill -0 "$job" 2>/dev/null; then
         kill -INT "$job" 2>/dev/null || true
         wait "$job" 2>/dev/null || true
     fi
+    stop_personalization_servers
 }
 trap stop_job EXIT
+start_personalization_servers "$eddy" "$out/servers"
+
+EDDY_DEMO_OUT="$out/run" "$eddy" run --no-progress --http 127.0.0.1:0 \
+    --http-port-file "$out/port" "$out/topology.yaml" >"$out/eddy.log" 2>&1 &
+job=$!
 for _ in $(seq 100); do
     [ -s "$out/port" ] && break
     sleep 0.1

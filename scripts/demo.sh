@@ -29,33 +29,11 @@ echo "== running topologies/personalization.yaml (the whole pipeline: docs/perso
 # Its sinks write to Redis and Kafka: start a redis-server on a Unix socket
 # and the local test broker for it, and stop both when the demo ends.
 pdir="$out/personalization"
-mkdir -p "$pdir"
-rm -f "$pdir/redis.sock" "$pdir/brokers.txt"
-servers=()
-stop_servers() {
-    for pid in "${servers[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-}
-trap stop_servers EXIT
-redis-server --port 0 --unixsocket "$pdir/redis.sock" --save '' --appendonly no \
-    >"$pdir/redis.log" 2>&1 &
-servers+=($!)
-"$eddy" broker --topic decisions:4 --topic recommendations:4 --bootstrap-file "$pdir/brokers.txt" \
-    >/dev/null 2>"$pdir/broker.log" &
-servers+=($!)
-for _ in $(seq 100); do
-    [ -S "$pdir/redis.sock" ] && [ -s "$pdir/brokers.txt" ] && break
-    sleep 0.1
-done
-if [ ! -S "$pdir/redis.sock" ] || [ ! -s "$pdir/brokers.txt" ]; then
-    echo "redis-server or eddy broker did not start:" >&2
-    cat "$pdir/redis.log" "$pdir/broker.log" >&2
-    exit 1
-fi
-EDDY_DEMO_INPUT="$out/clicks.jsonl" EDDY_DEMO_OUT="$out" EDDY_REDIS="unix:$pdir/redis.sock" \
-    KAFKA_BROKERS="$(cat "$pdir/brokers.txt")" EDDY_HTTP_LISTEN=127.0.0.1:0 \
+# shellcheck source=scripts/personalization_servers.sh
+source "$(dirname "${BASH_SOURCE[0]}")/personalization_servers.sh"
+trap stop_personalization_servers EXIT
+start_personalization_servers "$eddy" "$pdir"
+EDDY_DEMO_INPUT="$out/clicks.jsonl" EDDY_DEMO_OUT="$out" EDDY_HTTP_LISTEN=127.0.0.1:0 \
     "$eddy" run --no-progress topologies/personalization.yaml
 redis=(redis-cli -s "$pdir/redis.sock")
 user="$("${redis[@]}" --scan --pattern 'strategy:*' | sed -n 1p)"
@@ -65,9 +43,8 @@ echo "   Redis holds $("${redis[@]}" dbsize) keys; for user ${user:0:16}...:"
 echo "   strategy:<user>      $("${redis[@]}" get "strategy:$user" | cut -c 1-200)"
 arm="$("${redis[@]}" get "strategy:$user" | sed -n 's/.*"arm":"\([a-z]*\)".*/\1/p')"
 echo "   recs:$arm:<user>  $("${redis[@]}" get "recs:$arm:$user" | cut -c 1-200)..."
-echo "   Kafka topic decisions: $(kcat -C -b "$(cat "$pdir/brokers.txt")" -t decisions -o beginning -e -q | wc -l) messages"
-stop_servers
-servers=()
+echo "   Kafka topic decisions: $(kcat -C -b "$KAFKA_BROKERS" -t decisions -o beginning -e -q | wc -l) messages"
+stop_personalization_servers
 
 echo
 echo "== running topologies/context.yaml (the context_features plugin: local time, device, browser)"
