@@ -11,6 +11,7 @@
 #include "eddy/units.h"
 
 #include "record/event_time.h"
+#include "topology/scalar.h"
 #include "topology/suggest.h"
 
 namespace eddy::topology_tests {
@@ -25,37 +26,6 @@ const std::vector<std::string> kOutputKeys = {"output",  "count",    "empty",
 const std::vector<std::string> kStateKeys = {"operator", "key", "name", "exists", "fields"};
 const std::vector<std::string> kConditionKeys = {"equals", "approx", "tolerance",
                                                  "exists", "min",    "max"};
-
-std::optional<int64_t> parse_int(std::string_view s) {
-    int64_t v = 0;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || end != s.data() + s.size()) {
-        return std::nullopt;
-    }
-    return v;
-}
-
-std::optional<double> parse_number(const std::string& s) {
-    if (s.empty()) {
-        return std::nullopt;
-    }
-    char* end = nullptr;
-    double v = std::strtod(s.c_str(), &end);
-    if (end != s.c_str() + s.size() || !std::isfinite(v)) {
-        return std::nullopt;
-    }
-    return v;
-}
-
-std::optional<bool> parse_bool(std::string_view s) {
-    if (s == "true" || s == "True" || s == "TRUE") {
-        return true;
-    }
-    if (s == "false" || s == "False" || s == "FALSE") {
-        return false;
-    }
-    return std::nullopt;
-}
 
 std::string hint_keys(const std::string& key, const std::vector<std::string>& allowed,
                       const std::string& what) {
@@ -137,15 +107,15 @@ void write_literal_json(const Literal& l, JsonWriter& j) {
             break;
     }
     if (!l.quoted) {
-        if (auto b = parse_bool(l.text)) {
+        if (auto b = parse_yaml_bool(l.text)) {
             j.value(*b);
             return;
         }
-        if (auto i = parse_int(l.text)) {
+        if (auto i = parse_yaml_int(l.text)) {
             j.value(*i);
             return;
         }
-        if (auto d = parse_number(l.text)) {
+        if (auto d = parse_yaml_double(l.text)) {
             j.value(*d);
             return;
         }
@@ -225,7 +195,7 @@ private:
     }
 
     std::optional<double> number(const ConfigValue& v, const std::string& what) {
-        std::optional<double> d = v.is_scalar() ? parse_number(v.as_string()) : std::nullopt;
+        std::optional<double> d = v.is_scalar() ? parse_yaml_double(v.as_string()) : std::nullopt;
         if (!d) {
             error(v.location(), what + " must be a number, got " + shape(v));
         }
@@ -233,7 +203,7 @@ private:
     }
 
     std::optional<bool> boolean(const ConfigValue& v, const std::string& what) {
-        std::optional<bool> b = v.is_scalar() ? parse_bool(v.as_string()) : std::nullopt;
+        std::optional<bool> b = v.is_scalar() ? parse_yaml_bool(v.as_string()) : std::nullopt;
         if (!b) {
             error(v.location(), what + " must be `true` or `false`, got " + shape(v));
         }
@@ -254,7 +224,7 @@ private:
     /// Epoch milliseconds, or an ISO-8601 time.
     std::optional<int64_t> time(const ConfigValue& v, const std::string& what) {
         if (v.is_scalar() && !v.is_null()) {
-            if (auto ms = parse_int(v.as_string())) {
+            if (auto ms = parse_yaml_int(v.as_string())) {
                 return ms;
             }
             if (auto ms = parse_iso8601_ms(v.as_string())) {
@@ -511,14 +481,14 @@ private:
                 x.count_location = v.location();
                 if (v.is_map()) {
                     for (const auto& [bound, b] : v.entries()) {
-                        auto n = b.is_scalar() ? parse_int(b.as_string()) : std::nullopt;
+                        auto n = b.is_scalar() ? parse_yaml_int(b.as_string()) : std::nullopt;
                         if (!n || *n < 0 || (bound != "min" && bound != "max")) {
                             error(b.location(), "`count` takes a whole number or {min, max}");
                             continue;
                         }
                         (bound == "min" ? x.count_min : x.count_max) = *n;
                     }
-                } else if (auto n = v.is_scalar() ? parse_int(v.as_string()) : std::nullopt;
+                } else if (auto n = v.is_scalar() ? parse_yaml_int(v.as_string()) : std::nullopt;
                            n && *n >= 0) {
                     x.count_min = x.count_max = *n;
                 } else {

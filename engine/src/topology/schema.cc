@@ -13,6 +13,7 @@
 #include "eddy/units.h"
 
 #include "topology/diagnostic.h"
+#include "topology/scalar.h"
 #include "topology/yaml_loader.h"
 
 namespace eddy {
@@ -29,27 +30,6 @@ constexpr const char* kSizePattern = "^\\s*[0-9]+\\s*(KiB|MiB|GiB|TiB|KB|MB|GB|T
 
 std::string or_env(const char* pattern) {
     return std::string("(") + pattern + ")|(" + kEnvPattern + ")";
-}
-
-std::optional<int64_t> parse_int(std::string_view s) {
-    int64_t v = 0;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || end != s.data() + s.size() || s.empty()) {
-        return std::nullopt;
-    }
-    return v;
-}
-
-std::optional<double> parse_double(const std::string& s) {
-    if (s.empty()) {
-        return std::nullopt;
-    }
-    char* end = nullptr;
-    double v = std::strtod(s.c_str(), &end);
-    if (end != s.c_str() + s.size() || !std::isfinite(v)) {
-        return std::nullopt;
-    }
-    return v;
 }
 
 /// Writes a bound: exact integers as integers, others as doubles.
@@ -72,9 +52,9 @@ void write_core_scalar(JsonWriter& j, const std::string& text) {
         j.value(true);
     } else if (text == "false" || text == "False" || text == "FALSE") {
         j.value(false);
-    } else if (auto i = parse_int(text[0] == '+' ? text.substr(1) : text)) {
+    } else if (auto i = parse_yaml_int(text[0] == '+' ? text.substr(1) : text)) {
         j.value(*i);
-    } else if (auto d = std::regex_match(text, kFloat) ? parse_double(text) : std::nullopt) {
+    } else if (auto d = std::regex_match(text, kFloat) ? parse_yaml_double(text) : std::nullopt) {
         j.value(*d);
     } else {
         j.value(text);
@@ -106,13 +86,13 @@ void write_spellings(JsonWriter& j, const std::string& text, bool with_null) {
 void write_typed_scalar(JsonWriter& j, ParamType type, const std::string& text) {
     switch (type) {
         case ParamType::kInt:
-            if (auto v = parse_int(text)) {
+            if (auto v = parse_yaml_int(text)) {
                 j.value(*v);
                 return;
             }
             break;
         case ParamType::kDouble:
-            if (auto v = parse_double(text)) {
+            if (auto v = parse_yaml_double(text)) {
                 j.value(*v);
                 return;
             }
@@ -124,7 +104,7 @@ void write_typed_scalar(JsonWriter& j, ParamType type, const std::string& text) 
             }
             break;
         case ParamType::kSize:
-            if (auto v = parse_int(text)) {
+            if (auto v = parse_yaml_int(text)) {
                 j.value(*v);
                 return;
             }

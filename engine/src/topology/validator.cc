@@ -12,6 +12,7 @@
 #include "eddy/units.h"
 
 #include "serve/address.h"
+#include "topology/scalar.h"
 #include "topology/suggest.h"
 #include "topology/yaml_loader.h"
 
@@ -51,37 +52,6 @@ const char* section_name(ComponentKind kind) {
             return "sinks";
     }
     return "";
-}
-
-std::optional<int64_t> parse_int(const std::string& s) {
-    int64_t v = 0;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || end != s.data() + s.size()) {
-        return std::nullopt;
-    }
-    return v;
-}
-
-std::optional<double> parse_double(const std::string& s) {
-    if (s.empty()) {
-        return std::nullopt;
-    }
-    char* end = nullptr;
-    double v = std::strtod(s.c_str(), &end);
-    if (end != s.c_str() + s.size() || !std::isfinite(v)) {
-        return std::nullopt;
-    }
-    return v;
-}
-
-std::optional<bool> parse_bool(const std::string& s) {
-    if (s == "true" || s == "True" || s == "TRUE") {
-        return true;
-    }
-    if (s == "false" || s == "False" || s == "FALSE") {
-        return false;
-    }
-    return std::nullopt;
 }
 
 std::string kind_word(const ConfigValue& v) {
@@ -171,7 +141,7 @@ std::optional<ConfigValue> convert_scalar(ParamType type, const Param& param,
         case ParamType::kAny:
             return ConfigValue::string(text, loc);
         case ParamType::kInt: {
-            auto v = parse_int(text);
+            auto v = parse_yaml_int(text);
             if (!v) {
                 return fail();
             }
@@ -181,7 +151,7 @@ std::optional<ConfigValue> convert_scalar(ParamType type, const Param& param,
             return ConfigValue::integer(*v, loc);
         }
         case ParamType::kDouble: {
-            auto v = parse_double(text);
+            auto v = parse_yaml_double(text);
             if (!v) {
                 return fail();
             }
@@ -191,7 +161,7 @@ std::optional<ConfigValue> convert_scalar(ParamType type, const Param& param,
             return ConfigValue::number(*v, loc);
         }
         case ParamType::kBool: {
-            auto v = parse_bool(text);
+            auto v = parse_yaml_bool(text);
             if (!v) {
                 // YAML 1.1 spellings that yaml-cpp and we do not read as booleans.
                 static const std::set<std::string> kYamlOneOne = {"yes", "no",  "on", "off", "y",
@@ -204,7 +174,7 @@ std::optional<ConfigValue> convert_scalar(ParamType type, const Param& param,
             auto v = parse_duration_ms(text);
             if (!v) {
                 std::string hint;
-                if (parse_int(text)) {
+                if (parse_yaml_int(text)) {
                     hint = "add a unit: `" + text + "s` or `" + text + "ms`";
                 }
                 return fail(hint);
@@ -409,7 +379,7 @@ private:
     }
 
     int parallelism(const ConfigValue& v, const std::string& owner) {
-        auto n = v.is_scalar() && !v.is_null() ? parse_int(v.as_string()) : std::nullopt;
+        auto n = v.is_scalar() && !v.is_null() ? parse_yaml_int(v.as_string()) : std::nullopt;
         if (!n || *n < 1 || *n > 1024) {
             diags_.error(n ? "out_of_range" : "invalid_type", v.location(),
                          "parallelism of " + owner +
