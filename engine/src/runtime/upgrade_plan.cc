@@ -541,18 +541,6 @@ Result<UpgradePlan> plan_upgrade(const Topology& old_topology, const Topology& n
 
 namespace {
 
-const char* kind_heading(ComponentKind kind) {
-    switch (kind) {
-        case ComponentKind::kSource:
-            return "sources";
-        case ComponentKind::kOperator:
-            return "operators";
-        case ComponentKind::kSink:
-            return "sinks";
-    }
-    return "";
-}
-
 std::string type_text(const ComponentPlan& c) {
     if (c.old_type.empty()) {
         return c.new_type;
@@ -581,7 +569,7 @@ std::string render_plan_text(const UpgradePlan& plan) {
                 continue;
             }
             if (!heading) {
-                out += std::string("\n") + kind_heading(kind) + ":\n";
+                out += std::string("\n") + section_name(kind) + ":\n";
                 heading = true;
             }
             std::string verdict = state_verdict_name(c.verdict);

@@ -14,6 +14,7 @@
 
 #include "topology/diagnostic.h"
 #include "topology/scalar.h"
+#include "topology/topology.h"
 #include "topology/yaml_loader.h"
 
 namespace eddy {
@@ -294,18 +295,6 @@ void write_text_key(JsonWriter& j, std::string_view name, std::string_view descr
 
 void write_parallelism(JsonWriter& j, std::string_view description) {
     write_typed_key(j, Param::integer("parallelism").min(1).max(1024), description);
-}
-
-const char* section_name(ComponentKind kind) {
-    switch (kind) {
-        case ComponentKind::kSource:
-            return "sources";
-        case ComponentKind::kOperator:
-            return "operators";
-        case ComponentKind::kSink:
-            return "sinks";
-    }
-    return "";
 }
 
 /// The keys every component of `kind` may have besides its parameters, as

@@ -51,4 +51,16 @@ std::vector<int> Topology::topological_order() const {
     return order;
 }
 
+const char* section_name(ComponentKind kind) {
+    switch (kind) {
+        case ComponentKind::kSource:
+            return "sources";
+        case ComponentKind::kOperator:
+            return "operators";
+        case ComponentKind::kSink:
+            return "sinks";
+    }
+    return "";
+}
+
 }  // namespace eddy

@@ -27,6 +27,10 @@ struct WatermarkDef {
 };
 
 /// One source, operator or sink as written in the topology, after validation.
+/// The topology section that holds components of `kind`: "sources",
+/// "operators" or "sinks".
+const char* section_name(ComponentKind kind);
+
 struct ComponentDef {
     ComponentKind kind = ComponentKind::kOperator;
     std::string name;

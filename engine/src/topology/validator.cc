@@ -42,18 +42,6 @@ std::vector<std::string> reserved_keys(ComponentKind kind) {
     return {};
 }
 
-const char* section_name(ComponentKind kind) {
-    switch (kind) {
-        case ComponentKind::kSource:
-            return "sources";
-        case ComponentKind::kOperator:
-            return "operators";
-        case ComponentKind::kSink:
-            return "sinks";
-    }
-    return "";
-}
-
 std::string kind_word(const ConfigValue& v) {
     if (v.is_null()) {
         return "nothing";
