@@ -29,6 +29,7 @@
 #include "harness.h"
 #include "io/generator.h"
 #include "json_fields.h"
+#include "operator_driver.h"
 #include "resume_support.h"
 #include "spec_support.h"
 #include "time/timer_service.h"
@@ -50,14 +51,11 @@ ComponentDef bandit_def(const std::string& params) {
     return testing::component_def(yaml, "op");
 }
 
-/// One bandit called directly (no job, no threads) with the engine's
-/// TimerService and real counters; outputs and error reasons are kept.
-class Driver final : public OpenContext, public Emitter {
+/// One bandit called directly (no job, no threads): decisions on the main
+/// output, estimates on output 1, errors (and late records) on 2.
+class Driver final : public testing::OperatorDriver {
 public:
-    explicit Driver(const std::string& params) : def_(bandit_def(params)) {
-        auto made = def_.spec->make_operator(def_.config);
-        EXPECT_TRUE(made.is_ok());
-        op_ = std::move(made).value();
+    explicit Driver(const std::string& params) : OperatorDriver(bandit_def(params), {"estimates"}) {
         user_ = fields_.intern("user_id");
         type_ = fields_.intern("type");
         id_ = fields_.intern("decision_id");
@@ -65,48 +63,26 @@ public:
         propensity_ = fields_.intern("propensity");
         segment_ = fields_.intern("segment");
         kind_ = fields_.intern("kind");
-        Status s = op_->open(*this);
-        EXPECT_TRUE(s.is_ok()) << s.message();
     }
-
-    std::string_view name() const override { return "op"; }
-    FieldId field(std::string_view n) override { return fields_.intern(n); }
-    std::string_view field_name(FieldId id) const override { return fields_.name(id); }
-    const Clock& clock() const override { return clock_; }
-    void log(LogLevel, std::string_view) override {}
-    OutputId output(std::string_view n) override { return n == "estimates" ? 1 : 2; }
-    Timers& timers() override { return timers_; }
-    void register_state(StateHandle& h) override { states_.push_back(&h); }
-    Counter counter(std::string_view n, std::string_view, const MetricLabels&) override {
-        return Counter(&cells_[std::string(n)]);
-    }
-
-    Record& append(OutputId out) override { return outputs_[out].append(); }
-    void emit(const Record& r, OutputId out) override { outputs_[out].append_copy(r); }
-    void error(const Record& r, std::string_view reason) override {
-        outputs_[2].append_copy(r);
-        reasons_.emplace_back(reason);
-    }
-    void late(const Record& r, int64_t, LatePolicy) override { outputs_[2].append_copy(r); }
 
     /// A decision request of `user` at `t`; returns the decision, or nullptr
     /// when it went to errors.
     const Record* decide(const std::string& user, int64_t t, const char* segment = nullptr) {
-        Record& r = input_.append();
+        Record& r = input();
         r.set_time(t);
         r.set(user_, std::string_view(user));
         r.set(type_, "page_view");
         if (segment != nullptr) {
             r.set(segment_, segment);
         }
-        size_t before = outputs_[0].size();
+        size_t before = decisions().size();
         process(r);
-        return outputs_[0].size() > before ? &outputs_[0][outputs_[0].size() - 1] : nullptr;
+        return decisions().size() > before ? &decisions()[decisions().size() - 1] : nullptr;
     }
     /// A reward event of `type` for decision `id` of `user` at `t`.
     void reward(const std::string& user, int64_t t, std::string_view id,
                 const char* type = "click") {
-        Record& r = input_.append();
+        Record& r = input();
         r.set_time(t);
         r.set(user_, std::string_view(user));
         r.set(type_, type);
@@ -115,30 +91,17 @@ public:
     }
     /// A reward event of `type` without a decision id.
     void untagged(const std::string& user, int64_t t, const char* type = "click") {
-        Record& r = input_.append();
+        Record& r = input();
         r.set_time(t);
         r.set(user_, std::string_view(user));
         r.set(type_, type);
         process(r);
     }
+    /// Keyed by user, as the runtime would key it.
     void process(Record& r) {
         const Value* key = r.get(user_);
         r.set_key(key == nullptr ? Value() : *key);
-        op_->process(r, *this);
-        if (input_.size() >= 1024) {
-            input_.clear();
-        }
-    }
-    /// Fires the timers due at `watermark`, as the runtime does.
-    void advance(int64_t watermark) {
-        timers_.set_watermark(watermark);
-        timers_.fire_due(TimeDomain::kEventTime, watermark,
-                         [this](const Timer& t) { op_->on_timer(t, *this); });
-        op_->on_watermark(watermark, *this);
-    }
-    void close() {
-        advance(kEndOfTime);
-        op_->close(*this);
+        OperatorDriver::process(r);
     }
 
     std::string text(const Record& r, FieldId f) const {
@@ -148,13 +111,12 @@ public:
     std::string arm(const Record& r) const { return text(r, arm_); }
     std::string id(const Record& r) const { return text(r, id_); }
     double propensity(const Record& r) const { return r.get(propensity_)->as_double(); }
-    int64_t count(const std::string& metric) { return cells_[metric].value.load(); }
     /// The last estimate of `kind` whose `key_field` equals `value` (and
     /// segment `segment` when not empty).
     const Record* estimate(const std::string& kind, const std::string& key_field,
                            const std::string& value, const std::string& segment = "") {
         FieldId f = fields_.intern(key_field);
-        const Batch& b = outputs_[1];
+        const Batch& b = estimates();
         for (size_t i = b.size(); i-- > 0;) {
             if (text(b[i], kind_) == kind && text(b[i], f) == value &&
                 (segment.empty() || text(b[i], segment_) == segment)) {
@@ -168,21 +130,10 @@ public:
         return v != nullptr && v->is_number() ? v->as_double() : std::nan("");
     }
 
-    Batch& decisions() { return outputs_[0]; }
-    Batch& estimates() { return outputs_[1]; }
-    Batch& errors() { return outputs_[2]; }
-    std::vector<std::string> reasons_;
-    std::vector<StateHandle*> states_;
+    Batch& decisions() { return out(0); }
+    Batch& estimates() { return out(1); }
 
 private:
-    ComponentDef def_;
-    FieldTable fields_;
-    ManualClock clock_;
-    std::unique_ptr<Operator> op_;
-    TimerService timers_;
-    std::map<std::string, MetricCell> cells_;
-    Batch input_;
-    Batch outputs_[3];
     FieldId user_{}, type_{}, id_{}, arm_{}, propensity_{}, segment_{}, kind_{};
 };
 

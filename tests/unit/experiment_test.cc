@@ -28,6 +28,7 @@
 
 #include "harness.h"
 #include "json_fields.h"
+#include "operator_driver.h"
 #include "spec_support.h"
 #include "time/timer_service.h"
 
@@ -158,68 +159,27 @@ ComponentDef experiment_def(const std::string& params) {
 }
 
 /// One experiment operator called directly (no job, no threads): results on
-/// output 0, late on 1, errors (with their reasons) on 2.
-class Driver final : public OpenContext, public Emitter {
+/// the main output, late records on 1, errors (with their reasons) on 2.
+class Driver final : public testing::OperatorDriver {
 public:
-    explicit Driver(const std::string& params) : def_(experiment_def(params)) {
-        auto made = def_.spec->make_operator(def_.config);
-        EXPECT_TRUE(made.is_ok());
-        op_ = std::move(made).value();
+    explicit Driver(const std::string& params) : OperatorDriver(experiment_def(params), {"late"}) {
         user_ = fields_.intern("user_id");
         type_ = fields_.intern("type");
         variant_ = fields_.intern("variant");
-        Status s = op_->open(*this);
-        EXPECT_TRUE(s.is_ok()) << s.message();
     }
-
-    std::string_view name() const override { return "op"; }
-    FieldId field(std::string_view n) override { return fields_.intern(n); }
-    std::string_view field_name(FieldId id) const override { return fields_.name(id); }
-    const Clock& clock() const override { return clock_; }
-    void log(LogLevel, std::string_view) override {}
-    OutputId output(std::string_view n) override { return n == "late" ? 1 : 2; }
-    Timers& timers() override { return timers_; }
-    void register_state(StateHandle& h) override { states_.push_back(&h); }
-    Counter counter(std::string_view n, std::string_view, const MetricLabels& labels) override {
-        std::string name(n);
-        for (const auto& [k, v] : labels) {
-            name += "{" + k + "=" + v + "}";
-        }
-        return Counter(&cells_[name]);
-    }
-
-    Record& append(OutputId out) override { return outputs_[out].append(); }
-    void emit(const Record& r, OutputId out) override { outputs_[out].append_copy(r); }
-    void error(const Record& r, std::string_view reason) override {
-        outputs_[2].append_copy(r);
-        reasons_.emplace_back(reason);
-    }
-    void late(const Record& r, int64_t, LatePolicy) override { outputs_[1].append_copy(r); }
 
     /// An event of `user` in `variant` at `t`.
     void event(const std::string& user, const char* variant, const char* type, int64_t t) {
-        Record& r = input_.append();
+        Record& r = input();
         r.set_time(t);
         r.set(user_, std::string_view(user));
         r.set(variant_, variant);
         r.set(type_, type);
         process(r);
     }
-    void process(Record& r) {
-        op_->process(r, *this);
-        if (input_.size() >= 1024) {
-            input_.clear();
-        }
-    }
-    /// Advances the watermark, as the runtime does.
-    void advance(int64_t watermark) {
-        timers_.set_watermark(watermark);
-        op_->on_watermark(watermark, *this);
-    }
-
     /// The `field` of the last result of `variant` (NaN when null or absent).
     double result(const std::string& variant, const std::string& field) const {
-        const Batch& b = outputs_[0];
+        const Batch& b = out(0);
         for (size_t i = b.size(); i-- > 0;) {
             const Value* v = b[i].get(fields_.find(std::string("variant")));
             if (v != nullptr && v->is_string() && v->as_string() == variant) {
@@ -234,8 +194,8 @@ public:
     }
     /// Every result as `variant:start:users:converters` (for comparing runs).
     std::vector<std::string> summary() const {
-        std::vector<std::string> out;
-        const Batch& b = outputs_[0];
+        std::vector<std::string> lines;
+        const Batch& b = results();
         for (size_t i = 0; i < b.size(); ++i) {
             std::string line;
             for (const Field& f : b[i].fields()) {
@@ -248,28 +208,15 @@ public:
                                       : std::to_string(v.as_double());
                 line += " ";
             }
-            out.push_back(line);
+            lines.push_back(line);
         }
-        return out;
+        return lines;
     }
-    int64_t count(const std::string& metric) { return cells_[metric].value.load(); }
+    Batch& results() { return out(0); }
+    const Batch& results() const { return out(0); }
+    Batch& late_records() { return out(1); }
 
-    Batch& results() { return outputs_[0]; }
-    Batch& late_records() { return outputs_[1]; }
-    Batch& errors() { return outputs_[2]; }
-    std::vector<std::string> reasons_;
-    std::vector<StateHandle*> states_;
     FieldId user_{}, type_{}, variant_{};
-
-private:
-    ComponentDef def_;
-    FieldTable fields_;
-    ManualClock clock_;
-    std::unique_ptr<Operator> op_;
-    TimerService timers_;
-    std::map<std::string, MetricCell> cells_;
-    Batch input_;
-    Batch outputs_[3];
 };
 
 TEST(ExperimentWindowTest, ResultsAreEmittedOnceTheWatermarkPassesTheWindow) {
