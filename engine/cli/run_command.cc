@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "metrics/metrics.h"
+#include "reloader.h"
 #include "runtime/job.h"
 #include "serve/server.h"
 #include "topology_loading.h"
@@ -19,6 +20,11 @@ namespace eddy::cli {
 namespace {
 
 std::atomic<Job*> g_job{nullptr};
+std::atomic<bool> g_reload_signalled{false};
+
+extern "C" void on_reload_signal(int) {
+    g_reload_signalled.store(true);
+}
 
 extern "C" void on_stop_signal(int sig) {
     if (Job* job = g_job.load()) {
@@ -77,6 +83,7 @@ struct RunOptions {
     std::string state_cache;
     std::string checkpoint_interval;
     bool no_state = false;
+    bool watch = false;
     std::string metrics_file;
     std::string metrics_interval;
     std::string http;
@@ -177,11 +184,17 @@ void add_run_command(CLI::App& app, int& exit_code) {
                     "Write the HTTP API's port to this file once it listens (with port 0)");
     cmd->add_flag("--no-state", opts->no_state,
                   "Ignore the topology's state block: keep state in memory only, no checkpoints");
+    cmd->add_flag("--watch", opts->watch,
+                  "Reload the topology file when it changes, as SIGHUP does");
     cmd->footer(
         "SIGINT or SIGTERM stops the job in order: a last checkpoint is taken (with state.dir), "
         "sinks are flushed and the summary printed. With state.dir the job restores its last "
-        "checkpoint and resumes its sources where it stopped; see docs/state.md.");
-    cmd->callback([opts, &exit_code] {
+        "checkpoint and resumes its sources where it stopped; see docs/state.md. SIGHUP (and "
+        "with --watch, a change of the file) reloads the topology: new parameters of operators "
+        "that keep no state, new sinks and `log_level:` are applied without a stop; any other "
+        "change is refused with its plan logged, and the job runs on; see docs/upgrading.md.");
+    CLI::App* root = &app;
+    cmd->callback([opts, root, &exit_code] {
         auto loaded = load_and_report(opts->file, opts->plugins);
         if (!loaded) {
             exit_code = kExitUsage;
@@ -192,6 +205,11 @@ void add_run_command(CLI::App& app, int& exit_code) {
             std::fprintf(stderr, "eddy: %s\n", problem.c_str());
             exit_code = kExitUsage;
             return;
+        }
+        std::string cli_log_level = root->get_option("--log-level")->as<std::string>();
+        bool log_level_given = root->get_option("--log-level")->count() > 0;
+        if (!topology->log_level.empty() && !log_level_given) {
+            spdlog::set_level(spdlog::level::from_str(topology->log_level));
         }
         JobOptions options;
         options.fresh = opts->fresh;
@@ -257,7 +275,20 @@ void add_run_command(CLI::App& app, int& exit_code) {
         spdlog::info("running '{}' ({} components)",
                      topology->name.empty() ? opts->file : topology->name,
                      topology->components.size());
+        Reloader::Options reload_options;
+        reload_options.file = opts->file;
+        reload_options.plugins = opts->plugins;
+        reload_options.overrides = [opts](Topology& t) { return apply_overrides(*opts, t); };
+        // Without --log-level, a file that drops `log_level:` goes back to the default.
+        reload_options.command_line_log_level = log_level_given ? cli_log_level : "info";
+        reload_options.watch = opts->watch;
+        Reloader reloader(std::move(reload_options), *job.value(), *topology, g_reload_signalled);
+        g_reload_signalled.store(false);
+        std::signal(SIGHUP, on_reload_signal);
+        reloader.start();
         Status status = job.value()->run();
+        reloader.stop();
+        std::signal(SIGHUP, SIG_DFL);
         if (server) {
             server->stop();
         }

@@ -590,7 +590,7 @@ TEST_F(HttpSourceTest, EndToEndThroughAJobIntoFiles) {
     const ComponentMetrics* source = nullptr;
     for (const auto& m : job.value()->metrics().components()) {
         if (m->name == "events") {
-            source = m.get();
+            source = m;
         }
     }
     ASSERT_NE(source, nullptr);

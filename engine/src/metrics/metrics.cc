@@ -16,8 +16,19 @@ ComponentMetrics& JobMetrics::add(std::string name, std::string type, ComponentK
     m->name = std::move(name);
     m->type = std::move(type);
     m->kind = kind;
+    std::lock_guard lock(mu_);
     components_.push_back(std::move(m));
     return *components_.back();
+}
+
+std::vector<const ComponentMetrics*> JobMetrics::components() const {
+    std::lock_guard lock(mu_);
+    std::vector<const ComponentMetrics*> out;
+    out.reserve(components_.size());
+    for (const auto& c : components_) {
+        out.push_back(c.get());
+    }
+    return out;
 }
 
 uint64_t ComponentMetrics::lateness_quantile(double q) const {
@@ -107,6 +118,7 @@ void CheckpointMetrics::record(uint64_t id, uint64_t bytes, int64_t timestamp_ms
 
 uint64_t JobMetrics::source_records() const {
     uint64_t n = 0;
+    std::lock_guard lock(mu_);
     for (const auto& c : components_) {
         if (c->kind == ComponentKind::kSource) {
             n += c->records_out.load(std::memory_order_relaxed) +

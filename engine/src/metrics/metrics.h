@@ -143,6 +143,18 @@ struct CheckpointMetrics {
     void record(uint64_t id, uint64_t bytes, int64_t timestamp_ms, int64_t duration);
 };
 
+/// Job-level figures of topology reloads (`eddy run --watch`, SIGHUP),
+/// written by the thread that reloads and read by render_prometheus().
+struct ReloadMetrics {
+    std::atomic<bool> enabled{false};  ///< The job can be reloaded.
+    std::atomic<uint64_t> applied{0};
+    std::atomic<uint64_t> unchanged{0};  ///< The file changed nothing the job runs.
+    std::atomic<uint64_t> refused{0};    ///< A change needs a restart; nothing applied.
+    std::atomic<uint64_t> failed{0};     ///< The file was invalid, or applying it failed.
+    std::atomic<bool> last_ok{true};     ///< The last reload was applied or changed nothing.
+    std::atomic<int64_t> last_timestamp_ms{0};
+};
+
 enum class MetricKind { kCounter, kGauge };
 
 /// A metric a component asked for through ComponentContext::counter() or
@@ -173,8 +185,10 @@ std::string evaluation_label(std::string_view metric, int top_n);
 /// the metrics components registered themselves.
 class JobMetrics {
 public:
+    /// Thread-safe: a reload adds the metrics of the sinks it adds.
     ComponentMetrics& add(std::string name, std::string type, ComponentKind kind);
-    const std::vector<std::unique_ptr<ComponentMetrics>>& components() const { return components_; }
+    /// Every component's metrics, in the order added. Thread-safe.
+    std::vector<const ComponentMetrics*> components() const;
     /// Records read by all sources (main outputs plus errors).
     uint64_t source_records() const;
 
@@ -208,6 +222,9 @@ public:
     /// Checkpoints of the job (job-level, no component label).
     CheckpointMetrics& checkpoints() { return checkpoints_; }
     const CheckpointMetrics& checkpoints() const { return checkpoints_; }
+    /// Reloads of the job's topology (job-level).
+    ReloadMetrics& reloads() { return reloads_; }
+    const ReloadMetrics& reloads() const { return reloads_; }
 
     /// The job's processing-time clock, for gauges computed at render time
     /// (watermark lag); the system clock until set. Set before the job runs.
@@ -215,8 +232,9 @@ public:
     const Clock& clock() const { return *clock_; }
 
 private:
-    std::vector<std::unique_ptr<ComponentMetrics>> components_;
+    std::vector<std::unique_ptr<ComponentMetrics>> components_;  // guarded by mu_
     CheckpointMetrics checkpoints_;
+    ReloadMetrics reloads_;
     const Clock* clock_ = &Clock::system();
     mutable std::mutex mu_;
     std::deque<ComponentMetric> component_metrics_;  // guarded by mu_

@@ -283,6 +283,28 @@ void checkpoint_families(Exposition& e, const CheckpointMetrics& c) {
             static_cast<double>(c.last_timestamp_ms.load(std::memory_order_relaxed)) / 1e3);
 }
 
+void reload_families(Exposition& e, const ReloadMetrics& r) {
+    if (!r.enabled.load(std::memory_order_relaxed)) {
+        return;
+    }
+    const char* help =
+        "Reloads of the topology file (eddy run --watch, SIGHUP), by outcome: applied, "
+        "unchanged, refused (a change needs a restart) or failed.";
+    e.counter("eddy_reloads_total", help, "outcome=\"applied\"", r.applied.load());
+    e.counter("eddy_reloads_total", help, "outcome=\"unchanged\"", r.unchanged.load());
+    e.counter("eddy_reloads_total", help, "outcome=\"refused\"", r.refused.load());
+    e.counter("eddy_reloads_total", help, "outcome=\"failed\"", r.failed.load());
+    e.gauge("eddy_reload_last_success",
+            "1 when the last reload was applied or changed nothing (or none was tried), 0 when "
+            "it was refused or failed.",
+            "", static_cast<int64_t>(r.last_ok.load() ? 1 : 0));
+    if (int64_t at = r.last_timestamp_ms.load(); at > 0) {
+        e.gauge("eddy_reload_last_timestamp_seconds",
+                "When the last reload was tried, in Unix seconds (the job's clock).", "",
+                static_cast<double>(at) / 1e3);
+    }
+}
+
 }  // namespace
 
 std::string render_prometheus(const JobMetrics& metrics) {
@@ -295,6 +317,7 @@ std::string render_prometheus(const JobMetrics& metrics, int64_t now_ms) {
         component_families(e, *c, now_ms);
     }
     checkpoint_families(e, metrics.checkpoints());
+    reload_families(e, metrics.reloads());
     metrics.for_each_component_metric([&](const ComponentMetric& m) {
         if (!m.cell.live.load(std::memory_order_relaxed)) {
             return;

@@ -16,7 +16,9 @@ Status Job::Impl::build() {
     const Topology& topo = job_.topology_;
     const PhysicalPlan& plan = job_.plan_;
     error_field_ = fields_.intern("error");
-    tap_counts_ = std::make_unique<std::atomic<uint32_t>[]>(topo.components.size());
+    // Room for the sinks reloads may add (their taps, their instances).
+    tap_counts_ =
+        std::make_unique<std::atomic<uint32_t>[]>(topo.components.size() + kMaxAddedSinks);
     for (const ComponentDef& c : topo.components) {
         if (!c.key.empty()) {
             tap_key_fields_.push_back(fields_.intern(c.key));
@@ -49,6 +51,7 @@ Status Job::Impl::build() {
         }
     }
 
+    instances_.reserve(plan.nodes.size() + kMaxAddedSinks);
     instances_.resize(plan.nodes.size());
     for (const PlanNode& node : plan.nodes) {
         auto& shards = instances_[static_cast<size_t>(node.id)];
@@ -785,18 +788,21 @@ void Job::Impl::start_workers() {
             if (inst->ops.empty() && inst->sink == nullptr) {
                 continue;  // sources run on the job's thread
             }
-            NodeInstance* i = inst.get();
-            // Named after the first component and the shard, for top -H and perf.
-            std::string name =
-                (inst->sink != nullptr ? inst->sink->def_.name : inst->ops[0]->def_.name)
-                    .substr(0, 12) +
-                "/" + std::to_string(inst->shard);
-            inst->worker = std::thread([this, i, name] {
-                pthread_setname_np(pthread_self(), name.c_str());
-                work(*i);
-            });
+            start_worker(*inst);
         }
     }
+}
+
+void Job::Impl::start_worker(NodeInstance& inst) {
+    // Named after the first component and the shard, for top -H and perf.
+    std::string name =
+        (inst.sink != nullptr ? inst.sink->def_.name : inst.ops[0]->def_.name).substr(0, 12) + "/" +
+        std::to_string(inst.shard);
+    NodeInstance* i = &inst;
+    inst.worker = std::thread([this, i, name] {
+        pthread_setname_np(pthread_self(), name.c_str());
+        work(*i);
+    });
 }
 
 void Job::Impl::stop_workers() {
@@ -1088,6 +1094,13 @@ Status Job::Impl::run() {
             resume();
             next_checkpoint = clock::now() + interval;
         }
+        if (reload_pending_.load(std::memory_order_relaxed)) {
+            if (threaded_) {
+                quiesce();
+            }
+            apply_pending_reload();
+            resume();
+        }
         if (now >= next_sample) {
             next_sample = now + std::chrono::milliseconds(kSampleIntervalMs);
             sample_metrics();
@@ -1119,6 +1132,7 @@ Status Job::Impl::run() {
         }
     }
     job_.running_.store(false, std::memory_order_release);
+    close_reloads();
     if (threaded_) {
         quiesce();
     }

@@ -21,6 +21,8 @@
 
 namespace eddy {
 
+struct ReloadPlan;  // runtime/reload.h
+
 struct JobOptions {
     /// Processing time for timers, idle detection and sources without event time.
     const Clock* clock = &Clock::system();
@@ -177,6 +179,19 @@ public:
     /// for records made outside the job, as for inject(). Not thread-safe:
     /// call it from the thread that drives a stepped run.
     FieldId field(std::string_view name);
+
+    /// Applies the live part of a reload (runtime/reload.h, plan_reload())
+    /// to the running job: the operators in `plan.reconfigured` are replaced
+    /// by new instances made from their new parameters (their old instances
+    /// closed), and `plan.added_sinks` are opened and wired in. It happens on
+    /// the job's thread between two polls, with every worker idle, so no
+    /// record is lost or seen twice; state is untouched. All or nothing:
+    /// when a new instance or sink cannot be opened, or an operator turns
+    /// out to keep state, have timers pending or answer queries
+    /// (unsupported), nothing changes. The plan's specs (their registry)
+    /// must outlive the job. Thread-safe; blocks until done. Aborted: the
+    /// job is not running, or stopped first.
+    Status reload(const ReloadPlan& plan);
 
     /// Asks run() to stop soon. Async-signal-safe.
     void request_stop() { stop_.store(true, std::memory_order_relaxed); }

@@ -6,7 +6,9 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <deque>
 #include <exception>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,6 +24,7 @@
 #include "runtime/owner_tasks.h"
 #include "runtime/parallel_decode.h"
 #include "runtime/plan.h"
+#include "runtime/reload.h"
 #include "runtime/tap.h"
 #include "state/backing.h"
 #include "state/expiry.h"
@@ -93,6 +96,14 @@ public:
     FieldId intern(std::string_view name) { return fields_.intern(name); }
     /// Job::explain_time() (job_time.cc).
     TimeReport explain_time(int64_t timeout_ms);
+    /// Job::reload() (job_reload.cc): hands the request to the job's thread
+    /// and waits for it.
+    Status request_reload(const ReloadPlan& plan);
+    /// Refuses reloads from now on, and the one waiting (the run ended).
+    void close_reloads();
+    /// Sinks a job's reloads may add: build() reserves room for them, so
+    /// that instances_ never moves while other threads read it.
+    static constexpr size_t kMaxAddedSinks = 64;
 
 private:
     struct NodeInstance;
@@ -469,6 +480,7 @@ private:
     // and a bounded mailbox; sources run on the job's thread. A checkpoint
     // pauses the sources and waits until nothing is in flight.
     void start_workers();
+    void start_worker(NodeInstance& inst);
     void stop_workers();
     void work(NodeInstance& inst);
     void send(NodeInstance& inst, Message&& m) {
@@ -507,6 +519,23 @@ private:
                                   what));
         }
     }
+
+    // Reloads (job_reload.cc).
+    struct ReloadRequest {
+        std::vector<ComponentDef> reconfigured;
+        std::vector<ComponentDef> added_sinks;
+        std::vector<ReloadPlan::ErrorLink> error_links;
+        std::promise<Status> done;
+    };
+    /// On the job's thread, every worker idle: applies the waiting request.
+    void apply_pending_reload();
+    Status apply_reload(ReloadRequest& request);
+    void attach_sink(std::unique_ptr<SinkRuntime> sink);
+    /// Adds to `routes` a destination feeding `dest` from `from_shards`
+    /// upstream shards whose watermarks are `watermarks`.
+    void connect(Routes& routes, int from_shards, NodeInstance& dest, const std::string& from_name,
+                 const std::vector<int64_t>& watermarks);
+    int64_t from_watermark(const SinkRuntime& sink);
 
     // State and checkpoints (checkpoint.cc).
     Status open_state();
@@ -573,6 +602,18 @@ private:
     std::string taps_ended_;  // end_taps()'s reason: later taps end at once
     // Fields a tap's key may be in: every operator's and exchange's key.
     std::vector<FieldId> tap_key_fields_;
+    // Reloads: the request waiting for the job's thread, and what reloads
+    // added (stable addresses: runtimes point into them).
+    std::mutex reload_mu_;
+    std::shared_ptr<ReloadRequest> reload_request_;  // guarded by reload_mu_
+    bool reload_closed_ = false;                     // guarded by reload_mu_
+    std::atomic<bool> reload_pending_{false};
+    std::deque<ComponentDef> added_defs_;
+    std::deque<PlanNode> added_nodes_;
+    std::deque<Routes> added_routes_;
+    // Held while instances_ grows (a reload adds a sink) and by readers on
+    // other threads that walk it (explain_time()).
+    std::mutex graph_mu_;
 };
 
 }  // namespace eddy

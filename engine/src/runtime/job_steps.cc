@@ -16,6 +16,7 @@ Status Job::Impl::start_steps() {
     if (job_.running()) {
         return Status::invalid_argument("the job is already running");
     }
+    close_reloads();  // a stepped run takes no reloads
     job_.running_.store(true, std::memory_order_release);
     return Status::ok();
 }

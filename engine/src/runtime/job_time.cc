@@ -30,14 +30,18 @@ TimeReport Job::Impl::explain_time(int64_t timeout_ms) {
     // grow once the first of them may run.
     auto collected = std::make_shared<Collected>();
     std::vector<NodeInstance*> targets;
+    std::unique_lock graph(graph_mu_);  // a reload may be adding a sink
     for (auto& shards : instances_) {
         for (auto& inst : shards) {
             if (inst->ops.empty() && inst->sink == nullptr) {
                 continue;  // a source's or an exchange's node: no watermark of its own
             }
             TimeReport::Instance& entry = collected->instances.emplace_back();
-            for (int ci : inst->node->components) {
-                entry.components.push_back(job_.topology_.components[static_cast<size_t>(ci)].name);
+            for (const auto& op : inst->ops) {
+                entry.components.push_back(op->def_.name);
+            }
+            if (inst->sink != nullptr) {
+                entry.components.push_back(inst->sink->def_.name);
             }
             entry.sink = inst->sink != nullptr;
             entry.shard = inst->shard;
@@ -45,6 +49,7 @@ TimeReport Job::Impl::explain_time(int64_t timeout_ms) {
             targets.push_back(inst.get());
         }
     }
+    graph.unlock();
     collected->waiting = targets.size();
     std::vector<NodeInstance*> posted;
     for (size_t index = 0; index < targets.size(); ++index) {

@@ -541,6 +541,10 @@ std::string topology_schema(const Registry& registry) {
     write_serve(j);
     write_text_key(j, "dead_letter",
                    "A sink that receives every `errors` output no other component reads.");
+    write_typed_key(
+        j, Param::enumeration("log_level", {"trace", "debug", "info", "warn", "error", "off"}),
+        "The log level of `eddy run` unless `--log-level` is given; a reload "
+        "(`eddy run --watch`, SIGHUP) applies a change live.");
     write_section(j, ComponentKind::kSource, "Sources by name: where records come from.");
     write_section(j, ComponentKind::kOperator,
                   "Operators by name: each reads `input` or `inputs` and emits records.");

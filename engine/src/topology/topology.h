@@ -90,6 +90,10 @@ struct Topology {
     /// The sink that reads every `errors` output nothing else reads (`dead_letter:`).
     std::string dead_letter;
     ServeDef serve;
+    /// `log_level:` trace, debug, info, warn, error or off; empty: the
+    /// command line's (`eddy --log-level`). A reload applies a change live.
+    std::string log_level;
+    Location log_level_location;
     /// Sources, then operators, then sinks, each group in file order.
     std::vector<ComponentDef> components;
 

@@ -20,12 +20,13 @@ namespace eddy {
 namespace {
 
 const std::vector<std::string> kTopLevelKeys = {
-    "name",        "description", "parallelism", "state", "plugins", "serve",
-    "dead_letter", "sources",     "operators",   "sinks", "tests"};
+    "name",        "description", "parallelism", "state",     "plugins", "serve",
+    "dead_letter", "log_level",   "sources",     "operators", "sinks",   "tests"};
 const std::vector<std::string> kServeKeys = {
     "listen",          "token_env",     "token_file", "max_key_bytes", "max_request_bytes",
     "max_connections", "query_timeout", "views"};
 const std::vector<std::string> kServeViews = {"recommendations", "profiles", "segments"};
+const std::vector<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error", "off"};
 const std::vector<std::string> kStateKeys = {"dir", "checkpoint_interval", "memory", "cache"};
 const std::vector<std::string> kWatermarkKeys = {"max_out_of_orderness", "idle_timeout"};
 
@@ -309,6 +310,8 @@ public:
                 read_plugins(value);
             } else if (key == "serve") {
                 read_serve(value);
+            } else if (key == "log_level") {
+                read_log_level(value);
             } else if (key == "dead_letter") {
                 topo_.dead_letter = scalar_text(value, "dead_letter");
                 dead_letter_location_ = value.location();
@@ -504,6 +507,18 @@ private:
                              hint_or(did_you_mean(op, operators), "operators: " + join(operators)));
             }
         }
+    }
+
+    void read_log_level(const ConfigValue& v) {
+        std::string level = scalar_text(v, "log_level");
+        if (std::find(kLogLevels.begin(), kLogLevels.end(), level) == kLogLevels.end()) {
+            diags_.error("invalid_value", v.location(),
+                         "`log_level` must be one of " + join(kLogLevels) + ", got '" + level + "'",
+                         did_you_mean(level, kLogLevels));
+            return;
+        }
+        topo_.log_level = level;
+        topo_.log_level_location = v.location();
     }
 
     void read_plugins(const ConfigValue& v) {
