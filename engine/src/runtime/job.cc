@@ -1034,15 +1034,24 @@ void Job::Impl::close_all() {
                 guarded(op.def_, "close()", [&] { op.op_->close(op); });
                 flush_outputs(*inst, k);
             }
-            if (inst->sink != nullptr) {
-                SinkRuntime& sink = *inst->sink;
-                Status s = sink.sink_->close();
-                pass_rejected(sink);
-                if (!s.is_ok()) {
-                    fail(Status(s.code(), "sink '" + sink.def_.name + "': " + s.message()));
-                }
+            if (inst->sink != nullptr && std::find(close_last_.begin(), close_last_.end(),
+                                                   inst->sink) == close_last_.end()) {
+                close_sink(*inst->sink);
             }
         }
+    }
+    // Sinks that read the errors of sinks a reload added (the dead-letter
+    // sink), after those.
+    for (SinkRuntime* sink : close_last_) {
+        close_sink(*sink);
+    }
+}
+
+void Job::Impl::close_sink(SinkRuntime& sink) {
+    Status s = sink.sink_->close();
+    pass_rejected(sink);
+    if (!s.is_ok()) {
+        fail(Status(s.code(), "sink '" + sink.def_.name + "': " + s.message()));
     }
 }
 

@@ -454,6 +454,7 @@ private:
     /// reaches the sink that reads its `errors` before that one flushes.
     Status flush_sinks();
     void close_all();
+    void close_sink(SinkRuntime& sink);
     /// JobOptions::metrics_file: the Prometheus text of the metrics now.
     Status write_metrics();
     /// On the job's thread, every kSampleIntervalMs and at the end: source
@@ -536,6 +537,7 @@ private:
     void connect(Routes& routes, int from_shards, NodeInstance& dest, const std::string& from_name,
                  const std::vector<int64_t>& watermarks);
     int64_t from_watermark(const SinkRuntime& sink);
+    SinkRuntime* running_sink(const std::string& name);
 
     // State and checkpoints (checkpoint.cc).
     Status open_state();
@@ -611,6 +613,8 @@ private:
     std::deque<ComponentDef> added_defs_;
     std::deque<PlanNode> added_nodes_;
     std::deque<Routes> added_routes_;
+    // Sinks that read the errors of sinks a reload added: closed after them.
+    std::vector<SinkRuntime*> close_last_;
     // Held while instances_ grows (a reload adds a sink) and by readers on
     // other threads that walk it (explain_time()).
     std::mutex graph_mu_;

@@ -148,11 +148,17 @@ Status Job::Impl::apply_reload(ReloadRequest& request) {
         }
     }
     for (const auto& link : request.error_links) {
-        int ci = job_.topology_.find(link.reader);
-        if (ci < 0 ||
-            job_.topology_.components[static_cast<size_t>(ci)].kind != ComponentKind::kSink) {
+        SinkRuntime* reader = running_sink(link.reader);
+        if (reader == nullptr) {
             return Status::not_found("sink '" + link.reader + "' that reads the errors of '" +
                                      link.sink + "' is not running");
+        }
+        // It will be flushed and closed after the new sink, which it could
+        // not be if something read its own errors.
+        if (reader->routes_errors_ != nullptr) {
+            return Status::unsupported("sink '" + link.reader + "' would read the errors of '" +
+                                       link.sink +
+                                       "' while its own errors are read: that needs a restart");
         }
     }
 
@@ -194,6 +200,7 @@ Status Job::Impl::apply_reload(ReloadRequest& request) {
     // New sinks, opened before anything is wired to them.
     size_t first_def = added_defs_.size();
     std::vector<std::unique_ptr<SinkRuntime>> sinks;
+    std::deque<ComponentMetrics> opening_metrics;
     auto close_opened = [&] {
         for (auto& s : sinks) {
             (void)s->sink_->close();
@@ -203,17 +210,13 @@ Status Job::Impl::apply_reload(ReloadRequest& request) {
         const ComponentDef& def = added_defs_.emplace_back(request.added_sinks[i]);
         auto rt = std::make_unique<SinkRuntime>(*this, def, 0, 1);
         rt->index_ = job_.topology_.components.size() + first_def + i;
-        rt->metrics_ = &job_.metrics_.add(def.name, def.type, ComponentKind::kSink);
-        if (def.config.has("path")) {
-            rt->metrics_->destination = def.config.string("path");
-        } else if (def.type == "stdout") {
-            rt->metrics_->destination = "standard output";
-        }
+        // The job's metrics get the sink once it is wired in: one that
+        // fails to open leaves no trace in them.
+        rt->metrics_ = &opening_metrics.emplace_back();
         auto made = def.spec->make_sink(def.config);
         Status s = made.is_ok() ? made.value()->open(*rt) : made.status();
         if (!s.is_ok()) {
             close_opened();
-            // Its metrics stay (they cannot be removed); the definition goes.
             added_defs_.resize(first_def);
             return Status(s.code(), "sink '" + def.name + "': " + s.message());
         }
@@ -232,19 +235,33 @@ Status Job::Impl::apply_reload(ReloadRequest& request) {
         attach_sink(std::move(sinks[i]));
     }
     for (const auto& link : request.error_links) {
-        SinkRuntime* from = nullptr;
-        for (auto& s : sinks_) {
-            if (s->def_.name == link.sink) {
-                from = s.get();
-            }
-        }
-        int reader =
+        SinkRuntime* from = running_sink(link.sink);
+        SinkRuntime* reader = running_sink(link.reader);
+        int node =
             job_.plan_.node_of_component[static_cast<size_t>(job_.topology_.find(link.reader))];
         auto& routes = added_routes_.emplace_back();
-        connect(routes, 1, instance(reader, 0), link.sink + ".errors", {from_watermark(*from)});
+        connect(routes, 1, instance(node, 0), link.sink + ".errors", {from_watermark(*from)});
         from->routes_errors_ = &routes;
+        // Flushed and closed after the sinks whose errors it reads.
+        auto at = std::find_if(sinks_.begin(), sinks_.end(),
+                               [&](const auto& s) { return s.get() == reader; });
+        std::unique_ptr<SinkRuntime> moved = std::move(*at);
+        sinks_.erase(at);
+        sinks_.push_back(std::move(moved));
+        if (std::find(close_last_.begin(), close_last_.end(), reader) == close_last_.end()) {
+            close_last_.push_back(reader);
+        }
     }
     return Status::ok();
+}
+
+Job::Impl::SinkRuntime* Job::Impl::running_sink(const std::string& name) {
+    for (auto& s : sinks_) {
+        if (s->def_.name == name) {
+            return s.get();
+        }
+    }
+    return nullptr;
 }
 
 int64_t Job::Impl::from_watermark(const SinkRuntime& sink) {
@@ -279,6 +296,12 @@ void Job::Impl::connect(Routes& routes, int from_shards, NodeInstance& dest,
 
 void Job::Impl::attach_sink(std::unique_ptr<SinkRuntime> sink) {
     const ComponentDef& def = sink->def_;
+    sink->metrics_ = &job_.metrics_.add(def.name, def.type, ComponentKind::kSink);
+    if (def.config.has("path")) {
+        sink->metrics_->destination = def.config.string("path");
+    } else if (def.type == "stdout") {
+        sink->metrics_->destination = "standard output";
+    }
     PlanNode& node = added_nodes_.emplace_back();
     node.id = static_cast<int>(instances_.size());
     node.kind = PlanNodeKind::kSink;
