@@ -23,6 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 struct CountV1 {
     int64_t n = 0;
@@ -247,6 +248,28 @@ TEST_F(UpgradePlanTest, ParallelismChangeIsAResplit) {
     EXPECT_EQ(s.new_parallelism, 4);
     EXPECT_THAT(reasons(s), HasSubstr("re-split by key group"));
     EXPECT_FALSE(p.blocked());
+}
+
+TEST_F(UpgradePlanTest, StateTtlChangesKeepTheStateAndSayWhatExpires) {
+    auto with_ttl = [&](const std::string& ttl) {
+        return topology("  count: {type: counted, input: clicks, key: user" +
+                            (ttl.empty() ? "" : ", state_ttl: " + ttl) + "}\n",
+                        "count");
+    };
+    const ComponentPlan added = find(plan(with_ttl(""), with_ttl("30d")), "count");
+    EXPECT_EQ(added.verdict, StateVerdict::kKept);
+    EXPECT_THAT(reasons(added), HasSubstr("state_ttl 30d added"));
+    const ComponentPlan shorter = find(plan(with_ttl("30d"), with_ttl("7d")), "count");
+    EXPECT_EQ(shorter.verdict, StateVerdict::kKept);
+    EXPECT_THAT(reasons(shorter), HasSubstr("state_ttl 30d -> 7d: keys untouched for 7d are "
+                                            "dropped"));
+    const ComponentPlan longer = find(plan(with_ttl("7d"), with_ttl("30d")), "count");
+    EXPECT_THAT(reasons(longer), HasSubstr("kept longer"));
+    const ComponentPlan removed = find(plan(with_ttl("7d"), with_ttl("")), "count");
+    EXPECT_EQ(removed.verdict, StateVerdict::kKept);
+    EXPECT_THAT(reasons(removed), HasSubstr("state_ttl removed (was 7d)"));
+    EXPECT_THAT(reasons(find(plan(with_ttl("7d"), with_ttl("7d")), "count")),
+                Not(HasSubstr("state_ttl")));
 }
 
 TEST_F(UpgradePlanTest, ResplitSaysWhatHappensToSharedAndPerShardState) {

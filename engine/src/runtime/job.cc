@@ -88,11 +88,7 @@ Status Job::Impl::build() {
                 auto rt = std::make_unique<SinkRuntime>(*this, c, 0, 1);
                 rt->index_ = static_cast<size_t>(node.components[0]);
                 rt->metrics_ = metrics[static_cast<size_t>(node.components[0])];
-                if (c.config.has("path")) {
-                    rt->metrics_->destination = c.config.string("path");
-                } else if (c.type == "stdout") {
-                    rt->metrics_->destination = "standard output";
-                }
+                detail::set_destination(*rt->metrics_, c);
                 auto made = c.spec->make_sink(c.config);
                 if (!made.is_ok()) {
                     return Status(made.status().code(), "sink '" + c.name + "' (" + c.type +

@@ -54,6 +54,15 @@ inline spdlog::level::level_enum to_spdlog(LogLevel level) {
     return spdlog::level::info;
 }
 
+/// Where a sink writes, for the run summary: its `path`, or standard output.
+inline void set_destination(ComponentMetrics& metrics, const ComponentDef& sink) {
+    if (sink.config.has("path")) {
+        metrics.destination = sink.config.string("path");
+    } else if (sink.type == "stdout") {
+        metrics.destination = "standard output";
+    }
+}
+
 }  // namespace detail
 
 class Job::Impl {

@@ -297,11 +297,7 @@ void Job::Impl::connect(Routes& routes, int from_shards, NodeInstance& dest,
 void Job::Impl::attach_sink(std::unique_ptr<SinkRuntime> sink) {
     const ComponentDef& def = sink->def_;
     sink->metrics_ = &job_.metrics_.add(def.name, def.type, ComponentKind::kSink);
-    if (def.config.has("path")) {
-        sink->metrics_->destination = def.config.string("path");
-    } else if (def.type == "stdout") {
-        sink->metrics_->destination = "standard output";
-    }
+    detail::set_destination(*sink->metrics_, def);
     PlanNode& node = added_nodes_.emplace_back();
     node.id = static_cast<int>(instances_.size());
     node.kind = PlanNodeKind::kSink;

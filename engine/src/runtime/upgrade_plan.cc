@@ -16,6 +16,7 @@
 #include "eddy/json_writer.h"
 #include "eddy/operator.h"
 #include "eddy/record.h"
+#include "eddy/units.h"
 
 #include "state/layout.h"
 #include "state/operator_meta.h"
@@ -347,6 +348,9 @@ private:
             p.reasons.push_back("its state moves from '" + p.renamed_from + "' to '" + c.name +
                                 "' when the job starts");
         }
+        if (old_def != nullptr && !handles->empty()) {
+            explain_ttl_change(p, old_def->state_ttl_ms, c.state_ttl_ms);
+        }
         for (const state::LiveHandle& h : *handles) {
             bool was_stored = std::any_of(before->handles.begin(), before->handles.end(),
                                           [&](const auto& s) { return s.name == h.name; });
@@ -365,6 +369,29 @@ private:
             }
         }
         finish(p);
+    }
+
+    /// A changed `state_ttl` keeps the state; it changes which keys the
+    /// next expiry pass drops.
+    static void explain_ttl_change(ComponentPlan& p, std::optional<int64_t> before,
+                                   std::optional<int64_t> after) {
+        if (before == after) {
+            return;
+        }
+        if (!after) {
+            p.reasons.push_back("state_ttl removed (was " + format_duration_ms(*before) +
+                                "): its keys no longer expire");
+        } else if (!before) {
+            p.reasons.push_back("state_ttl " + format_duration_ms(*after) +
+                                " added: keys untouched for that long in event time are dropped "
+                                "(on access and at each checkpoint), restored keys included");
+        } else {
+            p.reasons.push_back(
+                "state_ttl " + format_duration_ms(*before) + " -> " + format_duration_ms(*after) +
+                (*after < *before ? ": keys untouched for " + format_duration_ms(*after) +
+                                        " are dropped on access and at the next checkpoint"
+                                  : ": keys are kept longer; those already dropped stay dropped"));
+        }
     }
 
     void plan_io(const ComponentDef& c) {
