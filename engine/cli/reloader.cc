@@ -12,7 +12,7 @@ namespace eddy::cli {
 
 Reloader::Reloader(Options options, Job& job, const Topology& running, std::atomic<bool>& signalled)
     : options_(std::move(options)), job_(job), running_(running), signalled_(signalled) {
-    applied_ = stamp_of(options_.file);
+    applied_ = options_.loaded;
     seen_ = applied_;
     job_.metrics().reloads().enabled.store(true);
 }
@@ -92,7 +92,8 @@ void Reloader::reload_once(const char* why) {
     applied_ = stamp_of(options_.file);
     seen_ = applied_;
     spdlog::info("reloading '{}' ({})", options_.file, why);
-    auto next = load_and_report(options_.file, options_.plugins);
+    // The warnings were shown at the start; a reload shows what stops it.
+    auto next = load_and_report(options_.file, options_.plugins, /*errors_only=*/true);
     if (!next) {
         spdlog::error(
             "reload of '{}' failed: the file is invalid (see above); the job keeps "
@@ -126,6 +127,7 @@ void Reloader::reload_once(const char* why) {
             options_.file, text);
         auto upgrade = plan_upgrade(running, next->topology, "", {});
         if (upgrade.is_ok()) {
+            upgrade.value().old_file = "the running topology";
             spdlog::error("what a restart with the new file would do to the state (eddy plan):\n{}",
                           render_plan_text(upgrade.value()));
         }
@@ -141,14 +143,16 @@ void Reloader::reload_once(const char* why) {
             return;
         }
     }
-    if (plan.log_level_changed) {
-        const std::string& level =
-            plan.log_level.empty() ? options_.command_line_log_level : plan.log_level;
-        spdlog::set_level(spdlog::level::from_str(level));
+    if (plan.log_level_changed && !options_.log_level_given) {
+        spdlog::set_level(spdlog::level::from_str(
+            plan.log_level.empty() ? options_.command_line_log_level : plan.log_level));
     }
     std::string text;
     for (const std::string& c : plan.changes) {
         text += "\n  - " + c;
+        if (c.starts_with("log level:") && options_.log_level_given) {
+            text += " (not applied: --log-level " + options_.command_line_log_level + " wins)";
+        }
     }
     spdlog::warn("reload of '{}' applied:{}", options_.file, text);
     running_ = next->topology;

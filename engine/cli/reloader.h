@@ -29,15 +29,31 @@ namespace eddy::cli {
 /// metrics (eddy_reloads_total{outcome}).
 class Reloader {
 public:
+    /// What a file looked like: its existence, inode, size and mtime.
+    struct FileStamp {
+        bool exists = false;
+        dev_t dev = 0;
+        ino_t ino = 0;
+        off_t size = 0;
+        int64_t mtime_ns = 0;
+        bool operator==(const FileStamp&) const = default;
+    };
+    static FileStamp stamp_of(const std::string& path);
+
     struct Options {
         std::string file;
         std::vector<std::string> plugins;
         /// The command line's settings, applied over each new topology as
         /// over the first; returns what is wrong, or "".
         std::function<std::string(Topology&)> overrides;
-        /// The level of `--log-level` (used when the file sets none).
+        /// The level of `--log-level` (used when the file sets none), and
+        /// whether it was given: then it wins over the file's `log_level:`.
         std::string command_line_log_level;
+        bool log_level_given = false;
         bool watch = false;
+        /// The file as it was when the running topology was read from it
+        /// (stamp_of() before loading): a change made since is reloaded.
+        FileStamp loaded;
         int poll_ms = 250;
     };
 
@@ -70,16 +86,6 @@ private:
     std::condition_variable cv_;
     bool stopping_ = false;
     std::thread thread_;
-    struct FileStamp {
-        bool exists = false;
-        dev_t dev = 0;
-        ino_t ino = 0;
-        off_t size = 0;
-        int64_t mtime_ns = 0;
-        bool operator==(const FileStamp&) const = default;
-    };
-    /// The file's stamp (existence, inode, size, mtime) as of now.
-    static FileStamp stamp_of(const std::string& path);
     FileStamp applied_;  // the stamp of the file last reloaded (or started from)
     FileStamp seen_;     // the last stamp seen, for waiting until writes settle
 };

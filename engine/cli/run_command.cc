@@ -195,6 +195,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
         "change is refused with its plan logged, and the job runs on; see docs/upgrading.md.");
     CLI::App* root = &app;
     cmd->callback([opts, root, &exit_code] {
+        Reloader::FileStamp stamp = Reloader::stamp_of(opts->file);
         auto loaded = load_and_report(opts->file, opts->plugins);
         if (!loaded) {
             exit_code = kExitUsage;
@@ -281,7 +282,9 @@ void add_run_command(CLI::App& app, int& exit_code) {
         reload_options.overrides = [opts](Topology& t) { return apply_overrides(*opts, t); };
         // Without --log-level, a file that drops `log_level:` goes back to the default.
         reload_options.command_line_log_level = log_level_given ? cli_log_level : "info";
+        reload_options.log_level_given = log_level_given;
         reload_options.watch = opts->watch;
+        reload_options.loaded = stamp;
         Reloader reloader(std::move(reload_options), *job.value(), *topology, g_reload_signalled);
         g_reload_signalled.store(false);
         std::signal(SIGHUP, on_reload_signal);

@@ -25,10 +25,11 @@ struct LoadedTopology {
 };
 
 /// Loads a topology with its `plugins:` and the command line's --plugin
-/// plugins, and validates it, printing every diagnostic to stderr. Returns
-/// nullopt when there is an error.
+/// plugins, and validates it, printing every diagnostic (with `errors_only`,
+/// every error) to stderr. Returns nullopt when there is an error.
 std::optional<LoadedTopology> load_and_report(const std::string& path,
-                                              const std::vector<std::string>& plugins);
+                                              const std::vector<std::string>& plugins,
+                                              bool errors_only = false);
 
 /// The built-ins plus the --plugin plugins; nullptr (after saying why on
 /// stderr) when one cannot be loaded.

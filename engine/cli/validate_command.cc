@@ -31,14 +31,19 @@ std::unique_ptr<Registry> registry_with_plugins(const std::vector<std::string>& 
 }
 
 std::optional<LoadedTopology> load_and_report(const std::string& path,
-                                              const std::vector<std::string>& plugins) {
+                                              const std::vector<std::string>& plugins,
+                                              bool errors_only) {
     Diagnostics diags;
     auto registry = std::make_unique<Registry>(builtin_registry());
     auto topology = load_topology_with_plugins(path, plugins, *registry, diags);
+    size_t shown = 0;
     for (const Diagnostic& d : diags.sorted()) {
-        std::fprintf(stderr, "%s\n", d.to_string().c_str());
+        if (!errors_only || d.severity == Severity::kError) {
+            std::fprintf(stderr, "%s\n", d.to_string().c_str());
+            ++shown;
+        }
     }
-    if (diags.items().size() > 1) {
+    if (shown > 1) {
         std::fprintf(stderr, "%s: %zu error%s, %zu warning%s\n", path.c_str(), diags.error_count(),
                      diags.error_count() == 1 ? "" : "s", diags.warning_count(),
                      diags.warning_count() == 1 ? "" : "s");

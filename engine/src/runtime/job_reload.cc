@@ -137,6 +137,21 @@ Status Job::Impl::apply_reload(ReloadRequest& request) {
         }
         for (const InputRef& in : def.inputs) {
             int ci = job_.topology_.find(in.component);
+            if (SinkRuntime* added = ci < 0 ? running_sink(in.component) : nullptr) {
+                // A sink an earlier reload added: it has only `errors`, and
+                // must close before the new sink does.
+                if (in.output != "errors") {
+                    return Status::not_found("sink '" + def.name + "' reads '" + in.to_string() +
+                                             "': no such output");
+                }
+                if (std::find(close_last_.begin(), close_last_.end(), added) != close_last_.end()) {
+                    return Status::unsupported("sink '" + def.name +
+                                               "' would read the errors of '" + in.component +
+                                               "', which reads the errors of other sinks: that "
+                                               "needs a restart");
+                }
+                continue;
+            }
             if (ci < 0) {
                 return Status::not_found("sink '" + def.name + "' reads '" + in.to_string() +
                                          "', which the running job does not have");
@@ -237,10 +252,15 @@ Status Job::Impl::apply_reload(ReloadRequest& request) {
     for (const auto& link : request.error_links) {
         SinkRuntime* from = running_sink(link.sink);
         SinkRuntime* reader = running_sink(link.reader);
-        int node =
-            job_.plan_.node_of_component[static_cast<size_t>(job_.topology_.find(link.reader))];
+        // The reader may be a sink an earlier reload added: not in the plan.
+        NodeInstance* reading = nullptr;
+        for (auto& shards : instances_) {
+            if (shards.front()->sink == reader) {
+                reading = shards.front().get();
+            }
+        }
         auto& routes = added_routes_.emplace_back();
-        connect(routes, 1, instance(node, 0), link.sink + ".errors", {from_watermark(*from)});
+        connect(routes, 1, *reading, link.sink + ".errors", {from_watermark(*from)});
         from->routes_errors_ = &routes;
         // Flushed and closed after the sinks whose errors it reads.
         auto at = std::find_if(sinks_.begin(), sinks_.end(),
@@ -308,6 +328,14 @@ void Job::Impl::attach_sink(std::unique_ptr<SinkRuntime> sink) {
     NodeInstance& dest = *inst;
     for (const InputRef& in : def.inputs) {
         int ci = job_.topology_.find(in.component);
+        if (ci < 0) {  // the errors of a sink an earlier reload added
+            SinkRuntime& up = *running_sink(in.component);
+            if (up.routes_errors_ == nullptr) {
+                up.routes_errors_ = &added_routes_.emplace_back();
+            }
+            connect(*up.routes_errors_, 1, dest, in.to_string(), {from_watermark(up)});
+            continue;
+        }
         const ComponentDef& up = job_.topology_.components[static_cast<size_t>(ci)];
         auto out = static_cast<size_t>(output_id(up, in.output));
         std::string name = in.to_string();
