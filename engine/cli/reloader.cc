@@ -10,8 +10,13 @@
 
 namespace eddy::cli {
 
-Reloader::Reloader(Options options, Job& job, const Topology& running, std::atomic<bool>& signalled)
-    : options_(std::move(options)), job_(job), running_(running), signalled_(signalled) {
+Reloader::Reloader(Options options, Job& job, const Topology& running,
+                   std::list<LoadedTopology>& applied, std::atomic<bool>& signalled)
+    : options_(std::move(options)),
+      job_(job),
+      running_(running),
+      loaded_(applied),
+      signalled_(signalled) {
     applied_ = options_.loaded;
     seen_ = applied_;
     job_.metrics().reloads().enabled.store(true);

@@ -58,8 +58,10 @@ public:
     };
 
     /// `running` is what `job` was created from; its registry must outlive
-    /// the reloader.
-    Reloader(Options options, Job& job, const Topology& running, std::atomic<bool>& signalled);
+    /// the job. The files reloads apply are kept in `applied`, which must
+    /// outlive the job too.
+    Reloader(Options options, Job& job, const Topology& running, std::list<LoadedTopology>& applied,
+             std::atomic<bool>& signalled);
     ~Reloader();
     Reloader(const Reloader&) = delete;
     Reloader& operator=(const Reloader&) = delete;
@@ -80,7 +82,7 @@ private:
     Topology running_;  // what the job runs now
     // The files reloads applied: they stay loaded, since the components a
     // reload added or changed keep the specs of their registries.
-    std::list<LoadedTopology> loaded_;
+    std::list<LoadedTopology>& loaded_;
     std::atomic<bool>& signalled_;
     std::mutex mu_;
     std::condition_variable cv_;

@@ -2,6 +2,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <list>
 #include <memory>
 
 #include <spdlog/spdlog.h>
@@ -195,6 +196,8 @@ void add_run_command(CLI::App& app, int& exit_code) {
         "change is refused with its plan logged, and the job runs on; see docs/upgrading.md.");
     CLI::App* root = &app;
     cmd->callback([opts, root, &exit_code] {
+        // SIGHUP reloads once the job runs; until then it is ignored, not fatal.
+        auto previous_hup = std::signal(SIGHUP, SIG_IGN);
         Reloader::FileStamp stamp = Reloader::stamp_of(opts->file);
         auto loaded = load_and_report(opts->file, opts->plugins);
         if (!loaded) {
@@ -242,6 +245,9 @@ void add_run_command(CLI::App& app, int& exit_code) {
         if (progress) {
             options.on_progress = print_progress;
         }
+        // The files reloads apply stay loaded as long as the job: the
+        // components they add or change keep specs of their registries.
+        std::list<LoadedTopology> reloaded;
         auto job = Job::create(*topology, options);
         if (!job.is_ok()) {
             std::fprintf(stderr, "eddy: cannot start '%s': %s\n", opts->file.c_str(),
@@ -285,13 +291,14 @@ void add_run_command(CLI::App& app, int& exit_code) {
         reload_options.log_level_given = log_level_given;
         reload_options.watch = opts->watch;
         reload_options.loaded = stamp;
-        Reloader reloader(std::move(reload_options), *job.value(), *topology, g_reload_signalled);
+        Reloader reloader(std::move(reload_options), *job.value(), *topology, reloaded,
+                          g_reload_signalled);
         g_reload_signalled.store(false);
         std::signal(SIGHUP, on_reload_signal);
         reloader.start();
         Status status = job.value()->run();
         reloader.stop();
-        std::signal(SIGHUP, SIG_DFL);
+        std::signal(SIGHUP, previous_hup);
         if (server) {
             server->stop();
         }

@@ -527,6 +527,27 @@ TEST_P(ReloadJobTest, ANewSinkCanReadTheErrorsOfASinkAnEarlierReloadAdded) {
     EXPECT_EQ(live.records_in("bad"), 4u);
 }
 
+TEST_P(ReloadJobTest, TwoNewSinksOneReadingTheOthersErrorsAreAddedInOneReload) {
+    const std::string settings = "parallelism: " + std::to_string(GetParam()) + "\n";
+    LiveJob live;
+    live.start(topology("buy", "", settings), fifo_);
+    ASSERT_FALSE(HasFatalFailure());
+    // `bad` comes first in the file and reads what the new `picky` rejects.
+    Status s = live.reload(topology("buy",
+                                    sink("bad", "picky.errors", (dir_ / "bad.jsonl").string()) +
+                                        "  picky: {type: reject, input: clicks}\n",
+                                    settings));
+    ASSERT_TRUE(s.is_ok()) << s.message();
+    std::string input;
+    for (int i = 0; i < 12; ++i) {
+        input += flagged(i, i % 4 == 0);
+    }
+    live.input.write(input);
+    Status finished = live.finish();
+    ASSERT_TRUE(finished.is_ok()) << finished.message();
+    EXPECT_THAT(ids_in(dir_ / "bad.jsonl"), UnorderedElementsAreArray({0, 4, 8}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Parallelism, ReloadJobTest, ::testing::Values(1, 2),
                          [](const ::testing::TestParamInfo<int>& info) {
                              return "P" + std::to_string(info.param);

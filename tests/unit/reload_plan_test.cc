@@ -226,6 +226,28 @@ TEST(ReloadPlanTest, ANewSinkUnderDeadLetterIsAddedWithTheDeadLetterSinkReadingI
     EXPECT_THAT(p.plan.changes, ElementsAre("sink 'views' (file): new, reading buys"));
 }
 
+TEST(ReloadPlanTest, ANewSinkTakingErrorsFromTheDeadLetterSinkIsRefusedSayingSo) {
+    std::string running = replaced(kRunning, "name: shop\n", "name: shop\ndead_letter: dlq\n") +
+                          "  dlq: {type: file, path: dlq.jsonl}\n";
+    // `dlq` reads `clicks.errors` now; the new sink would take it.
+    Planned p =
+        plan(running, running + "  bad: {type: file, input: clicks.errors, path: bad.jsonl}\n");
+    EXPECT_TRUE(p.plan.refused());
+    EXPECT_THAT(refusals(p.plan),
+                HasSubstr("sink 'bad' (file): reads 'clicks.errors', which the dead-letter sink "
+                          "'dlq' reads now; taking it from the dead-letter sink needs a restart"));
+    EXPECT_THAT(refusals(p.plan), Not(HasSubstr("sink 'dlq' (file): changed")));
+}
+
+TEST(ReloadPlanTest, ANewSinkReadingTheErrorsOfAnotherNewSinkComesAfterIt) {
+    // `late` is first in the file but reads what `first` rejects.
+    Planned p = plan(kRunning, kRunning +
+                                   "  late: {type: file, input: first.errors, path: late.jsonl}\n"
+                                   "  first: {type: file, input: buys, path: first.jsonl}\n");
+    EXPECT_FALSE(p.plan.refused()) << refusals(p.plan);
+    EXPECT_THAT(names(p.plan.added_sinks), ElementsAre("first", "late"));
+}
+
 TEST(ReloadPlanTest, ARunningSinkReadingANewInputOfARunningComponentIsRefused) {
     // Only the errors of a sink new in this reload may be wired into a running sink.
     Planned p = plan(kRunning, replaced(kRunning, "input: buys, path: out.jsonl",

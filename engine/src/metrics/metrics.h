@@ -63,7 +63,7 @@ struct ComponentMetrics {
     /// once in the mailbox of one of this component's instances (at most its
     /// capacity), and the capacity of all of them (0: no mailbox).
     std::atomic<uint64_t> queue_peak{0};
-    uint64_t queue_capacity = 0;
+    std::atomic<uint64_t> queue_capacity{0};  // a reload may add to it while /metrics reads
     /// Operators: time in process_batch()/process() per batch (ns), and the
     /// records of those batches.
     Histogram batch_ns{kBatchTimeBoundsNs, 1e9};

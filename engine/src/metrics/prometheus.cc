@@ -232,7 +232,7 @@ void component_families(Exposition& e, const ComponentMetrics& c, int64_t now_ms
                     state_labels, static_cast<int64_t>(bytes));
         }
     }
-    if (c.queue_capacity > 0) {
+    if (c.queue_capacity.load(std::memory_order_relaxed) > 0) {
         e.gauge("eddy_queue_messages",
                 "Parallel jobs: messages (batches, watermarks) waiting now in the mailboxes of a "
                 "chain's or sink's instances, summed over shards.",
@@ -240,7 +240,7 @@ void component_families(Exposition& e, const ComponentMetrics& c, int64_t now_ms
         e.gauge("eddy_queue_capacity",
                 "Parallel jobs: messages the mailboxes of a chain's or sink's instances hold "
                 "before senders wait, summed over shards.",
-                labels, static_cast<int64_t>(c.queue_capacity));
+                labels, static_cast<int64_t>(c.queue_capacity.load(std::memory_order_relaxed)));
         e.gauge("eddy_queue_peak_messages",
                 "Parallel jobs: the most messages one mailbox of a chain or sink held at once "
                 "(sampled every second).",

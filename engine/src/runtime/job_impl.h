@@ -541,6 +541,9 @@ private:
     void apply_pending_reload();
     Status apply_reload(ReloadRequest& request);
     void attach_sink(std::unique_ptr<SinkRuntime> sink);
+    /// Undoes what opening `op` (null: its open() failed) with `rt` did:
+    /// states registered beyond the first `states`, timers, outputs; closes it.
+    void discard_opened(OperatorRuntime& rt, std::unique_ptr<Operator> op, size_t states);
     /// Adds to `routes` a destination feeding `dest` from `from_shards`
     /// upstream shards whose watermarks are `watermarks`.
     void connect(Routes& routes, int from_shards, NodeInstance& dest, const std::string& from_name,

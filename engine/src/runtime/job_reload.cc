@@ -2,6 +2,7 @@
 // Job::reload(): the live part of a topology reload (runtime/reload.h),
 // applied on the job's thread between two polls while every worker is idle.
 #include <future>
+#include <tuple>
 
 #include <pthread.h>
 
@@ -53,7 +54,15 @@ void Job::Impl::apply_pending_reload() {
         reload_pending_.store(false);
     }
     if (request) {
-        request->done.set_value(apply_reload(*request));
+        Status s = Status::ok();
+        try {
+            s = apply_reload(*request);
+        } catch (const std::exception& e) {
+            s = Status::internal(std::string("the reload threw: ") + e.what());
+        } catch (...) {
+            s = Status::internal("the reload threw");
+        }
+        request->done.set_value(std::move(s));
     }
 }
 
@@ -152,6 +161,16 @@ Status Job::Impl::apply_reload(ReloadRequest& request) {
                 }
                 continue;
             }
+            bool earlier_new_sink = false;
+            for (const ComponentDef& other : request.added_sinks) {
+                if (&other == &def) {
+                    break;
+                }
+                earlier_new_sink |= other.name == in.component && in.output == "errors";
+            }
+            if (earlier_new_sink) {
+                continue;  // wired in before this one (plan_reload() orders them)
+            }
             if (ci < 0) {
                 return Status::not_found("sink '" + def.name + "' reads '" + in.to_string() +
                                          "', which the running job does not have");
@@ -177,49 +196,21 @@ Status Job::Impl::apply_reload(ReloadRequest& request) {
         }
     }
 
-    // New operator instances, opened with the contexts of the ones they
-    // replace (same name, outputs, metrics and timers).
-    for (Swap& swap : swaps) {
-        OperatorRuntime& rt = *swap.inst->ops[swap.k];
-        const ComponentDef* def = nullptr;
-        for (const ComponentDef& d : request.reconfigured) {
-            if (d.name == rt.def_.name) {
-                def = &d;
-            }
-        }
-        auto made = def->spec->make_operator(def->config);
-        if (!made.is_ok()) {
-            return Status(made.status().code(),
-                          "operator '" + def->name + "': " + made.status().message());
-        }
-        size_t states = rt.states_.size();
-        Status opened = Status::ok();
-        try {
-            opened = made.value()->open(rt);
-        } catch (const std::exception& e) {
-            opened = Status::internal(std::string("threw in open(): ") + e.what());
-        }
-        if (rt.states_.size() != states || rt.timers_.pending() > 0) {
-            rt.states_.resize(states);
-            return Status::unsupported(
-                "operator '" + def->name +
-                "' registers state or timers with its new parameters: that needs a restart");
-        }
-        if (!opened.is_ok()) {
-            return Status(opened.code(), "operator '" + def->name +
-                                             "' with its new parameters: " + opened.message());
-        }
-        swap.op = std::move(made.value());
-    }
-
-    // New sinks, opened before anything is wired to them.
+    // New sinks first, then the new operator instances: the sinks touch
+    // nothing of the running job until they are wired in.
     size_t first_def = added_defs_.size();
     std::vector<std::unique_ptr<SinkRuntime>> sinks;
     std::deque<ComponentMetrics> opening_metrics;
-    auto close_opened = [&] {
-        for (auto& s : sinks) {
-            (void)s->sink_->close();
+    auto close_opened_sinks = [&] {
+        for (auto& sink : sinks) {
+            try {
+                (void)sink->sink_->close();
+            } catch (...) {
+                // Closing what is being discarded: nothing more to do.
+            }
         }
+        sinks.clear();
+        added_defs_.resize(first_def);
     };
     for (size_t i = 0; i < request.added_sinks.size(); ++i) {
         const ComponentDef& def = added_defs_.emplace_back(request.added_sinks[i]);
@@ -228,15 +219,68 @@ Status Job::Impl::apply_reload(ReloadRequest& request) {
         // The job's metrics get the sink once it is wired in: one that
         // fails to open leaves no trace in them.
         rt->metrics_ = &opening_metrics.emplace_back();
-        auto made = def.spec->make_sink(def.config);
-        Status s = made.is_ok() ? made.value()->open(*rt) : made.status();
+        Status s = Status::ok();
+        try {
+            auto made = def.spec->make_sink(def.config);
+            s = made.is_ok() ? made.value()->open(*rt) : made.status();
+            if (s.is_ok()) {
+                rt->sink_ = std::move(made.value());
+            }
+        } catch (const std::exception& e) {
+            s = Status::internal(std::string("threw: ") + e.what());
+        }
         if (!s.is_ok()) {
-            close_opened();
-            added_defs_.resize(first_def);
+            close_opened_sinks();
             return Status(s.code(), "sink '" + def.name + "': " + s.message());
         }
-        rt->sink_ = std::move(made.value());
         sinks.push_back(std::move(rt));
+    }
+
+    // New operator instances, opened with the contexts of the ones they
+    // replace (same name, outputs, metrics and timers). A failure undoes
+    // what the ones opened so far did to those contexts.
+    auto undo_swaps = [&](size_t opened) {
+        for (size_t i = 0; i < opened; ++i) {
+            OperatorRuntime& rt = *swaps[i].inst->ops[swaps[i].k];
+            discard_opened(rt, std::move(swaps[i].op), rt.states_.size());
+        }
+        close_opened_sinks();
+    };
+    for (size_t i = 0; i < swaps.size(); ++i) {
+        Swap& swap = swaps[i];
+        OperatorRuntime& rt = *swap.inst->ops[swap.k];
+        const ComponentDef* def = nullptr;
+        for (const ComponentDef& d : request.reconfigured) {
+            if (d.name == rt.def_.name) {
+                def = &d;
+            }
+        }
+        size_t states = rt.states_.size();
+        std::unique_ptr<Operator> made;
+        Status opened = Status::ok();
+        try {
+            auto created = def->spec->make_operator(def->config);
+            if (created.is_ok()) {
+                made = std::move(created.value());
+                opened = made->open(rt);
+            } else {
+                opened = created.status();
+            }
+        } catch (const std::exception& e) {
+            opened = Status::internal(std::string("threw: ") + e.what());
+        }
+        if (opened.is_ok() && (rt.states_.size() != states || rt.timers_.pending() > 0)) {
+            opened = Status::unsupported(
+                "it registers state or timers with its new parameters: that needs a restart");
+        }
+        if (!opened.is_ok()) {
+            // Not closed: its open() did not succeed.
+            discard_opened(rt, nullptr, states);
+            undo_swaps(i);
+            return Status(opened.code(), "operator '" + def->name +
+                                             "' with its new parameters: " + opened.message());
+        }
+        swap.op = std::move(made);
     }
 
     // Commit: nothing below fails.
@@ -282,6 +326,33 @@ Job::Impl::SinkRuntime* Job::Impl::running_sink(const std::string& name) {
         }
     }
     return nullptr;
+}
+
+void Job::Impl::discard_opened(OperatorRuntime& rt, std::unique_ptr<Operator> op, size_t states) {
+    for (size_t h = states; h < rt.states_.size(); ++h) {
+        std::erase_if(shared_states_,
+                      [&](const auto& entry) { return entry.second == rt.states_[h]; });
+    }
+    rt.states_.resize(states);
+    // It had no timers before (apply_reload() checks): cancel every one.
+    std::vector<std::tuple<TimeDomain, int64_t, Value>> timers;
+    rt.timers_.for_each([&](TimeDomain domain, int64_t time, const Value& key) {
+        timers.emplace_back(domain, time, key);
+    });
+    for (const auto& [domain, time, key] : timers) {
+        rt.timers_.cancel(domain, key, time);
+    }
+    if (op) {
+        try {
+            op->close(rt);
+        } catch (...) {
+            // It is being discarded: its failure to close changes nothing.
+        }
+    }
+    // What it emitted (the outputs were empty between two polls) goes nowhere.
+    for (Batch& out : rt.outputs_) {
+        out.clear();
+    }
 }
 
 int64_t Job::Impl::from_watermark(const SinkRuntime& sink) {
@@ -344,6 +415,8 @@ void Job::Impl::attach_sink(std::unique_ptr<SinkRuntime> sink) {
                 if (&src->def_ == &up) {
                     connect(out == 0 ? src->routes_main_ : src->routes_errors_, 1, dest, name,
                             {src->sent_watermark_});
+                    // An idle source holds no watermark back.
+                    dest.combiner.set_idle(dest.combiner.size() - 1, src->idle_);
                 }
             }
         } else if (up.kind == ComponentKind::kSink) {

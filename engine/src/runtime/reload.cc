@@ -89,6 +89,34 @@ bool only_new_errors(const Topology& running, const ComponentDef& old_def, const
     return true;
 }
 
+/// Puts a new sink that reads the `errors` of another new sink after it,
+/// so that each is wired in after what it reads.
+void order_added_sinks(std::vector<const ComponentDef*>& sinks) {
+    std::vector<const ComponentDef*> ordered;
+    while (!sinks.empty()) {
+        size_t before = sinks.size();
+        for (auto it = sinks.begin(); it != sinks.end();) {
+            bool waits =
+                std::any_of((*it)->inputs.begin(), (*it)->inputs.end(), [&](const auto& in) {
+                    return std::any_of(sinks.begin(), sinks.end(), [&](const ComponentDef* s) {
+                        return s->name == in.component;
+                    });
+                });
+            if (waits) {
+                ++it;
+            } else {
+                ordered.push_back(*it);
+                it = sinks.erase(it);
+            }
+        }
+        if (sinks.size() == before) {  // a cycle, which the validator refuses
+            ordered.insert(ordered.end(), sinks.begin(), sinks.end());
+            break;
+        }
+    }
+    sinks = std::move(ordered);
+}
+
 std::string describe(const ComponentDef& c) {
     std::string kind = c.kind == ComponentKind::kSource     ? "source"
                        : c.kind == ComponentKind::kOperator ? "operator"
@@ -225,12 +253,35 @@ ReloadPlan plan_reload(const Topology& running, const Topology& next) {
                            def.watermark.max_out_of_orderness_ms ||
                        old_def.watermark.idle_timeout_ms != def.watermark.idle_timeout_ms;
         }
+        if (changed && def.name == next.dead_letter &&
+            same_value(old_def.config.params(), def.config.params())) {
+            // The validator gives the dead-letter sink the errors nothing
+            // else reads: a new sink that reads some takes them from it.
+            for (const InputRef& in : old_def.inputs) {
+                for (const ComponentDef& added : next.components) {
+                    if (added.kind != ComponentKind::kSink || running.find(added.name) >= 0) {
+                        continue;
+                    }
+                    for (const InputRef& a : added.inputs) {
+                        if (a.to_string() == in.to_string()) {
+                            plan.refusals.push_back(
+                                describe(added) + ": reads '" + in.to_string() +
+                                "', which the dead-letter sink '" + def.name +
+                                "' reads now; taking it from the dead-letter sink needs a "
+                                "restart");
+                            changed = false;
+                        }
+                    }
+                }
+            }
+        }
         if (changed) {
             plan.refusals.push_back(describe(def) +
                                     ": changed; changing a source or a sink needs a restart "
                                     "(a new sink under another name can be added live)");
         }
     }
+    order_added_sinks(plan.added_sinks);
     return plan;
 }
 
