@@ -609,6 +609,82 @@ TEST_F(ReloadTest, APlanThatSwapsAnOperatorThatKeepsStateIsNotAppliedAtAll) {
     EXPECT_EQ(counts_in(dir_ / "windows.jsonl"), each_user(6));
 }
 
+/// `timed`: passes records on; with `arm: true` its open() sets a
+/// processing-time timer, which a live swap must not take (nor leave behind).
+class Timed final : public Operator {
+public:
+    explicit Timed(const Config& cfg) : arm_(cfg.boolean("arm")) {}
+    Status open(OpenContext& ctx) override {
+        if (arm_) {
+            ctx.timers().set(TimeDomain::kProcessingTime, Value::integer(1), INT64_MAX / 2);
+        }
+        return Status::ok();
+    }
+    void process(const Record& r, Emitter& out) override { out.emit(r); }
+
+private:
+    bool arm_;
+};
+
+void register_timed() {
+    Registry& r = testing::test_registry();
+    if (r.find(ComponentKind::kOperator, "timed") != nullptr) {
+        return;
+    }
+    Status s = r.add(OperatorSpec("timed")
+                         .summary("Test: passes records on; may set a timer in open().")
+                         .param(Param::boolean("arm").default_value(false).doc("Set a timer."))
+                         .param(Param::string("tag").default_value("").doc("Changes nothing."))
+                         .factory([](const Config& cfg) -> Result<std::unique_ptr<Operator>> {
+                             return std::unique_ptr<Operator>(new Timed(cfg));
+                         }),
+                     "tests");
+    ASSERT_TRUE(s.is_ok()) << s.message();
+}
+
+TEST_F(ReloadTest, AFailedSwapUndoesWhatTheNewInstancesDidAndTheNextReloadApplies) {
+    register_timed();
+    auto yaml = [&](const std::string& value, const std::string& pace) {
+        return "name: reload\n"
+               "sources:\n"
+               "  clicks: {type: file, path: " +
+               fifo_.string() +
+               ", format: json, event_time: {field: ts, unit: ms}}\n"
+               "operators:\n"
+               "  buys: {type: filter, input: clicks, field: type, op: eq, value: " +
+               value +
+               "}\n"
+               "  pace: {type: timed, input: buys, " +
+               pace +
+               "}\n"
+               "sinks:\n"
+               "  out: {type: file, input: pace, path: " +
+               (dir_ / "out.jsonl").string() + "}\n";
+    };
+    LiveJob live;
+    live.start(yaml("buy", "arm: false"), fifo_);
+    ASSERT_FALSE(HasFatalFailure());
+    live.input.write(records(0, 12));
+    live.await_processed(12);
+
+    // `buys` opens first and is fine; `pace` sets a timer in open(): the
+    // whole reload fails, and neither keeps anything of it.
+    Status s = live.reload(yaml("view", "arm: true"));
+    EXPECT_EQ(s.code(), StatusCode::kUnsupported) << s.message();
+    EXPECT_THAT(s.message(), HasSubstr("operator 'pace' with its new parameters: it registers "
+                                       "state or timers"));
+    live.input.write(records(12, 24));
+    live.await_processed(24);
+
+    // Had the timer stayed, `pace` could not be swapped now ("timers pending").
+    s = live.reload(yaml("view", "arm: false, tag: again"));
+    ASSERT_TRUE(s.is_ok()) << s.message();
+    live.input.write(records(24, 36));
+    Status finished = live.finish();
+    ASSERT_TRUE(finished.is_ok()) << finished.message();
+    EXPECT_EQ(ids_in(dir_ / "out.jsonl"), concat(ids_of("buy", 0, 24), ids_of("view", 24, 36)));
+}
+
 TEST_F(ReloadTest, ANewSinksRejectedRecordsGoToTheDeadLetterSink) {
     const std::string settings = "dead_letter: dlq\n";
     const std::string dlq = "  dlq: {type: file, path: " + (dir_ / "dlq.jsonl").string() + "}\n";
