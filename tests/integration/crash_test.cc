@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "process.h"
 
 namespace {
@@ -35,10 +36,7 @@ const char* kOperators[] = {"humans",  "sessions", "per_user", "profiles", "popu
 // must be exact, and is checked above.
 const char* kSinks[] = {"bots", "sessions", "windows", "profiles", "segments", "drift"};
 
-std::string read_file(const fs::path& p) {
-    std::ifstream in(p);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using eddy::testing::read_file;
 
 size_t occurrences(const fs::path& p, const std::string& needle) {
     std::string text = read_file(p);

@@ -11,18 +11,13 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include "files.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<std::string> read_lines(const fs::path& path) {
-    std::ifstream in(path);
-    std::vector<std::string> lines;
-    for (std::string line; std::getline(in, line);) {
-        lines.push_back(line);
-    }
-    return lines;
-}
+using eddy::testing::read_lines;
 
 class FileToFileTest : public ::testing::Test {
 protected:

@@ -23,6 +23,7 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "harness.h"
 #include "kafka_support.h"
 
@@ -41,10 +42,7 @@ int number_of(const std::string& line) {
     return at == std::string::npos ? -1 : std::stoi(line.substr(at + 4));
 }
 
-std::string read_file(const fs::path& p) {
-    std::ifstream in(p);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using eddy::testing::read_file;
 
 class KafkaDeliveryTest : public ::testing::Test {
 protected:

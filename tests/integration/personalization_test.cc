@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "json_fields.h"
 #include "kafka_support.h"
 #include "process.h"
@@ -36,14 +37,7 @@ using ::testing::HasSubstr;
 using testing::num;
 using testing::raw;
 
-std::vector<std::string> read_lines(const fs::path& path) {
-    std::vector<std::string> lines;
-    std::ifstream in(path);
-    for (std::string line; std::getline(in, line);) {
-        lines.push_back(line);
-    }
-    return lines;
-}
+using eddy::testing::read_lines;
 
 /// Writes `lines[from, to)` to `fd`, each with its newline.
 bool write_lines(int fd, const std::vector<std::string>& lines, size_t from, size_t to) {

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "process.h"
 
 namespace eddy {
@@ -45,10 +46,7 @@ struct Scratch {
     ~Scratch() { fs::remove_all(path); }
 };
 
-std::string read_file(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using eddy::testing::read_file;
 
 // ---------------------------------------------------------------------------
 // The command line

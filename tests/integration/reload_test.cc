@@ -32,6 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "harness.h"
 #include "json_fields.h"
 #include "process.h"
@@ -57,21 +58,9 @@ bool await(const std::function<bool()>& done, int timeout_ms = 10'000) {
     return true;
 }
 
-std::string read_file(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
+using eddy::testing::read_file;
 
-std::vector<std::string> read_lines(const fs::path& path) {
-    std::vector<std::string> lines;
-    std::ifstream in(path);
-    for (std::string line; std::getline(in, line);) {
-        lines.push_back(line);
-    }
-    return lines;
-}
+using eddy::testing::read_lines;
 
 /// Record `i` of the input: event time i s, user u<i % 4>, and a type that
 /// cycles through view, buy, cart (so that some records match neither

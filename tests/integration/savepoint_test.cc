@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "process.h"
 
 namespace {
@@ -33,10 +34,7 @@ using ::testing::Not;
 
 const char* kUserOperators[] = {"sessions", "per_user", "profiles"};
 
-std::string read_file(const fs::path& p) {
-    std::ifstream in(p);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using eddy::testing::read_file;
 
 struct Output {
     int code = -1;

@@ -18,6 +18,7 @@
 
 #include "eddy/json_writer.h"
 
+#include "files.h"
 #include "plugin/loader.h"
 #include "process.h"
 #include "runtime/builtins.h"
@@ -89,12 +90,7 @@ std::string yaml_to_json(const std::string& yaml) {
     return j.str();
 }
 
-std::string read_file(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
+using eddy::testing::read_file;
 
 class SchemaCheckTest : public ::testing::Test {
 protected:

@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "process.h"
 
 namespace {
@@ -28,10 +29,7 @@ namespace fs = std::filesystem;
 
 const char* kOperators[] = {"sessions", "per_user", "profiles"};
 
-std::string read_file(const fs::path& p) {
-    std::ifstream in(p);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using eddy::testing::read_file;
 
 /// The lines of `text` that are not empty.
 std::vector<std::string> lines_of(const std::string& text) {

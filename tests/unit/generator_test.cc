@@ -25,6 +25,7 @@
 #include "eddy/source.h"
 #include "eddy/spec.h"
 
+#include "files.h"
 #include "io/generator_random.h"
 #include "record/json.h"
 #include "runtime/builtins.h"
@@ -149,14 +150,7 @@ std::map<std::string, const UserTruth*> by_user(const Stream& run) {
     return m;
 }
 
-std::vector<std::string> read_lines(const std::string& path) {
-    std::vector<std::string> lines;
-    std::ifstream in(path);
-    for (std::string line; std::getline(in, line);) {
-        lines.push_back(line);
-    }
-    return lines;
-}
+using eddy::testing::read_lines;
 
 std::string kind_of(const UserTruth& t) {
     return t.is_bot ? bot_kind_name(t.bot_kind) : t.segment;
@@ -503,7 +497,7 @@ TEST(GeneratorTest, LatenessNeverExceedsTheBoundInADefaultStream) {
 TEST(GeneratorTest, GroundTruthCoversExactlyTheUsersInTheStream) {
     GeneratorOptions o = with_events(5'000);
     o.users = 3000;  // many users never appear in 5k events
-    o.truth_path = (std::filesystem::path(testing::TempDir()) / "gen_truth.jsonl").string();
+    o.truth_path = (std::filesystem::path(::testing::TempDir()) / "gen_truth.jsonl").string();
     Stream run = generate(o);
     std::map<std::string, uint64_t> counts;
     for (const Ev& e : run.events) {
@@ -756,7 +750,7 @@ TEST(GeneratorSourceTest, RejectsBadConfigs) {
 
 TEST(GeneratorSourceTest, FiniteSourceEmitsThenEndsAndWritesTruth) {
     const std::string truth =
-        (std::filesystem::path(testing::TempDir()) / "src_truth.jsonl").string();
+        (std::filesystem::path(::testing::TempDir()) / "src_truth.jsonl").string();
     std::filesystem::remove(truth);
     auto source = make_source(", events: 2500, seed: 3, truth_path: " + truth);
     ASSERT_NE(source, nullptr);
@@ -837,7 +831,7 @@ int run_eddy(const std::string& args) {
 }
 
 TEST(GenCommandTest, WritesTheModelsStreamAndTruth) {
-    const auto dir = std::filesystem::path(testing::TempDir());
+    const auto dir = std::filesystem::path(::testing::TempDir());
     const std::string out = (dir / "gen_out.jsonl").string();
     const std::string truth = (dir / "gen_cmd_truth.jsonl").string();
     ASSERT_EQ(run_eddy("gen --events 3000 --seed 9 --users 400 --bot-share 0.1 --out " + out +
@@ -856,7 +850,7 @@ TEST(GenCommandTest, WritesTheModelsStreamAndTruth) {
 }
 
 TEST(GenCommandTest, ExitCodes) {
-    const std::string out = (std::filesystem::path(testing::TempDir()) / "gen_x.jsonl").string();
+    const std::string out = (std::filesystem::path(::testing::TempDir()) / "gen_x.jsonl").string();
     EXPECT_EQ(run_eddy("gen --events 10 --out " + out), 0);
     EXPECT_EQ(read_lines(out).size(), 10u);
     EXPECT_EQ(run_eddy("gen --events 10 --bot-share 2 --out " + out), 2);
