@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "count_formats.h"
 #include "harness.h"
 #include "metrics/metrics.h"
 #include "state/operator_meta.h"
@@ -54,30 +55,8 @@ private:
     int64_t seen_ = 0;
 };
 
-/// Two encodings of a count, so that a test can store state in a newer format.
-struct CountV1 {
-    int64_t n = 0;
-};
-struct CountV2 {
-    int64_t n = 0;
-};
-
-}  // namespace
-
-template <>
-struct Codec<CountV1> {
-    static constexpr uint8_t kVersion = 1;
-    static void encode(const CountV1& c, StateWriter& w) { w.i64(c.n); }
-    static bool decode(StateReader& r, uint8_t, CountV1& c) { return r.i64(c.n); }
-};
-template <>
-struct Codec<CountV2> {
-    static constexpr uint8_t kVersion = 2;
-    static void encode(const CountV2& c, StateWriter& w) { w.i64(c.n); }
-    static bool decode(StateReader& r, uint8_t, CountV2& c) { return r.i64(c.n); }
-};
-
-namespace {
+using testing::CountV1;
+using testing::CountV2;
 
 /// `counter`: counts records per key in a state named `count` whose format
 /// version is the `version` parameter (1 or 2); emits {key, n} per record.

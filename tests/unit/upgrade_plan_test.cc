@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "count_formats.h"
 #include "harness.h"
 #include "state/store.h"
 
@@ -25,29 +26,8 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-struct CountV1 {
-    int64_t n = 0;
-};
-struct CountV2 {
-    int64_t n = 0;
-};
-
-}  // namespace
-
-template <>
-struct Codec<CountV1> {
-    static constexpr uint8_t kVersion = 1;
-    static void encode(const CountV1& c, StateWriter& w) { w.i64(c.n); }
-    static bool decode(StateReader& r, uint8_t, CountV1& c) { return r.i64(c.n); }
-};
-template <>
-struct Codec<CountV2> {
-    static constexpr uint8_t kVersion = 2;
-    static void encode(const CountV2& c, StateWriter& w) { w.i64(c.n); }
-    static bool decode(StateReader& r, uint8_t, CountV2& c) { return r.i64(c.n); }
-};
-
-namespace {
+using testing::CountV1;
+using testing::CountV2;
 
 /// `counted`: counts records per key in state `count` (format `version`),
 /// emits {n}. `layout: none` keeps no `count`, `extra_first` registers a

@@ -265,19 +265,9 @@ Status Job::Impl::build_routes() {
             routes_[ci].push_back(std::make_unique<Routes>());
         }
     }
-    auto output_id = [&](const ComponentDef& c, const std::string& output) -> size_t {
-        if (output.empty()) {
-            return 0;
-        }
-        if (output == "errors") {
-            return c.spec->outputs.size() + 1;
-        }
-        for (size_t i = 0; i < c.spec->outputs.size(); ++i) {
-            if (c.spec->outputs[i].name == output) {
-                return i + 1;
-            }
-        }
-        return 0;
+    // The validator checked every output named: none is unknown.
+    auto output_id = [](const ComponentDef& c, const std::string& output) {
+        return static_cast<size_t>(detail::output_id(c, output));
     };
 
     for (const PlanEdge& e : plan.edges) {

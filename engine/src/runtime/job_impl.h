@@ -54,6 +54,23 @@ inline spdlog::level::level_enum to_spdlog(LogLevel level) {
     return spdlog::level::info;
 }
 
+/// The id of `output` among `def`'s outputs (0 main, then the spec's
+/// outputs, then `errors`); -1 when it has none of that name.
+inline int output_id(const ComponentDef& def, std::string_view output) {
+    if (output.empty()) {
+        return 0;
+    }
+    if (output == "errors") {
+        return static_cast<int>(def.spec->outputs.size()) + 1;
+    }
+    for (size_t i = 0; i < def.spec->outputs.size(); ++i) {
+        if (def.spec->outputs[i].name == output) {
+            return static_cast<int>(i) + 1;
+        }
+    }
+    return -1;
+}
+
 /// Where a sink writes, for the run summary: its `path`, or standard output.
 inline void set_destination(ComponentMetrics& metrics, const ComponentDef& sink) {
     if (sink.config.has("path")) {

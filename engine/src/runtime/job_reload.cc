@@ -80,26 +80,7 @@ void Job::Impl::close_reloads() {
     }
 }
 
-namespace {
-
-/// The index of `output` among `def`'s output ids (0 main, then the
-/// spec's outputs, then `errors`); -1 when it has none of that name.
-int output_id(const ComponentDef& def, const std::string& output) {
-    if (output.empty()) {
-        return 0;
-    }
-    if (output == "errors") {
-        return static_cast<int>(def.spec->outputs.size()) + 1;
-    }
-    for (size_t i = 0; i < def.spec->outputs.size(); ++i) {
-        if (def.spec->outputs[i].name == output) {
-            return static_cast<int>(i) + 1;
-        }
-    }
-    return -1;
-}
-
-}  // namespace
+using detail::output_id;
 
 Status Job::Impl::apply_reload(ReloadRequest& request) {
     // Check everything before changing anything: a reload is all or nothing.
