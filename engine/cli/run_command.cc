@@ -89,7 +89,27 @@ struct RunOptions {
     std::string metrics_interval;
     std::string http;
     std::string http_port_file;
+    std::string instance_id;
 };
+
+/// `cfg` with librdkafka property `name` set to `value` in its `properties`.
+Config with_kafka_property(const Config& cfg, const std::string& name, const std::string& value) {
+    ConfigValue params = cfg.params();
+    ConfigValue* properties = nullptr;
+    for (auto& [key, v] : params.mutable_entries()) {
+        if (key == "properties" && v.is_map()) {
+            properties = &v;
+        }
+    }
+    if (properties == nullptr) {
+        params.mutable_entries().emplace_back("properties", ConfigValue::map({}));
+        properties = &params.mutable_entries().back().second;
+    }
+    auto& entries = properties->mutable_entries();
+    std::erase_if(entries, [&](const ConfigValue::Entry& e) { return e.first == name; });
+    entries.emplace_back(name, ConfigValue::string(value));
+    return Config(cfg.component(), cfg.type(), std::move(params), cfg.location());
+}
 
 /// Applies the command line's settings over the topology's; "" or what is wrong.
 std::string apply_overrides(const RunOptions& o, Topology& t) {
@@ -101,6 +121,21 @@ std::string apply_overrides(const RunOptions& o, Topology& t) {
             return "--http: " + why;
         }
         t.serve.listen = o.http;
+    }
+    if (!o.instance_id.empty()) {
+        // Static membership: a process that restarts within the session
+        // timeout gets its partitions back without a rebalance.
+        bool found = false;
+        for (ComponentDef& def : t.components) {
+            if (def.kind == ComponentKind::kSource && def.type == "kafka" &&
+                def.config.has("scale_out") && def.config.string("scale_out") == "kafka") {
+                def.config = with_kafka_property(def.config, "group.instance.id", o.instance_id);
+                found = true;
+            }
+        }
+        if (!found) {
+            return "--instance-id needs a kafka source with scale_out: kafka";
+        }
     }
     if (!o.http_port_file.empty() && t.serve.listen.empty()) {
         return "--http-port-file needs the HTTP API: give --http or `serve: {listen: ...}`";
@@ -183,6 +218,10 @@ void add_run_command(CLI::App& app, int& exit_code) {
                     "e.g. 127.0.0.1:8080; overrides `serve.listen` (docs/serving.md)");
     cmd->add_option("--http-port-file", opts->http_port_file,
                     "Write the HTTP API's port to this file once it listens (with port 0)");
+    cmd->add_option("--instance-id", opts->instance_id,
+                    "With scale_out: kafka, this process's stable id in the consumer group "
+                    "(static membership: restarted within the session timeout, it gets its "
+                    "partitions back without a rebalance); one per process");
     cmd->add_flag("--no-state", opts->no_state,
                   "Ignore the topology's state block: keep state in memory only, no checkpoints");
     cmd->add_flag("--watch", opts->watch,

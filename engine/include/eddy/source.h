@@ -2,8 +2,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "eddy/context.h"
 #include "eddy/record.h"
@@ -77,6 +79,40 @@ public:
     /// position() was made durable: the source may acknowledge its input
     /// upstream (the kafka source commits its offsets to the group).
     virtual void checkpointed() {}
+
+    // Scale-out (docs/scale-out.md): a source whose input is split into
+    // partitions that several processes share, each partition's keyed state
+    // moving with it. Only the runtime calls these, on the polling thread.
+
+    /// How many partitions the input has; 0 for a source that does not scale
+    /// out. Known after open().
+    virtual int32_t partition_count() const { return 0; }
+    /// The partitions this process gains or loses, waiting for the runtime,
+    /// or nothing. Asked after every poll(). Once a change is pending, the
+    /// source emits nothing more from revoked partitions, and nothing from
+    /// assigned ones, until complete_change().
+    struct PartitionChange {
+        bool assigned = false;  ///< Gained; else revoked.
+        std::vector<int32_t> partitions;
+    };
+    virtual bool pending_change(PartitionChange& change) {
+        (void)change;
+        return false;
+    }
+    /// The runtime has moved the state of the pending change: revoked
+    /// partitions were checkpointed and their state dropped; assigned ones
+    /// had their state restored, and `resume` says where each continues (a
+    /// partition without an entry starts where the source would start it).
+    virtual Status complete_change(const std::map<int32_t, int64_t>& resume) {
+        (void)resume;
+        return Status::ok();
+    }
+    /// The next offset to read of a partition this process owns (everything
+    /// before it was emitted), or -1 when nothing of it was read.
+    virtual int64_t partition_offset(int32_t partition) const {
+        (void)partition;
+        return -1;
+    }
 };
 
 /// What a sink can ask the runtime: everything a component can, plus a way

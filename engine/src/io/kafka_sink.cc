@@ -76,6 +76,10 @@ public:
         // Retries cannot duplicate or reorder messages; set before
         // `properties`, which may say otherwise.
         EDDY_RETURN_IF_ERROR(conf.set("enable.idempotence", "true", name_));
+        // Keys go where the Java client and Kafka Streams put them (librdkafka's
+        // default hashes with CRC32), so that a job with scale_out: kafka can
+        // read what this sink writes (docs/scale-out.md).
+        EDDY_RETURN_IF_ERROR(conf.set("partitioner", "murmur2_random", name_));
         EDDY_RETURN_IF_ERROR(conf.apply(o_.client, name_));
         rd_kafka_conf_set_dr_msg_cb(conf.get(), &KafkaSink::on_delivery);
         rd_kafka_conf_set_log_cb(conf.get(), &KafkaSink::on_log);

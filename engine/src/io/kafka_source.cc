@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -60,7 +61,7 @@ class KafkaSource final : public Source {
 public:
     KafkaSource(std::string name, KafkaClientOptions client, std::vector<std::string> topics,
                 std::string group, Assignment assignment, StartAt start, std::string key_field,
-                bool until_end, DecoderOptions decoder)
+                bool until_end, bool scale_out, DecoderOptions decoder)
         : name_(std::move(name)),
           client_(std::move(client)),
           topics_(std::move(topics)),
@@ -69,11 +70,15 @@ public:
           start_(start),
           key_field_name_(std::move(key_field)),
           until_end_(until_end),
+          scale_out_(scale_out),
           options_(std::move(decoder)) {}
 
     ~KafkaSource() override {
         ctx_ = nullptr;  // librdkafka may log while it shuts down
         shut_down();
+        for (Pending& p : pending_) {
+            rd_kafka_topic_partition_list_destroy(p.list);
+        }
     }
 
     Status open(ComponentContext& ctx) override {
@@ -94,6 +99,12 @@ public:
         // `eddy broker`: 2.7 s, 1.7 s with this). queued.max.messages.kbytes
         // (64 MiB) still bounds the memory.
         EDDY_RETURN_IF_ERROR(conf.set("queued.min.messages", "1000000", name_));
+        if (scale_out_) {
+            // A process joining or leaving moves only the partitions that must
+            // move, not all of them (docs/scale-out.md).
+            EDDY_RETURN_IF_ERROR(
+                conf.set("partition.assignment.strategy", "cooperative-sticky", name_));
+        }
         EDDY_RETURN_IF_ERROR(conf.apply(client_, name_));
         EDDY_RETURN_IF_ERROR(conf.set("group.id", group_, name_));
         // Offsets are Eddy's: stored in checkpoints, committed to Kafka after them.
@@ -178,8 +189,62 @@ public:
         // A group's assignment may still be on its way while none is known;
         // `all` assigned everything there is at the first poll.
         bool assigned = assignment_ == Assignment::kAll || !assigned_.empty();
-        return until_end_ && assigned && at_end_.size() == assigned_.size() ? PollStatus::kEnd
-                                                                            : PollStatus::kIdle;
+        return until_end_ && assigned && pending_.empty() && at_end_.size() == assigned_.size()
+                   ? PollStatus::kEnd
+                   : PollStatus::kIdle;
+    }
+
+    int32_t partition_count() const override { return scale_out_ ? partition_count_ : 0; }
+
+    bool pending_change(PartitionChange& change) override {
+        if (pending_.empty()) {
+            return false;
+        }
+        const Pending& p = pending_.front();
+        change.assigned = p.assigned;
+        change.partitions.clear();
+        for (int i = 0; i < p.list->cnt; ++i) {
+            change.partitions.push_back(p.list->elems[i].partition);
+        }
+        return true;
+    }
+
+    Status complete_change(const std::map<int32_t, int64_t>& resume) override {
+        if (pending_.empty()) {
+            return Status::ok();
+        }
+        Pending p = pending_.front();
+        pending_.pop_front();
+        std::unique_ptr<rd_kafka_topic_partition_list_t, void (*)(rd_kafka_topic_partition_list_t*)>
+            owned(p.list, rd_kafka_topic_partition_list_destroy);
+        last_rkt_ = nullptr;
+        if (!p.assigned) {
+            // Their offsets are the next owner's now (the changelog has them).
+            for (int i = 0; i < p.list->cnt; ++i) {
+                next_.erase({p.list->elems[i].topic, p.list->elems[i].partition});
+            }
+            return unassign(rk_, p.list, p.cooperative);
+        }
+        // Where the state says each partition continues; the others start
+        // at the group's committed offset, else at `start`.
+        for (int i = 0; i < p.list->cnt; ++i) {
+            rd_kafka_topic_partition_t& tp = p.list->elems[i];
+            tp.offset = RD_KAFKA_OFFSET_INVALID;
+            if (auto it = resume.find(tp.partition); it != resume.end()) {
+                next_[{tp.topic, tp.partition}] = it->second;
+            } else {
+                next_.erase({tp.topic, tp.partition});
+            }
+        }
+        return assign(rk_, p.list, p.cooperative);
+    }
+
+    int64_t partition_offset(int32_t partition) const override {
+        if (topics_.empty()) {
+            return -1;
+        }
+        auto it = next_.find({topics_.front(), partition});
+        return it == next_.end() ? -1 : it->second;
     }
 
     SourceProgress progress() const override { return {consumed_, 0, false}; }
@@ -222,6 +287,11 @@ public:
         }
         if (!r.done()) {
             return Status::invalid_argument(prefix() + "the stored Kafka position is damaged");
+        }
+        if (scale_out_) {
+            // Where each partition continues is the changelog's business: the
+            // runtime says so when the group assigns it (complete_change()).
+            return Status::ok();
         }
         next_ = std::move(stored);
         last_rkt_ = nullptr;
@@ -396,6 +466,11 @@ private:
                 missing += (missing.empty() ? "'" : ", '") + t + "'";
             }
         }
+        for (int i = 0; i < md->topic_cnt && scale_out_; ++i) {
+            if (md->topics[i].topic == topics_.front()) {
+                partition_count_ = md->topics[i].partition_cnt;
+            }
+        }
         for (int i = 0; i < md->topic_cnt && assignment_ == Assignment::kAll; ++i) {
             const rd_kafka_metadata_topic_t& topic = md->topics[i];
             bool wanted = std::find(topics_.begin(), topics_.end(), topic.topic) != topics_.end();
@@ -422,10 +497,14 @@ private:
     }
 
     size_t emit(rd_kafka_message_t* m, SourceEmitter& out) {
-        ++consumed_;
         if (m->rkt != last_rkt_ || m->partition != last_partition_) {
             // A lookup (and a topic string) per change of partition, not per message.
             std::pair<std::string, int32_t> tp{rd_kafka_topic_name(m->rkt), m->partition};
+            if (scale_out_ && assigned_.count(tp) == 0) {
+                // Revoked, its state on its way to the next owner: that
+                // owner reads it from the changelog's offset.
+                return 0;
+            }
             at_end_.erase(tp);
             last_next_ = &next_[tp];
             last_split_id_ =
@@ -433,12 +512,20 @@ private:
             last_rkt_ = m->rkt;
             last_partition_ = m->partition;
         }
+        ++consumed_;
         *last_next_ = m->offset + 1;
         std::string_view payload(static_cast<const char*>(m->payload), m->len);
         // Each partition gets a watermark of its own.
         if (last_split_id_ != last_split_) {
             out.set_split(last_split_id_);
             last_split_ = last_split_id_;
+        }
+        if (scale_out_ && !key_in_partition(m)) {
+            out.error(std::string(rd_kafka_topic_name(m->rkt)) + "/" +
+                          std::to_string(m->partition) + "@" + std::to_string(m->offset) + ": " +
+                          key_problem(m),
+                      m->offset, truncate_utf8(payload, kRawErrorBytes));
+            return 0;
         }
         Record& record = out.append();
         Status s = decoder_->decode(payload, record);
@@ -461,6 +548,28 @@ private:
             record.set(key_field_, std::string_view(static_cast<const char*>(m->key), m->key_len));
         }
         return 1;
+    }
+
+    /// scale_out: whether Kafka's default (murmur2) partitioner puts the
+    /// message's key in the partition it came from, as the state assumes.
+    bool key_in_partition(const rd_kafka_message_t* m) const {
+        return m->key != nullptr &&
+               rd_kafka_msg_partitioner_murmur2(nullptr, m->key, m->key_len, partition_count_,
+                                                nullptr, nullptr) == m->partition;
+    }
+
+    std::string key_problem(const rd_kafka_message_t* m) const {
+        if (m->key == nullptr) {
+            return "the message has no key; with scale_out: kafka every message needs one (the "
+                   "state of a key lives in its partition)";
+        }
+        std::string_view key(static_cast<const char*>(m->key), m->key_len);
+        return "key '" + std::string(truncate_utf8(key, 64)) + "' belongs in partition " +
+               std::to_string(rd_kafka_msg_partitioner_murmur2(
+                   nullptr, m->key, m->key_len, partition_count_, nullptr, nullptr)) +
+               " by Kafka's default partitioner (murmur2), not here: produce with "
+               "partitioner=murmur2_random (the Java client's default) so that each key's "
+               "state has one partition";
     }
 
     void handle_error(rd_kafka_message_t* m) {
@@ -498,6 +607,27 @@ private:
     void rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                    rd_kafka_topic_partition_list_t* partitions) {
         bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+        if (scale_out_ && !closing_ &&
+            (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ||
+             err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)) {
+            // The state must move first: the runtime asks pending_change()
+            // after this poll, and complete_change() (un)assigns. Until then
+            // librdkafka holds the rebalance, so no other process reads a
+            // revoked partition before its last checkpoint is in the changelog.
+            bool assigned = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+            ++rebalances_;
+            rebalances_metric_.add();
+            if (!assigned) {
+                for (int i = 0; i < partitions->cnt; ++i) {
+                    forget_assigned({partitions->elems[i].topic, partitions->elems[i].partition});
+                }
+                assigned_metric_.set(static_cast<int64_t>(assigned_.size()));
+            }
+            last_rkt_ = nullptr;  // emit() skips revoked partitions from now on
+            pending_.push_back(
+                {assigned, cooperative, rd_kafka_topic_partition_list_copy(partitions)});
+            return;
+        }
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
             ++rebalances_;
             rebalances_metric_.add();
@@ -515,30 +645,45 @@ private:
                 rebalances_metric_.add();
             }
             for (int i = 0; i < partitions->cnt; ++i) {
-                std::pair<std::string, int32_t> tp{partitions->elems[i].topic,
-                                                   partitions->elems[i].partition};
-                assigned_.erase(tp);
-                at_end_.erase(tp);
-                if (auto it = lag_metric_.find(tp); it != lag_metric_.end() && !closing_) {
-                    it->second.retire();
-                    lag_metric_.erase(it);
-                }
+                forget_assigned({partitions->elems[i].topic, partitions->elems[i].partition});
             }
             if (!closing_) {
                 assigned_metric_.set(static_cast<int64_t>(assigned_.size()));
             }
-            if (cooperative) {
-                rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, partitions);
-                if (e != nullptr) {
-                    rd_kafka_error_destroy(e);
-                }
-            } else {
-                rd_kafka_assign(rk, nullptr);
-            }
+            Status s = unassign(rk, partitions, cooperative);
+            (void)s;  // the consumer is closing or the group moves on
             return;
         }
         logged_warn(std::string("rebalance failed: ") + rd_kafka_err2str(err));
         rd_kafka_assign(rk, nullptr);
+    }
+
+    /// A partition leaves the assignment: it is read no more.
+    void forget_assigned(const std::pair<std::string, int32_t>& tp) {
+        assigned_.erase(tp);
+        at_end_.erase(tp);
+        if (auto it = lag_metric_.find(tp); it != lag_metric_.end() && !closing_) {
+            it->second.retire();
+            lag_metric_.erase(it);
+        }
+    }
+
+    Status unassign(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* partitions, bool cooperative) {
+        if (cooperative) {
+            rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, partitions);
+            if (e != nullptr) {
+                std::string message = rd_kafka_error_string(e);
+                rd_kafka_error_destroy(e);
+                return Status::io_error(prefix() + "releasing partitions failed: " + message);
+            }
+            return Status::ok();
+        }
+        rd_kafka_resp_err_t err = rd_kafka_assign(rk, nullptr);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            return Status::io_error(prefix() +
+                                    "releasing partitions failed: " + rd_kafka_err2str(err));
+        }
+        return Status::ok();
     }
 
     /// Assigns `partitions` (offsets RD_KAFKA_OFFSET_INVALID), from a group
@@ -697,7 +842,17 @@ private:
     StartAt start_;
     std::string key_field_name_;
     bool until_end_;
+    bool scale_out_;
     DecoderOptions options_;
+    // scale_out: the topic's partitions, and (un)assignments waiting for the
+    // runtime to move their state.
+    int32_t partition_count_ = 0;
+    struct Pending {
+        bool assigned;
+        bool cooperative;
+        rd_kafka_topic_partition_list_t* list;
+    };
+    std::deque<Pending> pending_;
     ComponentContext* ctx_ = nullptr;
     std::unique_ptr<LineDecoder> decoder_;
     FieldId key_field_ = kInvalidField;
@@ -819,7 +974,15 @@ EDDY_REGISTER_SOURCE(kafka) {
                         "(as `kcat -e`): for backfills and tests. Default: run forever."))
         .param(Param::string("key_field")
                    .doc("Store the message key (as a string) in this field, e.g. to key "
-                        "operators by it."));
+                        "operators by it."))
+        .param(Param::enumeration("scale_out", {"none", "kafka"})
+                   .default_value("none")
+                   .doc("kafka: several `eddy run` processes share the group and its "
+                        "partitions, and each partition's keyed state moves with it through "
+                        "the changelog topic `<topology>-changelog` (docs/scale-out.md). Needs "
+                        "key_field, one topic, a state dir, and operators keyed by key_field; "
+                        "messages must be partitioned by Kafka's default (murmur2) "
+                        "partitioner."));
     eddy::add_decoder_params(spec);
     spec.example("Clicks from a local test broker (`eddy broker --topic clicks`)", R"(sources:
   clicks:
@@ -868,7 +1031,8 @@ EDDY_REGISTER_SOURCE(kafka) {
                 cfg.component(), std::move(client).value(), std::move(topics), std::move(group),
                 assignment, start.value(),
                 cfg.has("key_field") ? cfg.string("key_field") : std::string(),
-                cfg.boolean("until_end"), std::move(options).value()));
+                cfg.boolean("until_end"), cfg.string("scale_out") == "kafka",
+                std::move(options).value()));
         });
     return spec.build();
 }

@@ -17,11 +17,10 @@
 #include "state/savepoint.h"
 
 namespace eddy {
-namespace {
 
-constexpr uint8_t kMetaVersion = 1;
+namespace detail {
 
-Value decode_key(std::string_view encoded, std::string& storage) {
+Value decode_state_key(std::string_view encoded, std::string& storage) {
     if (encoded.empty()) {
         return Value::null();
     }
@@ -52,6 +51,12 @@ Value decode_key(std::string_view encoded, std::string& storage) {
     }
     return Value::null();
 }
+
+}  // namespace detail
+
+namespace {
+
+constexpr uint8_t kMetaVersion = 1;
 
 /// Whether the job may start from `savepoint` with `dir` as its state.dir;
 /// checked before --fresh deletes anything.
@@ -459,7 +464,7 @@ Status Job::Impl::restore() {
                 uint16_t group = state::get_u16(k);
                 auto domain = static_cast<TimeDomain>(k[2]);
                 int64_t time = state::get_time(k.substr(3));
-                Value key = decode_key(k.substr(11), storage);
+                Value key = detail::decode_state_key(k.substr(11), storage);
                 runtime_of(shard_of_key_group(group, parallelism))->timers_.set(domain, key, time);
             }
         }
@@ -731,6 +736,9 @@ Status Job::Impl::checkpoint() {
     std::string scratch;
     std::vector<std::pair<std::string, std::string>> puts;
     EDDY_RETURN_IF_ERROR(commit_spilled(batch));
+    if (scale_out_) {
+        scale_out_->changelog->begin(checkpoint_id_ + 1);
+    }
     for (auto& shards : instances_) {
         for (auto& inst : shards) {
             for (auto& op : inst->ops) {
@@ -758,8 +766,14 @@ Status Job::Impl::checkpoint() {
                                         family, state::entry_key(state::key_group_of_encoded(key),
                                                                  index, key));
                                     (void)s;
+                                    if (scale_out_) {
+                                        log_entry(name, index, key, std::nullopt);
+                                    }
                                 },
                                 [&](std::string_view key, std::string_view value) {
+                                    if (scale_out_) {
+                                        log_entry(name, index, key, value);
+                                    }
                                     puts.emplace_back(
                                         state::entry_key(state::key_group_of_encoded(key), index,
                                                          key),
@@ -800,6 +814,9 @@ Status Job::Impl::checkpoint() {
                         [&](bool added, TimeDomain domain, int64_t time, const Value& key) {
                             scratch.clear();
                             encode_state_key(key, scratch);
+                            if (scale_out_) {
+                                log_timer(name, domain, time, scratch, added);
+                            }
                             std::string k;
                             state::put_u16(k, state::key_group_of_encoded(scratch));
                             k.push_back(static_cast<char>(domain));
@@ -864,6 +881,10 @@ Status Job::Impl::checkpoint() {
     store_->put_meta(batch, "topology", topo.name.empty() ? topo.file : topo.name);
     store_->put_meta(batch, "checkpoint", id);
     std::vector<std::pair<std::string, state::Expiry>> expiries = record_expiry(batch);
+    if (scale_out_) {
+        // The changelog has the checkpoint before the store says it is done.
+        EDDY_RETURN_IF_ERROR(publish_changelog(batch));
+    }
     auto built = std::chrono::steady_clock::now();
     EDDY_RETURN_IF_ERROR(store_->commit(batch));
     ++checkpoints_;

@@ -164,6 +164,7 @@ Status Job::Impl::build() {
     if (resuming_) {
         EDDY_RETURN_IF_ERROR(restore());
     }
+    EDDY_RETURN_IF_ERROR(open_scale_out());
     if (store_) {
         EDDY_RETURN_IF_ERROR(bind_state());
         job_.metrics_.checkpoints().enabled.store(true);
@@ -1076,6 +1077,9 @@ Status Job::Impl::run() {
         if (!threaded_) {
             fire_processing_timers();
             run_all_tasks();
+        }
+        if (scale_out_) {
+            move_partitions();
         }
         if (all_ended) {
             break;

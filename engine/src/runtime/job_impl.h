@@ -25,6 +25,7 @@
 #include "runtime/parallel_decode.h"
 #include "runtime/plan.h"
 #include "runtime/reload.h"
+#include "runtime/scale_out.h"
 #include "runtime/tap.h"
 #include "state/backing.h"
 #include "state/expiry.h"
@@ -79,6 +80,10 @@ inline void set_destination(ComponentMetrics& metrics, const ComponentDef& sink)
         metrics.destination = "standard output";
     }
 }
+
+/// A state key encoded by eddy::encode_state_key, as a Value (strings and
+/// vectors viewing `storage`).
+Value decode_state_key(std::string_view encoded, std::string& storage);
 
 }  // namespace detail
 
@@ -569,6 +574,23 @@ private:
     SinkRuntime* running_sink(const std::string& name);
 
     // State and checkpoints (checkpoint.cc).
+    // Scale-out (job_scale_out.cc, docs/scale-out.md).
+    Status open_scale_out();
+    /// Moves state for the partitions the scale-out source gains or loses.
+    void move_partitions();
+    Status restore_partitions(const std::vector<int32_t>& partitions,
+                              std::map<int32_t, int64_t>& resume);
+    Status drop_partitions(const std::set<int32_t>& partitions);
+    void note_restore(int32_t partition, int64_t ms, uint64_t records);
+    /// checkpoint(): a keyed entry (value nullopt: erased) or a timer change
+    /// for the changelog, and the markers of the checkpoint.
+    void log_entry(const std::string& op, uint8_t handle, std::string_view encoded,
+                   std::optional<std::string_view> value);
+    void log_timer(const std::string& op, TimeDomain domain, int64_t time, std::string_view encoded,
+                   bool added);
+    Status publish_changelog(rocksdb::WriteBatch& batch);
+    std::unique_ptr<ScaleOut> scale_out_;
+
     Status open_state();
     Status restore();
     Status check_compatibility();

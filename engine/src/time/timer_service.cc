@@ -69,6 +69,24 @@ void TimerService::cancel(TimeDomain domain, const Value& key, int64_t time) {
     }
 }
 
+size_t TimerService::drop_if(const std::function<bool(const Value&)>& drop) {
+    size_t dropped = 0;
+    for (std::set<Entry>* set : {&event_, &processing_}) {
+        for (auto it = set->begin(); it != set->end();) {
+            if (!drop(key_of(*it))) {
+                ++it;
+                continue;
+            }
+            if (!it->saved) {
+                --unsaved_;
+            }
+            it = set->erase(it);
+            ++dropped;
+        }
+    }
+    return dropped;
+}
+
 void TimerService::removed(TimeDomain domain, Entry&& e) {
     if (!e.saved) {
         --unsaved_;

@@ -43,6 +43,11 @@ public:
     void track_changes(bool on) { track_changes_ = on; }
     /// Forgets the changes (after a restore, the timers equal what is stored).
     void mark_clean();
+    /// Removes every pending timer whose key `drop` accepts, as if it had
+    /// never been set: no change is recorded (scale-out moves a partition's
+    /// timers away after a checkpoint, and deletes their stored copies).
+    /// Returns how many.
+    size_t drop_if(const std::function<bool(const Value&)>& drop);
     /// Calls f(domain, time, key) for every pending timer, in time order per domain.
     void for_each(const std::function<void(TimeDomain, int64_t, const Value&)>& f) const;
 

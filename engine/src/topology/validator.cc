@@ -13,6 +13,7 @@
 
 #include "serve/address.h"
 #include "topology/scalar.h"
+#include "topology/scale_out_rules.h"
 #include "topology/suggest.h"
 #include "topology/yaml_loader.h"
 
@@ -345,6 +346,7 @@ public:
         check_serve_views();
         check_graph();
         check_renames();
+        check_scale_out(topo_, diags_);
         if (diags_.has_errors()) {
             return std::nullopt;
         }

@@ -1,0 +1,517 @@
+// SPDX-License-Identifier: Apache-2.0
+// Scale-out through a Kafka consumer group (docs/scale-out.md): the state
+// of each input partition moves with the partition, through the job's
+// changelog topic.
+#include <chrono>
+#include <filesystem>
+#include <random>
+
+#include "eddy/codec.h"
+
+#include "io/kafka_common.h"
+#include "runtime/job_impl.h"
+
+namespace eddy {
+namespace {
+
+constexpr char kEntryKind = 'k';
+constexpr char kTimerKind = 't';
+
+std::string local_meta_key(int32_t partition) {
+    return "scaleout/" + std::to_string(partition);
+}
+
+std::string changelog_prefix(char kind, std::string_view op) {
+    std::string k(1, kind);
+    state::put_u16(k, static_cast<uint16_t>(op.size()));
+    k.append(op);
+    return k;
+}
+
+/// A changelog key split into its parts; false when it is not one of ours.
+struct ParsedKey {
+    char kind = 0;
+    std::string_view op;
+    uint8_t handle = 0;                          // entries
+    TimeDomain domain = TimeDomain::kEventTime;  // timers
+    int64_t time = 0;
+    std::string_view encoded;
+};
+
+bool parse_changelog_key(std::string_view k, ParsedKey& out) {
+    if (k.size() < 3 || (k[0] != kEntryKind && k[0] != kTimerKind)) {
+        return false;
+    }
+    out.kind = k[0];
+    uint16_t length = state::get_u16(k.substr(1));
+    if (k.size() < 3u + length) {
+        return false;
+    }
+    out.op = k.substr(3, length);
+    std::string_view rest = k.substr(3 + length);
+    if (out.kind == kEntryKind) {
+        if (rest.empty()) {
+            return false;
+        }
+        out.handle = static_cast<uint8_t>(rest[0]);
+        out.encoded = rest.substr(1);
+        return true;
+    }
+    if (rest.size() < 9) {
+        return false;
+    }
+    out.domain = static_cast<TimeDomain>(rest[0]);
+    out.time = state::get_time(rest.substr(1));
+    out.encoded = rest.substr(9);
+    return true;
+}
+
+}  // namespace
+
+std::string changelog_entry_key(std::string_view op, uint8_t handle, std::string_view encoded) {
+    std::string k = changelog_prefix(kEntryKind, op);
+    k.push_back(static_cast<char>(handle));
+    k.append(encoded);
+    return k;
+}
+
+std::string changelog_timer_key(std::string_view op, uint8_t domain, int64_t time,
+                                std::string_view encoded) {
+    std::string k = changelog_prefix(kTimerKind, op);
+    k.push_back(static_cast<char>(domain));
+    state::put_time(k, time);
+    k.append(encoded);
+    return k;
+}
+
+Status Job::Impl::open_scale_out() {
+    for (size_t i = 0; i < sources_.size(); ++i) {
+        SourceRuntime& src = *sources_[i];
+        int32_t partitions = src.source_->partition_count();
+        if (partitions <= 0) {
+            continue;
+        }
+        std::string who = "source '" + src.def_.name + "': ";
+        if (!store_) {
+            return Status::invalid_argument(
+                who +
+                "scale_out: kafka keeps each partition's state in the state dir and its "
+                "changelog; give the topology a `state:` dir (and do not run it with "
+                "--no-state)");
+        }
+        auto client = kafka_client_options(src.def_.config);
+        if (!client.is_ok()) {
+            return client.status();
+        }
+        const Topology& topo = job_.topology_;
+        std::string job =
+            topo.name.empty() ? std::filesystem::path(topo.file).stem().string() : topo.name;
+        auto so = std::make_unique<ScaleOut>();
+        so->source = i;
+        so->partitions = partitions;
+        uint64_t writer = std::random_device{}();
+        writer = (writer << 32) ^ std::random_device{}();
+        auto changelog =
+            Changelog::open(client.value(), job + "-changelog", partitions, writer, who);
+        if (!changelog.is_ok()) {
+            return changelog.status();
+        }
+        so->changelog = std::move(changelog).value();
+        // What an earlier run of this store left: partitions with their state.
+        if (rocksdb::ColumnFamilyHandle* meta =
+                store_->find_family(std::string(state::kMetaFamily))) {
+            std::unique_ptr<rocksdb::Iterator> it(
+                store_->db().NewIterator(rocksdb::ReadOptions(), meta));
+            for (it->Seek("scaleout/"); it->Valid() && it->key().starts_with("scaleout/");
+                 it->Next()) {
+                StateReader r(std::string_view(it->value().data(), it->value().size()));
+                ScaleOut::Local local;
+                std::string p(it->key().data() + 9, it->key().size() - 9);
+                if (!r.i64(local.changelog_end) || !r.i64(local.input_offset)) {
+                    return Status::io_error("the state dir's record of partition " + p +
+                                            " is damaged; start with --fresh");
+                }
+                so->local[std::stoi(p)] = local;
+            }
+        }
+        so->owned_metric =
+            src.gauge("scale_out_owned_partitions",
+                      "Input partitions this process owns, their state restored.", {});
+        so->moves_in =
+            src.counter("scale_out_partitions_moved_total",
+                        "Partitions whose state moved in or out.", {{"direction", "in"}});
+        so->moves_out =
+            src.counter("scale_out_partitions_moved_total",
+                        "Partitions whose state moved in or out.", {{"direction", "out"}});
+        for (const ComponentDef& def : topo.components) {
+            int node =
+                def.kind == ComponentKind::kOperator
+                    ? job_.plan_
+                          .node_of_component[static_cast<size_t>(&def - topo.components.data())]
+                    : -1;
+            if (node < 0) {
+                continue;
+            }
+            for (auto& op : instances_[static_cast<size_t>(node)].front()->ops) {
+                for (const StateHandle* h : op->states_) {
+                    if (op->def_.name == def.name && !h->keyed()) {
+                        spdlog::warn(
+                            "[{}] state '{}' is operator-wide: under scale_out each process "
+                            "keeps its own, learnt from its partitions (docs/scale-out.md)",
+                            def.name, h->name());
+                    }
+                }
+            }
+        }
+        spdlog::info("[{}] scale_out: {} partitions, changelog '{}'", src.def_.name, partitions,
+                     so->changelog->topic());
+        scale_out_ = std::move(so);
+        return Status::ok();
+    }
+    return Status::ok();
+}
+
+void Job::Impl::log_entry(const std::string& op, uint8_t handle, std::string_view encoded,
+                          std::optional<std::string_view> value) {
+    ScaleOut& so = *scale_out_;
+    Status s = so.changelog->put(so.partition_of(encoded), changelog_entry_key(op, handle, encoded),
+                                 value);
+    if (!s.is_ok() && so.failure.is_ok()) {
+        so.failure = s;
+    }
+}
+
+void Job::Impl::log_timer(const std::string& op, TimeDomain domain, int64_t time,
+                          std::string_view encoded, bool added) {
+    ScaleOut& so = *scale_out_;
+    std::optional<std::string_view> value;
+    if (added) {
+        value.emplace();
+    }
+    Status s = so.changelog->put(
+        so.partition_of(encoded),
+        changelog_timer_key(op, static_cast<uint8_t>(domain), time, encoded), value);
+    if (!s.is_ok() && so.failure.is_ok()) {
+        so.failure = s;
+    }
+}
+
+Status Job::Impl::publish_changelog(rocksdb::WriteBatch& batch) {
+    ScaleOut& so = *scale_out_;
+    for (auto& [partition, key, value] : so.repairs) {
+        std::optional<std::string_view> v;
+        if (value) {
+            v = *value;
+        }
+        if (so.owned.count(partition) > 0) {
+            EDDY_RETURN_IF_ERROR(so.changelog->put(partition, key, v));
+        }
+    }
+    so.repairs.clear();
+    Status failure = so.failure;
+    so.failure = Status::ok();
+    EDDY_RETURN_IF_ERROR(failure);
+    std::map<int32_t, int64_t> offsets;
+    const Source& source = *sources_[so.source]->source_;
+    for (int32_t p : so.owned) {
+        int64_t next = source.partition_offset(p);
+        if (next < 0) {
+            // Nothing read yet: the offset the state was restored at.
+            auto it = so.local.find(p);
+            next = it == so.local.end() ? -1 : it->second.input_offset;
+        }
+        offsets[p] = next;
+    }
+    std::map<int32_t, int64_t> ends;
+    EDDY_RETURN_IF_ERROR(so.changelog->commit(offsets, ends));
+    for (const auto& [p, end] : ends) {
+        ScaleOut::Local& local = so.local[p];
+        local.changelog_end = end;
+        local.input_offset = offsets[p];
+        std::string v;
+        StateWriter w(v);
+        w.i64(local.changelog_end);
+        w.i64(local.input_offset);
+        store_->put_meta(batch, local_meta_key(p), v);
+    }
+    return Status::ok();
+}
+
+void Job::Impl::move_partitions() {
+    ScaleOut& so = *scale_out_;
+    Source& source = *sources_[so.source]->source_;
+    Source::PartitionChange change;
+    while (!failed() && source.pending_change(change)) {
+        if (threaded_) {
+            quiesce();
+        }
+        auto started = std::chrono::steady_clock::now();
+        std::map<int32_t, int64_t> resume_at;
+        Status s = Status::ok();
+        std::string list;
+        for (int32_t p : change.partitions) {
+            list += (list.empty() ? "" : ",") + std::to_string(p);
+        }
+        if (change.assigned) {
+            s = restore_partitions(change.partitions, resume_at);
+        } else {
+            // Everything read from them goes into the changelog first: the
+            // group gives them to another process only after complete_change().
+            s = checkpoint();
+            if (s.is_ok()) {
+                s = drop_partitions({change.partitions.begin(), change.partitions.end()});
+            }
+            so.moves_out.add(change.partitions.size());
+        }
+        if (s.is_ok()) {
+            s = source.complete_change(resume_at);
+        }
+        so.owned_metric.set(static_cast<int64_t>(so.owned.size()));
+        if (threaded_) {
+            resume();
+        }
+        if (!s.is_ok()) {
+            fail(Status(s.code(), "source '" + sources_[so.source]->def_.name +
+                                      "': " + (change.assigned ? "restoring" : "releasing") +
+                                      " partitions " + list + ": " + s.message()));
+            return;
+        }
+        spdlog::info(
+            "[{}] {} partition(s) {} in {:.0f} ms; owning {}", sources_[so.source]->def_.name,
+            change.assigned ? "took" : "released", list,
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+                .count(),
+            so.owned.size());
+    }
+}
+
+void Job::Impl::note_restore(int32_t partition, int64_t ms, uint64_t records) {
+    ScaleOut& so = *scale_out_;
+    SourceRuntime& src = *sources_[so.source];
+    MetricLabels label = {{"partition", std::to_string(partition)}};
+    auto ms_gauge = so.restore_ms.find(partition);
+    if (ms_gauge == so.restore_ms.end()) {
+        ms_gauge =
+            so.restore_ms
+                .emplace(partition, src.gauge("scale_out_restore_ms",
+                                              "How long the last restore of the partition's state "
+                                              "took, in milliseconds.",
+                                              label))
+                .first;
+        so.restore_records.emplace(
+            partition,
+            src.gauge("scale_out_restore_records",
+                      "Changelog records the last restore of the partition read.", label));
+    }
+    ms_gauge->second.set(ms);
+    so.restore_records.at(partition).set(static_cast<int64_t>(records));
+}
+
+Status Job::Impl::restore_partitions(const std::vector<int32_t>& partitions,
+                                     std::map<int32_t, int64_t>& resume) {
+    ScaleOut& so = *scale_out_;
+    const Topology& topo = job_.topology_;
+    if (!so.assigned_once) {
+        // A restarted process: partitions its store holds that it was not
+        // given belong to another process now.
+        so.assigned_once = true;
+        std::set<int32_t> stale;
+        for (const auto& [p, local] : so.local) {
+            if (std::find(partitions.begin(), partitions.end(), p) == partitions.end()) {
+                stale.insert(p);
+            }
+        }
+        if (!stale.empty()) {
+            EDDY_RETURN_IF_ERROR(checkpoint());
+            EDDY_RETURN_IF_ERROR(drop_partitions(stale));
+        }
+    }
+    for (int32_t p : partitions) {
+        auto started = std::chrono::steady_clock::now();
+        if (auto it = so.local.find(p); it != so.local.end()) {
+            auto end = so.changelog->end_offset(p);
+            if (!end.is_ok()) {
+                return end.status();
+            }
+            if (end.value() == it->second.changelog_end) {
+                // Nobody wrote since this store's last checkpoint of it.
+                if (it->second.input_offset >= 0) {
+                    resume[p] = it->second.input_offset;
+                }
+                so.owned.insert(p);
+                so.moves_in.add();
+                note_restore(p, 0, 0);
+                spdlog::info("[{}] partition {}: local state is current (changelog at {})",
+                             sources_[so.source]->def_.name, p, end.value());
+                continue;
+            }
+            EDDY_RETURN_IF_ERROR(checkpoint());
+            EDDY_RETURN_IF_ERROR(drop_partitions({p}));
+        }
+        auto restored = so.changelog->read(p);
+        if (!restored.is_ok()) {
+            return restored.status();
+        }
+        Changelog::Restored& r = restored.value();
+        rocksdb::WriteBatch batch;
+        std::string storage;
+        uint64_t entries = 0;
+        uint64_t timers = 0;
+        uint64_t skipped = 0;
+        for (const auto& [key, value] : r.entries) {
+            ParsedKey k;
+            if (!value || !parse_changelog_key(key, k)) {
+                skipped += value ? 1 : 0;
+                continue;
+            }
+            int ci = topo.find(std::string(k.op));
+            if (ci < 0 ||
+                topo.components[static_cast<size_t>(ci)].kind != ComponentKind::kOperator) {
+                ++skipped;  // an operator the topology no longer has
+                continue;
+            }
+            uint16_t group = state::key_group_of_encoded(k.encoded);
+            if (k.kind == kEntryKind) {
+                auto cf = store_->family(state::operator_family(std::string(k.op)));
+                if (!cf.is_ok()) {
+                    return cf.status();
+                }
+                rocksdb::Status put =
+                    batch.Put(cf.value(), state::entry_key(group, k.handle, k.encoded), *value);
+                (void)put;
+                ++entries;
+                continue;
+            }
+            auto cf = store_->family(state::timer_family(std::string(k.op)));
+            if (!cf.is_ok()) {
+                return cf.status();
+            }
+            std::string tk;
+            state::put_u16(tk, group);
+            tk.push_back(static_cast<char>(k.domain));
+            state::put_time(tk, k.time);
+            tk.append(k.encoded);
+            rocksdb::Status put = batch.Put(cf.value(), tk, {});
+            (void)put;
+            auto& shards = instances_[static_cast<size_t>(
+                job_.plan_.node_of_component[static_cast<size_t>(ci)])];
+            int shard = shard_of_key_group(group, static_cast<int>(shards.size()));
+            for (auto& op : shards[static_cast<size_t>(shard)]->ops) {
+                if (op->def_.name == k.op) {
+                    op->timers_.set(k.domain, detail::decode_state_key(k.encoded, storage), k.time);
+                }
+            }
+            ++timers;
+        }
+        for (std::string& key : r.unconfirmed) {
+            auto it = r.entries.find(key);
+            so.repairs.emplace_back(p, std::move(key),
+                                    it == r.entries.end() ? std::nullopt : it->second);
+        }
+        ScaleOut::Local& local = so.local[p];
+        local.changelog_end = r.end;
+        local.input_offset = r.input_offset;
+        std::string v;
+        StateWriter w(v);
+        w.i64(local.changelog_end);
+        w.i64(local.input_offset);
+        store_->put_meta(batch, local_meta_key(p), v);
+        EDDY_RETURN_IF_ERROR(store_->commit(batch));
+        if (r.input_offset >= 0) {
+            resume[p] = r.input_offset;
+        }
+        so.owned.insert(p);
+        so.moves_in.add();
+        double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        SourceRuntime& src = *sources_[so.source];
+        std::vector<std::pair<std::string, std::string>> label = {{"partition", std::to_string(p)}};
+        note_restore(p, static_cast<int64_t>(seconds * 1000), r.records);
+        spdlog::info(
+            "[{}] partition {}: restored {} entries and {} timers from {} changelog records "
+            "({} KiB) in {:.0f} ms; input resumes at {}{}",
+            src.def_.name, p, entries, timers, r.records, r.bytes >> 10, seconds * 1000,
+            r.input_offset >= 0 ? std::to_string(r.input_offset) : "the group's offset",
+            r.unconfirmed.empty() ? std::string()
+                                  : "; skipped " + std::to_string(r.unconfirmed.size()) +
+                                        " record(s) of an unfinished checkpoint");
+        if (skipped > 0) {
+            spdlog::warn(
+                "[{}] partition {}: {} changelog entries name operators this topology "
+                "does not have; skipped",
+                src.def_.name, p, skipped);
+        }
+    }
+    return Status::ok();
+}
+
+Status Job::Impl::drop_partitions(const std::set<int32_t>& partitions) {
+    ScaleOut& so = *scale_out_;
+    auto mine = [&](std::string_view encoded) {
+        return partitions.count(so.partition_of(encoded)) > 0;
+    };
+    rocksdb::WriteBatch batch;
+    for (const ComponentDef& def : job_.topology_.components) {
+        if (def.kind != ComponentKind::kOperator) {
+            continue;
+        }
+        if (rocksdb::ColumnFamilyHandle* cf =
+                store_->find_family(state::operator_family(def.name))) {
+            std::unique_ptr<rocksdb::Iterator> it(
+                store_->db().NewIterator(rocksdb::ReadOptions(), cf));
+            for (it->SeekToFirst(); it->Valid(); it->Next()) {
+                std::string_view k(it->key().data(), it->key().size());
+                if (k.size() >= 3 && state::get_u16(k) != state::kGlobalGroup &&
+                    mine(k.substr(3))) {
+                    rocksdb::Status s = batch.Delete(cf, it->key());
+                    (void)s;
+                }
+            }
+        }
+        if (rocksdb::ColumnFamilyHandle* cf = store_->find_family(state::timer_family(def.name))) {
+            std::unique_ptr<rocksdb::Iterator> it(
+                store_->db().NewIterator(rocksdb::ReadOptions(), cf));
+            for (it->SeekToFirst(); it->Valid(); it->Next()) {
+                std::string_view k(it->key().data(), it->key().size());
+                if (k.size() >= 11 && mine(k.substr(11))) {
+                    rocksdb::Status s = batch.Delete(cf, it->key());
+                    (void)s;
+                }
+            }
+        }
+    }
+    rocksdb::ColumnFamilyHandle* meta = store_->find_family(std::string(state::kMetaFamily));
+    for (int32_t p : partitions) {
+        if (meta != nullptr) {
+            rocksdb::Status s = batch.Delete(meta, local_meta_key(p));
+            (void)s;
+        }
+        so.local.erase(p);
+        so.owned.erase(p);
+    }
+    EDDY_RETURN_IF_ERROR(store_->commit(batch));
+    // The caches hold nothing unsaved right after a checkpoint: emptied, they
+    // read what is left from the store again.
+    std::string encoded;
+    for (auto& shards : instances_) {
+        for (auto& inst : shards) {
+            for (auto& op : inst->ops) {
+                for (StateHandle* h : op->states_) {
+                    if (h->keyed()) {
+                        h->clear();
+                        h->flush_changes([](std::string_view) {},
+                                         [](std::string_view, std::string_view) {});
+                    }
+                }
+                op->timers_.drop_if([&](const Value& key) {
+                    encoded.clear();
+                    encode_state_key(key, encoded);
+                    return mine(encoded);
+                });
+            }
+        }
+    }
+    return Status::ok();
+}
+
+}  // namespace eddy

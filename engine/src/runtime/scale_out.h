@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include "eddy/metrics.h"
+#include "eddy/status.h"
+
+#include "io/changelog.h"
+
+namespace eddy {
+
+/// What a job running with `scale_out: kafka` keeps about the partitions of
+/// its input (docs/scale-out.md). Owned by Job::Impl; used on the job's
+/// thread only (job_scale_out.cc, and checkpoint()).
+struct ScaleOut {
+    /// Where a partition's state stands locally: the changelog's end after
+    /// this store's last marker (or restore) of it, and the input offset
+    /// that state has read up to (-1: none).
+    struct Local {
+        int64_t changelog_end = 0;
+        int64_t input_offset = -1;
+    };
+
+    size_t source = 0;  // index in Job::Impl::sources_
+    int32_t partitions = 0;
+    std::unique_ptr<Changelog> changelog;
+    /// Partitions whose state is in the local store (meta `scaleout/<p>`).
+    std::map<int32_t, Local> local;
+    /// Partitions assigned to this process, their state restored.
+    std::set<int32_t> owned;
+    bool assigned_once = false;
+    /// Keys a restore found unconfirmed: their confirmed value (nullopt:
+    /// none) is written again with the next checkpoint, so that compaction
+    /// never leaves an unconfirmed record as a key's last.
+    std::vector<std::tuple<int32_t, std::string, std::optional<std::string>>> repairs;
+    Status failure = Status::ok();  // the first failed put() of a checkpoint
+    std::string scratch;
+    // Metrics (docs/metrics.md).
+    Gauge owned_metric;
+    Counter moves_in;
+    Counter moves_out;
+    std::map<int32_t, Gauge> restore_ms;
+    std::map<int32_t, Gauge> restore_records;
+
+    /// The partition of an encoded state key (eddy::encode_state_key): Kafka's
+    /// partitioner on the key's bytes, which for a string key are the message key.
+    int32_t partition_of(std::string_view encoded_key) const {
+        return kafka_partition_of(encoded_key.empty() ? encoded_key : encoded_key.substr(1),
+                                  partitions);
+    }
+};
+
+/// Changelog keys: 'k' [u16 BE name length][operator name][handle u8][encoded key]
+/// for keyed entries; 't' [same name][domain u8][time, layout.h's put_time]
+/// [encoded key] for timers.
+std::string changelog_entry_key(std::string_view op, uint8_t handle, std::string_view encoded);
+std::string changelog_timer_key(std::string_view op, uint8_t domain, int64_t time,
+                                std::string_view encoded);
+
+}  // namespace eddy
