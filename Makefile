@@ -6,7 +6,7 @@ CMAKE_FLAGS ?=
 EDDY_BENCH_EVENTS ?= 5000000
 EDDY_BENCH_RUNS ?= 3
 
-.PHONY: all deps build demo demo-kafka test test-unit bench bench-serve fuzz format format-check tidy docs clean
+.PHONY: all deps build demo demo-kafka test test-unit bench bench-serve bench-scale-out fuzz format format-check tidy docs clean
 
 all: build
 
@@ -36,6 +36,10 @@ test-unit: build
 bench: build
 	@EDDY_BENCH_EVENTS=$(EDDY_BENCH_EVENTS) EDDY_BENCH_RUNS=$(EDDY_BENCH_RUNS) bash scripts/bench.sh $(BUILD_DIR)
 	@if [ "$${EDDY_BENCH_SERVE:-1}" = 1 ]; then bash scripts/bench_serve.sh $(BUILD_DIR); fi
+
+# docs/scale-out.md, "Bench": 1, 2 and 3 processes sharing a topic's partitions.
+bench-scale-out: build
+	@bash scripts/bench_scale_out.sh $(BUILD_DIR)
 
 # docs/benchmarks.md, "Serving": wrk against the HTTP API of a running job.
 bench-serve: build

@@ -155,10 +155,11 @@ Result<std::unique_ptr<Changelog>> Changelog::open(const KafkaClientOptions& cli
         rd_kafka_queue_t* q = rd_kafka_queue_new(c->producer_);
         rd_kafka_AdminOptions_t* options =
             rd_kafka_AdminOptions_new(c->producer_, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-        rd_kafka_AdminOptions_set_operation_timeout(options, 10000, errstr, sizeof errstr);
+        int timeout = static_cast<int>(client.connect_timeout_ms);
+        rd_kafka_AdminOptions_set_request_timeout(options, timeout, errstr, sizeof errstr);
+        rd_kafka_AdminOptions_set_operation_timeout(options, timeout, errstr, sizeof errstr);
         rd_kafka_CreateTopics(c->producer_, &t, 1, options, q);
-        rd_kafka_event_t* ev =
-            rd_kafka_queue_poll(q, static_cast<int>(client.connect_timeout_ms) + 10000);
+        rd_kafka_event_t* ev = rd_kafka_queue_poll(q, timeout + 1000);
         std::string error;
         if (ev == nullptr) {
             error = "no answer";

@@ -743,6 +743,9 @@ Status Job::Impl::checkpoint() {
         for (auto& inst : shards) {
             for (auto& op : inst->ops) {
                 const std::string& name = op->def_.name;
+                // Scale-out: the changes of operators whose keys are the
+                // input's also go to the changelog.
+                const bool logged = scale_out_ && scale_out_->scoped.contains(name);
                 if (!op->states_.empty()) {
                     auto cf = store_->family(state::operator_family(name));
                     if (!cf.is_ok()) {
@@ -766,12 +769,12 @@ Status Job::Impl::checkpoint() {
                                         family, state::entry_key(state::key_group_of_encoded(key),
                                                                  index, key));
                                     (void)s;
-                                    if (scale_out_) {
+                                    if (logged) {
                                         log_entry(name, index, key, std::nullopt);
                                     }
                                 },
                                 [&](std::string_view key, std::string_view value) {
-                                    if (scale_out_) {
+                                    if (logged) {
                                         log_entry(name, index, key, value);
                                     }
                                     puts.emplace_back(
@@ -814,7 +817,7 @@ Status Job::Impl::checkpoint() {
                         [&](bool added, TimeDomain domain, int64_t time, const Value& key) {
                             scratch.clear();
                             encode_state_key(key, scratch);
-                            if (scale_out_) {
+                            if (logged) {
                                 log_timer(name, domain, time, scratch, added);
                             }
                             std::string k;

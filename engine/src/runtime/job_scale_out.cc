@@ -10,6 +10,7 @@
 
 #include "io/kafka_common.h"
 #include "runtime/job_impl.h"
+#include "topology/scale_out_rules.h"
 
 namespace eddy {
 namespace {
@@ -143,15 +144,15 @@ Status Job::Impl::open_scale_out() {
         so->moves_out =
             src.counter("scale_out_partitions_moved_total",
                         "Partitions whose state moved in or out.", {{"direction", "out"}});
-        for (const ComponentDef& def : topo.components) {
-            int node =
-                def.kind == ComponentKind::kOperator
-                    ? job_.plan_
-                          .node_of_component[static_cast<size_t>(&def - topo.components.data())]
-                    : -1;
-            if (node < 0) {
+        std::vector<bool> reached =
+            downstream_of(topo, static_cast<size_t>(topo.find(src.def_.name)));
+        for (size_t ci = 0; ci < topo.components.size(); ++ci) {
+            const ComponentDef& def = topo.components[ci];
+            if (def.kind != ComponentKind::kOperator || !reached[ci]) {
                 continue;
             }
+            so->scoped.insert(def.name);
+            int node = job_.plan_.node_of_component[ci];
             for (auto& op : instances_[static_cast<size_t>(node)].front()->ops) {
                 for (const StateHandle* h : op->states_) {
                     if (op->def_.name == def.name && !h->keyed()) {
@@ -365,9 +366,8 @@ Status Job::Impl::restore_partitions(const std::vector<int32_t>& partitions,
                 continue;
             }
             int ci = topo.find(std::string(k.op));
-            if (ci < 0 ||
-                topo.components[static_cast<size_t>(ci)].kind != ComponentKind::kOperator) {
-                ++skipped;  // an operator the topology no longer has
+            if (ci < 0 || !so.scoped.contains(k.op)) {
+                ++skipped;  // an operator the topology no longer has downstream
                 continue;
             }
             uint16_t group = state::key_group_of_encoded(k.encoded);
@@ -438,7 +438,7 @@ Status Job::Impl::restore_partitions(const std::vector<int32_t>& partitions,
         if (skipped > 0) {
             spdlog::warn(
                 "[{}] partition {}: {} changelog entries name operators this topology "
-                "does not have; skipped",
+                "does not have downstream of the source; skipped",
                 src.def_.name, p, skipped);
         }
     }
@@ -452,7 +452,7 @@ Status Job::Impl::drop_partitions(const std::set<int32_t>& partitions) {
     };
     rocksdb::WriteBatch batch;
     for (const ComponentDef& def : job_.topology_.components) {
-        if (def.kind != ComponentKind::kOperator) {
+        if (!so.scoped.contains(def.name)) {
             continue;
         }
         if (rocksdb::ColumnFamilyHandle* cf =
@@ -496,6 +496,9 @@ Status Job::Impl::drop_partitions(const std::set<int32_t>& partitions) {
     for (auto& shards : instances_) {
         for (auto& inst : shards) {
             for (auto& op : inst->ops) {
+                if (!so.scoped.contains(op->def_.name)) {
+                    continue;
+                }
                 for (StateHandle* h : op->states_) {
                     if (h->keyed()) {
                         h->clear();

@@ -33,6 +33,9 @@ struct ScaleOut {
     size_t source = 0;  // index in Job::Impl::sources_
     int32_t partitions = 0;
     std::unique_ptr<Changelog> changelog;
+    /// The operators downstream of the source: their keys are the input's
+    /// and their keyed state moves with the partitions. Others keep theirs.
+    std::set<std::string, std::less<>> scoped;
     /// Partitions whose state is in the local store (meta `scaleout/<p>`).
     std::map<int32_t, Local> local;
     /// Partitions assigned to this process, their state restored.

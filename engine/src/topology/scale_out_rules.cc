@@ -68,31 +68,6 @@ void check_state(const Topology& topology, const ComponentDef& source, Diagnosti
                             "dir, but the topology must have one");
 }
 
-/// Components that read `source`, directly or not, through any output.
-std::vector<bool> downstream_of(const Topology& topology, size_t source) {
-    const std::vector<ComponentDef>& cs = topology.components;
-    std::vector<bool> reached(cs.size(), false);
-    std::vector<size_t> todo = {source};
-    reached[source] = true;
-    while (!todo.empty()) {
-        const std::string& name = cs[todo.back()].name;
-        todo.pop_back();
-        for (size_t j = 0; j < cs.size(); ++j) {
-            if (reached[j]) {
-                continue;
-            }
-            for (const InputRef& in : cs[j].inputs) {
-                if (in.component == name) {
-                    reached[j] = true;
-                    todo.push_back(j);
-                    break;
-                }
-            }
-        }
-    }
-    return reached;
-}
-
 /// Keyed state downstream is stored per input partition, so it must be
 /// keyed as Kafka partitions: by the message key.
 void check_keys(const Topology& topology, size_t source, Diagnostics& diags) {
@@ -123,6 +98,30 @@ void check_keys(const Topology& topology, size_t source, Diagnostics& diags) {
 }
 
 }  // namespace
+
+std::vector<bool> downstream_of(const Topology& topology, size_t source) {
+    const std::vector<ComponentDef>& cs = topology.components;
+    std::vector<bool> reached(cs.size(), false);
+    std::vector<size_t> todo = {source};
+    reached[source] = true;
+    while (!todo.empty()) {
+        const std::string& name = cs[todo.back()].name;
+        todo.pop_back();
+        for (size_t j = 0; j < cs.size(); ++j) {
+            if (reached[j]) {
+                continue;
+            }
+            for (const InputRef& in : cs[j].inputs) {
+                if (in.component == name) {
+                    reached[j] = true;
+                    todo.push_back(j);
+                    break;
+                }
+            }
+        }
+    }
+    return reached;
+}
 
 void check_scale_out(const Topology& topology, Diagnostics& diags) {
     const ComponentDef* first = nullptr;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <vector>
+
 #include "topology/diagnostic.h"
 #include "topology/topology.h"
 
@@ -20,5 +22,9 @@ namespace eddy {
 /// Unkeyed operators that keep operator-wide state are not detected here (the
 /// runtime warns). Needs the graph: call it once the inputs are read.
 void check_scale_out(const Topology& topology, Diagnostics& diags);
+
+/// Which components read `source` (an index in topology.components),
+/// directly or not, through any output; `source` itself included.
+std::vector<bool> downstream_of(const Topology& topology, size_t source);
 
 }  // namespace eddy
