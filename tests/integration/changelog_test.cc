@@ -8,7 +8,9 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -53,9 +55,30 @@ protected:
     KafkaClientOptions client_;
 };
 
-std::optional<std::string> value_of(const Changelog::Restored& r, const std::string& key) {
-    auto it = r.entries.find(key);
-    return it == r.entries.end() ? std::nullopt : it->second;
+/// A partition's confirmed records, applied in order: the last value per key.
+struct Read {
+    Changelog::Restored restored;
+    std::map<std::string, std::optional<std::string>> entries;
+    std::vector<std::string> applied;  // keys, in the order applied
+    std::optional<std::string> value_of(const std::string& key) const {
+        auto it = entries.find(key);
+        return it == entries.end() ? std::nullopt : it->second;
+    }
+};
+
+Read read(Changelog& c, int32_t partition) {
+    Read out;
+    auto r = c.read(partition, [&](std::string_view key, std::optional<std::string_view> value) {
+        out.entries[std::string(key)] =
+            value ? std::optional<std::string>(std::string(*value)) : std::nullopt;
+        out.applied.emplace_back(key);
+        return Status::ok();
+    });
+    EXPECT_TRUE(r.is_ok()) << r.status().message();
+    if (r.is_ok()) {
+        out.restored = std::move(r).value();
+    }
+    return out;
 }
 
 TEST_F(ChangelogTest, ConfirmedCheckpointsCountAndTheLastMarkerGivesTheInputOffset) {
@@ -74,21 +97,21 @@ TEST_F(ChangelogTest, ConfirmedCheckpointsCountAndTheLastMarkerGivesTheInputOffs
     ASSERT_TRUE(c->commit({{0, 25}, {1, -1}}, ends).is_ok());
     EXPECT_EQ(ends.at(0), 6);
 
-    auto r = c->read(0);
-    ASSERT_TRUE(r.is_ok()) << r.status().message();
-    EXPECT_EQ(value_of(r.value(), "ka"), "2");
-    ASSERT_EQ(r.value().entries.count("kb"), 1u);
-    EXPECT_FALSE(r.value().entries.at("kb").has_value());
-    EXPECT_EQ(r.value().input_offset, 25);
-    EXPECT_EQ(r.value().end, 6);
-    EXPECT_EQ(r.value().records, 6u);
-    EXPECT_TRUE(r.value().unconfirmed.empty());
+    Read r = read(*c, 0);
+    EXPECT_EQ(r.value_of("ka"), "2");
+    ASSERT_EQ(r.entries.count("kb"), 1u);
+    EXPECT_FALSE(r.entries.at("kb").has_value());
+    // Applied in log order, as confirmed: the later record of a key last.
+    EXPECT_EQ(r.applied, (std::vector<std::string>{"ka", "kb", "ka", "kb"}));
+    EXPECT_EQ(r.restored.input_offset, 25);
+    EXPECT_EQ(r.restored.end, 6);
+    EXPECT_EQ(r.restored.records, 6u);
+    EXPECT_TRUE(r.restored.unconfirmed.empty());
     EXPECT_EQ(c->end_offset(0).value(), 6);
 
-    auto empty = c->read(2);
-    ASSERT_TRUE(empty.is_ok());
-    EXPECT_TRUE(empty.value().entries.empty());
-    EXPECT_EQ(empty.value().input_offset, -1);
+    Read empty = read(*c, 2);
+    EXPECT_TRUE(empty.entries.empty());
+    EXPECT_EQ(empty.restored.input_offset, -1);
 }
 
 TEST_F(ChangelogTest, RecordsOfACheckpointWithoutItsMarkerAreSkippedAndReported) {
@@ -106,24 +129,22 @@ TEST_F(ChangelogTest, RecordsOfACheckpointWithoutItsMarkerAreSkippedAndReported)
     }  // flushed on destruction: the records are in the log, no marker follows
     auto b = open(8);
     ASSERT_NE(b, nullptr);
-    auto r = b->read(1);
-    ASSERT_TRUE(r.is_ok()) << r.status().message();
-    EXPECT_EQ(value_of(r.value(), "ka"), "confirmed");
-    EXPECT_EQ(r.value().entries.count("kc"), 0u);
-    EXPECT_EQ(r.value().input_offset, 100);
-    EXPECT_EQ(r.value().unconfirmed, (std::vector<std::string>{"ka", "kc"}));
+    Read r = read(*b, 1);
+    EXPECT_EQ(r.value_of("ka"), "confirmed");
+    EXPECT_EQ(r.entries.count("kc"), 0u);
+    EXPECT_EQ(r.restored.input_offset, 100);
+    EXPECT_EQ(r.restored.unconfirmed, (std::vector<std::string>{"ka", "kc"}));
 
     // The next owner's checkpoints count; the dead writer's records stay skipped.
     b->begin(1);
     ASSERT_TRUE(b->put(1, "kb", std::string_view("next owner")).is_ok());
     ASSERT_TRUE(b->put(1, "ka", std::string_view("confirmed")).is_ok());  // the repair
     ASSERT_TRUE(b->commit({{1, 140}}, ends).is_ok());
-    auto again = b->read(1);
-    ASSERT_TRUE(again.is_ok());
-    EXPECT_EQ(value_of(again.value(), "ka"), "confirmed");
-    EXPECT_EQ(value_of(again.value(), "kb"), "next owner");
-    EXPECT_EQ(again.value().entries.count("kc"), 0u);
-    EXPECT_EQ(again.value().input_offset, 140);
+    Read again = read(*b, 1);
+    EXPECT_EQ(again.value_of("ka"), "confirmed");
+    EXPECT_EQ(again.value_of("kb"), "next owner");
+    EXPECT_EQ(again.entries.count("kc"), 0u);
+    EXPECT_EQ(again.restored.input_offset, 140);
 }
 
 TEST_F(ChangelogTest, AMarkerConfirmsEveryEarlierCheckpointOfItsWriter) {
@@ -137,10 +158,9 @@ TEST_F(ChangelogTest, AMarkerConfirmsEveryEarlierCheckpointOfItsWriter) {
     c->begin(5);
     ASSERT_TRUE(c->put(2, "new", std::string_view("5")).is_ok());
     ASSERT_TRUE(c->commit({{2, 9}}, ends).is_ok());
-    auto r = c->read(2);
-    ASSERT_TRUE(r.is_ok());
-    EXPECT_EQ(value_of(r.value(), "old"), "4");
-    EXPECT_EQ(value_of(r.value(), "new"), "5");
+    Read r = read(*c, 2);
+    EXPECT_EQ(r.value_of("old"), "4");
+    EXPECT_EQ(r.value_of("new"), "5");
 }
 
 TEST_F(ChangelogTest, ATopicWithAnotherPartitionCountIsRefusedWithWhatToDo) {
@@ -160,6 +180,20 @@ TEST_F(ChangelogTest, AMissingTopicTheBrokerCannotCreateIsAClearError) {
               std::string::npos)
         << c.status().message();
     EXPECT_NE(c.status().message().find("with 4 partitions"), std::string::npos);
+}
+
+TEST_F(ChangelogTest, AFailedApplyStopsTheReadWithItsError) {
+    auto c = open(2);
+    ASSERT_NE(c, nullptr);
+    std::map<int32_t, int64_t> ends;
+    c->begin(1);
+    ASSERT_TRUE(c->put(0, "ka", std::string_view("1")).is_ok());
+    ASSERT_TRUE(c->commit({{0, 1}}, ends).is_ok());
+    auto r = c->read(0, [](std::string_view, std::optional<std::string_view>) {
+        return Status::io_error("disk full");
+    });
+    ASSERT_FALSE(r.is_ok());
+    EXPECT_EQ(r.status().message(), "disk full");
 }
 
 TEST(KafkaPartitionOf, MatchesKafkasMurmur2Partitioner) {

@@ -274,7 +274,7 @@ Result<int64_t> Changelog::end_offset(int32_t partition) {
     return high;
 }
 
-Result<Changelog::Restored> Changelog::read(int32_t partition) {
+Result<Changelog::Restored> Changelog::read(int32_t partition, const Apply& apply) {
     Restored out;
     auto end = end_offset(partition);
     if (!end.is_ok()) {
@@ -373,9 +373,15 @@ Result<Changelog::Restored> Changelog::read(int32_t partition) {
             }
             out.input_offset = static_cast<int64_t>(get_u64(v + 17));
             std::deque<Waiting>& w = waiting[writer];
-            while (!w.empty() && w.front().checkpoint <= checkpoint) {
-                out.entries[std::move(w.front().key)] = std::move(w.front().value);
+            while (failure.is_ok() && !w.empty() && w.front().checkpoint <= checkpoint) {
+                const Waiting& r = w.front();
+                failure = apply(r.key,
+                                r.value ? std::optional<std::string_view>(*r.value) : std::nullopt);
                 w.pop_front();
+            }
+            if (!failure.is_ok()) {
+                rd_kafka_message_destroy(m);
+                break;
             }
         } else {
             std::optional<std::string> value;

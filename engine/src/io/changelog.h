@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -43,7 +44,8 @@ public:
     /// The changes put() from now on belong to checkpoint `checkpoint`.
     void begin(uint64_t checkpoint) { checkpoint_ = checkpoint; }
     /// Queues one change of the checkpoint being written; `value` nullopt
-    /// is a deletion (a tombstone). Keys starting with 'm' are reserved.
+    /// is a deletion (a tombstone), and so is an empty value: Kafka has no
+    /// empty values apart from null. Keys starting with 'm' are reserved.
     Status put(int32_t partition, std::string_view key, std::optional<std::string_view> value);
 
     /// Completes the checkpoint begun: waits until every queued change is
@@ -57,19 +59,24 @@ public:
     /// The end offset (high watermark) of a partition, asked of its leader.
     Result<int64_t> end_offset(int32_t partition);
 
-    /// What a partition's log holds: the last confirmed value of every key
-    /// (nullopt: deleted), the input offset of the last marker (-1: none),
-    /// the end offset read to, and the keys whose last record nobody confirmed.
+    /// What reading a partition found: the input offset of the last marker
+    /// (-1: none), the end offset read to, and the keys whose last records
+    /// nobody confirmed (skipped).
     struct Restored {
-        std::map<std::string, std::optional<std::string>> entries;
         int64_t input_offset = -1;
         int64_t end = 0;
         uint64_t records = 0;
         uint64_t bytes = 0;
         std::vector<std::string> unconfirmed;
     };
-    /// Reads a partition from its start to its current end.
-    Result<Restored> read(int32_t partition);
+    /// A confirmed record, in log order; `value` nullopt is a deletion.
+    using Apply =
+        std::function<Status(std::string_view key, std::optional<std::string_view> value)>;
+    /// Reads a partition from its start to its current end, calling `apply`
+    /// for each record once a marker confirms it (so a key may come several
+    /// times; the last call holds). Memory holds only unconfirmed records.
+    /// A failed `apply` stops the read with its status.
+    Result<Restored> read(int32_t partition, const Apply& apply);
 
 private:
     Changelog() = default;

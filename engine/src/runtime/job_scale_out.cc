@@ -17,10 +17,19 @@ namespace {
 
 constexpr char kEntryKind = 'k';
 constexpr char kTimerKind = 't';
+constexpr std::string_view kTimerSet = "1";
 
 std::string local_meta_key(int32_t partition) {
     return "scaleout/" + std::to_string(partition);
 }
+
+/// Set while a partition is being restored into the local store.
+std::string restoring_meta_key(int32_t partition) {
+    return "scaleout_restoring/" + std::to_string(partition);
+}
+
+/// A restore commits its writes in batches of about this size.
+constexpr size_t kRestoreBatchBytes = 32u << 20;
 
 std::string changelog_prefix(char kind, std::string_view op) {
     std::string k(1, kind);
@@ -108,6 +117,7 @@ Status Job::Impl::open_scale_out() {
         std::string job =
             topo.name.empty() ? std::filesystem::path(topo.file).stem().string() : topo.name;
         auto so = std::make_unique<ScaleOut>();
+        std::set<int32_t> interrupted;  // restores a crash cut short
         so->source = i;
         so->partitions = partitions;
         uint64_t writer = std::random_device{}();
@@ -133,6 +143,10 @@ Status Job::Impl::open_scale_out() {
                                             " is damaged; start with --fresh");
                 }
                 so->local[std::stoi(p)] = local;
+            }
+            for (it->Seek("scaleout_restoring/");
+                 it->Valid() && it->key().starts_with("scaleout_restoring/"); it->Next()) {
+                interrupted.insert(std::stoi(it->key().ToString().substr(19)));
             }
         }
         so->owned_metric =
@@ -167,6 +181,11 @@ Status Job::Impl::open_scale_out() {
         spdlog::info("[{}] scale_out: {} partitions, changelog '{}'", src.def_.name, partitions,
                      so->changelog->topic());
         scale_out_ = std::move(so);
+        if (!interrupted.empty()) {
+            spdlog::info("[{}] dropping the partial restore of {} partition(s) a stop cut short",
+                         src.def_.name, interrupted.size());
+            return drop_partitions(interrupted);
+        }
         return Status::ok();
     }
     return Status::ok();
@@ -185,9 +204,11 @@ void Job::Impl::log_entry(const std::string& op, uint8_t handle, std::string_vie
 void Job::Impl::log_timer(const std::string& op, TimeDomain domain, int64_t time,
                           std::string_view encoded, bool added) {
     ScaleOut& so = *scale_out_;
+    // A set timer is a one-byte record: an empty value would be a null, a
+    // deletion.
     std::optional<std::string_view> value;
     if (added) {
-        value.emplace();
+        value = kTimerSet;
     }
     Status s = so.changelog->put(
         so.partition_of(encoded),
@@ -349,50 +370,71 @@ Status Job::Impl::restore_partitions(const std::vector<int32_t>& partitions,
             EDDY_RETURN_IF_ERROR(checkpoint());
             EDDY_RETURN_IF_ERROR(drop_partitions({p}));
         }
-        auto restored = so.changelog->read(p);
+        // Marked first: a restore a crash interrupts is dropped at the next
+        // start, not taken for state (open_scale_out()).
+        rocksdb::WriteBatch batch;
+        store_->put_meta(batch, restoring_meta_key(p), "");
+        EDDY_RETURN_IF_ERROR(store_->commit(batch));
+        batch.Clear();
+        std::map<std::string, bool> timer_keys;  // changelog key -> set
+        uint64_t entries = 0;
+        uint64_t skipped = 0;
+        Changelog::Apply apply = [&](std::string_view key,
+                                     std::optional<std::string_view> value) -> Status {
+            ParsedKey k;
+            if (!parse_changelog_key(key, k) || !so.scoped.contains(k.op)) {
+                ++skipped;  // an operator the topology no longer has downstream
+                return Status::ok();
+            }
+            if (k.kind == kTimerKind) {
+                timer_keys[std::string(key)] = value.has_value();
+                return Status::ok();
+            }
+            auto cf = store_->family(state::operator_family(std::string(k.op)));
+            if (!cf.is_ok()) {
+                return cf.status();
+            }
+            std::string ek =
+                state::entry_key(state::key_group_of_encoded(k.encoded), k.handle, k.encoded);
+            rocksdb::Status s =
+                value ? batch.Put(cf.value(), ek, *value) : batch.Delete(cf.value(), ek);
+            (void)s;
+            ++entries;
+            // Bounded memory: a large partition goes in in several batches.
+            if (batch.GetDataSize() >= kRestoreBatchBytes) {
+                EDDY_RETURN_IF_ERROR(store_->commit(batch));
+                batch.Clear();
+            }
+            return Status::ok();
+        };
+        auto restored = so.changelog->read(p, apply);
         if (!restored.is_ok()) {
             return restored.status();
         }
         Changelog::Restored& r = restored.value();
-        rocksdb::WriteBatch batch;
         std::string storage;
-        uint64_t entries = 0;
         uint64_t timers = 0;
-        uint64_t skipped = 0;
-        for (const auto& [key, value] : r.entries) {
+        for (const auto& [key, set] : timer_keys) {
             ParsedKey k;
-            if (!value || !parse_changelog_key(key, k)) {
-                skipped += value ? 1 : 0;
-                continue;
-            }
-            int ci = topo.find(std::string(k.op));
-            if (ci < 0 || !so.scoped.contains(k.op)) {
-                ++skipped;  // an operator the topology no longer has downstream
-                continue;
-            }
-            uint16_t group = state::key_group_of_encoded(k.encoded);
-            if (k.kind == kEntryKind) {
-                auto cf = store_->family(state::operator_family(std::string(k.op)));
-                if (!cf.is_ok()) {
-                    return cf.status();
-                }
-                rocksdb::Status put =
-                    batch.Put(cf.value(), state::entry_key(group, k.handle, k.encoded), *value);
-                (void)put;
-                ++entries;
-                continue;
-            }
+            parse_changelog_key(key, k);
             auto cf = store_->family(state::timer_family(std::string(k.op)));
             if (!cf.is_ok()) {
                 return cf.status();
             }
+            uint16_t group = state::key_group_of_encoded(k.encoded);
             std::string tk;
             state::put_u16(tk, group);
             tk.push_back(static_cast<char>(k.domain));
             state::put_time(tk, k.time);
             tk.append(k.encoded);
+            if (!set) {
+                rocksdb::Status d = batch.Delete(cf.value(), tk);
+                (void)d;
+                continue;
+            }
             rocksdb::Status put = batch.Put(cf.value(), tk, {});
             (void)put;
+            int ci = topo.find(std::string(k.op));
             auto& shards = instances_[static_cast<size_t>(
                 job_.plan_.node_of_component[static_cast<size_t>(ci)])];
             int shard = shard_of_key_group(group, static_cast<int>(shards.size()));
@@ -403,10 +445,38 @@ Status Job::Impl::restore_partitions(const std::vector<int32_t>& partitions,
             }
             ++timers;
         }
+        EDDY_RETURN_IF_ERROR(store_->commit(batch));
+        batch.Clear();
+        // The keys whose last records nobody confirmed get their confirmed
+        // value (or deletion) written again with the next checkpoint.
         for (std::string& key : r.unconfirmed) {
-            auto it = r.entries.find(key);
-            so.repairs.emplace_back(p, std::move(key),
-                                    it == r.entries.end() ? std::nullopt : it->second);
+            ParsedKey k;
+            std::optional<std::string> value;
+            if (!parse_changelog_key(key, k)) {
+                continue;
+            }
+            if (k.kind == kTimerKind) {
+                if (auto t = timer_keys.find(key); t != timer_keys.end() && t->second) {
+                    value = std::string(kTimerSet);
+                }
+            } else if (rocksdb::ColumnFamilyHandle* cf =
+                           store_->find_family(state::operator_family(std::string(k.op)))) {
+                std::string stored;
+                if (store_->db()
+                        .Get(rocksdb::ReadOptions(), cf,
+                             state::entry_key(state::key_group_of_encoded(k.encoded), k.handle,
+                                              k.encoded),
+                             &stored)
+                        .ok()) {
+                    value = std::move(stored);
+                }
+            }
+            so.repairs.emplace_back(p, std::move(key), std::move(value));
+        }
+        if (rocksdb::ColumnFamilyHandle* meta =
+                store_->find_family(std::string(state::kMetaFamily))) {
+            rocksdb::Status d = batch.Delete(meta, restoring_meta_key(p));
+            (void)d;
         }
         ScaleOut::Local& local = so.local[p];
         local.changelog_end = r.end;
@@ -428,8 +498,8 @@ Status Job::Impl::restore_partitions(const std::vector<int32_t>& partitions,
         std::vector<std::pair<std::string, std::string>> label = {{"partition", std::to_string(p)}};
         note_restore(p, static_cast<int64_t>(seconds * 1000), r.records);
         spdlog::info(
-            "[{}] partition {}: restored {} entries and {} timers from {} changelog records "
-            "({} KiB) in {:.0f} ms; input resumes at {}{}",
+            "[{}] partition {}: restored {} entry writes and {} timers from {} changelog "
+            "records ({} KiB) in {:.0f} ms; input resumes at {}{}",
             src.def_.name, p, entries, timers, r.records, r.bytes >> 10, seconds * 1000,
             r.input_offset >= 0 ? std::to_string(r.input_offset) : "the group's offset",
             r.unconfirmed.empty() ? std::string()
@@ -484,6 +554,7 @@ Status Job::Impl::drop_partitions(const std::set<int32_t>& partitions) {
     for (int32_t p : partitions) {
         if (meta != nullptr) {
             rocksdb::Status s = batch.Delete(meta, local_meta_key(p));
+            s = batch.Delete(meta, restoring_meta_key(p));
             (void)s;
         }
         so.local.erase(p);
