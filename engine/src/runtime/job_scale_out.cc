@@ -379,8 +379,14 @@ Status Job::Impl::restore_partitions(const std::vector<int32_t>& partitions,
         std::map<std::string, bool> timer_keys;  // changelog key -> set
         uint64_t entries = 0;
         uint64_t skipped = 0;
+        note_restore(p, 0, 0);
+        Gauge& progress = so.restore_records.at(p);  // live: /metrics reads it meanwhile
+        uint64_t applied = 0;
         Changelog::Apply apply = [&](std::string_view key,
                                      std::optional<std::string_view> value) -> Status {
+            if (++applied % 4096 == 0) {
+                progress.set(static_cast<int64_t>(applied));
+            }
             ParsedKey k;
             if (!parse_changelog_key(key, k) || !so.scoped.contains(k.op)) {
                 ++skipped;  // an operator the topology no longer has downstream
