@@ -117,6 +117,7 @@ public:
             EDDY_RETURN_IF_ERROR(conf.set("enable.partition.eof", "true", name_));
         }
         rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaSource::on_rebalance);
+        rd_kafka_conf_set_offset_commit_cb(conf.get(), &KafkaSource::on_commit);
         rd_kafka_conf_set_log_cb(conf.get(), &KafkaSource::on_log);
         rd_kafka_conf_set_opaque(conf.get(), this);
         char errstr[512];
@@ -303,7 +304,9 @@ public:
         // commit that fails costs nothing but lag figures, since the offsets
         // that count are in the checkpoint.
         checkpointed_ = staged_;
-        commit(/*async=*/true);
+        if (pending_.empty()) {  // not while a rebalance waits for the state to move
+            commit(/*async=*/true);
+        }
     }
 
     Status close() override {
@@ -318,6 +321,35 @@ public:
     }
 
 private:
+    /// An asynchronous commit failed (a rebalance moved the group to a new
+    /// generation, say): the next checkpoint sends the offsets again, so
+    /// that the group catches up also when no more input comes.
+    static void on_commit(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                          rd_kafka_topic_partition_list_t* offsets, void* opaque) {
+        (void)rk;
+        (void)offsets;
+        auto* self = static_cast<KafkaSource*>(opaque);
+        if (self->ctx_ == nullptr) {
+            return;  // shutting down
+        }
+        if (err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+            err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+            err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID) {
+            // The group moved on: send it again once the rebalance is over
+            // (sooner would fail again, and each failure makes the member
+            // rejoin: a storm of rebalances).
+            self->recommit_after_assign_ = true;
+            return;
+        }
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+            self->sent_commit_.clear();
+            self->logged_warn(
+                "committing offsets to Kafka failed (sent again after the next "
+                "checkpoint): " +
+                std::string(rd_kafka_err2str(err)));
+        }
+    }
+
     /// librdkafka's own messages, through the job's log.
     static void on_log(const rd_kafka_t* rk, int level, const char* facility, const char* text) {
         auto* self = static_cast<KafkaSource*>(rd_kafka_opaque(rk));
@@ -711,6 +743,10 @@ private:
             }
         }
         assigned_metric_.set(static_cast<int64_t>(assigned_.size()));
+        if (recommit_after_assign_) {
+            recommit_after_assign_ = false;
+            sent_commit_.clear();  // the next checkpoint commits again
+        }
         // In a group the 100 ms resolve_new_partitions() saves are lost in
         // the join's seconds: librdkafka looks up committed offsets there.
         if (any_new &&
@@ -853,6 +889,9 @@ private:
         rd_kafka_topic_partition_list_t* list;
     };
     std::deque<Pending> pending_;
+    // A commit the group refused during a rebalance: sent again after the
+    // next assignment.
+    bool recommit_after_assign_ = false;
     ComponentContext* ctx_ = nullptr;
     std::unique_ptr<LineDecoder> decoder_;
     FieldId key_field_ = kInvalidField;

@@ -582,6 +582,8 @@ private:
                               std::map<int32_t, int64_t>& resume);
     Status drop_partitions(const std::set<int32_t>& partitions);
     void note_restore(int32_t partition, int64_t ms, uint64_t records);
+    /// The caches of the scoped operators no longer hold every stored entry.
+    void forget_memory_complete();
     /// checkpoint(): a keyed entry (value nullopt: erased) or a timer change
     /// for the changelog, and the markers of the checkpoint.
     void log_entry(const std::string& op, uint8_t handle, std::string_view encoded,

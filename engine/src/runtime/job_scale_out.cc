@@ -417,6 +417,9 @@ Status Job::Impl::restore_partitions(const std::vector<int32_t>& partitions,
         if (!restored.is_ok()) {
             return restored.status();
         }
+        // The caches do not hold what was restored: keys missing from them
+        // must be looked up in the store from now on.
+        forget_memory_complete();
         Changelog::Restored& r = restored.value();
         std::string storage;
         uint64_t timers = 0;
@@ -521,6 +524,20 @@ Status Job::Impl::restore_partitions(const std::vector<int32_t>& partitions,
     return Status::ok();
 }
 
+void Job::Impl::forget_memory_complete() {
+    for (auto& shards : instances_) {
+        for (auto& inst : shards) {
+            for (auto& op : inst->ops) {
+                if (scale_out_->scoped.contains(op->def_.name)) {
+                    for (auto& b : op->backings_) {
+                        b->set_memory_complete(false);
+                    }
+                }
+            }
+        }
+    }
+}
+
 Status Job::Impl::drop_partitions(const std::set<int32_t>& partitions) {
     ScaleOut& so = *scale_out_;
     auto mine = [&](std::string_view encoded) {
@@ -569,6 +586,7 @@ Status Job::Impl::drop_partitions(const std::set<int32_t>& partitions) {
     EDDY_RETURN_IF_ERROR(store_->commit(batch));
     // The caches hold nothing unsaved right after a checkpoint: emptied, they
     // read what is left from the store again.
+    forget_memory_complete();
     std::string encoded;
     for (auto& shards : instances_) {
         for (auto& inst : shards) {

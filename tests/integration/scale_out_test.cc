@@ -1,0 +1,767 @@
+// SPDX-License-Identifier: Apache-2.0
+// `scale_out: kafka` (docs/scale-out.md) against `eddy broker`: several
+// `eddy run` processes share one consumer group, and each input partition's
+// keyed state moves with it through the changelog topic. Three processes, one
+// SIGKILLed mid-stream, end with the state of a single process over the same
+// input (each key in exactly one survivor); so do three joined by a fourth
+// mid-stream; messages not partitioned by murmur2 of their key, or without a
+// key, go to the source's errors; and a restarted process keeps its local
+// state without reading the changelog.
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "files.h"
+#include "json_fields.h"
+#include "kafka_support.h"
+#include "process.h"
+
+namespace eddy {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kPartitions = 6;
+constexpr int kEvents = 12000;  // about 4.5 MB: under the test broker's 5 MiB per partition
+const std::vector<std::pair<std::string, std::string>> kMurmur2 = {
+    {"partitioner", "murmur2_random"}};
+
+std::string user_of(const std::string& line) {
+    std::string raw = testing::raw(line, "user_id");
+    return raw.size() >= 2 ? raw.substr(1, raw.size() - 2) : "";
+}
+
+/// `line` without the field `name` (a flat value: a number, bool or string).
+std::string without_field(std::string line, const std::string& name) {
+    std::string needle = "\"" + name + "\":";
+    size_t at = line.find(needle);
+    if (at == std::string::npos) {
+        return line;
+    }
+    size_t end = at + needle.size();
+    if (end < line.size() && line[end] == '"') {
+        end = line.find('"', end + 1) + 1;
+    } else {
+        end = line.find_first_of(",}", end);
+    }
+    if (end < line.size() && line[end] == ',') {
+        ++end;  // "name":v,  -> the next field follows directly
+    } else if (at > 0 && line[at - 1] == ',') {
+        --at;  // ,"name":v} -> the last field goes with its comma
+    }
+    return line.erase(at, end - at);
+}
+
+/// The operator's keyed state in a stopped job's state dir (`eddy state
+/// dump`): "state|key" -> the entry without value.last_emit and
+/// value.pending, which depend on when watermarks came (they legitimately
+/// differ between runs). Timers are left out. A key twice is a failure.
+std::map<std::string, std::string> state_of(const fs::path& state_dir, const std::string& op) {
+    std::map<std::string, std::string> out;
+    testing::ProgramOutcome dump =
+        testing::run_program({EDDY_BINARY, "state", "dump", state_dir.string(), op}, {}, "", 60);
+    EXPECT_EQ(dump.exit_code, 0) << "eddy state dump " << state_dir << ": " << dump.both();
+    std::istringstream in(dump.out);
+    for (std::string line; std::getline(in, line);) {
+        if (!line.starts_with("{\"state\":")) {
+            continue;  // {"timer": ...}
+        }
+        std::string id = testing::raw(line, "state") + "|" + testing::raw(line, "key");
+        std::string entry = without_field(without_field(line, "last_emit"), "pending");
+        EXPECT_TRUE(out.emplace(id, entry).second) << id << " twice in " << state_dir;
+    }
+    return out;
+}
+
+/// Sum of value.events over the entries: every input event counts once.
+long long events_in(const std::map<std::string, std::string>& state) {
+    long long sum = 0;
+    for (const auto& [id, entry] : state) {
+        sum += static_cast<long long>(testing::num(entry, "events"));
+    }
+    return sum;
+}
+
+/// The partitions the process owns after its last "took"/"released" line
+/// ("... owning N"); -1 before any.
+int owning(const std::string& log) {
+    size_t at = log.rfind("; owning ");
+    if (at == std::string::npos) {
+        return -1;
+    }
+    return std::atoi(log.c_str() + at + 9);
+}
+
+/// The input offset in the last checkpoint marker of each partition of the
+/// changelog topic (-1: none yet): how far the state in the changelog has
+/// read that input partition (docs/scale-out.md: a marker is keyed 'm' +
+/// writer, its value a version byte, writer, checkpoint and the next input
+/// offset, each 8 bytes big-endian). Empty when the brokers do not answer.
+std::vector<int64_t> marker_offsets(const std::string& bootstrap, const std::string& changelog) {
+    std::vector<int64_t> ends = testing::partition_ends(bootstrap, changelog, kPartitions);
+    if (std::find(ends.begin(), ends.end(), -1) != ends.end()) {
+        return {};
+    }
+    std::vector<int64_t> out(kPartitions, -1);
+    char errstr[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), errstr, sizeof errstr);
+    rd_kafka_conf_set(conf, "group.id", "eddy-test-markers", errstr, sizeof errstr);
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof errstr);
+    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", errstr, sizeof errstr);
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (rk == nullptr) {
+        return {};
+    }
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(kPartitions);
+    size_t left = 0;
+    for (int p = 0; p < kPartitions; ++p) {
+        if (ends[static_cast<size_t>(p)] > 0) {
+            rd_kafka_topic_partition_list_add(list, changelog.c_str(), p)->offset =
+                RD_KAFKA_OFFSET_BEGINNING;
+            ++left;
+        }
+    }
+    rd_kafka_assign(rk, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    std::vector<int64_t> next(kPartitions, 0);
+    auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (left > 0 && Clock::now() < deadline) {
+        rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
+        if (m == nullptr) {
+            continue;
+        }
+        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->partition >= 0 &&
+            m->partition < kPartitions) {
+            auto p = static_cast<size_t>(m->partition);
+            const auto* key = static_cast<const unsigned char*>(m->key);
+            const auto* v = static_cast<const unsigned char*>(m->payload);
+            if (m->key_len > 0 && key[0] == 'm' && m->len == 25) {
+                int64_t offset = 0;
+                for (int i = 17; i < 25; ++i) {
+                    offset = (offset << 8) | v[i];
+                }
+                out[p] = offset;
+            }
+            if (next[p] < ends[p] && m->offset + 1 >= ends[p]) {
+                --left;
+            }
+            next[p] = m->offset + 1;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return left == 0 ? out : std::vector<int64_t>{};
+}
+
+size_t count_of(const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+        ++n;
+    }
+    return n;
+}
+
+/// The sum of N over "... N timers ..." in a log's restore lines.
+int restored_timers(const std::string& log) {
+    int n = 0;
+    for (size_t at = log.find(" timers from "); at != std::string::npos;
+         at = log.find(" timers from ", at + 1)) {
+        size_t start = log.rfind(' ', at - 1) + 1;
+        n += std::stoi(log.substr(start, at - start));
+    }
+    return n;
+}
+
+/// The pending timers of `op` in a stopped (or killed) process's state dir.
+int stored_timers(const fs::path& state_dir, const std::string& op) {
+    testing::ProgramOutcome ls =
+        testing::run_program({EDDY_BINARY, "state", "ls", state_dir.string()}, {}, "", 60);
+    std::istringstream in(ls.out);
+    for (std::string line; std::getline(in, line);) {
+        std::istringstream fields(line);
+        std::string name, type, key;
+        int entries = 0;
+        int timers = 0;
+        if (fields >> name >> type >> key >> entries >> timers && name == op) {
+            return timers;
+        }
+    }
+    return 0;
+}
+
+class ScaleOutTest : public ::testing::Test {
+protected:
+    /// One `eddy run` of the scale-out topology: its dir holds topology.yaml,
+    /// state/, out.jsonl (and errors.jsonl) and log.txt (its stderr).
+    struct Process {
+        std::string name;
+        fs::path dir;
+        pid_t pid = -1;
+        fs::path log() const { return dir / "log.txt"; }
+        fs::path state() const { return dir / "state"; }
+        std::string log_text() const { return testing::read_file(log()); }
+    };
+
+    void SetUp() override {
+        started_ = Clock::now();
+        dir_ = fs::temp_directory_path() /
+               ("eddy_scale_out_" + std::to_string(::getpid()) + "_" +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fs::remove_all(dir_);
+        fs::create_directories(dir_);
+        ASSERT_TRUE(fs::exists(EDDY_BINARY)) << "eddy binary not built at " << EDDY_BINARY;
+    }
+
+    void TearDown() override {
+        for (pid_t pid : running_) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+        }
+        std::printf("[ scale_out ] %.1f s\n",
+                    std::chrono::duration<double>(Clock::now() - started_).count());
+        if (HasFailure()) {
+            std::printf("[ scale_out ] kept %s (each process's log.txt is its stderr)\n",
+                        dir_.c_str());
+        } else {
+            fs::remove_all(dir_);
+        }
+    }
+
+    /// `eddy gen` lines: JSON clicks with user_id and ts.
+    std::vector<std::string> generate(int events, int users, int seed) {
+        fs::path file = dir_ / ("gen_" + std::to_string(seed) + ".jsonl");
+        testing::ProgramOutcome gen = testing::run_program(
+            {EDDY_BINARY, "gen", "--events", std::to_string(events), "--users",
+             std::to_string(users), "--seed", std::to_string(seed), "-o", file.string()});
+        EXPECT_EQ(gen.exit_code, 0) << gen.both();
+        return testing::read_lines(file);
+    }
+
+    /// Starts a broker with clicks:6 and the changelog topics of `jobs`;
+    /// false (the test then skips) when it did not start.
+    bool start_broker(const std::vector<std::string>& jobs) {
+        std::vector<std::string> topics = {"clicks:" + std::to_string(kPartitions)};
+        for (const std::string& job : jobs) {
+            topics.push_back(job + "-changelog:" + std::to_string(kPartitions));
+        }
+        broker_ = std::make_unique<testing::TestBroker>(dir_, topics);
+        bootstrap_ = broker_->bootstrap();
+        return !bootstrap_.empty();
+    }
+
+    /// A process of `job` (also its group) named `name`, not started yet.
+    Process make_process(const std::string& name, const std::string& job, bool errors = false) {
+        Process p{name, dir_ / name};
+        fs::create_directories(p.dir);
+        std::ofstream yaml(p.dir / "topology.yaml");
+        yaml << "name: " << job << "\n"
+             << "state: {dir: " << p.state().string() << ", checkpoint_interval: 1s}\n"
+             << "sources:\n"
+             << "  clicks:\n"
+             << "    type: kafka\n"
+             << "    brokers: " << bootstrap_ << "\n"
+             << "    topics: [clicks]\n"
+             << "    group: " << job << "\n"
+             << "    scale_out: kafka\n"
+             << "    key_field: user_id\n"
+             << "    event_time: {field: ts, unit: ms}\n"
+             << "    properties: " << testing::kQuickGroupProperties << "\n"
+             << "operators:\n"
+             << "  prof: {type: profile, input: clicks, key: user_id, on_late: update, "
+                "emit_every: 1m}\n"
+             // Open sessions wait for their gap on timers, which must move too.
+             << "  sess: {type: sessionizer, input: clicks, key: user_id, gap: 6h}\n"
+             << "sinks:\n"
+             << "  out: {type: file, input: prof, path: " << (p.dir / "out.jsonl").string() << "}\n"
+             << "  late: {type: null, inputs: [prof.late, sess, sess.late]}\n";
+        if (errors) {
+            yaml << "  errs: {type: file, input: clicks.errors, path: "
+                 << (p.dir / "errors.jsonl").string() << "}\n";
+        }
+        return p;
+    }
+
+    void start(Process& p) {
+        p.pid = testing::start_eddy_run(p.dir / "topology.yaml", p.log());
+        running_.insert(p.pid);
+    }
+
+    /// SIGTERM: a graceful stop with a final checkpoint; true on exit 0.
+    bool stop(Process& p) {
+        if (p.pid <= 0) {
+            ADD_FAILURE() << p.name << " is not running";
+            return false;
+        }
+        ::kill(p.pid, SIGTERM);
+        int code = testing::wait_exit(p.pid);
+        running_.erase(p.pid);
+        p.pid = -1;
+        EXPECT_EQ(code, 0) << p.name << " did not stop cleanly; its log:\n" << p.log_text();
+        return code == 0;
+    }
+
+    void kill_hard(Process& p) {
+        ASSERT_GT(p.pid, 0) << p.name << " is not running";
+        ASSERT_EQ(::kill(p.pid, SIGKILL), 0);
+        int status = 0;
+        ::waitpid(p.pid, &status, 0);
+        running_.erase(p.pid);
+        p.pid = -1;
+        EXPECT_TRUE(WIFSIGNALED(status)) << p.name << " ended before it was killed";
+    }
+
+    /// Polls `done` every 100 ms for up to `seconds`.
+    static bool wait_for(const std::function<bool()>& done, int seconds) {
+        auto deadline = Clock::now() + std::chrono::seconds(seconds);
+        while (Clock::now() < deadline) {
+            if (done()) {
+                return true;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        return done();
+    }
+
+    /// Whether the state of every partition of clicks, up to its end, is in
+    /// the changelog of `job`: each partition's last checkpoint marker says
+    /// so. (The offsets the group has committed say it too, but not always:
+    /// a commit that fails in a rebalance is not retried while the input is
+    /// idle.)
+    bool drained(const std::string& job) const {
+        std::vector<int64_t> ends = testing::partition_ends(bootstrap_, "clicks", kPartitions);
+        return marker_offsets(bootstrap_, job + "-changelog") == ends;
+    }
+
+    /// "markers [..], committed [..] of ends [..]" of `job` (also its group)
+    /// on clicks, for failure messages.
+    std::string progress(const std::string& job) const {
+        auto show = [](const std::vector<int64_t>& v) {
+            std::string s = "[";
+            for (int64_t x : v) {
+                s += (s.size() > 1 ? " " : "") + std::to_string(x);
+            }
+            return s + "]";
+        };
+        return job + ": changelog markers at " +
+               show(marker_offsets(bootstrap_, job + "-changelog")) + ", committed " +
+               show(testing::committed_offsets(bootstrap_, job, "clicks", kPartitions)) +
+               " of ends " + show(testing::partition_ends(bootstrap_, "clicks", kPartitions));
+    }
+
+    /// Waits until the running processes own all partitions between them,
+    /// each some, and drained(job); when not, says how far they got.
+    bool wait_drained(const std::string& job, const std::vector<Process*>& running,
+                      int seconds = 60) {
+        auto owned = [&](std::string* report) {
+            int sum = 0;
+            bool each = true;
+            for (const Process* p : running) {
+                int n = owning(p->log_text());
+                each &= n > 0;
+                sum += std::max(n, 0);
+                if (report != nullptr) {
+                    *report += " " + p->name + " owns " + std::to_string(n) + ";";
+                }
+            }
+            return each && sum == kPartitions;
+        };
+        // Settled: drained, every partition owned, and no partition moved
+        // for 3 s (a rebalance in progress may still move one).
+        auto moves = [&] {
+            size_t n = 0;
+            for (const Process* p : running) {
+                n += count_of(p->log_text(), " partition(s) ");
+            }
+            return n;
+        };
+        auto settled = [&] {
+            if (!owned(nullptr) || !drained(job)) {
+                return false;
+            }
+            size_t before = moves();
+            std::this_thread::sleep_for(std::chrono::seconds(3));
+            return moves() == before && owned(nullptr) && drained(job);
+        };
+        if (wait_for(settled, seconds)) {
+            return true;
+        }
+        std::string report;
+        owned(&report);
+        std::printf("[ scale_out ] not drained after %d s:%s %s\n", seconds, report.c_str(),
+                    progress(job).c_str());
+        return false;
+    }
+
+    size_t produce(const std::vector<std::string>& lines) const {
+        return testing::produce_with(bootstrap_, "clicks", lines, user_of, kMurmur2);
+    }
+
+    /// The union of the processes' states, each key once (a key in two
+    /// processes is a failure unless both have the same entry).
+    std::map<std::string, std::string> union_of(const std::vector<Process*>& processes) {
+        std::map<std::string, std::string> all;
+        for (const Process* p : processes) {
+            for (auto& [id, entry] : state_of(p->state(), "prof")) {
+                auto [it, added] = all.emplace(id, entry);
+                EXPECT_TRUE(added || it->second == entry)
+                    << id << " is in two processes' states, differently:\n  " << it->second
+                    << "\n  " << entry << "\n(the second in " << p->name << ")";
+            }
+        }
+        return all;
+    }
+
+    /// Fails with the first few differing keys.
+    static void expect_same_state(const std::map<std::string, std::string>& got,
+                                  const std::map<std::string, std::string>& want) {
+        EXPECT_EQ(got.size(), want.size()) << "keys in the processes' states vs the reference";
+        int shown = 0;
+        for (const auto& [id, entry] : want) {
+            auto it = got.find(id);
+            if (it == got.end() || it->second != entry) {
+                ADD_FAILURE() << id << " differs\n  reference: " << entry
+                              << "\n  processes: " << (it == got.end() ? "(missing)" : it->second);
+                if (++shown == 5) {
+                    break;
+                }
+            }
+        }
+        for (const auto& [id, entry] : got) {
+            if (want.count(id) == 0 && shown++ < 5) {
+                ADD_FAILURE() << id << " is not in the reference: " << entry;
+            }
+        }
+    }
+
+    /// `lines` cut at the fractions `at` (ascending, in (0, 1)).
+    static std::vector<std::vector<std::string>> split(const std::vector<std::string>& lines,
+                                                       const std::vector<double>& at) {
+        std::vector<std::vector<std::string>> parts;
+        size_t from = 0;
+        for (double f : at) {
+            auto to = static_cast<size_t>(f * static_cast<double>(lines.size()));
+            parts.emplace_back(lines.begin() + static_cast<std::ptrdiff_t>(from),
+                               lines.begin() + static_cast<std::ptrdiff_t>(to));
+            from = to;
+        }
+        parts.emplace_back(lines.begin() + static_cast<std::ptrdiff_t>(from), lines.end());
+        return parts;
+    }
+
+    /// Produces `lines` in `chunks` pieces `pause_ms` apart, on a thread.
+    std::thread produce_slowly(std::vector<std::string> lines, int chunks, int pause_ms,
+                               size_t& acked) const {
+        return std::thread([this, lines = std::move(lines), chunks, pause_ms, &acked] {
+            size_t per =
+                (lines.size() + static_cast<size_t>(chunks) - 1) / static_cast<size_t>(chunks);
+            for (size_t at = 0; at < lines.size(); at += per) {
+                std::vector<std::string> chunk(
+                    lines.begin() + static_cast<std::ptrdiff_t>(at),
+                    lines.begin() + static_cast<std::ptrdiff_t>(std::min(lines.size(), at + per)));
+                acked += produce(chunk);
+                std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
+            }
+        });
+    }
+
+    fs::path dir_;
+    std::string bootstrap_;
+    std::unique_ptr<testing::TestBroker> broker_;
+    std::set<pid_t> running_;  // killed by TearDown
+    Clock::time_point started_;
+};
+
+TEST_F(ScaleOutTest, ThreeProcessesOneKilledMidStreamEndWithTheStateOfOneProcess) {
+    if (!start_broker({"so", "ref"})) {
+        GTEST_SKIP() << "the test broker did not start (see " << (dir_ / "broker.log") << ")";
+    }
+    std::vector<std::string> lines = generate(kEvents, 400, 21);
+    ASSERT_EQ(lines.size(), static_cast<size_t>(kEvents));
+    // 40% before the processes start, 40% while one dies, 20% once the
+    // survivors have its partitions (so restored keys get new events).
+    auto parts = split(lines, {0.4, 0.8});
+    ASSERT_EQ(produce(parts[0]), parts[0].size());
+
+    Process ref = make_process("ref", "ref");
+    std::vector<Process> procs = {make_process("p1", "so"), make_process("p2", "so"),
+                                  make_process("p3", "so")};
+    start(ref);
+    for (Process& p : procs) {
+        start(p);
+    }
+    std::vector<Process*> all = {&procs[0], &procs[1], &procs[2]};
+    // The group settles (each owns some partitions) and the first part is read.
+    ASSERT_TRUE(wait_drained("so", all))
+        << "the three processes did not share and read the first part; p1's log:\n"
+        << procs[0].log_text();
+
+    // The second part arrives over ~2 s; one owner dies in the middle of it.
+    size_t acked = 0;
+    std::thread producer = produce_slowly(parts[1], 20, 100, acked);
+    std::this_thread::sleep_for(std::chrono::milliseconds(900));
+    Process& victim = procs[1];
+    std::vector<Process*> survivors = {&procs[0], &procs[2]};
+    std::vector<size_t> log_at_kill;
+    for (Process* p : survivors) {
+        log_at_kill.push_back(p->log_text().size());
+    }
+    int victim_owned = owning(victim.log_text());
+    kill_hard(victim);
+    producer.join();
+    ASSERT_EQ(acked, parts[1].size());
+
+    // After the session timeout the survivors own every partition.
+    ASSERT_TRUE(wait_for(
+        [&] { return owning(procs[0].log_text()) + owning(procs[2].log_text()) == kPartitions; },
+        60))
+        << "the survivors did not take the killed process's partitions; their logs:\n"
+        << procs[0].log_text() << procs[2].log_text();
+    ASSERT_EQ(produce(parts[2]), parts[2].size());
+    EXPECT_TRUE(wait_drained("so", survivors))
+        << "the survivors did not read everything within 60 s";
+    EXPECT_TRUE(wait_drained("ref", {&ref})) << "the reference did not read everything";
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    for (Process* p : survivors) {
+        stop(*p);
+    }
+    stop(ref);
+
+    // The survivors took the killed process's partitions and restored them
+    // from the changelog.
+    size_t took = 0;
+    int restored = 0;
+    std::string since_kill;
+    for (size_t i = 0; i < survivors.size(); ++i) {
+        std::string log = survivors[i]->log_text().substr(log_at_kill[i]);
+        took += count_of(log, "took partition(s)");
+        restored += static_cast<int>(count_of(log, "changelog records"));
+        since_kill += survivors[i]->name + ":\n" + log;
+    }
+    EXPECT_GE(took, 1u) << since_kill;
+    EXPECT_GE(restored, victim_owned) << "restores of the killed process's " << victim_owned
+                                      << " partitions; the survivors' logs since:\n"
+                                      << since_kill;
+    // Timers move with their keys: the sessions the killed process had open
+    // (checkpointed) close on the survivors.
+    if (stored_timers(victim.state(), "sess") > 0) {
+        EXPECT_GT(restored_timers(since_kill), 0) << since_kill;
+    }
+
+    auto want = state_of(ref.state(), "prof");
+    EXPECT_EQ(events_in(want), kEvents) << "the reference lost or repeated events";
+    auto got = union_of(survivors);
+    EXPECT_EQ(events_in(got), kEvents);
+    expect_same_state(got, want);
+}
+
+TEST_F(ScaleOutTest, AFourthProcessJoiningMidStreamRebalancesWithoutLoss) {
+    if (!start_broker({"so", "ref"})) {
+        GTEST_SKIP() << "the test broker did not start (see " << (dir_ / "broker.log") << ")";
+    }
+    std::vector<std::string> lines = generate(kEvents, 400, 22);
+    ASSERT_EQ(lines.size(), static_cast<size_t>(kEvents));
+    // 40% before, 40% while the fourth joins, 20% once it has partitions.
+    auto parts = split(lines, {0.4, 0.8});
+    ASSERT_EQ(produce(parts[0]), parts[0].size());
+
+    Process ref = make_process("ref", "ref");
+    std::vector<Process> procs = {make_process("p1", "so"), make_process("p2", "so"),
+                                  make_process("p3", "so"), make_process("p4", "so")};
+    start(ref);
+    for (int i = 0; i < 3; ++i) {
+        start(procs[static_cast<size_t>(i)]);
+    }
+    std::vector<Process*> three = {&procs[0], &procs[1], &procs[2]};
+    ASSERT_TRUE(wait_drained("so", three))
+        << "the three processes did not share and read the first part; p1's log:\n"
+        << procs[0].log_text();
+
+    size_t acked = 0;
+    std::thread producer = produce_slowly(parts[1], 20, 100, acked);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    start(procs[3]);
+    producer.join();
+    ASSERT_EQ(acked, parts[1].size());
+
+    std::vector<Process*> four = {&procs[0], &procs[1], &procs[2], &procs[3]};
+    ASSERT_TRUE(wait_for(
+        [&] {
+            int owned = 0;
+            for (const Process* p : four) {
+                owned += std::max(0, owning(p->log_text()));
+            }
+            return owning(procs[3].log_text()) > 0 && owned == kPartitions;
+        },
+        60))
+        << "the fourth process got no partition; its log:\n"
+        << procs[3].log_text();
+    ASSERT_EQ(produce(parts[2]), parts[2].size());
+    EXPECT_TRUE(wait_drained("so", four)) << "the four did not read everything within 60 s";
+    EXPECT_TRUE(wait_drained("ref", {&ref})) << "the reference did not read everything";
+    // The group's committed offsets catch up too, although commits sent
+    // during the rebalances were refused (a refused commit is sent again).
+    std::vector<int64_t> ends = testing::partition_ends(bootstrap_, "clicks", kPartitions);
+    EXPECT_TRUE(wait_for(
+        [&] { return testing::committed_offsets(bootstrap_, "so", "clicks", kPartitions) == ends; },
+        30))
+        << "committed offsets stay behind the ends of the partitions";
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    for (Process* p : four) {
+        stop(*p);
+    }
+    stop(ref);
+    EXPECT_NE(procs[3].log_text().find("changelog records"), std::string::npos)
+        << "the fourth process restored nothing from the changelog";
+
+    auto want = state_of(ref.state(), "prof");
+    EXPECT_EQ(events_in(want), kEvents) << "the reference lost or repeated events";
+    auto got = union_of(four);
+    EXPECT_EQ(events_in(got), kEvents);
+    expect_same_state(got, want);
+}
+
+TEST_F(ScaleOutTest, MessagesNotPartitionedByTheirKeyGoToErrors) {
+    if (!start_broker({"so"})) {
+        GTEST_SKIP() << "the test broker did not start (see " << (dir_ / "broker.log") << ")";
+    }
+    // librdkafka's default partitioner (CRC32 of the key) agrees with
+    // murmur2 for some users only: theirs are read, the others' are errors.
+    std::vector<std::string> lines = generate(600, 30, 23);
+    ASSERT_EQ(lines.size(), 600u);
+    auto murmur2 = [](const std::string& key) {
+        return rd_kafka_msg_partitioner_murmur2(nullptr, key.data(), key.size(), kPartitions,
+                                                nullptr, nullptr);
+    };
+    auto crc32 = [](const std::string& key) {
+        return rd_kafka_msg_partitioner_consistent(nullptr, key.data(), key.size(), kPartitions,
+                                                   nullptr, nullptr);
+    };
+    std::set<std::string> good_users;
+    std::set<std::string> bad_users;
+    size_t bad_lines = 0;
+    for (const std::string& line : lines) {
+        std::string user = user_of(line);
+        bool good = murmur2(user) == crc32(user);
+        (good ? good_users : bad_users).insert(user);
+        bad_lines += good ? 0 : 1;
+    }
+    ASSERT_FALSE(good_users.empty());
+    ASSERT_GE(bad_users.size(), 3u);
+    ASSERT_EQ(testing::produce(bootstrap_, "clicks", lines, user_of), lines.size());
+    ASSERT_EQ(testing::produce(bootstrap_, "clicks", {lines.front()},
+                               [](const std::string&) { return std::string(); }),
+              1u);
+
+    Process p = make_process("p1", "so", /*errors=*/true);
+    start(p);
+    ASSERT_TRUE(wait_drained("so", {&p})) << p.log_text();
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    ASSERT_TRUE(stop(p));
+
+    std::vector<std::string> errors = testing::read_lines(p.dir / "errors.jsonl");
+    EXPECT_EQ(errors.size(), bad_lines + 1);
+    size_t no_key = 0;
+    std::set<std::string> reported;
+    for (const std::string& e : errors) {
+        std::string error = testing::raw(e, "error");
+        if (error.find("has no key") != std::string::npos) {
+            ++no_key;
+            continue;
+        }
+        EXPECT_NE(error.find("murmur2_random"), std::string::npos) << e;
+        size_t at = error.find("key '");
+        ASSERT_NE(at, std::string::npos) << e;
+        std::string user = error.substr(at + 5, error.find('\'', at + 5) - at - 5);
+        reported.insert(user);
+        EXPECT_EQ(bad_users.count(user), 1u) << user << " is partitioned by murmur2: " << e;
+        // "clicks/<where it is>@<offset>: key 'u' belongs in partition <murmur2>"
+        EXPECT_NE(error.find("clicks/" + std::to_string(crc32(user)) + "@"), std::string::npos)
+            << e;
+        EXPECT_NE(error.find("belongs in partition " + std::to_string(murmur2(user))),
+                  std::string::npos)
+            << e;
+    }
+    EXPECT_EQ(no_key, 1u);
+    EXPECT_EQ(reported, bad_users);
+
+    std::set<std::string> keys;
+    for (const auto& [id, entry] : state_of(p.state(), "prof")) {
+        std::string key = testing::raw(entry, "key");
+        keys.insert(key.substr(1, key.size() - 2));
+    }
+    EXPECT_EQ(keys, good_users) << "the state has the keys read, only those";
+}
+
+TEST_F(ScaleOutTest, ARestartedProcessKeepsItsCurrentLocalState) {
+    if (!start_broker({"so", "ref"})) {
+        GTEST_SKIP() << "the test broker did not start (see " << (dir_ / "broker.log") << ")";
+    }
+    std::vector<std::string> lines = generate(kEvents, 400, 24);
+    ASSERT_EQ(lines.size(), static_cast<size_t>(kEvents));
+    std::vector<std::string> first(lines.begin(), lines.begin() + kEvents / 2);
+    std::vector<std::string> second(lines.begin() + kEvents / 2, lines.end());
+    ASSERT_EQ(produce(first), first.size());
+
+    Process ref = make_process("ref", "ref");
+    Process p = make_process("p1", "so");
+    start(ref);
+    start(p);
+    ASSERT_TRUE(wait_drained("so", {&p})) << p.log_text();
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    ASSERT_TRUE(stop(p));
+    auto before = state_of(p.state(), "prof");
+    EXPECT_EQ(events_in(before), kEvents / 2);
+
+    // The same state dir and group: the changelog ends where this store's
+    // last checkpoint left it, so nothing is read from it.
+    size_t restart_at = p.log_text().size();
+    start(p);
+    ASSERT_TRUE(
+        wait_for([&] { return owning(p.log_text().substr(restart_at)) == kPartitions; }, 60))
+        << p.log_text();
+    std::string restarted = p.log_text().substr(restart_at);
+    for (int partition = 0; partition < kPartitions; ++partition) {
+        EXPECT_NE(
+            restarted.find("partition " + std::to_string(partition) + ": local state is current"),
+            std::string::npos)
+            << "partition " << partition << "; the log since the restart:\n"
+            << restarted;
+    }
+    EXPECT_EQ(restarted.find("changelog records"), std::string::npos) << restarted;
+
+    // It resumes where it stopped: the second half counts once.
+    ASSERT_EQ(produce(second), second.size());
+    EXPECT_TRUE(wait_drained("so", {&p})) << p.log_text();
+    EXPECT_TRUE(wait_drained("ref", {&ref})) << ref.log_text();
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    stop(p);
+    stop(ref);
+
+    auto want = state_of(ref.state(), "prof");
+    EXPECT_EQ(events_in(want), kEvents);
+    expect_same_state(state_of(p.state(), "prof"), want);
+}
+
+}  // namespace
+}  // namespace eddy
