@@ -76,23 +76,34 @@ inline const char* kQuickGroupProperties =
     "{session.timeout.ms: 6000, fetch.wait.max.ms: 10, heartbeat.interval.ms: 500}";
 
 /// Produces each line as one message to `topic` (partition chosen by the key
-/// when `key_of` gives one); returns how many were acknowledged.
+/// when `key_of` gives one), with extra librdkafka producer properties
+/// (NAME, VALUE), e.g. {{"partitioner", "murmur2_random"}}: the partition
+/// Kafka's Java client (and `scale_out: kafka`) expects for each key. Small
+/// record batches: a consumer with a small max.partition.fetch.bytes then
+/// really reads a little at a time. Returns how many messages were
+/// acknowledged; 0 when a property is refused.
 template <class KeyOf>
-size_t produce(const std::string& bootstrap, const std::string& topic,
-               const std::vector<std::string>& lines, KeyOf key_of) {
+size_t produce_with(const std::string& bootstrap, const std::string& topic,
+                    const std::vector<std::string>& lines, KeyOf key_of,
+                    const std::vector<std::pair<std::string, std::string>>& properties) {
     char errstr[512];
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), errstr, sizeof errstr);
     rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof errstr);
     rd_kafka_conf_set(conf, "linger.ms", "5", errstr, sizeof errstr);
-    // Small record batches: a consumer with a small max.partition.fetch.bytes
-    // then really reads a little at a time.
     rd_kafka_conf_set(conf, "batch.num.messages", "20", errstr, sizeof errstr);
-    static size_t acked = 0;
-    acked = 0;
-    rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t* m, void*) {
+    for (const auto& [name, value] : properties) {
+        if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), errstr, sizeof errstr) !=
+            RD_KAFKA_CONF_OK) {
+            rd_kafka_conf_destroy(conf);
+            return 0;
+        }
+    }
+    size_t acked = 0;  // per call (unlike produce()): calls may run in several threads
+    rd_kafka_conf_set_opaque(conf, &acked);
+    rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
         if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            ++acked;
+            ++*static_cast<size_t*>(opaque);
         }
     });
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
@@ -112,6 +123,13 @@ size_t produce(const std::string& bootstrap, const std::string& topic,
     rd_kafka_flush(rk, 30000);
     rd_kafka_destroy(rk);
     return acked;
+}
+
+/// produce_with() with librdkafka's defaults (its partitioner: CRC32).
+template <class KeyOf>
+size_t produce(const std::string& bootstrap, const std::string& topic,
+               const std::vector<std::string>& lines, KeyOf key_of) {
+    return produce_with(bootstrap, topic, lines, key_of, {});
 }
 
 /// Reads `topic` from the beginning (no group) until `expected` messages or
@@ -210,53 +228,6 @@ inline std::vector<int64_t> partition_ends(const std::string& bootstrap, const s
     }
     rd_kafka_destroy(rk);
     return out;
-}
-
-/// As produce(), with extra librdkafka producer properties (NAME, VALUE),
-/// e.g. {{"partitioner", "murmur2_random"}}: the partition Kafka's Java
-/// client (and `scale_out: kafka`) expects for each key. Returns how many
-/// messages were acknowledged; 0 when a property is refused.
-template <class KeyOf>
-size_t produce_with(const std::string& bootstrap, const std::string& topic,
-                    const std::vector<std::string>& lines, KeyOf key_of,
-                    const std::vector<std::pair<std::string, std::string>>& properties) {
-    char errstr[512];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), errstr, sizeof errstr);
-    rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof errstr);
-    rd_kafka_conf_set(conf, "linger.ms", "5", errstr, sizeof errstr);
-    rd_kafka_conf_set(conf, "batch.num.messages", "20", errstr, sizeof errstr);
-    for (const auto& [name, value] : properties) {
-        if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), errstr, sizeof errstr) !=
-            RD_KAFKA_CONF_OK) {
-            rd_kafka_conf_destroy(conf);
-            return 0;
-        }
-    }
-    size_t acked = 0;  // per call (unlike produce()): calls may run in several threads
-    rd_kafka_conf_set_opaque(conf, &acked);
-    rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
-        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            ++*static_cast<size_t*>(opaque);
-        }
-    });
-    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (rk == nullptr) {
-        return 0;
-    }
-    for (const std::string& line : lines) {
-        std::string key = key_of(line);
-        while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()),
-                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                 RD_KAFKA_V_VALUE(const_cast<char*>(line.data()), line.size()),
-                                 RD_KAFKA_V_KEY(key.empty() ? nullptr : key.data(), key.size()),
-                                 RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            rd_kafka_poll(rk, 50);
-        }
-    }
-    rd_kafka_flush(rk, 30000);
-    rd_kafka_destroy(rk);
-    return acked;
 }
 
 }  // namespace eddy::testing
