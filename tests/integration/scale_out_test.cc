@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "files.h"
+#include "io/changelog.h"
 #include "json_fields.h"
 #include "kafka_support.h"
 #include "process.h"
@@ -113,65 +114,26 @@ int owning(const std::string& log) {
 
 /// The input offset in the last checkpoint marker of each partition of the
 /// changelog topic (-1: none yet): how far the state in the changelog has
-/// read that input partition (docs/scale-out.md: a marker is keyed 'm' +
-/// writer, its value a version byte, writer, checkpoint and the next input
-/// offset, each 8 bytes big-endian). Empty when the brokers do not answer.
+/// read that input partition, as a restore would find it. Empty when the
+/// brokers do not answer.
 std::vector<int64_t> marker_offsets(const std::string& bootstrap, const std::string& changelog) {
-    std::vector<int64_t> ends = testing::partition_ends(bootstrap, changelog, kPartitions);
-    if (std::find(ends.begin(), ends.end(), -1) != ends.end()) {
+    KafkaClientOptions client;
+    client.brokers = bootstrap;
+    client.connect_timeout_ms = 5000;
+    auto log = Changelog::open(client, changelog, kPartitions, /*writer=*/0, "test: ");
+    if (!log.is_ok()) {
         return {};
     }
-    std::vector<int64_t> out(kPartitions, -1);
-    char errstr[512];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), errstr, sizeof errstr);
-    rd_kafka_conf_set(conf, "group.id", "eddy-test-markers", errstr, sizeof errstr);
-    rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof errstr);
-    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", errstr, sizeof errstr);
-    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (rk == nullptr) {
-        return {};
-    }
-    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(kPartitions);
-    size_t left = 0;
-    for (int p = 0; p < kPartitions; ++p) {
-        if (ends[static_cast<size_t>(p)] > 0) {
-            rd_kafka_topic_partition_list_add(list, changelog.c_str(), p)->offset =
-                RD_KAFKA_OFFSET_BEGINNING;
-            ++left;
+    std::vector<int64_t> out;
+    for (int32_t p = 0; p < kPartitions; ++p) {
+        auto read = log.value()->read(
+            p, [](std::string_view, std::optional<std::string_view>) { return Status::ok(); });
+        if (!read.is_ok()) {
+            return {};
         }
+        out.push_back(read.value().input_offset);
     }
-    rd_kafka_assign(rk, list);
-    rd_kafka_topic_partition_list_destroy(list);
-    std::vector<int64_t> next(kPartitions, 0);
-    auto deadline = Clock::now() + std::chrono::seconds(10);
-    while (left > 0 && Clock::now() < deadline) {
-        rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
-        if (m == nullptr) {
-            continue;
-        }
-        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->partition >= 0 &&
-            m->partition < kPartitions) {
-            auto p = static_cast<size_t>(m->partition);
-            const auto* key = static_cast<const unsigned char*>(m->key);
-            const auto* v = static_cast<const unsigned char*>(m->payload);
-            if (m->key_len > 0 && key[0] == 'm' && m->len == 25) {
-                int64_t offset = 0;
-                for (int i = 17; i < 25; ++i) {
-                    offset = (offset << 8) | v[i];
-                }
-                out[p] = offset;
-            }
-            if (next[p] < ends[p] && m->offset + 1 >= ends[p]) {
-                --left;
-            }
-            next[p] = m->offset + 1;
-        }
-        rd_kafka_message_destroy(m);
-    }
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-    return left == 0 ? out : std::vector<int64_t>{};
+    return out;
 }
 
 size_t count_of(const std::string& text, const std::string& what) {

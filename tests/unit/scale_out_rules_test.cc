@@ -8,6 +8,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "diagnostics_support.h"
 #include "runtime/builtins.h"
 #include "topology/diagnostic.h"
 #include "topology/validator.h"
@@ -16,6 +17,8 @@
 namespace eddy {
 namespace {
 
+using testing::dump;
+using testing::errors_of;
 using ::testing::HasSubstr;
 
 struct Validated {
@@ -29,24 +32,6 @@ Validated validate(const std::string& yaml) {
         v.topology = validate_topology(*root, builtin_registry(), v.diags);
     }
     return v;
-}
-
-std::vector<Diagnostic> errors_of(const Diagnostics& diags) {
-    std::vector<Diagnostic> out;
-    for (const Diagnostic& d : diags.sorted()) {
-        if (d.severity == Severity::kError) {
-            out.push_back(d);
-        }
-    }
-    return out;
-}
-
-std::string dump(const Diagnostics& diags) {
-    std::string out;
-    for (const Diagnostic& d : diags.sorted()) {
-        out += d.to_string() + "\n";
-    }
-    return out.empty() ? "(no diagnostics)\n" : out;
 }
 
 /// "inline.yaml:L:C" of the `nth` (0-based) occurrence of `needle` in `yaml`.

@@ -16,6 +16,7 @@
 
 #include "eddy/registry.h"
 
+#include "diagnostics_support.h"
 #include "plugin/loader.h"
 #include "runtime/builtins.h"
 #include "topology/suggest.h"
@@ -25,38 +26,13 @@
 namespace eddy {
 namespace {
 
+using testing::dump;
+using testing::errors_of;
 using ::testing::HasSubstr;
+using testing::warnings_of;
 
 std::string fixture(const std::string& name) {
     return std::string(EDDY_FIXTURES_DIR) + "/topologies/" + name;
-}
-
-std::string dump(const Diagnostics& diags) {
-    std::string out;
-    for (const Diagnostic& d : diags.sorted()) {
-        out += d.to_string() + "\n";
-    }
-    return out.empty() ? "(no diagnostics)\n" : out;
-}
-
-std::vector<Diagnostic> errors_of(const Diagnostics& diags) {
-    std::vector<Diagnostic> out;
-    for (const Diagnostic& d : diags.sorted()) {
-        if (d.severity == Severity::kError) {
-            out.push_back(d);
-        }
-    }
-    return out;
-}
-
-std::vector<Diagnostic> warnings_of(const Diagnostics& diags) {
-    std::vector<Diagnostic> out;
-    for (const Diagnostic& d : diags.sorted()) {
-        if (d.severity == Severity::kWarning) {
-            out.push_back(d);
-        }
-    }
-    return out;
 }
 
 struct Validated {

@@ -74,11 +74,6 @@ KafkaClientOptions producer_options(const KafkaClientOptions& client) {
 
 }  // namespace
 
-int32_t kafka_partition_of(std::string_view key, int32_t partitions) {
-    return rd_kafka_msg_partitioner_murmur2(nullptr, key.data(), key.size(), partitions, nullptr,
-                                            nullptr);
-}
-
 namespace {
 
 /// Delivery reports: a marker's offset goes where its opaque points (-1

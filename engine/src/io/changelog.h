@@ -94,8 +94,4 @@ private:
     rd_kafka_t* consumer_ = nullptr;
 };
 
-/// The partition, of `partitions`, that Kafka's default partitioner (murmur2,
-/// as the Java client and librdkafka's murmur2_random) gives a key.
-int32_t kafka_partition_of(std::string_view key, int32_t partitions);
-
 }  // namespace eddy

@@ -54,6 +54,13 @@ Result<KafkaClientOptions> kafka_client_options(const Config& cfg);
 Status fetch_metadata(rd_kafka_t* rk, const KafkaClientOptions& options, bool all_topics,
                       const std::string& who, const rd_kafka_metadata_t** metadata);
 
+/// The partition, of `partitions`, that Kafka's default partitioner (murmur2,
+/// as the Java client and librdkafka's murmur2_random) gives a key.
+inline int32_t kafka_partition_of(std::string_view key, int32_t partitions) {
+    return rd_kafka_msg_partitioner_murmur2(nullptr, key.data(), key.size(), partitions, nullptr,
+                                            nullptr);
+}
+
 /// Epoch milliseconds written as digits, or an ISO 8601 time.
 std::optional<int64_t> parse_time_ms(std::string_view text);
 

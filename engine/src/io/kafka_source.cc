@@ -577,7 +577,7 @@ private:
             }
         }
         if (key_field_ != kInvalidField && m->key != nullptr) {
-            record.set(key_field_, std::string_view(static_cast<const char*>(m->key), m->key_len));
+            record.set(key_field_, message_key(m));
         }
         return 1;
     }
@@ -586,8 +586,11 @@ private:
     /// message's key in the partition it came from, as the state assumes.
     bool key_in_partition(const rd_kafka_message_t* m) const {
         return m->key != nullptr &&
-               rd_kafka_msg_partitioner_murmur2(nullptr, m->key, m->key_len, partition_count_,
-                                                nullptr, nullptr) == m->partition;
+               kafka_partition_of(message_key(m), partition_count_) == m->partition;
+    }
+
+    static std::string_view message_key(const rd_kafka_message_t* m) {
+        return {static_cast<const char*>(m->key), m->key_len};
     }
 
     std::string key_problem(const rd_kafka_message_t* m) const {
@@ -595,10 +598,9 @@ private:
             return "the message has no key; with scale_out: kafka every message needs one (the "
                    "state of a key lives in its partition)";
         }
-        std::string_view key(static_cast<const char*>(m->key), m->key_len);
+        std::string_view key = message_key(m);
         return "key '" + std::string(truncate_utf8(key, 64)) + "' belongs in partition " +
-               std::to_string(rd_kafka_msg_partitioner_murmur2(
-                   nullptr, m->key, m->key_len, partition_count_, nullptr, nullptr)) +
+               std::to_string(kafka_partition_of(key, partition_count_)) +
                " by Kafka's default partitioner (murmur2), not here: produce with "
                "partitioner=murmur2_random (the Java client's default) so that each key's "
                "state has one partition";

@@ -813,20 +813,16 @@ Status Job::Impl::checkpoint() {
                         return cf.status();
                     }
                     std::vector<std::pair<std::string, bool>> changes;
-                    op->timers_.drain_changes(
-                        [&](bool added, TimeDomain domain, int64_t time, const Value& key) {
-                            scratch.clear();
-                            encode_state_key(key, scratch);
-                            if (logged) {
-                                log_timer(name, domain, time, scratch, added);
-                            }
-                            std::string k;
-                            state::put_u16(k, state::key_group_of_encoded(scratch));
-                            k.push_back(static_cast<char>(domain));
-                            state::put_time(k, time);
-                            k.append(scratch);
-                            changes.emplace_back(std::move(k), added);
-                        });
+                    op->timers_.drain_changes([&](bool added, TimeDomain domain, int64_t time,
+                                                  const Value& key) {
+                        scratch.clear();
+                        encode_state_key(key, scratch);
+                        if (logged) {
+                            log_timer(name, domain, time, scratch, added);
+                        }
+                        changes.emplace_back(
+                            state::timer_key(static_cast<uint8_t>(domain), time, scratch), added);
+                    });
                     // Sorted for the same reason as above; of several changes to one
                     // timer only the last counts.
                     std::stable_sort(

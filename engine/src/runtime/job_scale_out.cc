@@ -430,12 +430,7 @@ Status Job::Impl::restore_partitions(const std::vector<int32_t>& partitions,
             if (!cf.is_ok()) {
                 return cf.status();
             }
-            uint16_t group = state::key_group_of_encoded(k.encoded);
-            std::string tk;
-            state::put_u16(tk, group);
-            tk.push_back(static_cast<char>(k.domain));
-            state::put_time(tk, k.time);
-            tk.append(k.encoded);
+            std::string tk = state::timer_key(static_cast<uint8_t>(k.domain), k.time, k.encoded);
             if (!set) {
                 rocksdb::Status d = batch.Delete(cf.value(), tk);
                 (void)d;
@@ -446,7 +441,7 @@ Status Job::Impl::restore_partitions(const std::vector<int32_t>& partitions,
             int ci = topo.find(std::string(k.op));
             auto& shards = instances_[static_cast<size_t>(
                 job_.plan_.node_of_component[static_cast<size_t>(ci)])];
-            int shard = shard_of_key_group(group, static_cast<int>(shards.size()));
+            int shard = shard_of_key_group(state::get_u16(tk), static_cast<int>(shards.size()));
             for (auto& op : shards[static_cast<size_t>(shard)]->ops) {
                 if (op->def_.name == k.op) {
                     op->timers_.set(k.domain, detail::decode_state_key(k.encoded, storage), k.time);

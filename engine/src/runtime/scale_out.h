@@ -46,7 +46,6 @@ struct ScaleOut {
     /// never leaves an unconfirmed record as a key's last.
     std::vector<std::tuple<int32_t, std::string, std::optional<std::string>>> repairs;
     Status failure = Status::ok();  // the first failed put() of a checkpoint
-    std::string scratch;
     // Metrics (docs/metrics.md).
     Gauge owned_metric;
     Counter moves_in;

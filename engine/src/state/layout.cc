@@ -28,6 +28,15 @@ void assign_entry_key(std::string& out, uint16_t group, uint8_t handle,
     out.append(encoded_key);
 }
 
+std::string timer_key(uint8_t domain, int64_t time, std::string_view encoded_key) {
+    std::string k;
+    put_u16(k, key_group_of_encoded(encoded_key));
+    k.push_back(static_cast<char>(domain));
+    put_time(k, time);
+    k.append(encoded_key);
+    return k;
+}
+
 uint16_t key_group_of_encoded(std::string_view encoded_key) {
     // Must match runtime/key_groups.h: FNV-1a over the key's bytes, mod 4096.
     uint64_t h = 1469598103934665603ull;

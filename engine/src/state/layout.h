@@ -40,6 +40,10 @@ std::string entry_key(uint16_t group, uint8_t handle, std::string_view encoded_k
 void assign_entry_key(std::string& out, uint16_t group, uint8_t handle,
                       std::string_view encoded_key);
 
+/// The key of a timer in `timers:<operator>`: [group u16 BE][domain u8]
+/// [time, put_time][encoded key], the group that of the encoded key.
+std::string timer_key(uint8_t domain, int64_t time, std::string_view encoded_key);
+
 /// The key group (0..4095) of an encoded key: the same as key_group() of the Value.
 uint16_t key_group_of_encoded(std::string_view encoded_key);
 
