@@ -12,6 +12,7 @@
 
 #include "eddy/codec.h"
 #include "eddy/spec.h"
+#include "eddy/state.h"
 
 #include "drift/adwin.h"
 #include "kmeans/batch.h"
@@ -92,6 +93,19 @@ struct Codec<KmeansModel> {
     static void encode(const KmeansModel& m, StateWriter& w);
     static bool decode(StateReader& r, uint8_t version, KmeansModel& m);
     static void to_json(const KmeansModel& m, JsonWriter& j);
+};
+
+/// Scale-out (docs/scale-out.md, "Models"): the other processes' models
+/// folded into this process's. Each of its centroids is matched to the
+/// nearest unmatched centroid of each peer (greedily, closest pairs first,
+/// in this model's distance) and becomes the average of the matched
+/// centroids weighted by their decayed counts; counts, sse and the running
+/// variance stay this process's. A model still collecting its seed points
+/// adopts the ready peer model with the most points and learns its buffered
+/// points into it. Peers of another k or dimension, or not ready, are left out.
+template <>
+struct Merge<KmeansModel> {
+    static void merge(KmeansModel& own, std::span<const KmeansModel* const> peers);
 };
 
 /// Per shard (Global<> state): the ADWIN detector on the distance to the

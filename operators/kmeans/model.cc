@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <thread>
+#include <tuple>
 
 #include "kmeans/kmeans.h"
 
@@ -373,4 +374,112 @@ bool restart(KmeansModel& m) {
 }
 
 }  // namespace kmeans
+
+namespace {
+
+/// A model still collecting its seed points takes over `peer` and learns
+/// the points it had buffered.
+void adopt(KmeansModel& own, const KmeansModel& peer) {
+    std::vector<float> pending;
+    if (own.current_phase() == kmeans::Phase::kBuffering && own.dims > 0) {
+        const auto d = static_cast<size_t>(own.dims);
+        const auto rows = static_cast<size_t>(
+            std::clamp<int64_t>(own.filled, 0, static_cast<int64_t>(own.buffer.size() / d)));
+        pending.assign(own.buffer.begin(), own.buffer.begin() + static_cast<ptrdiff_t>(rows * d));
+    }
+    const uint64_t rng = own.rng;
+    const int64_t last_snapshot = own.last_snapshot;
+    const int64_t max_time = own.max_time;
+    own = peer;
+    own.rng = rng;
+    own.last_snapshot = last_snapshot;
+    own.max_time = std::max(max_time, peer.max_time);
+    own.waited = 0;
+    own.previous = own.centroids;
+    own.previous_generation = -1;
+    const auto d = static_cast<size_t>(own.dims);
+    std::vector<double> w(d);
+    kmeans::weights(own, w.data());
+    for (size_t at = 0; at + d <= pending.size(); at += d) {
+        kmeans::learn(own, std::span<const float>(pending.data() + at, d), w.data(), 1.0);
+    }
+}
+
+}  // namespace
+
+void Merge<KmeansModel>::merge(KmeansModel& own, std::span<const KmeansModel* const> peers) {
+    const kmeans::Phase phase = own.current_phase();
+    std::vector<const KmeansModel*> ready;
+    for (const KmeansModel* p : peers) {
+        const bool same_shape =
+            (own.k == 0 || p->k == own.k) && (own.dims == 0 || p->dims == own.dims);
+        if (p->current_phase() == kmeans::Phase::kReady && p->dims > 0 && same_shape) {
+            ready.push_back(p);
+        }
+    }
+    if (ready.empty()) {
+        return;
+    }
+    if (phase == kmeans::Phase::kEmpty || phase == kmeans::Phase::kBuffering) {
+        adopt(own, **std::max_element(ready.begin(), ready.end(),
+                                      [](const KmeansModel* a, const KmeansModel* b) {
+                                          return a->points < b->points;
+                                      }));
+        return;
+    }
+    if (phase != kmeans::Phase::kReady) {
+        return;
+    }
+    const auto d = static_cast<size_t>(own.dims);
+    const auto k = static_cast<size_t>(own.k);
+    std::vector<double> w(d);
+    kmeans::weights(own, w.data());
+    std::vector<double> sum(k * d);
+    std::vector<double> weight(own.counts);
+    for (size_t j = 0; j < k; ++j) {
+        for (size_t i = 0; i < d; ++i) {
+            sum[j * d + i] = own.counts[j] * own.centroids[j * d + i];
+        }
+    }
+    std::vector<std::tuple<double, size_t, size_t>> pairs;
+    std::vector<char> own_taken(k);
+    std::vector<char> peer_taken(k);
+    for (const KmeansModel* p : ready) {
+        pairs.clear();
+        for (size_t a = 0; a < k; ++a) {
+            for (size_t b = 0; b < k; ++b) {
+                double s = 0;
+                for (size_t i = 0; i < d; ++i) {
+                    const double diff = static_cast<double>(own.centroids[a * d + i]) -
+                                        static_cast<double>(p->centroids[b * d + i]);
+                    s += w[i] * diff * diff;
+                }
+                pairs.emplace_back(s, a, b);
+            }
+        }
+        std::sort(pairs.begin(), pairs.end());
+        std::fill(own_taken.begin(), own_taken.end(), 0);
+        std::fill(peer_taken.begin(), peer_taken.end(), 0);
+        for (const auto& [distance2, a, b] : pairs) {
+            if (own_taken[a] != 0 || peer_taken[b] != 0) {
+                continue;
+            }
+            own_taken[a] = 1;
+            peer_taken[b] = 1;
+            const double n = p->counts[b];
+            weight[a] += n;
+            for (size_t i = 0; i < d; ++i) {
+                sum[a * d + i] += n * p->centroids[b * d + i];
+            }
+        }
+    }
+    for (size_t j = 0; j < k; ++j) {
+        if (weight[j] > 0) {
+            for (size_t i = 0; i < d; ++i) {
+                own.centroids[j * d + i] = static_cast<float>(sum[j * d + i] / weight[j]);
+            }
+        }
+    }
+}
+
 }  // namespace eddy

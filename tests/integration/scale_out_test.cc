@@ -6,9 +6,11 @@
 // input (each key in exactly one survivor); so do three joined by a fourth
 // mid-stream; messages not partitioned by murmur2 of their key, or without a
 // key, go to the source's errors; and a restarted process keeps its local
-// state without reading the changelog.
+// state without reading the changelog; and k-means models learnt by three
+// processes converge on one model that keeps the quality bar.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -17,15 +19,19 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <numeric>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
+#include <simdjson.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,6 +39,7 @@
 #include "io/changelog.h"
 #include "json_fields.h"
 #include "kafka_support.h"
+#include "kmeans_support.h"
 #include "process.h"
 
 namespace eddy {
@@ -172,6 +179,90 @@ int stored_timers(const fs::path& state_dir, const std::string& op) {
     return 0;
 }
 
+/// A k-means model as `eddy state dump` shows it.
+struct KmeansDump {
+    std::string phase;
+    std::vector<std::vector<double>> centroids;
+    std::vector<double> variance;
+};
+
+KmeansDump kmeans_of(const fs::path& state_dir, const std::string& op) {
+    KmeansDump out;
+    testing::ProgramOutcome dump =
+        testing::run_program({EDDY_BINARY, "state", "dump", state_dir.string(), op}, {}, "", 60);
+    EXPECT_EQ(dump.exit_code, 0) << "eddy state dump " << state_dir << ": " << dump.both();
+    std::istringstream in(dump.out);
+    for (std::string line; std::getline(in, line);) {
+        if (line.find("\"state\":\"model\"") == std::string::npos) {
+            continue;
+        }
+        simdjson::dom::parser parser;
+        simdjson::dom::element value = parser.parse(line)["value"];
+        out.phase = std::string(std::string_view(value["phase"]));
+        for (simdjson::dom::element row : value["centroids"].get_array()) {
+            out.centroids.emplace_back();
+            for (double x : row.get_array()) {
+                out.centroids.back().push_back(x);
+            }
+        }
+        for (double v : value["variance"].get_array()) {
+            out.variance.push_back(v);
+        }
+    }
+    return out;
+}
+
+/// Squared distance in standard deviations of the data (`variance`).
+double standardized2(const std::vector<double>& a, const std::vector<double>& b,
+                     const std::vector<double>& variance) {
+    double s = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+        s += (a[i] - b[i]) * (a[i] - b[i]) / std::max(variance[i], 1e-12);
+    }
+    return s;
+}
+
+/// Pairs each centroid of `a` with a centroid of `b`, closest pairs first,
+/// and returns the largest distance of a pair, in standard deviations of
+/// the data (as `a` measured them).
+double largest_pair_distance(const KmeansDump& a, const KmeansDump& b) {
+    std::vector<std::tuple<double, size_t, size_t>> pairs;
+    for (size_t i = 0; i < a.centroids.size(); ++i) {
+        for (size_t j = 0; j < b.centroids.size(); ++j) {
+            pairs.emplace_back(standardized2(a.centroids[i], b.centroids[j], a.variance), i, j);
+        }
+    }
+    std::sort(pairs.begin(), pairs.end());
+    std::set<size_t> paired_a;
+    std::set<size_t> paired_b;
+    double largest = 0;
+    for (const auto& [d2, i, j] : pairs) {
+        if (paired_a.count(i) == 0 && paired_b.count(j) == 0) {
+            paired_a.insert(i);
+            paired_b.insert(j);
+            largest = std::max(largest, std::sqrt(d2));
+        }
+    }
+    return largest;
+}
+
+/// The nearest centroid of each point, in the model's standardized distance.
+std::vector<int> segments_of(const testing::Dataset& ds, const KmeansDump& m) {
+    std::vector<int> out;
+    for (size_t n = 0; n < ds.n; ++n) {
+        std::vector<double> x(ds.row(n), ds.row(n) + ds.d);
+        int best = 0;
+        for (size_t j = 1; j < m.centroids.size(); ++j) {
+            if (standardized2(x, m.centroids[j], m.variance) <
+                standardized2(x, m.centroids[static_cast<size_t>(best)], m.variance)) {
+                best = static_cast<int>(j);
+            }
+        }
+        out.push_back(best);
+    }
+    return out;
+}
+
 class ScaleOutTest : public ::testing::Test {
 protected:
     /// One `eddy run` of the scale-out topology: its dir holds topology.yaml,
@@ -226,14 +317,17 @@ protected:
         std::vector<std::string> topics = {"clicks:" + std::to_string(kPartitions)};
         for (const std::string& job : jobs) {
             topics.push_back(job + "-changelog:" + std::to_string(kPartitions));
+            topics.push_back(job + "-models:1");
         }
         broker_ = std::make_unique<testing::TestBroker>(dir_, topics);
         bootstrap_ = broker_->bootstrap();
         return !bootstrap_.empty();
     }
 
-    /// A process of `job` (also its group) named `name`, not started yet.
-    Process make_process(const std::string& name, const std::string& job, bool errors = false) {
+    /// A process of `job` (also its group) named `name`, not started yet;
+    /// `graph` replaces the default operators and sinks (profile, sessionizer).
+    Process make_process(const std::string& name, const std::string& job, bool errors = false,
+                         const std::string& graph = "") {
         Process p{name, dir_ / name};
         fs::create_directories(p.dir);
         std::ofstream yaml(p.dir / "topology.yaml");
@@ -248,8 +342,12 @@ protected:
              << "    scale_out: kafka\n"
              << "    key_field: user_id\n"
              << "    event_time: {field: ts, unit: ms}\n"
-             << "    properties: " << testing::kQuickGroupProperties << "\n"
-             << "operators:\n"
+             << "    properties: " << testing::kQuickGroupProperties << "\n";
+        if (!graph.empty()) {
+            yaml << graph;
+            return p;
+        }
+        yaml << "operators:\n"
              << "  prof: {type: profile, input: clicks, key: user_id, on_late: update, "
                 "emit_every: 1m}\n"
              // Open sessions wait for their gap on timers, which must move too.
@@ -723,6 +821,97 @@ TEST_F(ScaleOutTest, ARestartedProcessKeepsItsCurrentLocalState) {
     auto want = state_of(ref.state(), "prof");
     EXPECT_EQ(events_in(want), kEvents);
     expect_same_state(state_of(p.state(), "prof"), want);
+}
+
+}  // namespace
+}  // namespace eddy
+
+namespace eddy {
+namespace {
+
+// The convergence tolerance of docs/scale-out.md ("Models").
+constexpr double kCentroidTolerance = 0.01;
+
+TEST_F(ScaleOutTest, KmeansModelsOfThreeProcessesConvergeAndKeepTheQualityBar) {
+    if (!start_broker({"km"})) {
+        GTEST_SKIP() << "the test broker did not start (see " << (dir_ / "broker.log") << ")";
+    }
+    // The blobs of the k-means quality test (8 in 10 dimensions, 500
+    // points each), one pass in random order, each point its own user.
+    testing::Dataset ds = testing::make_blobs(8, 500, 10, 11);
+    std::vector<size_t> order(ds.n);
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), std::mt19937(5));
+    std::vector<std::string> lines;
+    for (size_t i = 0; i < order.size(); ++i) {
+        std::string line = "{\"user_id\":\"u" + std::to_string(order[i]) +
+                           "\",\"ts\":" + std::to_string(1700000000000 + 10 * i) + ",\"x\":[";
+        for (size_t k = 0; k < ds.d; ++k) {
+            line += (k > 0 ? "," : "") + std::to_string(ds.row(order[i])[k]);
+        }
+        lines.push_back(line + "]}");
+    }
+    const std::string graph =
+        "operators:\n"
+        "  km: {type: kmeans, input: clicks, key: user_id, field: x, k: 8, seed_points: 256}\n"
+        "sinks:\n"
+        "  out: {type: null, inputs: [km, km.model, km.drift]}\n";
+    std::vector<Process> procs = {make_process("p1", "km", false, graph),
+                                  make_process("p2", "km", false, graph),
+                                  make_process("p3", "km", false, graph)};
+    std::vector<Process*> all;
+    for (Process& p : procs) {
+        start(p);
+        all.push_back(&p);
+    }
+    ASSERT_TRUE(wait_for(
+        [&] {
+            int sum = 0;
+            for (const Process* p : all) {
+                int n = owning(p->log_text());
+                if (n <= 0) {
+                    return false;
+                }
+                sum += n;
+            }
+            return sum == kPartitions;
+        },
+        60))
+        << "the three processes did not share the partitions; p1's log:\n"
+        << procs[0].log_text();
+    // Over ~3 s, so that the processes merge while they learn.
+    size_t acked = 0;
+    std::thread producer = produce_slowly(lines, 8, 400, acked);
+    producer.join();
+    ASSERT_EQ(acked, lines.size());
+    ASSERT_TRUE(wait_drained("km", all)) << "the processes did not read everything";
+    // A few more checkpoints (1 s apart), each one a round of merges.
+    std::this_thread::sleep_for(std::chrono::seconds(5));
+    for (Process& p : procs) {
+        stop(p);
+    }
+
+    std::vector<KmeansDump> models;
+    for (const Process& p : procs) {
+        EXPECT_NE(p.log_text().find("merged the models of"), std::string::npos)
+            << p.name << " merged no other process's model; its log:\n"
+            << p.log_text();
+        models.push_back(kmeans_of(p.state(), "km"));
+        ASSERT_EQ(models.back().phase, "ready") << p.name;
+        ASSERT_EQ(models.back().centroids.size(), 8u) << p.name;
+    }
+    for (size_t i = 1; i < models.size(); ++i) {
+        double apart = largest_pair_distance(models[0], models[i]);
+        std::printf("[ scale_out ] p1 and %s: centroids at most %.2g standard deviations apart\n",
+                    procs[i].name.c_str(), apart);
+        EXPECT_LE(apart, kCentroidTolerance) << "p1 and " << procs[i].name;
+    }
+    // The quality bar of the k-means issue: ARI >= 0.99 on these blobs.
+    for (size_t i = 0; i < models.size(); ++i) {
+        double ari = testing::adjusted_rand_index(segments_of(ds, models[i]), ds.labels);
+        std::printf("[ scale_out ] %s: ARI %.4f\n", procs[i].name.c_str(), ari);
+        EXPECT_GE(ari, 0.99) << procs[i].name;
+    }
 }
 
 }  // namespace

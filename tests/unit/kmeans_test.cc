@@ -469,6 +469,79 @@ TEST(KmeansTest, CodecsRoundTrip) {
     EXPECT_EQ(mon2.adwin.width(), mon.adwin.width());
 }
 
+/// A ready model of k centroids in `dims` dimensions (weights 1: no points
+/// in the running variance).
+KmeansModel ready_model(int32_t k, int32_t dims, std::vector<float> centroids,
+                        std::vector<double> counts) {
+    KmeansModel m;
+    EXPECT_TRUE(kmeans::prepare(m, k, dims, 4, 9));
+    m.centroids = std::move(centroids);
+    m.counts = std::move(counts);
+    m.points = 10;
+    m.generation = 1;
+    m.set_phase(kmeans::Phase::kReady);
+    return m;
+}
+
+// Scale-out (docs/scale-out.md, "Models"): each centroid becomes the
+// count-weighted average of itself and the nearest centroid of each peer,
+// whatever order the peer's centroids are in.
+TEST(KmeansTest, MergeAveragesMatchedCentroidsByTheirCounts) {
+    KmeansModel own = ready_model(2, 2, {0, 0, 10, 10}, {3, 1});
+    // The peer's centroids in the other order, near own's.
+    KmeansModel peer = ready_model(2, 2, {12, 12, 2, 0}, {1, 1});
+    KmeansModel other_k = ready_model(3, 2, {50, 50, 60, 60, 70, 70}, {9, 9, 9});
+    std::vector<const KmeansModel*> peers = {&peer, &other_k};
+    Merge<KmeansModel>::merge(own, peers);
+    EXPECT_THAT(own.centroids, ElementsAre(0.5f, 0.0f, 11.0f, 11.0f));
+    EXPECT_THAT(own.counts, ElementsAre(3.0, 1.0)) << "counts stay this process's";
+
+    // Every process applying the rule to the same models agrees.
+    KmeansModel a = ready_model(2, 2, {0, 0, 10, 10}, {3, 1});
+    KmeansModel b = ready_model(2, 2, {12, 12, 2, 0}, {1, 1});
+    KmeansModel a0 = a;
+    Merge<KmeansModel>::merge(a, std::vector<const KmeansModel*>{&b});
+    Merge<KmeansModel>::merge(b, std::vector<const KmeansModel*>{&a0});
+    EXPECT_THAT(b.centroids, ElementsAre(11.0f, 11.0f, 0.5f, 0.0f));
+}
+
+// A process that joins later takes over the others' model instead of
+// seeding its own, and learns the points it had buffered.
+TEST(KmeansTest, MergeIntoABufferingModelAdoptsTheReadyPeerWithMostPoints) {
+    KmeansModel own;
+    ASSERT_TRUE(kmeans::prepare(own, 2, 2, 4, 9));
+    double w[2];
+    kmeans::Learning how;
+    how.standardize = false;
+    float point[] = {1, 1};
+    EXPECT_FALSE(kmeans::add(own, point, w, how).has_value()) << "buffered";
+    KmeansModel small = ready_model(2, 2, {5, 5, 6, 6}, {1, 1});
+    KmeansModel big = ready_model(2, 2, {0, 0, 10, 10}, {1, 1});
+    big.points = 100;
+    KmeansModel seeding;
+    ASSERT_TRUE(kmeans::prepare(seeding, 2, 2, 4, 9));  // not ready: left out
+    Merge<KmeansModel>::merge(own, std::vector<const KmeansModel*>{&small, &big, &seeding});
+    EXPECT_EQ(own.current_phase(), kmeans::Phase::kReady);
+    EXPECT_EQ(own.points, 101) << "the peer's points and the buffered one";
+    // (1, 1) was learned into the centroid at the origin: count 2, half way.
+    EXPECT_THAT(own.centroids, ElementsAre(0.5f, 0.5f, 10.0f, 10.0f));
+    EXPECT_THAT(own.counts, ElementsAre(2.0, 1.0));
+}
+
+// Models arrive encoded: one that does not decode merges nothing.
+TEST(KmeansTest, SharedStateMergesEncodedPeersAndRefusesUndecodableOnes) {
+    Shared<KmeansModel> model("model");
+    ASSERT_TRUE(model.mergeable());
+    model.get() = ready_model(2, 2, {0, 0, 10, 10}, {1, 1});
+    std::string peer = encode_state(ready_model(2, 2, {2, 2, 12, 12}, {1, 1}));
+    EXPECT_FALSE(model.merge(std::vector<std::string_view>{peer, "garbage"}));
+    EXPECT_THAT(model.get().centroids, ElementsAre(0.0f, 0.0f, 10.0f, 10.0f));
+    EXPECT_TRUE(model.merge(std::vector<std::string_view>{peer}));
+    EXPECT_THAT(model.get().centroids, ElementsAre(1.0f, 1.0f, 11.0f, 11.0f));
+    Global<KmeansMonitor> monitor("monitor");
+    EXPECT_FALSE(monitor.mergeable()) << "no merge rule";
+}
+
 // A point that comes while another shard seeds waits for the seeds and is
 // learned: none is lost at parallelism 2 (such points used to be dropped).
 TEST(KmeansTest, APointThatArrivesWhileAnotherShardSeedsIsLearned) {

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -44,6 +45,22 @@ public:
 template <class T>
 concept HeapMeasured = requires(const T& value) {
     { Codec<T>::heap_bytes(value) } -> std::convertible_to<size_t>;
+};
+
+/// How an operator-wide model (Shared<T>) learnt by several processes
+/// meets the others' (scale-out, docs/scale-out.md): specialize it with
+///     static void merge(T& own, std::span<const T* const> peers);
+/// which folds the latest models the other processes published into this
+/// process's own, while no shard runs. The rule should be one that every
+/// process applying it to the same models agrees on (a weighted average,
+/// say), so that the processes converge on one model. Without a
+/// specialization each process keeps its own model.
+template <class T>
+struct Merge;
+
+template <class T>
+concept Mergeable = requires(T& own, std::span<const T* const> peers) {
+    Merge<T>::merge(own, peers);
 };
 
 /// The base of every state handle. An operator declares its handles as
@@ -105,6 +122,16 @@ public:
     /// a handle of the same type.
     virtual bool share(StateHandle& first) {
         (void)first;
+        return false;
+    }
+    /// Shared state whose type is Mergeable: other processes' models can be
+    /// folded into it with merge().
+    virtual bool mergeable() const { return false; }
+    /// Decodes each of `peers` (values as lookup() encodes them) and merges
+    /// them into this state (Merge<T>); false, merging nothing, when one does
+    /// not decode. Only while no shard runs.
+    virtual bool merge(std::span<const std::string_view> peers) {
+        (void)peers;
         return false;
     }
 
@@ -499,6 +526,25 @@ public:
         }
         value_ = same->value_;
         return true;
+    }
+    bool mergeable() const override { return Mergeable<T>; }
+    bool merge(std::span<const std::string_view> peers) override {
+        if constexpr (Mergeable<T>) {
+            std::vector<std::unique_ptr<T>> decoded;
+            std::vector<const T*> views;
+            for (std::string_view bytes : peers) {
+                decoded.push_back(std::make_unique<T>());
+                if (!decode_state(bytes, *decoded.back())) {
+                    return false;
+                }
+                views.push_back(decoded.back().get());
+            }
+            Merge<T>::merge(*value_, views);
+            return true;
+        } else {
+            (void)peers;
+            return false;
+        }
     }
 
 private:

@@ -38,44 +38,6 @@ std::string stamp(uint64_t writer, uint64_t checkpoint) {
     return s;
 }
 
-/// The source's `properties` without those only a consumer reads, which a
-/// producer would warn about.
-KafkaClientOptions producer_options(const KafkaClientOptions& client) {
-    static constexpr std::string_view kConsumerOnly[] = {"group.",
-                                                         "session.timeout.ms",
-                                                         "heartbeat.interval.ms",
-                                                         "coordinator.query.interval.ms",
-                                                         "max.poll.interval.ms",
-                                                         "enable.auto.",
-                                                         "auto.commit.interval.ms",
-                                                         "auto.offset.reset",
-                                                         "queued.",
-                                                         "fetch.",
-                                                         "max.partition.fetch.bytes",
-                                                         "offset.store.",
-                                                         "isolation.level",
-                                                         "enable.partition.eof",
-                                                         "check.crcs",
-                                                         "allow.auto.create.topics",
-                                                         "partition.assignment.strategy"};
-    KafkaClientOptions out = client;
-    out.properties.clear();
-    for (const auto& [name, value] : client.properties) {
-        bool consumer = false;
-        for (std::string_view c : kConsumerOnly) {
-            consumer |= name.starts_with(c);
-        }
-        if (!consumer) {
-            out.properties.emplace_back(name, value);
-        }
-    }
-    return out;
-}
-
-}  // namespace
-
-namespace {
-
 /// Delivery reports: a marker's offset goes where its opaque points (-1
 /// when it was not delivered). A failed change shows in commit(): the
 /// markers after it are not written either, as the producer is idempotent
@@ -123,65 +85,21 @@ Result<std::unique_ptr<Changelog>> Changelog::open(const KafkaClientOptions& cli
     }
     conf.release();
 
-    const rd_kafka_metadata_t* md = nullptr;
-    EDDY_RETURN_IF_ERROR(fetch_metadata(c->producer_, client, /*all_topics=*/true, c->who_, &md));
-    int32_t found = -1;
-    for (int i = 0; i < md->topic_cnt; ++i) {
-        if (c->topic_ == md->topics[i].topic && md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            found = md->topics[i].partition_cnt;
-        }
-    }
-    rd_kafka_metadata_destroy(md);
     std::string how = "create it with " + std::to_string(partitions) +
                       " partitions (as many as the input) and cleanup.policy=compact";
-    if (found >= 0 && found != partitions) {
-        return Status::invalid_argument(c->who_ + "the changelog topic '" + c->topic_ + "' has " +
-                                        std::to_string(found) + " partitions but the input has " +
-                                        std::to_string(partitions) +
-                                        "; they must match: delete it and " + how);
+    // Records of a checkpoint a crash interrupted stay until a restore has
+    // skipped them and re-written what they hid (docs/scale-out.md).
+    auto found = ensure_topic(c->producer_, client, c->topic_, partitions,
+                              {{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "3600000"}},
+                              c->who_, "the changelog topic", how);
+    if (!found.is_ok()) {
+        return found.status();
     }
-    if (found < 0) {
-        rd_kafka_NewTopic_t* t =
-            rd_kafka_NewTopic_new(c->topic_.c_str(), partitions, -1, errstr, sizeof errstr);
-        rd_kafka_NewTopic_set_config(t, "cleanup.policy", "compact");
-        // Records of a checkpoint a crash interrupted stay until a restore
-        // has skipped them and re-written what they hid (docs/scale-out.md).
-        rd_kafka_NewTopic_set_config(t, "min.compaction.lag.ms", "3600000");
-        rd_kafka_queue_t* q = rd_kafka_queue_new(c->producer_);
-        rd_kafka_AdminOptions_t* options =
-            rd_kafka_AdminOptions_new(c->producer_, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-        int timeout = static_cast<int>(client.connect_timeout_ms);
-        rd_kafka_AdminOptions_set_request_timeout(options, timeout, errstr, sizeof errstr);
-        rd_kafka_AdminOptions_set_operation_timeout(options, timeout, errstr, sizeof errstr);
-        rd_kafka_CreateTopics(c->producer_, &t, 1, options, q);
-        rd_kafka_event_t* ev = rd_kafka_queue_poll(q, timeout + 1000);
-        std::string error;
-        if (ev == nullptr) {
-            error = "no answer";
-        } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            error = rd_kafka_event_error_string(ev);
-        } else if (const rd_kafka_CreateTopics_result_t* r =
-                       rd_kafka_event_CreateTopics_result(ev)) {
-            size_t n = 0;
-            const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(r, &n);
-            for (size_t i = 0; i < n; ++i) {
-                rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
-                if (e != RD_KAFKA_RESP_ERR_NO_ERROR &&
-                    e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-                    error = rd_kafka_topic_result_error_string(results[i]);
-                }
-            }
-        }
-        if (ev != nullptr) {
-            rd_kafka_event_destroy(ev);
-        }
-        rd_kafka_AdminOptions_destroy(options);
-        rd_kafka_queue_destroy(q);
-        rd_kafka_NewTopic_destroy(t);
-        if (!error.empty()) {
-            return Status::io_error(c->who_ + "cannot create the changelog topic '" + c->topic_ +
-                                    "' (" + error + "): " + how);
-        }
+    if (found.value() != partitions) {
+        return Status::invalid_argument(
+            c->who_ + "the changelog topic '" + c->topic_ + "' has " +
+            std::to_string(found.value()) + " partitions but the input has " +
+            std::to_string(partitions) + "; they must match: delete it and " + how);
     }
     return c;
 }

@@ -72,6 +72,96 @@ Status fetch_metadata(rd_kafka_t* rk, const KafkaClientOptions& options, bool al
     return Status::ok();
 }
 
+Result<int32_t> ensure_topic(rd_kafka_t* rk, const KafkaClientOptions& options,
+                             const std::string& topic, int32_t partitions,
+                             const std::vector<std::pair<std::string, std::string>>& configs,
+                             const std::string& who, const std::string& what,
+                             const std::string& how) {
+    const rd_kafka_metadata_t* md = nullptr;
+    EDDY_RETURN_IF_ERROR(fetch_metadata(rk, options, /*all_topics=*/true, who, &md));
+    int32_t found = -1;
+    for (int i = 0; i < md->topic_cnt; ++i) {
+        if (topic == md->topics[i].topic && md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            found = md->topics[i].partition_cnt;
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    if (found >= 0) {
+        return found;
+    }
+    char errstr[512];
+    rd_kafka_NewTopic_t* t =
+        rd_kafka_NewTopic_new(topic.c_str(), partitions, -1, errstr, sizeof errstr);
+    for (const auto& [name, value] : configs) {
+        rd_kafka_NewTopic_set_config(t, name.c_str(), value.c_str());
+    }
+    rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t* admin = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    int timeout = static_cast<int>(options.connect_timeout_ms);
+    rd_kafka_AdminOptions_set_request_timeout(admin, timeout, errstr, sizeof errstr);
+    rd_kafka_AdminOptions_set_operation_timeout(admin, timeout, errstr, sizeof errstr);
+    rd_kafka_CreateTopics(rk, &t, 1, admin, q);
+    rd_kafka_event_t* ev = rd_kafka_queue_poll(q, timeout + 1000);
+    std::string error;
+    if (ev == nullptr) {
+        error = "no answer";
+    } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        error = rd_kafka_event_error_string(ev);
+    } else if (const rd_kafka_CreateTopics_result_t* r = rd_kafka_event_CreateTopics_result(ev)) {
+        size_t n = 0;
+        const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(r, &n);
+        for (size_t i = 0; i < n; ++i) {
+            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+            if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+                error = rd_kafka_topic_result_error_string(results[i]);
+            }
+        }
+    }
+    if (ev != nullptr) {
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_AdminOptions_destroy(admin);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(t);
+    if (!error.empty()) {
+        return Status::io_error(who + "cannot create " + what + " '" + topic + "' (" + error +
+                                "): " + how);
+    }
+    return partitions;
+}
+
+KafkaClientOptions producer_options(const KafkaClientOptions& client) {
+    static constexpr std::string_view kConsumerOnly[] = {"group.",
+                                                         "session.timeout.ms",
+                                                         "heartbeat.interval.ms",
+                                                         "coordinator.query.interval.ms",
+                                                         "max.poll.interval.ms",
+                                                         "enable.auto.",
+                                                         "auto.commit.interval.ms",
+                                                         "auto.offset.reset",
+                                                         "queued.",
+                                                         "fetch.",
+                                                         "max.partition.fetch.bytes",
+                                                         "offset.store.",
+                                                         "isolation.level",
+                                                         "enable.partition.eof",
+                                                         "check.crcs",
+                                                         "allow.auto.create.topics",
+                                                         "partition.assignment.strategy"};
+    KafkaClientOptions out = client;
+    out.properties.clear();
+    for (const auto& [name, value] : client.properties) {
+        bool consumer = false;
+        for (std::string_view c : kConsumerOnly) {
+            consumer |= name.starts_with(c);
+        }
+        if (!consumer) {
+            out.properties.emplace_back(name, value);
+        }
+    }
+    return out;
+}
+
 std::optional<int64_t> parse_time_ms(std::string_view text) {
     int64_t ms = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), ms);

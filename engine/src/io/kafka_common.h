@@ -54,6 +54,20 @@ Result<KafkaClientOptions> kafka_client_options(const Config& cfg);
 Status fetch_metadata(rd_kafka_t* rk, const KafkaClientOptions& options, bool all_topics,
                       const std::string& who, const rd_kafka_metadata_t** metadata);
 
+/// The partition count of `topic` (-1: no such topic), creating it when
+/// absent through the Admin API with `partitions` partitions and `configs`
+/// (cleanup.policy=compact, ...). Errors say what `what` is ("the changelog
+/// topic") and end with `how` (how to create it by hand).
+Result<int32_t> ensure_topic(rd_kafka_t* rk, const KafkaClientOptions& options,
+                             const std::string& topic, int32_t partitions,
+                             const std::vector<std::pair<std::string, std::string>>& configs,
+                             const std::string& who, const std::string& what,
+                             const std::string& how);
+
+/// The source's `properties` without those only a consumer reads, which a
+/// producer would warn about.
+KafkaClientOptions producer_options(const KafkaClientOptions& client);
+
 /// The partition, of `partitions`, that Kafka's default partitioner (murmur2,
 /// as the Java client and librdkafka's murmur2_random) gives a key.
 inline int32_t kafka_partition_of(std::string_view key, int32_t partitions) {

@@ -738,6 +738,9 @@ Status Job::Impl::checkpoint() {
     EDDY_RETURN_IF_ERROR(commit_spilled(batch));
     if (scale_out_) {
         scale_out_->changelog->begin(checkpoint_id_ + 1);
+        if (scale_out_->models) {
+            sync_models();  // before the snapshot, which then holds the merged models
+        }
     }
     for (auto& shards : instances_) {
         for (auto& inst : shards) {

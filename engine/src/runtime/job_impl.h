@@ -591,6 +591,9 @@ private:
     void log_timer(const std::string& op, TimeDomain domain, int64_t time, std::string_view encoded,
                    bool added);
     Status publish_changelog(rocksdb::WriteBatch& batch);
+    /// checkpoint(), while no shard runs: publishes the scoped operators'
+    /// mergeable models and merges the other processes' into them.
+    void sync_models();
     std::unique_ptr<ScaleOut> scale_out_;
 
     Status open_state();

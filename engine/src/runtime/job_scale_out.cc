@@ -2,7 +2,9 @@
 // Scale-out through a Kafka consumer group (docs/scale-out.md): the state
 // of each input partition moves with the partition, through the job's
 // changelog topic.
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <random>
 
@@ -27,6 +29,10 @@ std::string local_meta_key(int32_t partition) {
 std::string restoring_meta_key(int32_t partition) {
     return "scaleout_restoring/" + std::to_string(partition);
 }
+
+/// A peer's model counts while it is younger than 10 checkpoint intervals,
+/// and at least this (ms): a process that stopped publishing has left.
+constexpr int64_t kMinModelTtlMs = 30000;
 
 /// A restore commits its writes in batches of about this size.
 constexpr size_t kRestoreBatchBytes = 32u << 20;
@@ -77,6 +83,15 @@ bool parse_changelog_key(std::string_view k, ParsedKey& out) {
 }
 
 }  // namespace
+
+std::string model_key(std::string_view op, std::string_view state, std::string_view member) {
+    std::string k(op);
+    k.push_back('\0');
+    k.append(state);
+    k.push_back('\0');
+    k.append(member);
+    return k;
+}
 
 std::string changelog_entry_key(std::string_view op, uint8_t handle, std::string_view encoded) {
     std::string k = changelog_prefix(kEntryKind, op);
@@ -160,6 +175,7 @@ Status Job::Impl::open_scale_out() {
                         "Partitions whose state moved in or out.", {{"direction", "out"}});
         std::vector<bool> reached =
             downstream_of(topo, static_cast<size_t>(topo.find(src.def_.name)));
+        bool mergeable = false;
         for (size_t ci = 0; ci < topo.components.size(); ++ci) {
             const ComponentDef& def = topo.components[ci];
             if (def.kind != ComponentKind::kOperator || !reached[ci]) {
@@ -169,14 +185,45 @@ Status Job::Impl::open_scale_out() {
             int node = job_.plan_.node_of_component[ci];
             for (auto& op : instances_[static_cast<size_t>(node)].front()->ops) {
                 for (const StateHandle* h : op->states_) {
-                    if (op->def_.name == def.name && !h->keyed()) {
+                    if (op->def_.name != def.name || h->keyed()) {
+                        continue;
+                    }
+                    if (h->shared() && h->mergeable()) {
+                        mergeable = true;
+                    } else {
                         spdlog::warn(
-                            "[{}] state '{}' is operator-wide: under scale_out each process "
-                            "keeps its own, learnt from its partitions (docs/scale-out.md)",
+                            "[{}] state '{}' is operator-wide and has no merge rule: under "
+                            "scale_out each process keeps its own, learnt from its partitions "
+                            "(docs/scale-out.md)",
                             def.name, h->name());
                     }
                 }
             }
+        }
+        if (mergeable) {
+            auto models = ModelTopic::open(client.value(), job + "-models", who);
+            if (!models.is_ok()) {
+                return models.status();
+            }
+            so->models = std::move(models).value();
+            std::optional<std::string> member = store_->get_meta("scaleout_member");
+            if (!member) {
+                // The state dir's identity: a restarted process replaces
+                // its models in the topic instead of adding more.
+                char hex[17];
+                std::snprintf(hex, sizeof hex, "%016llx",
+                              static_cast<unsigned long long>(writer ^ (writer >> 7) ^
+                                                              std::random_device{}()));
+                member = hex;
+                rocksdb::WriteBatch batch;
+                store_->put_meta(batch, "scaleout_member", *member);
+                EDDY_RETURN_IF_ERROR(store_->commit(batch));
+            }
+            so->member = *member;
+            so->model_ttl_ms =
+                std::max<int64_t>(kMinModelTtlMs, 10 * topo.state.checkpoint_interval_ms);
+            spdlog::info("[{}] scale_out: operator-wide models merge through '{}' as member {}",
+                         src.def_.name, so->models->topic(), so->member);
         }
         spdlog::info("[{}] scale_out: {} partitions, changelog '{}'", src.def_.name, partitions,
                      so->changelog->topic());
@@ -257,6 +304,82 @@ Status Job::Impl::publish_changelog(rocksdb::WriteBatch& batch) {
         store_->put_meta(batch, local_meta_key(p), v);
     }
     return Status::ok();
+}
+
+void Job::Impl::sync_models() {
+    ScaleOut& so = *scale_out_;
+    bool failed = false;
+    auto warn = [&](const Status& s) {
+        failed = true;
+        if (!so.model_warned) {
+            so.model_warned = true;  // each sync sends whole models: the next one makes up
+            spdlog::warn("{} (models are sent again at every checkpoint)", s.message());
+        }
+    };
+    // The mergeable models of the scoped operators (shard 0 holds Shared state).
+    std::vector<std::pair<std::string, StateHandle*>> models;
+    for (auto& shards : instances_) {
+        for (auto& op : shards.front()->ops) {
+            if (!so.scoped.contains(op->def_.name)) {
+                continue;
+            }
+            for (StateHandle* h : op->states_) {
+                if (h->shared() && h->mergeable()) {
+                    models.emplace_back(model_key(op->def_.name, h->name(), so.member), h);
+                }
+            }
+        }
+    }
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    std::string value;
+    for (const auto& [key, handle] : models) {
+        handle->lookup({}, value);
+        // An unchanged model (an idle process) is sent again only before
+        // the others would take it for a departed process's.
+        auto mine = so.published.find(key);
+        if (mine != so.published.end() && mine->second.value == value &&
+            now - mine->second.time_ms < so.model_ttl_ms / 2) {
+            continue;
+        }
+        if (Status s = so.models->publish(key, value); !s.is_ok()) {
+            warn(s);
+            return;
+        }
+    }
+    if (Status s = so.models->flush(); !s.is_ok()) {
+        warn(s);
+    }
+    if (Status s = so.models->read(so.published); !s.is_ok()) {
+        warn(s);
+    }
+    std::vector<std::string_view> peers;
+    for (const auto& [key, handle] : models) {
+        // Every member's model of this operator state but ours.
+        std::string_view prefix(key.data(), key.size() - so.member.size());
+        peers.clear();
+        for (auto it = so.published.lower_bound(prefix);
+             it != so.published.end() && it->first.starts_with(prefix); ++it) {
+            if (it->first != key && !it->second.value.empty() &&
+                now - it->second.time_ms <= so.model_ttl_ms) {
+                peers.push_back(it->second.value);
+            }
+        }
+        if (peers.empty()) {
+            continue;
+        }
+        if (!handle->merge(peers)) {
+            warn(Status::io_error("model topic '" + so.models->topic() + "': a model of '" +
+                                  std::string(prefix.substr(0, prefix.find('\0'))) +
+                                  "' does not decode (another version of its operator?); "
+                                  "not merged"));
+        } else if (so.merging.insert(key).second) {
+            spdlog::info("[{}] merged the models of {} other process(es)",
+                         prefix.substr(0, prefix.find('\0')), peers.size());
+        }
+    }
+    so.model_warned &= failed;  // the next failure after a good sync is logged again
 }
 
 void Job::Impl::move_partitions() {

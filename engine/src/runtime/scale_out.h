@@ -15,6 +15,7 @@
 #include "eddy/status.h"
 
 #include "io/changelog.h"
+#include "io/model_topic.h"
 
 namespace eddy {
 
@@ -46,6 +47,17 @@ struct ScaleOut {
     /// never leaves an unconfirmed record as a key's last.
     std::vector<std::tuple<int32_t, std::string, std::optional<std::string>>> repairs;
     Status failure = Status::ok();  // the first failed put() of a checkpoint
+    /// Operator-wide models merged across processes (docs/scale-out.md,
+    /// "Models"): the model topic (null when no scoped operator has a
+    /// mergeable model), this process's member id in its keys (kept in the
+    /// state dir), the latest model each key holds, and how old a peer's
+    /// model may be and still count.
+    std::unique_ptr<ModelTopic> models;
+    std::string member;
+    std::map<std::string, ModelTopic::Entry, std::less<>> published;
+    int64_t model_ttl_ms = 0;
+    bool model_warned = false;      // a failed sync was logged
+    std::set<std::string> merging;  // models that have merged a peer's (logged once)
     // Metrics (docs/metrics.md).
     Gauge owned_metric;
     Counter moves_in;
@@ -60,6 +72,10 @@ struct ScaleOut {
                                   partitions);
     }
 };
+
+/// The model topic's key of operator `op`'s state `state` as published by
+/// `member`: the three joined by NUL bytes.
+std::string model_key(std::string_view op, std::string_view state, std::string_view member);
 
 /// Changelog keys: 'k' [u16 BE name length][operator name][handle u8][encoded key]
 /// for keyed entries; 't' [same name][domain u8][time, layout.h's put_time]
