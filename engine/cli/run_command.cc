@@ -90,6 +90,7 @@ struct RunOptions {
     std::string http;
     std::string http_port_file;
     std::string instance_id;
+    std::string advertise;
 };
 
 /// `cfg` with librdkafka property `name` set to `value` in its `properties`.
@@ -109,6 +110,24 @@ Config with_kafka_property(const Config& cfg, const std::string& name, const std
     std::erase_if(entries, [&](const ConfigValue::Entry& e) { return e.first == name; });
     entries.emplace_back(name, ConfigValue::string(value));
     return Config(cfg.component(), cfg.type(), std::move(params), cfg.location());
+}
+
+/// --advertise, else the API's own address (this host's name for a wildcard).
+std::string advertised_address(const std::string& given, const Server& server) {
+    if (!given.empty()) {
+        return given;
+    }
+    std::string url = server.url();
+    std::string address = url.substr(url.find("://") + 3);
+    size_t colon = address.rfind(':');
+    std::string host = address.substr(0, colon);
+    if (host == "0.0.0.0" || host == "[::]" || host == "::") {
+        char name[256] = {};
+        if (::gethostname(name, sizeof name - 1) == 0 && name[0] != '\0') {
+            return std::string(name) + address.substr(colon);
+        }
+    }
+    return address;
 }
 
 /// Applies the command line's settings over the topology's; "" or what is wrong.
@@ -136,6 +155,9 @@ std::string apply_overrides(const RunOptions& o, Topology& t) {
         if (!found) {
             return "--instance-id needs a kafka source with scale_out: kafka";
         }
+    }
+    if (!o.advertise.empty() && (o.http.empty() && t.serve.listen.empty())) {
+        return "--advertise needs the HTTP API: give --http or `serve: {listen: ...}`";
     }
     if (!o.http_port_file.empty() && t.serve.listen.empty()) {
         return "--http-port-file needs the HTTP API: give --http or `serve: {listen: ...}`";
@@ -222,6 +244,11 @@ void add_run_command(CLI::App& app, int& exit_code) {
                     "With scale_out: kafka, this process's stable id in the consumer group "
                     "(static membership: restarted within the session timeout, it gets its "
                     "partitions back without a rebalance); one per process");
+    cmd->add_option("--advertise", opts->advertise,
+                    "With scale_out: kafka and the HTTP API, the HOST:PORT at which the other "
+                    "processes' clients reach this one's API: a query for a key another process "
+                    "owns is redirected there (default: the address the API listens on, with "
+                    "this host's name for 0.0.0.0)");
     cmd->add_flag("--no-state", opts->no_state,
                   "Ignore the topology's state block: keep state in memory only, no checkpoints");
     cmd->add_flag("--watch", opts->watch,
@@ -305,6 +332,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
             }
             server = std::move(started.value());
             std::fprintf(stderr, "eddy: HTTP API on %s\n", server->url().c_str());
+            job.value()->set_advertised_address(advertised_address(opts->advertise, *server));
             if (!opts->http_port_file.empty()) {
                 Status s = write_file_atomically(opts->http_port_file,
                                                  std::to_string(server->port()) + "\n");

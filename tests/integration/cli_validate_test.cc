@@ -217,7 +217,7 @@ TEST_F(EddyCli, VersionExitsZero) {
     EXPECT_THAT(o.out, StartsWith("eddy "));
 }
 
-TEST_F(EddyCli, RunOverridesOfTheStateBlockAreCheckedBeforeAnythingRuns) {
+TEST_F(EddyCli, RunOverridesAreCheckedBeforeAnythingRuns) {
     std::string topology = fixture("good_minimal.yaml");
     fs::path never = fs::temp_directory_path() / ("eddy_cli_never_" + std::to_string(::getpid()));
     Outcome bad_size = run_eddy(
@@ -233,6 +233,16 @@ TEST_F(EddyCli, RunOverridesOfTheStateBlockAreCheckedBeforeAnythingRuns) {
     Outcome no_dir = run_eddy({"run", "--no-progress", "--checkpoint-interval", "5s", topology});
     EXPECT_EQ(no_dir.exit_code, 2);
     EXPECT_THAT(no_dir.err, HasSubstr("need a state.dir"));
+
+    // Scale-out flags need what they act on.
+    Outcome instance = run_eddy({"run", "--no-progress", "--instance-id", "a", topology});
+    EXPECT_EQ(instance.exit_code, 2);
+    EXPECT_THAT(instance.err,
+                HasSubstr("--instance-id needs a kafka source with scale_out: kafka"));
+    Outcome advertise =
+        run_eddy({"run", "--no-progress", "--advertise", "10.0.0.1:8080", topology});
+    EXPECT_EQ(advertise.exit_code, 2);
+    EXPECT_THAT(advertise.err, HasSubstr("--advertise needs the HTTP API"));
 }
 
 }  // namespace

@@ -6,8 +6,9 @@
 // input (each key in exactly one survivor); so do three joined by a fourth
 // mid-stream; messages not partitioned by murmur2 of their key, or without a
 // key, go to the source's errors; and a restarted process keeps its local
-// state without reading the changelog; and k-means models learnt by three
-// processes converge on one model that keeps the quality bar.
+// state without reading the changelog; k-means models learnt by three
+// processes converge on one model that keeps the quality bar; and a state
+// query for a key another process owns is redirected to that process.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -30,6 +31,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <librdkafka/rdkafka.h>
 #include <simdjson.h>
 #include <sys/wait.h>
@@ -362,8 +364,8 @@ protected:
         return p;
     }
 
-    void start(Process& p) {
-        p.pid = testing::start_eddy_run(p.dir / "topology.yaml", p.log());
+    void start(Process& p, std::vector<std::string> args = {}) {
+        p.pid = testing::start_eddy_run(p.dir / "topology.yaml", p.log(), std::move(args));
         running_.insert(p.pid);
     }
 
@@ -911,6 +913,68 @@ TEST_F(ScaleOutTest, KmeansModelsOfThreeProcessesConvergeAndKeepTheQualityBar) {
         double ari = testing::adjusted_rand_index(segments_of(ds, models[i]), ds.labels);
         std::printf("[ scale_out ] %s: ARI %.4f\n", procs[i].name.c_str(), ari);
         EXPECT_GE(ari, 0.99) << procs[i].name;
+    }
+}
+
+}  // namespace
+}  // namespace eddy
+
+namespace eddy {
+namespace {
+
+TEST_F(ScaleOutTest, AQueryForAKeyOwnedElsewhereIsRedirectedToItsOwner) {
+    if (!start_broker({"rd"})) {
+        GTEST_SKIP() << "the test broker did not start (see " << (dir_ / "broker.log") << ")";
+    }
+    std::vector<std::string> lines = generate(3000, 60, 23);
+    std::vector<Process> procs = {make_process("p1", "rd"), make_process("p2", "rd")};
+    for (Process& p : procs) {
+        start(p, {"--http", "127.0.0.1:0", "--http-port-file", (p.dir / "port").string()});
+    }
+    std::vector<Process*> both = {&procs[0], &procs[1]};
+    ASSERT_EQ(produce(lines), lines.size());
+    ASSERT_TRUE(wait_drained("rd", both)) << "the processes did not read everything";
+    std::vector<int> ports;
+    for (const Process& p : procs) {
+        ports.push_back(std::atoi(testing::read_file(p.dir / "port").c_str()));
+        ASSERT_GT(ports.back(), 0) << p.name << " wrote no port; its log:\n" << p.log_text();
+    }
+    std::set<std::string> users;
+    for (const std::string& line : lines) {
+        users.insert(user_of(line));
+    }
+    // Every user, asked of p1: p1's own users are answered, the others are
+    // redirected to p2, which answers them.
+    httplib::Client p1("127.0.0.1", ports[0]);
+    int here = 0;
+    int redirected = 0;
+    for (const std::string& user : users) {
+        std::string path = "/v1/state/prof/" + user + "?state=profiles";
+        httplib::Result r = p1.Get(path);
+        ASSERT_TRUE(r) << "p1 did not answer " << path;
+        if (r->status == 200) {
+            ++here;
+            continue;
+        }
+        ASSERT_EQ(r->status, 307) << path << ": " << r->body;
+        ++redirected;
+        std::string owner = "http://127.0.0.1:" + std::to_string(ports[1]);
+        EXPECT_EQ(r->get_header_value("Location"), owner + path) << r->body;
+        EXPECT_NE(r->body.find("\"owner\":\"127.0.0.1:" + std::to_string(ports[1])),
+                  std::string::npos)
+            << r->body;
+        httplib::Client p2("127.0.0.1", ports[1]);
+        httplib::Result followed = p2.Get(path);
+        ASSERT_TRUE(followed);
+        EXPECT_EQ(followed->status, 200) << "p2, the owner, on " << path << ": " << followed->body;
+    }
+    std::printf("[ scale_out ] of %zu users, p1 answered %d and redirected %d to p2\n",
+                users.size(), here, redirected);
+    EXPECT_GT(here, 0);
+    EXPECT_GT(redirected, 0);
+    EXPECT_EQ(here + redirected, static_cast<int>(users.size()));
+    for (Process& p : procs) {
+        stop(p);
     }
 }
 

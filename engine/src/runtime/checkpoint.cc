@@ -740,6 +740,7 @@ Status Job::Impl::checkpoint() {
         scale_out_->changelog->begin(checkpoint_id_ + 1);
         if (scale_out_->models) {
             sync_models();  // before the snapshot, which then holds the merged models
+            sync_members(/*publish=*/true);
         }
     }
     for (auto& shards : instances_) {

@@ -1198,6 +1198,14 @@ size_t Job::open_taps() const {
     return impl_->open_taps();
 }
 
+Job::KeyPlace Job::place_of(const Value& key) const {
+    return impl_->place_of(key);
+}
+
+void Job::set_advertised_address(std::string address) {
+    impl_->set_advertised_address(std::move(address));
+}
+
 Status Job::checkpoint() {
     return impl_->checkpoint();
 }

@@ -238,6 +238,22 @@ public:
     void close_tap(const std::shared_ptr<Tap>& tap);
     /// How many taps are open. Thread-safe.
     size_t open_taps() const;
+    /// Scale-out (docs/scale-out.md): which process holds the state of
+    /// `key`, a key of the scale-out source's partitioning. kHere also
+    /// without scale-out; kElsewhere with the owner's HTTP address; kUnknown
+    /// while no process has said it owns the key's partition. Thread-safe.
+    struct KeyPlace {
+        enum class Where { kHere, kElsewhere, kUnknown };
+        Where where = Where::kHere;
+        int32_t partition = -1;
+        std::string address;  ///< host:port of the owner's HTTP API (kElsewhere)
+    };
+    KeyPlace place_of(const Value& key) const;
+    /// The HTTP API's address (host:port) as the other processes' clients
+    /// reach it; with scale-out the process publishes it with the
+    /// partitions it owns, for redirects. Call before run().
+    void set_advertised_address(std::string address);
+
     /// Whether run() is processing (it has started and not yet ended).
     bool running() const { return running_.load(std::memory_order_acquire); }
     /// Whether state is restored and every source has caught up with its

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -96,6 +97,9 @@ public:
     /// Writes every change since the last checkpoint, the timers, watermarks
     /// and source positions in one synced batch (checkpoint.cc).
     Status checkpoint();
+    /// Job::place_of() and Job::set_advertised_address() (job_scale_out.cc).
+    Job::KeyPlace place_of(const Value& key) const;
+    void set_advertised_address(std::string address) { advertised_ = std::move(address); }
     uint64_t checkpoints() const { return checkpoints_; }
     /// The size of the last checkpoint's write batch and how long it took.
     uint64_t last_checkpoint_bytes() const { return last_checkpoint_bytes_; }
@@ -594,7 +598,20 @@ private:
     /// checkpoint(), while no shard runs: publishes the scoped operators'
     /// mergeable models and merges the other processes' into them.
     void sync_models();
+    /// Publishes the partitions this process owns and its HTTP address to
+    /// the model topic, and reads the others', for place_of().
+    void sync_members(bool publish);
     std::unique_ptr<ScaleOut> scale_out_;
+    std::string advertised_;
+    /// Which process owns each partition, for the HTTP threads' place_of().
+    struct Placement {
+        int32_t partitions = 0;
+        std::set<int32_t> owned;
+        std::map<int32_t, std::string> address;  // partitions owned elsewhere
+    };
+    std::atomic<bool> placed_{false};  // placement_ set: without scale-out, no lock is taken
+    mutable std::mutex placement_mu_;
+    std::shared_ptr<const Placement> placement_;
 
     Status open_state();
     Status restore();

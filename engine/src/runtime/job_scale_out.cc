@@ -200,7 +200,9 @@ Status Job::Impl::open_scale_out() {
                 }
             }
         }
-        if (mergeable) {
+        // The topic also carries each process's HTTP address (set once the
+        // API listens, after this) and partitions, for redirects.
+        if (mergeable || !topo.serve.listen.empty()) {
             auto models = ModelTopic::open(client.value(), job + "-models", who);
             if (!models.is_ok()) {
                 return models.status();
@@ -222,8 +224,9 @@ Status Job::Impl::open_scale_out() {
             so->member = *member;
             so->model_ttl_ms =
                 std::max<int64_t>(kMinModelTtlMs, 10 * topo.state.checkpoint_interval_ms);
-            spdlog::info("[{}] scale_out: operator-wide models merge through '{}' as member {}",
-                         src.def_.name, so->models->topic(), so->member);
+            spdlog::info("[{}] scale_out: {} through '{}' as member {}", src.def_.name,
+                         mergeable ? "operator-wide models merge" : "the HTTP API's address goes",
+                         so->models->topic(), so->member);
         }
         spdlog::info("[{}] scale_out: {} partitions, changelog '{}'", src.def_.name, partitions,
                      so->changelog->topic());
@@ -382,6 +385,115 @@ void Job::Impl::sync_models() {
     so.model_warned &= failed;  // the next failure after a good sync is logged again
 }
 
+namespace {
+
+/// The model topic's key of a member's record: its HTTP address and partitions.
+std::string member_key(std::string_view member) {
+    return model_key("", "members", member);
+}
+
+int64_t wall_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+}  // namespace
+
+void Job::Impl::sync_members(bool publish) {
+    ScaleOut& so = *scale_out_;
+    const int64_t now = wall_ms();
+    const std::string mine = member_key(so.member);
+    if (publish && !advertised_.empty()) {
+        // "host:port\n0,3,5"
+        std::string value = advertised_ + "\n";
+        for (int32_t p : so.owned) {
+            value += std::to_string(p) + ",";
+        }
+        auto last = so.published.find(mine);
+        if (last == so.published.end() || last->second.value != value ||
+            now - last->second.time_ms >= so.model_ttl_ms / 2) {
+            Status s = so.models->publish(mine, value);
+            if (s.is_ok()) {
+                s = so.models->flush();
+            }
+            if (!s.is_ok()) {
+                spdlog::warn("{} (redirects to this process wait for the next checkpoint)",
+                             s.message());
+            }
+        }
+    }
+    if (Status s = so.models->read(so.published); !s.is_ok()) {
+        spdlog::debug("{}", s.message());
+    }
+    // The others' records, oldest first: a partition goes to the last
+    // process that said it owns it.
+    const std::string prefix = member_key("");
+    std::vector<std::pair<int64_t, const std::string*>> records;
+    for (auto it = so.published.lower_bound(prefix);
+         it != so.published.end() && it->first.starts_with(prefix); ++it) {
+        if (it->first != mine && !it->second.value.empty() &&
+            now - it->second.time_ms <= so.model_ttl_ms) {
+            records.emplace_back(it->second.time_ms, &it->second.value);
+        }
+    }
+    std::sort(records.begin(), records.end());
+    auto placement = std::make_shared<Placement>();
+    placement->partitions = so.partitions;
+    placement->owned = so.owned;
+    for (const auto& [time, value] : records) {
+        size_t nl = value->find('\n');
+        if (nl == std::string::npos) {
+            continue;
+        }
+        std::string address = value->substr(0, nl);
+        for (size_t at = nl + 1; at < value->size();) {
+            size_t comma = value->find(',', at);
+            if (comma == std::string::npos) {
+                break;
+            }
+            int32_t p = std::atoi(value->c_str() + at);
+            if (!so.owned.contains(p)) {
+                placement->address[p] = address;
+            }
+            at = comma + 1;
+        }
+    }
+    std::lock_guard lock(placement_mu_);
+    placement_ = std::move(placement);
+    placed_.store(true, std::memory_order_release);
+}
+
+Job::KeyPlace Job::Impl::place_of(const Value& key) const {
+    Job::KeyPlace place;
+    if (!placed_.load(std::memory_order_acquire)) {
+        return place;
+    }
+    std::shared_ptr<const Placement> placement;
+    {
+        std::lock_guard lock(placement_mu_);
+        placement = placement_;
+    }
+    if (placement == nullptr || placement->partitions <= 0) {
+        return place;
+    }
+    std::string encoded;
+    encode_state_key(key, encoded);
+    place.partition =
+        kafka_partition_of(std::string_view(encoded).substr(1), placement->partitions);
+    if (placement->owned.contains(place.partition)) {
+        return place;
+    }
+    auto it = placement->address.find(place.partition);
+    if (it == placement->address.end()) {
+        place.where = Job::KeyPlace::Where::kUnknown;
+        return place;
+    }
+    place.where = Job::KeyPlace::Where::kElsewhere;
+    place.address = it->second;
+    return place;
+}
+
 void Job::Impl::move_partitions() {
     ScaleOut& so = *scale_out_;
     Source& source = *sources_[so.source]->source_;
@@ -427,6 +539,9 @@ void Job::Impl::move_partitions() {
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
                 .count(),
             so.owned.size());
+        if (so.models) {
+            sync_members(/*publish=*/true);  // redirects follow the move at once
+        }
     }
 }
 

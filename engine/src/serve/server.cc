@@ -332,8 +332,42 @@ private:
     }
 
     /// The key in the path, typed by `key_type` (string by default, or int).
+    /// Under scale-out, a key whose partition another process owns is
+    /// answered with a redirect to that process (docs/scale-out.md).
     bool read_key(const httplib::Request& req, std::string_view text, Value& key,
                   std::string& storage, httplib::Response& res) const {
+        if (!parse_key(req, text, key, storage, res)) {
+            return false;
+        }
+        Job::KeyPlace place = job_.place_of(key);
+        if (place.where == Job::KeyPlace::Where::kElsewhere) {
+            res.set_header("Location", "http://" + place.address + req.target);
+            JsonWriter j;
+            j.begin_object()
+                .field("error", "partition " + std::to_string(place.partition) +
+                                    " of the input, which holds this key, is owned by the "
+                                    "process at " +
+                                    place.address)
+                .field("owner", place.address)
+                .field("partition", static_cast<int64_t>(place.partition))
+                .end_object();
+            send_json(res, 307, j.str());
+            return false;
+        }
+        if (place.where == Job::KeyPlace::Where::kUnknown) {
+            res.set_header("Retry-After", "1");
+            send_error(res, 503,
+                       "partition " + std::to_string(place.partition) +
+                           " of the input, which holds this key, has no known owner yet (a "
+                           "rebalance is in progress, or its owner has not published its "
+                           "address): retry");
+            return false;
+        }
+        return true;
+    }
+
+    bool parse_key(const httplib::Request& req, std::string_view text, Value& key,
+                   std::string& storage, httplib::Response& res) const {
         if (text.empty()) {
             send_error(res, 400, "the key is empty");
             return false;
