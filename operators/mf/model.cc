@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <unordered_map>
 #include <utility>
 
 #include <oneapi/tbb/concurrent_hash_map.h>
@@ -526,6 +527,76 @@ void Codec<mf::UserState>::to_json(const mf::UserState& u, JsonWriter& j) {
         j.value(static_cast<double>(u.params[i]));
     }
     j.end_array().end_object();
+}
+
+void Merge<ItemModel>::merge(ItemModel& own, std::span<const ItemModel* const> peers) {
+    if (!own.configured()) {
+        return;
+    }
+    const auto k = static_cast<size_t>(own.factors());
+    // Per item of this model: the weighted sums of factors and bias, and the weight.
+    struct Sum {
+        double weight = 0;
+        double bias = 0;
+        std::vector<double> factors;
+    };
+    std::unordered_map<uint32_t, Sum> sums;
+    for (const ItemModel* peer : peers) {
+        if (!peer->configured() || static_cast<size_t>(peer->factors()) != k) {
+            continue;
+        }
+        std::unordered_map<uint32_t, std::string_view> category_names;
+        for (const auto& [name, id] : peer->store_->categories) {
+            category_names.emplace(id, name);
+        }
+        const uint32_t n = peer->size();
+        for (uint32_t i = 0; i < n; ++i) {
+            if (!peer->ready(i)) {
+                continue;
+            }
+            const auto weight = static_cast<double>(
+                const_cast<ItemModel*>(peer)->count(i).load(std::memory_order_relaxed));
+            bool added = false;
+            // A new item's row is written below (its own weight is 0).
+            uint32_t j = own.find_or_add(peer->key(i), 0, 0.0f, added);
+            if (j == ItemModel::kFull) {
+                continue;
+            }
+            if (uint32_t c = peer->category(i);
+                c != mf::kNoCategory && own.category(j) == mf::kNoCategory) {
+                if (auto name = category_names.find(c); name != category_names.end()) {
+                    own.category(j).store(own.category_id(name->second), std::memory_order_relaxed);
+                }
+            }
+            if (weight <= 0) {
+                continue;
+            }
+            Sum& sum = sums[j];
+            if (sum.factors.empty()) {
+                const auto mine = static_cast<double>(own.count(j).load(std::memory_order_relaxed));
+                const float* row = own.factors(j);
+                sum.factors.assign(k, 0);
+                for (size_t f = 0; f < k; ++f) {
+                    sum.factors[f] = mine * row[f];
+                }
+                sum.bias = mine * own.bias(j);
+                sum.weight = mine;
+            }
+            const float* row = peer->factors(i);
+            for (size_t f = 0; f < k; ++f) {
+                sum.factors[f] += weight * row[f];
+            }
+            sum.bias += weight * peer->bias(i);
+            sum.weight += weight;
+        }
+    }
+    for (const auto& [j, sum] : sums) {
+        float* row = own.factors(j);
+        for (size_t f = 0; f < k; ++f) {
+            row[f] = static_cast<float>(sum.factors[f] / sum.weight);
+        }
+        own.bias(j) = static_cast<float>(sum.bias / sum.weight);
+    }
 }
 
 }  // namespace eddy

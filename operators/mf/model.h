@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "eddy/codec.h"
+#include "eddy/state.h"
 #include "eddy/value.h"
 
 namespace eddy::mf {
@@ -136,6 +137,7 @@ public:
 
 private:
     friend struct ::eddy::Codec<ItemModel>;
+    friend struct ::eddy::Merge<ItemModel>;
     struct Store;
     std::unique_ptr<Store> store_;
 };
@@ -164,6 +166,18 @@ struct Codec<mf::ItemModel> {
     static void encode(const mf::ItemModel& m, StateWriter& w);
     static bool decode(StateReader& r, uint8_t version, mf::ItemModel& m);
     static void to_json(const mf::ItemModel& m, JsonWriter& j);
+};
+
+/// Scale-out (docs/scale-out.md, "Models"): the other processes' item
+/// models folded into this process's. Items are matched by id; an item's
+/// factors and bias become the average of the processes' rows, weighted by
+/// each process's event count for the item (an item new here is added with
+/// the others' average). Counts, AdaGrad sums, the recency ring and the
+/// running evaluation stay this process's; an item without a category here
+/// takes a peer's. Peers with another number of factors are left out.
+template <>
+struct Merge<mf::ItemModel> {
+    static void merge(mf::ItemModel& own, std::span<const mf::ItemModel* const> peers);
 };
 
 template <>

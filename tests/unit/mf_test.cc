@@ -318,6 +318,52 @@ TEST_F(MfTest, ItemModelCodecRoundTrips) {
     EXPECT_FALSE(decode_state(bytes, broken));
 }
 
+/// An item of `m` with the given factors, bias and event count.
+uint32_t put_item(mf::ItemModel& m, const std::string& key, std::vector<float> factors, float bias,
+                  int64_t count) {
+    bool added = false;
+    uint32_t i = m.find_or_add(key, 42, 0.1f, added);
+    std::copy(factors.begin(), factors.end(), m.factors(i));
+    m.bias(i) = bias;
+    m.count(i) = count;
+    return i;
+}
+
+// Scale-out (docs/scale-out.md, "Models"): items meet by id, and each
+// becomes the count-weighted average of the processes' rows.
+TEST_F(MfTest, ItemModelsMergeByItemWeightedByEventCounts) {
+    mf::ItemModel own;
+    own.configure(2, 8);
+    uint32_t a = put_item(own, "\x04a", {1, 1}, 1, 3);
+    uint32_t only_here = put_item(own, "\x04here", {5, 5}, 5, 2);
+    mf::ItemModel peer;
+    peer.configure(2, 8);
+    put_item(peer, "\x04new", {4, -4}, 2, 1);  // not known here: added with the peer's row
+    put_item(peer, "\x04a", {5, 9}, 3, 1);
+    peer.category(peer.find("\x04new")) = peer.category_id("shoes");
+    mf::ItemModel other_shape;
+    other_shape.configure(3, 8);
+    put_item(other_shape, "\x04a", {100, 100, 100}, 100, 100);
+
+    Merge<mf::ItemModel>::merge(own, std::vector<const mf::ItemModel*>{&peer, &other_shape});
+    ASSERT_EQ(own.size(), 3u);
+    EXPECT_EQ(own.factors(a)[0], 2.0f);  // (3 * 1 + 1 * 5) / 4
+    EXPECT_EQ(own.factors(a)[1], 3.0f);  // (3 * 1 + 1 * 9) / 4
+    EXPECT_EQ(own.bias(a), 1.5f);
+    EXPECT_EQ(own.count(a).load(), 3) << "counts stay this process's";
+    uint32_t added = own.find("\x04new");
+    ASSERT_NE(added, mf::ItemModel::kFull);
+    EXPECT_EQ(own.factors(added)[0], 4.0f);
+    EXPECT_EQ(own.factors(added)[1], -4.0f);
+    EXPECT_EQ(own.bias(added), 2.0f);
+    EXPECT_EQ(own.count(added).load(), 0);
+    EXPECT_EQ(own.category(added), own.find_category("shoes"));
+    EXPECT_EQ(own.factors(only_here)[0], 5.0f) << "an item no peer has keeps its row";
+
+    Shared<mf::ItemModel> shared("items");
+    EXPECT_TRUE(shared.mergeable());
+}
+
 class MfResumeTest : public MfTest {
 protected:
     void SetUp() override {
