@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <memory>
 #include <numbers>
 #include <string>
 #include <utility>
@@ -17,6 +18,9 @@ struct PopularityModel::Impl {
     std::array<std::atomic<ChunkedArray<double>*>, kMaxGroups> columns{};
     int64_t origin = kNoRecTime;  // t0 of the log-domain scores (atomic_ref)
     PrequentialCounts counts;
+    /// Per group: what the last merge added from other processes (scale-out;
+    /// touched only while no shard runs).
+    std::vector<std::unique_ptr<ChunkedArray<double>>> merged;
 
     Impl() {
         bool created = false;
@@ -39,11 +43,13 @@ struct PopularityModel::Impl {
 
 PopularityModel::PopularityModel() : impl_(std::make_unique<Impl>()) {}
 PopularityModel::~PopularityModel() = default;
-PopularityModel::PopularityModel(PopularityModel&& other) noexcept : impl_(std::move(other.impl_)) {
+PopularityModel::PopularityModel(PopularityModel&& other) noexcept
+    : impl_(std::move(other.impl_)), half_life_ms_(other.half_life_ms_) {
     other.impl_ = std::make_unique<Impl>();
 }
 PopularityModel& PopularityModel::operator=(PopularityModel&& other) noexcept {
     std::swap(impl_, other.impl_);
+    std::swap(half_life_ms_, other.half_life_ms_);
     return *this;
 }
 
@@ -97,6 +103,23 @@ double log2_add(double a, double b) {
         return a;
     }
     return a + std::log1p(std::exp2(b - a)) * (1 / std::numbers::ln2);
+}
+
+/// log2(2^a - 2^b) for a >= b (a score without a part of it); kNoScore when
+/// nothing is left.
+double log2_sub(double a, double b) {
+    if (b == PopularityModel::kNoScore) {
+        return a;
+    }
+    if (a <= b) {
+        return PopularityModel::kNoScore;
+    }
+    return a + std::log1p(-std::exp2(b - a)) * (1 / std::numbers::ln2);
+}
+
+/// A plain weighted count plus another (kNoScore: none).
+double linear_add(double a, double b) {
+    return a == PopularityModel::kNoScore ? b : b == PopularityModel::kNoScore ? a : a + b;
 }
 
 void add_to(ChunkedArray<double>& col, uint32_t item, double x, bool log_domain) {
@@ -157,9 +180,42 @@ double PopularityModel::decayed(double stored, int64_t now, double half_life_ms)
     return std::exp2(stored - static_cast<double>(now - t0) / half_life_ms);
 }
 
-// Layout: origin, counts, item ids, group ids, then per group the number of
-// scored items and (index delta, score) pairs.
-void PopularityModel::encode(StateWriter& w) const {
+double PopularityModel::own_part(uint32_t group, uint32_t item) const {
+    double total = stored(group, item);
+    const auto& merged = impl_->merged;
+    if (group >= merged.size() || merged[group] == nullptr || !merged[group]->has(item)) {
+        return total;
+    }
+    double added = (*merged[group])[item];
+    // A model with decay has an origin once it has a score (a decoded
+    // peer's half-life is not known here).
+    if (impl_->origin != kNoRecTime) {
+        return log2_sub(total, added);
+    }
+    if (added == kNoScore) {
+        return total;
+    }
+    return total != kNoScore && total - added > 0 ? total - added : kNoScore;
+}
+
+namespace {
+
+/// The number of scored items, then (index delta, score) pairs.
+void encode_scores(const std::vector<std::pair<uint32_t, double>>& scored, StateWriter& w) {
+    w.varint(scored.size());
+    uint32_t last = 0;
+    for (const auto& [i, s] : scored) {
+        w.varint(i - last);
+        w.f64(s);
+        last = i;
+    }
+}
+
+}  // namespace
+
+// Layout: origin, counts, item ids, group ids, then per group the scored
+// items (encode_scores); version 2 adds per group the merged part likewise.
+void PopularityModel::encode(StateWriter& w, uint8_t version) const {
     w.i64(impl_->origin);
     impl_->counts.encode(w);
     impl_->items.encode(w);
@@ -169,14 +225,96 @@ void PopularityModel::encode(StateWriter& w) const {
     for (uint32_t g = 0; g < groups; ++g) {
         scored.clear();
         scan(g, [&scored](uint32_t i, double s) { scored.emplace_back(i, s); });
-        w.varint(scored.size());
-        uint32_t last = 0;
-        for (const auto& [i, s] : scored) {
-            w.varint(i - last);
-            w.f64(s);
-            last = i;
+        encode_scores(scored, w);
+    }
+    if (version < 2) {
+        return;
+    }
+    const uint32_t items = impl_->items.size();
+    for (uint32_t g = 0; g < groups; ++g) {
+        scored.clear();
+        if (g < impl_->merged.size() && impl_->merged[g] != nullptr) {
+            const ChunkedArray<double>& col = *impl_->merged[g];
+            for (uint32_t i = 0; i < items; ++i) {
+                if (col.has(i) && col[i] != kNoScore) {
+                    scored.emplace_back(i, col[i]);
+                }
+            }
+        }
+        encode_scores(scored, w);
+    }
+}
+
+void Merge<PopularityModel>::merge(PopularityModel& own,
+                                   std::span<const PopularityModel* const> peers) {
+    PopularityModel::Impl& impl = *own.impl_;
+    const double half_life = own.half_life_ms_;
+    const bool log_domain = half_life > 0;
+    constexpr double kNoScore = PopularityModel::kNoScore;
+    // The others' own parts, by this model's group and item.
+    std::vector<std::unique_ptr<ChunkedArray<double>>> next;
+    for (const PopularityModel* peer : peers) {
+        const PopularityModel::Impl& theirs = *peer->impl_;
+        // A model with decay has an origin once it has a score.
+        if (log_domain != (theirs.origin != kNoRecTime)) {
+            continue;
+        }
+        if (log_domain && impl.origin == kNoRecTime) {
+            impl.origin = theirs.origin;  // no event here yet: take theirs
+        }
+        const double shift =
+            log_domain ? static_cast<double>(theirs.origin - impl.origin) / half_life : 0;
+        const uint32_t groups = std::min(theirs.groups.size(), PopularityModel::kMaxGroups);
+        for (uint32_t g = 0; g < groups; ++g) {
+            uint32_t h = own.group(theirs.groups.id(g));
+            if (h == kNoItem) {
+                continue;  // this model has kMaxGroups groups
+            }
+            if (next.size() <= h) {
+                next.resize(h + 1);
+            }
+            if (next[h] == nullptr) {
+                next[h] = std::make_unique<ChunkedArray<double>>(kNoScore);
+            }
+            ChunkedArray<double>& sums = *next[h];
+            peer->scan(g, [&](uint32_t i, double) {
+                double part = peer->own_part(g, i);
+                if (part == kNoScore) {
+                    return;
+                }
+                bool created = false;
+                uint32_t j = impl.items.intern(theirs.items.id(i), created,
+                                               [&own](uint32_t k) { own.add_item(k); });
+                if (j == ItemIndex::kNone) {
+                    return;
+                }
+                sums.ensure(j);
+                sums[j] = log_domain ? log2_add(sums[j], part + shift) : linear_add(sums[j], part);
+            });
         }
     }
+    // Every score becomes its own part plus the others' current parts.
+    const uint32_t groups = std::min(impl.groups.size(), PopularityModel::kMaxGroups);
+    const uint32_t items = impl.items.size();
+    for (uint32_t h = 0; h < groups; ++h) {
+        ChunkedArray<double>* col = impl.column(h);
+        const bool had = h < impl.merged.size() && impl.merged[h] != nullptr;
+        const ChunkedArray<double>* add = h < next.size() ? next[h].get() : nullptr;
+        if (col == nullptr || (!had && add == nullptr)) {
+            continue;
+        }
+        for (uint32_t j = 0; j < items; ++j) {
+            double part = own.own_part(h, j);
+            double extra = add != nullptr && add->has(j) ? (*add)[j] : kNoScore;
+            double total = log_domain ? log2_add(part, extra) : linear_add(part, extra);
+            if (total == kNoScore && !col->has(j)) {
+                continue;
+            }
+            col->ensure(j);
+            (*col)[j] = total;
+        }
+    }
+    impl.merged = std::move(next);
 }
 
 void PopularityModel::to_json(JsonWriter& j) const {
@@ -204,7 +342,7 @@ void PopularityModel::to_json(JsonWriter& j) const {
     j.end_array().end_object();
 }
 
-bool PopularityModel::decode(StateReader& r) {
+bool PopularityModel::decode(StateReader& r, uint8_t version) {
     impl_ = std::make_unique<Impl>();
     r.i64(impl_->origin);
     impl_->counts.decode(r);
@@ -232,12 +370,11 @@ bool PopularityModel::decode(StateReader& r) {
             impl_->make_column(static_cast<uint32_t>(g));
         }
     }
-    for (uint64_t g = 0; g < groups; ++g) {
+    auto read_scores = [&](ChunkedArray<double>& col) {
         uint64_t count = 0;
         if (!r.varint(count) || count > n) {
             return false;
         }
-        ChunkedArray<double>& col = *impl_->column(static_cast<uint32_t>(g));
         uint64_t item = 0;
         for (uint64_t k = 0; k < count; ++k) {
             uint64_t delta = 0;
@@ -250,6 +387,22 @@ bool PopularityModel::decode(StateReader& r) {
             }
             col.ensure(static_cast<uint32_t>(item));
             col[static_cast<uint32_t>(item)] = s;
+        }
+        return true;
+    };
+    for (uint64_t g = 0; g < groups; ++g) {
+        if (!read_scores(*impl_->column(static_cast<uint32_t>(g)))) {
+            return false;
+        }
+    }
+    if (version >= 2) {
+        impl_->merged.resize(groups);
+        for (uint64_t g = 0; g < groups; ++g) {
+            auto col = std::make_unique<ChunkedArray<double>>(kNoScore);
+            if (!read_scores(*col)) {
+                return false;
+            }
+            impl_->merged[g] = std::move(col);
         }
     }
     for (uint32_t i = 0; i < n; ++i) {

@@ -35,6 +35,7 @@ public:
         timers_ = &ctx.timers();
         ctx.register_state(users_);
         ctx.register_state(model_);
+        model_.get().set_half_life(half_life_ms_);
         item_ = ctx.field(output_.item_field());
         type_ = ctx.field(type_name_);
         weight_ = weight_name_.empty() ? kInvalidField : ctx.field(weight_name_);

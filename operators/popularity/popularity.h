@@ -11,6 +11,7 @@
 
 #include "eddy/codec.h"
 #include "eddy/spec.h"
+#include "eddy/state.h"
 
 #include "common/item_index.h"
 #include "common/recommend.h"
@@ -68,22 +69,48 @@ public:
 
     PrequentialCounts& counts();
 
-    void encode(StateWriter& w) const;
-    bool decode(StateReader& r);
+    /// The operator's half-life (ms; 0: no decay), which merge() needs to
+    /// move another process's scores to this model's origin. Set in open().
+    void set_half_life(double half_life_ms) { half_life_ms_ = half_life_ms; }
+
+    /// The layout of `version` (Codec<PopularityModel>::kVersion; 1 has
+    /// no merged part, for models inside other models).
+    void encode(StateWriter& w, uint8_t version) const;
+    bool decode(StateReader& r, uint8_t version);
     /// A summary: counts, groups, and the global top 100 items with scores.
     void to_json(JsonWriter& j) const;
 
 private:
+    friend struct Merge<PopularityModel>;
     struct Impl;
     const ChunkedArray<double>* column(uint32_t group) const;
+    /// The part of a stored score this process learnt: the score without
+    /// what the last merge added from other processes.
+    double own_part(uint32_t group, uint32_t item) const;
     std::unique_ptr<Impl> impl_;
+    double half_life_ms_ = 0;
+};
+
+/// Scale-out (docs/scale-out.md, "Models"): popularity is a sum over
+/// events, so the processes' models add up. Each model keeps apart what the
+/// last merge added (the other processes' own parts), so a merge replaces
+/// that part with the others' current own parts instead of adding them
+/// again: an event counts once however many merges pass. Items and groups
+/// meet by id; scores move to this model's origin with its half-life.
+/// Prequential counts stay each process's. Peers with decay merge only into
+/// a model with decay, and peers without into one without.
+template <>
+struct Merge<PopularityModel> {
+    static void merge(PopularityModel& own, std::span<const PopularityModel* const> peers);
 };
 
 template <>
 struct Codec<PopularityModel> {
-    static constexpr uint8_t kVersion = 1;
-    static void encode(const PopularityModel& m, StateWriter& w) { m.encode(w); }
-    static bool decode(StateReader& r, uint8_t, PopularityModel& m) { return m.decode(r); }
+    static constexpr uint8_t kVersion = 2;  // 2: the merged part (scale-out) follows the scores
+    static void encode(const PopularityModel& m, StateWriter& w) { m.encode(w, kVersion); }
+    static bool decode(StateReader& r, uint8_t version, PopularityModel& m) {
+        return m.decode(r, version);
+    }
     static void to_json(const PopularityModel& m, JsonWriter& j) { m.to_json(j); }
 };
 

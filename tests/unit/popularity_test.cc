@@ -250,6 +250,99 @@ TEST(PopularityTest, ModelCodecRoundTrips) {
     EXPECT_FALSE(decode_state(bytes.substr(0, bytes.size() - 3), back));
 }
 
+/// Interns item `name` (a string id) in `m`.
+uint32_t item_of(PopularityModel& m, const std::string& name) {
+    std::string id;
+    EXPECT_TRUE(encode_item_id(Value::string_view(name), id));
+    bool created = false;
+    return m.items().intern(id, created, [&m](uint32_t k) { m.add_item(k); });
+}
+
+/// The decayed popularity of item `name` at `now` in `group`.
+double popularity_of(PopularityModel& m, const std::string& name, int64_t now, double half_life,
+                     uint32_t group = 0) {
+    return m.decayed(m.stored(group, item_of(m, name)), now, half_life);
+}
+
+// Scale-out (docs/scale-out.md, "Models"): the processes' counts add up, and
+// an event counts once however often the models are merged, in both
+// directions.
+TEST(PopularityTest, MergedModelsAddUpAndNeverCountAnEventTwice) {
+    PopularityModel a;
+    PopularityModel b;
+    a.add(0, item_of(a, "x"), 2, 1000, 0);
+    b.add(0, item_of(b, "y"), 1, 1000, 0);
+    b.add(0, item_of(b, "x"), 1, 1000, 0);
+    uint32_t shoes = b.group("shoes");
+    b.add(shoes, item_of(b, "y"), 4, 1000, 0);
+    for (int round = 0; round < 3; ++round) {
+        PopularityModel a_then;
+        ASSERT_TRUE(decode_state(encode_state(a), a_then));  // as published
+        Merge<PopularityModel>::merge(a, std::vector<const PopularityModel*>{&b});
+        Merge<PopularityModel>::merge(b, std::vector<const PopularityModel*>{&a_then});
+        for (PopularityModel* m : {&a, &b}) {
+            EXPECT_EQ(popularity_of(*m, "x", 1000, 0), 3) << "round " << round;
+            EXPECT_EQ(popularity_of(*m, "y", 1000, 0), 5) << "round " << round;
+            EXPECT_EQ(popularity_of(*m, "y", 1000, 0, m->group("shoes")), 4);
+        }
+    }
+    // b's merged model, as a peer of a third process, adds only b's own events.
+    PopularityModel c;
+    c.add(0, item_of(c, "x"), 10, 1000, 0);
+    Merge<PopularityModel>::merge(c, std::vector<const PopularityModel*>{&b});
+    EXPECT_EQ(popularity_of(c, "x", 1000, 0), 11);
+    // Learning goes on after a merge, and the next merge carries it.
+    a.add(0, item_of(a, "x"), 1, 2000, 0);
+    Merge<PopularityModel>::merge(b, std::vector<const PopularityModel*>{&a});
+    EXPECT_EQ(popularity_of(b, "x", 2000, 0), 4);
+    // A merged model survives a checkpoint: its merged part is stored too.
+    PopularityModel restored;
+    ASSERT_TRUE(decode_state(encode_state(b), restored));
+    restored.set_half_life(0);
+    Merge<PopularityModel>::merge(restored, std::vector<const PopularityModel*>{&a});
+    EXPECT_EQ(popularity_of(restored, "x", 2000, 0), 4);
+}
+
+// With decay, each process's scores are kept against its own first event;
+// a merge moves the others' to this model's origin, so the decayed
+// popularity is the closed form over every process's events.
+TEST(PopularityTest, MergedDecayedScoresMatchTheClosedFormOverBothProcesses) {
+    PopularityModel a;
+    PopularityModel b;
+    a.set_half_life(kHour);
+    b.set_half_life(kHour);
+    a.add(0, item_of(a, "x"), 1, 0, kHour);
+    b.add(0, item_of(b, "x"), 2, 3 * kHour, kHour);  // b's origin is 3 h later
+    b.add(0, item_of(b, "z"), 1, 4 * kHour, kHour);
+    PopularityModel a_published;
+    ASSERT_TRUE(decode_state(encode_state(a), a_published));
+    Merge<PopularityModel>::merge(b, std::vector<const PopularityModel*>{&a_published});
+    PopularityModel published;  // as a peer's model arrives: decoded, its half-life unset
+    ASSERT_TRUE(decode_state(encode_state(b), published));
+    Merge<PopularityModel>::merge(a, std::vector<const PopularityModel*>{&published});
+    Merge<PopularityModel>::merge(a, std::vector<const PopularityModel*>{&published});
+    const int64_t now = 5 * kHour;
+    EXPECT_NEAR(popularity_of(a, "x", now, kHour), std::exp2(-5.0) + 2 * std::exp2(-2.0), 1e-12);
+    EXPECT_NEAR(popularity_of(a, "z", now, kHour), std::exp2(-1.0), 1e-12);
+    // A model without decay does not take scores with decay.
+    PopularityModel plain;
+    plain.add(0, item_of(plain, "x"), 1, 0, 0);
+    Merge<PopularityModel>::merge(plain, std::vector<const PopularityModel*>{&b});
+    EXPECT_EQ(popularity_of(plain, "x", now, 0), 1);
+}
+
+TEST(PopularityTest, ModelsStoredBeforeMergingExistedStillDecode) {
+    PopularityModel m;
+    m.add(0, item_of(m, "x"), 2, 1000, 0);
+    std::string v1;
+    StateWriter w(v1);
+    w.u8(1);
+    m.encode(w, 1);
+    PopularityModel back;
+    ASSERT_TRUE(decode_state(v1, back));
+    EXPECT_EQ(popularity_of(back, "x", 1000, 0), 2);
+}
+
 /// The generator through popularity, optionally stopped after `stop_after`
 /// events (the topology of expect_resume_equals_whole()).
 std::string restore_yaml(int stop_after, const std::string& state) {

@@ -38,8 +38,11 @@ Result<std::unique_ptr<ModelTopic>> ModelTopic::open(const KafkaClientOptions& c
         conf.release();
     }
     auto partitions =
-        ensure_topic(t->producer_, client, t->topic_, 1, {{"cleanup.policy", "compact"}}, t->who_,
-                     "the model topic", "create it with cleanup.policy=compact (one partition)");
+        ensure_topic(t->producer_, client, t->topic_, 1,
+                     {{"cleanup.policy", "compact"}, {"max.message.bytes", "16777216"}}, t->who_,
+                     "the model topic",
+                     "create it with cleanup.policy=compact and max.message.bytes=16777216 "
+                     "(one partition)");
     if (!partitions.is_ok()) {
         return partitions.status();
     }
