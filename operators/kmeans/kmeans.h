@@ -100,9 +100,10 @@ struct Codec<KmeansModel> {
 /// nearest unmatched centroid of each peer (greedily, closest pairs first,
 /// in this model's distance) and becomes the average of the matched
 /// centroids weighted by their decayed counts; counts, sse and the running
-/// variance stay this process's. A model still collecting its seed points
+/// variance stay this process's. A model collecting its first seed points
 /// adopts the ready peer model with the most points and learns its buffered
-/// points into it. Peers of another k or dimension, or not ready, are left out.
+/// points into it (one re-seeding after drift seeds from its own). Peers of another k or dimension,
+/// or not ready, are left out.
 template <>
 struct Merge<KmeansModel> {
     static void merge(KmeansModel& own, std::span<const KmeansModel* const> peers);

@@ -420,7 +420,10 @@ void Merge<KmeansModel>::merge(KmeansModel& own, std::span<const KmeansModel* co
     if (ready.empty()) {
         return;
     }
-    if (phase == kmeans::Phase::kEmpty || phase == kmeans::Phase::kBuffering) {
+    // A model that never seeded takes a ready one over; one re-seeding after
+    // drift seeds from its own points, as it found the old model stale.
+    if ((phase == kmeans::Phase::kEmpty || phase == kmeans::Phase::kBuffering) &&
+        own.generation == 0) {
         adopt(own, **std::max_element(ready.begin(), ready.end(),
                                       [](const KmeansModel* a, const KmeansModel* b) {
                                           return a->points < b->points;

@@ -506,7 +506,8 @@ TEST(KmeansTest, MergeAveragesMatchedCentroidsByTheirCounts) {
 }
 
 // A process that joins later takes over the others' model instead of
-// seeding its own, and learns the points it had buffered.
+// seeding its own, and learns the points it had buffered; a re-seed after
+// drift does not.
 TEST(KmeansTest, MergeIntoABufferingModelAdoptsTheReadyPeerWithMostPoints) {
     KmeansModel own;
     ASSERT_TRUE(kmeans::prepare(own, 2, 2, 4, 9));
@@ -526,6 +527,12 @@ TEST(KmeansTest, MergeIntoABufferingModelAdoptsTheReadyPeerWithMostPoints) {
     // (1, 1) was learned into the centroid at the origin: count 2, half way.
     EXPECT_THAT(own.centroids, ElementsAre(0.5f, 0.5f, 10.0f, 10.0f));
     EXPECT_THAT(own.counts, ElementsAre(2.0, 1.0));
+
+    // A model re-seeding after drift found the old model stale: it seeds
+    // from its own points instead.
+    ASSERT_TRUE(kmeans::restart(own));
+    Merge<KmeansModel>::merge(own, std::vector<const KmeansModel*>{&big});
+    EXPECT_EQ(own.current_phase(), kmeans::Phase::kBuffering);
 }
 
 // Models arrive encoded: one that does not decode merges nothing.
