@@ -863,7 +863,7 @@ TEST_F(ScaleOutTest, KmeansModelsOfThreeProcessesConvergeAndKeepTheQualityBar) {
                                   make_process("p3", "km", false, graph)};
     std::vector<Process*> all;
     for (Process& p : procs) {
-        start(p);
+        start(p, {"--metrics-file", (p.dir / "metrics.prom").string()});
         all.push_back(&p);
     }
     ASSERT_TRUE(wait_for(
@@ -898,6 +898,16 @@ TEST_F(ScaleOutTest, KmeansModelsOfThreeProcessesConvergeAndKeepTheQualityBar) {
         EXPECT_NE(p.log_text().find("merged the models of"), std::string::npos)
             << p.name << " merged no other process's model; its log:\n"
             << p.log_text();
+        // The metrics say so too (written at the end of the run).
+        std::string metrics = testing::read_file(p.dir / "metrics.prom");
+        EXPECT_NE(metrics.find("eddy_scale_out_model_peers{component=\"km\",state=\"model\"} 2"),
+                  std::string::npos)
+            << p.name << ":\n"
+            << metrics;
+        EXPECT_NE(
+            metrics.find("eddy_scale_out_model_merges_total{component=\"km\",state=\"model\"}"),
+            std::string::npos)
+            << p.name;
         models.push_back(kmeans_of(p.state(), "km"));
         ASSERT_EQ(models.back().phase, "ready") << p.name;
         ASSERT_EQ(models.back().centroids.size(), 8u) << p.name;

@@ -30,6 +30,12 @@ std::string restoring_meta_key(int32_t partition) {
     return "scaleout_restoring/" + std::to_string(partition);
 }
 
+int64_t wall_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
 /// A peer's model counts while it is younger than 10 checkpoint intervals,
 /// and at least this (ms): a process that stopped publishing has left.
 constexpr int64_t kMinModelTtlMs = 30000;
@@ -333,9 +339,7 @@ void Job::Impl::sync_models() {
             }
         }
     }
-    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
+    const int64_t now = wall_ms();
     std::string value;
     for (const auto& [key, handle] : models) {
         handle->lookup({}, value);
@@ -369,6 +373,24 @@ void Job::Impl::sync_models() {
                 peers.push_back(it->second.value);
             }
         }
+        auto metrics = so.model_metrics.find(key);
+        if (metrics == so.model_metrics.end()) {
+            std::string op(prefix.substr(0, prefix.find('\0')));
+            MetricLabels label = {{"state", handle->name()}};
+            metrics =
+                so.model_metrics
+                    .emplace(key, std::make_pair(
+                                      Counter(job_.metrics_.component_metric(
+                                          op, "scale_out_model_merges_total",
+                                          "Merges of other processes' models into this one's.",
+                                          MetricKind::kCounter, label)),
+                                      Gauge(job_.metrics_.component_metric(
+                                          op, "scale_out_model_peers",
+                                          "Other processes' models in the last merge.",
+                                          MetricKind::kGauge, label))))
+                    .first;
+        }
+        metrics->second.second.set(static_cast<int64_t>(peers.size()));
         if (peers.empty()) {
             continue;
         }
@@ -377,9 +399,12 @@ void Job::Impl::sync_models() {
                                   std::string(prefix.substr(0, prefix.find('\0'))) +
                                   "' does not decode (another version of its operator?); "
                                   "not merged"));
-        } else if (so.merging.insert(key).second) {
-            spdlog::info("[{}] merged the models of {} other process(es)",
-                         prefix.substr(0, prefix.find('\0')), peers.size());
+        } else {
+            metrics->second.first.add(1);
+            if (so.merging.insert(key).second) {
+                spdlog::info("[{}] merged the models of {} other process(es)",
+                             prefix.substr(0, prefix.find('\0')), peers.size());
+            }
         }
     }
     so.model_warned &= failed;  // the next failure after a good sync is logged again
@@ -390,12 +415,6 @@ namespace {
 /// The model topic's key of a member's record: its HTTP address and partitions.
 std::string member_key(std::string_view member) {
     return model_key("", "members", member);
-}
-
-int64_t wall_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
 }
 
 }  // namespace

@@ -58,6 +58,8 @@ struct ScaleOut {
     int64_t model_ttl_ms = 0;
     bool model_warned = false;      // a failed sync was logged
     std::set<std::string> merging;  // models that have merged a peer's (logged once)
+    /// Per model key: merges applied, and the peers in the last one.
+    std::map<std::string, std::pair<Counter, Gauge>> model_metrics;
     // Metrics (docs/metrics.md).
     Gauge owned_metric;
     Counter moves_in;
