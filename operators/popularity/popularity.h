@@ -98,9 +98,11 @@ private:
 /// again: an event counts once however many merges pass. Items and groups
 /// meet by id; scores move to this model's origin with its half-life.
 /// Prequential counts stay each process's. Peers with decay merge only into
-/// a model with decay, and peers without into one without.
+/// a model with decay, and peers without into one without. The last model of
+/// a process that stopped publishing stays in: its events happened.
 template <>
 struct Merge<PopularityModel> {
+    static constexpr bool kKeepDeparted = true;
     static void merge(PopularityModel& own, std::span<const PopularityModel* const> peers);
 };
 

@@ -545,6 +545,7 @@ TEST(KmeansTest, SharedStateMergesEncodedPeersAndRefusesUndecodableOnes) {
     EXPECT_THAT(model.get().centroids, ElementsAre(0.0f, 0.0f, 10.0f, 10.0f));
     EXPECT_TRUE(model.merge(std::vector<std::string_view>{peer}));
     EXPECT_THAT(model.get().centroids, ElementsAre(1.0f, 1.0f, 11.0f, 11.0f));
+    EXPECT_FALSE(model.merge_keeps_departed()) << "an average: departed processes drop out";
     Global<KmeansMonitor> monitor("monitor");
     EXPECT_FALSE(monitor.mergeable()) << "no merge rule";
 }

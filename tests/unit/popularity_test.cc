@@ -301,6 +301,10 @@ TEST(PopularityTest, MergedModelsAddUpAndNeverCountAnEventTwice) {
     restored.set_half_life(0);
     Merge<PopularityModel>::merge(restored, std::vector<const PopularityModel*>{&a});
     EXPECT_EQ(popularity_of(restored, "x", 2000, 0), 4);
+    // A sum keeps the last model of a process that stopped publishing.
+    Shared<PopularityModel> shared("popularity");
+    EXPECT_TRUE(shared.mergeable());
+    EXPECT_TRUE(shared.merge_keeps_departed());
 }
 
 // With decay, each process's scores are kept against its own first event;

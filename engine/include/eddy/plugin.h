@@ -17,7 +17,7 @@
 /// whenever a public header changes in a way that breaks binary
 /// compatibility (a type's size or layout, a virtual function added, removed
 /// or reordered, a function's signature); docs/plugins.md has the rules.
-#define EDDY_PLUGIN_ABI_VERSION 3
+#define EDDY_PLUGIN_ABI_VERSION 4
 
 namespace eddy {
 

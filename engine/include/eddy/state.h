@@ -63,6 +63,19 @@ concept Mergeable = requires(T& own, std::span<const T* const> peers) {
     Merge<T>::merge(own, peers);
 };
 
+/// Whether a merge rule keeps the models of processes that stopped
+/// publishing: `static constexpr bool kKeepDeparted = true;` in Merge<T> for
+/// sums (their events happened; dropping them would lose counts). Averages
+/// drop them after a while (the others have merged what they knew).
+template <class T>
+constexpr bool merge_keeps_departed() {
+    if constexpr (requires { Merge<T>::kKeepDeparted; }) {
+        return Merge<T>::kKeepDeparted;
+    } else {
+        return false;
+    }
+}
+
 /// The base of every state handle. An operator declares its handles as
 /// members and registers them in open() with OpenContext::register_state();
 /// the runtime then snapshots, restores and measures them through this
@@ -127,6 +140,9 @@ public:
     /// Shared state whose type is Mergeable: other processes' models can be
     /// folded into it with merge().
     virtual bool mergeable() const { return false; }
+    /// Whether merge() wants the last model of processes that stopped
+    /// publishing too (merge_keeps_departed()).
+    virtual bool merge_keeps_departed() const { return false; }
     /// Decodes each of `peers` (values as lookup() encodes them) and merges
     /// them into this state (Merge<T>); false, merging nothing, when one does
     /// not decode. Only while no shard runs.
@@ -528,6 +544,13 @@ public:
         return true;
     }
     bool mergeable() const override { return Mergeable<T>; }
+    bool merge_keeps_departed() const override {
+        if constexpr (Mergeable<T>) {
+            return ::eddy::merge_keeps_departed<T>();
+        } else {
+            return false;
+        }
+    }
     bool merge(std::span<const std::string_view> peers) override {
         if constexpr (Mergeable<T>) {
             std::vector<std::unique_ptr<T>> decoded;

@@ -369,7 +369,7 @@ void Job::Impl::sync_models() {
         for (auto it = so.published.lower_bound(prefix);
              it != so.published.end() && it->first.starts_with(prefix); ++it) {
             if (it->first != key && !it->second.value.empty() &&
-                now - it->second.time_ms <= so.model_ttl_ms) {
+                (handle->merge_keeps_departed() || now - it->second.time_ms <= so.model_ttl_ms)) {
                 peers.push_back(it->second.value);
             }
         }
