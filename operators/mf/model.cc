@@ -216,6 +216,9 @@ float ItemModel::bias(uint32_t i) const {
 std::atomic<int64_t>& ItemModel::count(uint32_t i) {
     return store_->chunk(i).count[Store::slot(i)];
 }
+int64_t ItemModel::count(uint32_t i) const {
+    return store_->chunk(i).count[Store::slot(i)].load(std::memory_order_relaxed);
+}
 std::atomic<uint32_t>& ItemModel::category(uint32_t i) {
     return store_->chunk(i).category[Store::slot(i)];
 }
@@ -453,9 +456,8 @@ void Codec<ItemModel>::to_json(const ItemModel& m, JsonWriter& j) {
         .begin_array();
     // The 20 most frequent items, to keep the dump readable.
     std::vector<std::pair<int64_t, uint32_t>> top;
-    auto& counted = const_cast<ItemModel&>(m);  // count() hands out the atomic itself
     for (uint32_t i = 0; i < m.size(); ++i) {
-        top.emplace_back(counted.count(i).load(), i);
+        top.emplace_back(m.count(i), i);
     }
     size_t shown = top.size() < 20 ? top.size() : 20;
     std::partial_sort(top.begin(), top.begin() + static_cast<std::ptrdiff_t>(shown), top.end(),
@@ -554,8 +556,7 @@ void Merge<ItemModel>::merge(ItemModel& own, std::span<const ItemModel* const> p
             if (!peer->ready(i)) {
                 continue;
             }
-            const auto weight = static_cast<double>(
-                const_cast<ItemModel*>(peer)->count(i).load(std::memory_order_relaxed));
+            const auto weight = static_cast<double>(peer->count(i));
             bool added = false;
             // A new item's row is written below (its own weight is 0).
             uint32_t j = own.find_or_add(peer->key(i), 0, 0.0f, added);

@@ -96,6 +96,7 @@ public:
     float& bias(uint32_t i);
     float bias(uint32_t i) const;
     std::atomic<int64_t>& count(uint32_t i);
+    int64_t count(uint32_t i) const;
     std::atomic<uint32_t>& category(uint32_t i);
     uint32_t category(uint32_t i) const;
     /// The item's key as encode_state_key() wrote it.

@@ -51,14 +51,8 @@ void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
 }  // namespace
 
 Changelog::~Changelog() {
-    if (producer_ != nullptr) {
-        rd_kafka_flush(producer_, 10000);
-        rd_kafka_destroy(producer_);
-    }
-    if (consumer_ != nullptr) {
-        rd_kafka_consumer_close(consumer_);
-        rd_kafka_destroy(consumer_);
-    }
+    close_kafka_client(producer_);
+    close_kafka_client(consumer_);
 }
 
 Result<std::unique_ptr<Changelog>> Changelog::open(const KafkaClientOptions& client,

@@ -72,6 +72,18 @@ Status fetch_metadata(rd_kafka_t* rk, const KafkaClientOptions& options, bool al
     return Status::ok();
 }
 
+void close_kafka_client(rd_kafka_t* rk) {
+    if (rk == nullptr) {
+        return;
+    }
+    if (rd_kafka_type(rk) == RD_KAFKA_PRODUCER) {
+        rd_kafka_flush(rk, 10000);
+    } else {
+        rd_kafka_consumer_close(rk);
+    }
+    rd_kafka_destroy(rk);
+}
+
 Result<int32_t> ensure_topic(rd_kafka_t* rk, const KafkaClientOptions& options,
                              const std::string& topic, int32_t partitions,
                              const std::vector<std::pair<std::string, std::string>>& configs,

@@ -64,6 +64,10 @@ Result<int32_t> ensure_topic(rd_kafka_t* rk, const KafkaClientOptions& options,
                              const std::string& who, const std::string& what,
                              const std::string& how);
 
+/// Ends a client and destroys it (nothing for null): a producer delivers
+/// what it holds first (up to 10 s), a consumer leaves its group.
+void close_kafka_client(rd_kafka_t* rk);
+
 /// The source's `properties` without those only a consumer reads, which a
 /// producer would warn about.
 KafkaClientOptions producer_options(const KafkaClientOptions& client);

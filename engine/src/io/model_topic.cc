@@ -7,14 +7,8 @@
 namespace eddy {
 
 ModelTopic::~ModelTopic() {
-    if (producer_ != nullptr) {
-        rd_kafka_flush(producer_, 10000);
-        rd_kafka_destroy(producer_);
-    }
-    if (consumer_ != nullptr) {
-        rd_kafka_consumer_close(consumer_);
-        rd_kafka_destroy(consumer_);
-    }
+    close_kafka_client(producer_);
+    close_kafka_client(consumer_);
 }
 
 Result<std::unique_ptr<ModelTopic>> ModelTopic::open(const KafkaClientOptions& client,

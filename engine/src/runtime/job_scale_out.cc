@@ -326,7 +326,12 @@ void Job::Impl::sync_models() {
         }
     };
     // The mergeable models of the scoped operators (shard 0 holds Shared state).
-    std::vector<std::pair<std::string, StateHandle*>> models;
+    struct Model {
+        const std::string& op;
+        StateHandle* handle;
+        std::string key;
+    };
+    std::vector<Model> models;
     for (auto& shards : instances_) {
         for (auto& op : shards.front()->ops) {
             if (!so.scoped.contains(op->def_.name)) {
@@ -334,14 +339,15 @@ void Job::Impl::sync_models() {
             }
             for (StateHandle* h : op->states_) {
                 if (h->shared() && h->mergeable()) {
-                    models.emplace_back(model_key(op->def_.name, h->name(), so.member), h);
+                    models.push_back(
+                        {op->def_.name, h, model_key(op->def_.name, h->name(), so.member)});
                 }
             }
         }
     }
     const int64_t now = wall_ms();
     std::string value;
-    for (const auto& [key, handle] : models) {
+    for (const auto& [op, handle, key] : models) {
         handle->lookup({}, value);
         // An unchanged model (an idle process) is sent again only before
         // the others would take it for a departed process's.
@@ -362,7 +368,7 @@ void Job::Impl::sync_models() {
         warn(s);
     }
     std::vector<std::string_view> peers;
-    for (const auto& [key, handle] : models) {
+    for (const auto& [op, handle, key] : models) {
         // Every member's model of this operator state but ours.
         std::string_view prefix(key.data(), key.size() - so.member.size());
         peers.clear();
@@ -375,7 +381,6 @@ void Job::Impl::sync_models() {
         }
         auto metrics = so.model_metrics.find(key);
         if (metrics == so.model_metrics.end()) {
-            std::string op(prefix.substr(0, prefix.find('\0')));
             MetricLabels label = {{"state", handle->name()}};
             metrics =
                 so.model_metrics
@@ -395,15 +400,13 @@ void Job::Impl::sync_models() {
             continue;
         }
         if (!handle->merge(peers)) {
-            warn(Status::io_error("model topic '" + so.models->topic() + "': a model of '" +
-                                  std::string(prefix.substr(0, prefix.find('\0'))) +
+            warn(Status::io_error("model topic '" + so.models->topic() + "': a model of '" + op +
                                   "' does not decode (another version of its operator?); "
                                   "not merged"));
         } else {
             metrics->second.first.add(1);
             if (so.merging.insert(key).second) {
-                spdlog::info("[{}] merged the models of {} other process(es)",
-                             prefix.substr(0, prefix.find('\0')), peers.size());
+                spdlog::info("[{}] merged the models of {} other process(es)", op, peers.size());
             }
         }
     }
