@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "json_fields.h"
 #include "kafka_support.h"
 #include "process.h"
 #include "state_support.h"
@@ -149,6 +150,48 @@ TEST_F(KafkaTest, ATopologyReadFromKafkaGivesWhatItGivesFromAFile) {
     std::sort(written.begin(), written.end());
     EXPECT_EQ(written.size(), file_out["summaries"].size());
     EXPECT_TRUE(written == file_out["summaries"]) << "the summaries topic differs";
+}
+
+TEST_F(KafkaTest, TheSinkStampsMessagesWithTheEventTimeOnRequest) {
+    testing::TestBroker broker(dir_, {"stamped:2", "now:2"});
+    ASSERT_FALSE(broker.bootstrap().empty()) << "eddy broker did not start";
+    fs::path part = dir_ / "part.jsonl";
+    {
+        std::ofstream out(part);
+        for (size_t i = 0; i < 200; ++i) {
+            out << lines_[i] << "\n";
+        }
+    }
+    auto wall_ms = [] {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    };
+    int64_t before = wall_ms();
+    auto run = run_yaml("sources:\n  clicks: {type: file, path: " + part.string() +
+                        ", event_time: {field: ts, unit: ms}}\n"
+                        "sinks:\n"
+                        "  stamped: {type: kafka, input: clicks, brokers: " +
+                        broker.bootstrap() +
+                        ", topic: stamped, timestamp: event_time}\n"
+                        "  now: {type: kafka, input: clicks, brokers: " +
+                        broker.bootstrap() + ", topic: now}\n");
+    ASSERT_TRUE(run.status.is_ok()) << run.status.message();
+    int64_t after = wall_ms();
+    std::vector<int64_t> times;
+    std::vector<std::string> stamped =
+        testing::consume(broker.bootstrap(), "stamped", 200, 20000, &times);
+    ASSERT_EQ(stamped.size(), 200u);
+    for (size_t i = 0; i < stamped.size(); ++i) {
+        EXPECT_EQ(times[i], static_cast<int64_t>(testing::num(stamped[i], "ts"))) << stamped[i];
+    }
+    times.clear();
+    std::vector<std::string> now = testing::consume(broker.bootstrap(), "now", 200, 20000, &times);
+    ASSERT_EQ(now.size(), 200u);
+    for (int64_t t : times) {
+        EXPECT_GE(t, before);
+        EXPECT_LE(t, after);
+    }
 }
 
 // kcat, a real Kafka client, on both ends: it produces 100,000 events and

@@ -133,9 +133,11 @@ size_t produce(const std::string& bootstrap, const std::string& topic,
 }
 
 /// Reads `topic` from the beginning (no group) until `expected` messages or
-/// `timeout_ms`; returns the values.
+/// `timeout_ms`; returns the values, and their timestamps in `timestamps`
+/// when given.
 inline std::vector<std::string> consume(const std::string& bootstrap, const std::string& topic,
-                                        size_t expected, int timeout_ms = 20000) {
+                                        size_t expected, int timeout_ms = 20000,
+                                        std::vector<int64_t>* timestamps = nullptr) {
     std::vector<std::string> out;
     char errstr[512];
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
@@ -170,6 +172,9 @@ inline std::vector<std::string> consume(const std::string& bootstrap, const std:
         }
         if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             out.emplace_back(static_cast<const char*>(m->payload), m->len);
+            if (timestamps != nullptr) {
+                timestamps->push_back(rd_kafka_message_timestamp(m, nullptr));
+            }
         }
         rd_kafka_message_destroy(m);
     }

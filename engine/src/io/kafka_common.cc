@@ -2,6 +2,7 @@
 #include "io/kafka_common.h"
 
 #include <charconv>
+#include <chrono>
 
 #include "record/event_time.h"
 
@@ -72,16 +73,50 @@ Status fetch_metadata(rd_kafka_t* rk, const KafkaClientOptions& options, bool al
     return Status::ok();
 }
 
+namespace {
+
+/// How long closing a consumer waits to leave its group.
+constexpr int64_t kCloseWaitMs = 10000;
+
+}  // namespace
+
 void close_kafka_client(rd_kafka_t* rk) {
     if (rk == nullptr) {
         return;
     }
     if (rd_kafka_type(rk) == RD_KAFKA_PRODUCER) {
         rd_kafka_flush(rk, 10000);
-    } else {
-        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+        return;
     }
-    rd_kafka_destroy(rk);
+    // rd_kafka_consumer_close() can wait forever (a group join the job never
+    // polled, a broker gone): leave the group within a bound instead.
+    rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
+    if (rd_kafka_error_t* error = rd_kafka_consumer_close_queue(rk, q); error != nullptr) {
+        rd_kafka_error_destroy(error);
+    } else {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kCloseWaitMs);
+        while (rd_kafka_consumer_closed(rk) == 0 && std::chrono::steady_clock::now() < deadline) {
+            rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 100);
+            if (ev == nullptr) {
+                continue;
+            }
+            if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE) {
+                // The revocation of everything: give the partitions up.
+                if (std::string_view(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE") {
+                    if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(
+                            rk, rd_kafka_event_topic_partition_list(ev))) {
+                        rd_kafka_error_destroy(e);
+                    }
+                } else {
+                    rd_kafka_assign(rk, nullptr);
+                }
+            }
+            rd_kafka_event_destroy(ev);
+        }
+    }
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 }
 
 Result<int32_t> ensure_topic(rd_kafka_t* rk, const KafkaClientOptions& options,

@@ -65,7 +65,8 @@ Result<int32_t> ensure_topic(rd_kafka_t* rk, const KafkaClientOptions& options,
                              const std::string& how);
 
 /// Ends a client and destroys it (nothing for null): a producer delivers
-/// what it holds first (up to 10 s), a consumer leaves its group.
+/// what it holds first (up to 10 s), a consumer leaves its group (also
+/// within 10 s; then it is destroyed without leaving).
 void close_kafka_client(rd_kafka_t* rk);
 
 /// The source's `properties` without those only a consumer reads, which a

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The `kafka` sink: an idempotent librdkafka producer whose delivery reports
 // are checked before every checkpoint completes (docs/kafka.md).
+#include <algorithm>
 #include <charconv>
 #include <memory>
 #include <string>
@@ -30,6 +31,7 @@ struct KafkaSinkOptions {
     std::vector<std::pair<std::string, std::string>> headers;  // header name, field
     std::vector<std::string> id_fields;
     bool fail_on_error = true;
+    bool event_timestamp = false;  // timestamp: event_time
     int64_t flush_timeout_ms = 60000;
 };
 
@@ -80,7 +82,9 @@ public:
         // default hashes with CRC32), so that a job with scale_out: kafka can
         // read what this sink writes (docs/scale-out.md).
         EDDY_RETURN_IF_ERROR(conf.set("partitioner", "murmur2_random", name_));
-        EDDY_RETURN_IF_ERROR(conf.apply(o_.client, name_));
+        // Without the settings only a consumer reads (one anchor may serve a
+        // source and a sink), which librdkafka would warn about.
+        EDDY_RETURN_IF_ERROR(conf.apply(producer_options(o_.client), name_));
         rd_kafka_conf_set_dr_msg_cb(conf.get(), &KafkaSink::on_delivery);
         rd_kafka_conf_set_log_cb(conf.get(), &KafkaSink::on_log);
         rd_kafka_conf_set_opaque(conf.get(), this);
@@ -218,6 +222,7 @@ private:
                 rk_, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                 RD_KAFKA_V_VALUE(value_.data(), value_.size()),
                 RD_KAFKA_V_KEY(has_key ? key_.data() : nullptr, has_key ? key_.size() : 0),
+                RD_KAFKA_V_TIMESTAMP(o_.event_timestamp ? std::max<int64_t>(record.time(), 0) : 0),
                 RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
             if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
                 return Status::ok();  // the message owns the headers now
@@ -352,6 +357,11 @@ EDDY_REGISTER_SINK(kafka) {
                         "sends it again from the last checkpoint); errors sends it to the sink's "
                         "`errors` output (read it as `NAME.errors`, e.g. with a file sink) and "
                         "goes on."))
+        .param(Param::enumeration("timestamp", {"now", "event_time"})
+                   .default_value("now")
+                   .doc("The message timestamp: now, when the record is produced; event_time, "
+                        "the record's event time (as Kafka Streams sets it), which a kafka "
+                        "source without `event_time` takes as the record's time."))
         .param(Param::duration("flush_timeout")
                    .default_value("60s")
                    .doc("How long a checkpoint waits for outstanding deliveries."));
@@ -386,6 +396,7 @@ EDDY_REGISTER_SINK(kafka) {
                 o.id_fields = cfg.strings("id_fields");
             }
             o.fail_on_error = cfg.string("on_error") == "fail";
+            o.event_timestamp = cfg.string("timestamp") == "event_time";
             o.flush_timeout_ms = cfg.duration("flush_timeout").count();
             return std::unique_ptr<eddy::Sink>(
                 std::make_unique<eddy::KafkaSink>(cfg.component(), std::move(o)));
