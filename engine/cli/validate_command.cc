@@ -70,8 +70,16 @@ void add_validate_command(CLI::App& app, int& exit_code) {
                 exit_code = kExitUsage;
                 continue;
             }
-            std::fprintf(stderr, "%s: ok (%zu components)\n", f.c_str(),
-                         loaded->topology.components.size());
+            const Topology& t = loaded->topology;
+            for (const RepartitionDef& r : t.repartitions) {
+                // Added components are counted below; say where they come from.
+                std::fprintf(stderr,
+                             "%s: operator '%s' reads its input through repartition topic '%s' "
+                             "(source '%s' and sink '%s' added; docs/scale-out.md)\n",
+                             f.c_str(), r.op.c_str(), r.topic.c_str(), r.source.c_str(),
+                             r.sink.c_str());
+            }
+            std::fprintf(stderr, "%s: ok (%zu components)\n", f.c_str(), t.components.size());
         }
     });
 }

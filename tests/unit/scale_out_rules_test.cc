@@ -111,7 +111,41 @@ TEST(ScaleOutRulesTest, WithoutScaleOutNothingIsChecked) {
     EXPECT_EQ(v.diags.error_count(), 0u) << dump(v.diags);
 }
 
-TEST(ScaleOutRulesTest, AtMostOneScaleOutSource) {
+TEST(ScaleOutRulesTest, EachScaleOutSourceScopesTheOperatorsDownstreamOfIt) {
+    // A repartition by hand: `by_item` reads what `to_items` writes, keyed
+    // by item; the operators of each source follow that source's partitions.
+    const std::string yaml = R"(state: {dir: ./state}
+sources:
+  clicks:
+    type: kafka
+    brokers: 127.0.0.1:9092
+    topics: [clicks]
+    key_field: user_id
+    scale_out: kafka
+  by_item:
+    type: kafka
+    brokers: 127.0.0.1:9092
+    topics: [clicks-by-item]
+    key_field: item_id
+    scale_out: kafka
+operators:
+  sessions: {type: sessionizer, input: clicks, key: user_id}
+  items: {type: sessionizer, input: by_item, key: item_id}
+  users: {type: sessionizer, input: by_item, key: user_id}
+sinks:
+  to_items: {type: kafka, brokers: 127.0.0.1:9092, topic: clicks-by-item, key_field: item_id, input: sessions}
+  out: {type: stdout, inputs: [items, users]}
+)";
+    Validated v = validate(yaml);
+    ASSERT_TRUE(v.topology.has_value()) << dump(v.diags);
+    // `users` keys by user_id downstream of `by_item`, partitioned by
+    // item_id: it reads through a repartition topic of its own.
+    ASSERT_EQ(v.topology->repartitions.size(), 1u);
+    EXPECT_EQ(v.topology->repartitions[0].op, "users");
+    EXPECT_EQ(v.topology->repartitions[0].upstream, "by_item");
+}
+
+TEST(ScaleOutRulesTest, AnOperatorFollowsOneScaleOutSource) {
     const std::string yaml = R"(state: {dir: ./state}
 sources:
   clicks:
@@ -126,18 +160,20 @@ sources:
     topics: [views]
     key_field: user_id
     scale_out: kafka
+operators:
+  sessions: {type: sessionizer, inputs: [clicks, views], key: user_id}
 sinks:
-  out: {type: stdout, inputs: [clicks, views]}
+  out: {type: stdout, input: sessions}
 )";
     Validated v = validate(yaml);
     std::vector<Diagnostic> errors = errors_of(v.diags);
     ASSERT_EQ(errors.size(), 1u) << dump(v.diags);
     EXPECT_EQ(errors[0].kind, "invalid_option");
-    EXPECT_EQ(errors[0].location.to_string(), place(yaml, "scale_out", 1));
-    EXPECT_EQ(errors[0].message, "source 'views' has scale_out: kafka, as has source 'clicks' (" +
-                                     place(yaml, "scale_out") +
-                                     "); a topology may have at most one scale-out source");
-    EXPECT_THAT(errors[0].hint, HasSubstr("remove scale_out from one"));
+    EXPECT_EQ(errors[0].location.to_string(), place(yaml, "sessions"));
+    EXPECT_EQ(errors[0].message,
+              "operator 'sessions' is downstream of two scale_out sources, 'clicks' and "
+              "'views': its state can follow the partitions of one of them only");
+    EXPECT_THAT(errors[0].hint, HasSubstr("read the two through one source"));
 }
 
 TEST(ScaleOutRulesTest, NeedsKeyField) {
@@ -222,9 +258,11 @@ TEST(ScaleOutRulesTest, NeedsStateDir) {
     EXPECT_THAT(errors[0].hint, HasSubstr("add `dir: ./state` to `state:`"));
 }
 
-TEST(ScaleOutRulesTest, DownstreamKeyedOperatorsKeyByKeyField) {
-    // Reached directly, through an unkeyed operator, and through a side output.
-    const std::string yaml = R"(state: {dir: ./state}
+TEST(ScaleOutRulesTest, AnOperatorKeyedOtherwiseReadsThroughARepartitionTopic) {
+    // Reached directly, through an unkeyed operator, and through a side
+    // output; `users` keys by user_id again behind `items`: a second topic.
+    const std::string yaml = R"(name: shop
+state: {dir: ./state}
 sources:
   clicks:
     type: kafka
@@ -232,32 +270,102 @@ sources:
     topics: [clicks]
     key_field: user_id
     scale_out: kafka
+    properties: {session.timeout.ms: 6000}
+    watermark: {max_out_of_orderness: 5s}
 operators:
   bots: {type: bot_filter, input: clicks, key: user_id}
   views: {type: filter, input: bots, field: type, value: view}
   items: {type: sessionizer, input: views, key: item_id}
+  users: {type: sessionizer, input: items.sessions, key: user_id}
   bot_pages: {type: sessionizer, input: bots.bots, key: page}
 sinks:
-  out: {type: stdout, inputs: [items, bot_pages]}
+  out: {type: stdout, inputs: [users, bot_pages]}
 )";
     Validated v = validate(yaml);
-    std::vector<Diagnostic> errors = errors_of(v.diags);
-    ASSERT_EQ(errors.size(), 2u) << dump(v.diags);
-    EXPECT_EQ(errors[0].kind, "invalid_option");
-    EXPECT_EQ(errors[0].location.to_string(), place(yaml, "key: item_id"));
-    EXPECT_EQ(errors[0].message,
-              "operator 'items' keys by 'item_id', but source 'clicks' is partitioned by "
-              "'user_id' (key_field) and runs with scale_out: kafka: its state could not move "
-              "with the partition");
-    EXPECT_EQ(errors[0].hint,
-              "key it by 'user_id', or repartition by writing to a Kafka topic keyed by "
-              "'item_id' (a kafka sink with key_field) and reading that with another job; Eddy "
-              "does not build repartition topics yet");
-    EXPECT_EQ(errors[1].location.to_string(), place(yaml, "key: page"));
-    EXPECT_THAT(errors[1].message, HasSubstr("operator 'bot_pages' keys by 'page'"));
+    ASSERT_TRUE(v.topology.has_value()) << dump(v.diags);
+    const Topology& t = *v.topology;
+    ASSERT_EQ(t.repartitions.size(), 3u);
+    std::vector<std::string> got;
+    for (const RepartitionDef& r : t.repartitions) {
+        got.push_back(r.op + " " + r.upstream + " " + r.source + " " + r.sink + " " + r.topic);
+    }
+    // Upstream first: `users` follows the source `items` reads from.
+    EXPECT_THAT(got, ::testing::UnorderedElementsAre(
+                         "items clicks items-repartition items-repartition-writer "
+                         "shop-items-repartition",
+                         "bot_pages clicks bot_pages-repartition bot_pages-repartition-writer "
+                         "shop-bot_pages-repartition",
+                         "users items-repartition users-repartition users-repartition-writer "
+                         "shop-users-repartition"));
+
+    // The operator reads the added source, which reads the topic in the
+    // group of `clicks`, partitioned by the operator's key.
+    const ComponentDef& items = t.components[static_cast<size_t>(t.find("items"))];
+    ASSERT_EQ(items.inputs.size(), 1u);
+    EXPECT_EQ(items.inputs[0].to_string(), "items-repartition");
+    const ComponentDef& source = t.components[static_cast<size_t>(t.find("items-repartition"))];
+    EXPECT_EQ(source.kind, ComponentKind::kSource);
+    EXPECT_EQ(source.config.strings("topics"), std::vector<std::string>{"shop-items-repartition"});
+    EXPECT_EQ(source.config.string("group"), "eddy-clicks");
+    EXPECT_EQ(source.config.string("scale_out"), "kafka");
+    EXPECT_EQ(source.config.string("key_field"), "item_id");
+    EXPECT_EQ(source.config.string("brokers"), "127.0.0.1:9092");
+    EXPECT_EQ(source.watermark.max_out_of_orderness_ms, 5000);
+    EXPECT_EQ(source.location.to_string(), place(yaml, "key: item_id"));
+    // The sink writes what the operator read, keyed by its key, with the
+    // records' event times as timestamps.
+    const ComponentDef& sink =
+        t.components[static_cast<size_t>(t.find("items-repartition-writer"))];
+    EXPECT_EQ(sink.kind, ComponentKind::kSink);
+    ASSERT_EQ(sink.inputs.size(), 1u);
+    EXPECT_EQ(sink.inputs[0].to_string(), "views");
+    EXPECT_EQ(sink.config.string("topic"), "shop-items-repartition");
+    EXPECT_EQ(sink.config.string("key_field"), "item_id");
+    EXPECT_EQ(sink.config.string("timestamp"), "event_time");
+    EXPECT_TRUE(sink.config.has("properties"));
+    const ComponentDef& users = t.components[static_cast<size_t>(t.find("users"))];
+    EXPECT_EQ(users.inputs[0].to_string(), "users-repartition");
+    EXPECT_EQ(
+        t.components[static_cast<size_t>(t.find("users-repartition-writer"))].inputs[0].to_string(),
+        "items.sessions");
+    // Sources still come first and sinks last.
+    bool seen_other = false;
+    for (const ComponentDef& c : t.components) {
+        EXPECT_FALSE(seen_other && c.kind == ComponentKind::kSource) << c.name;
+        seen_other |= c.kind != ComponentKind::kSource;
+    }
 }
 
-TEST(ScaleOutRulesTest, OperatorReadingBothSourcesIsChecked) {
+TEST(ScaleOutRulesTest, ARepartitionIsNotReadToAnEnd) {
+    const std::string yaml = with_source(
+        "    topics: [clicks]\n    key_field: item_id\n    scale_out: kafka\n"
+        "    until_end: true\n");
+    Validated v = validate(yaml);
+    std::vector<Diagnostic> errors = errors_of(v.diags);
+    ASSERT_EQ(errors.size(), 1u) << dump(v.diags);
+    EXPECT_EQ(errors[0].location.to_string(), place(yaml, "key: user_id"));
+    EXPECT_EQ(errors[0].message,
+              "operator 'sessions' keys by 'user_id', so it reads its input through a "
+              "repartition topic, which is read until the job stops; source 'clicks' has "
+              "until_end: true, which cannot end it");
+}
+
+TEST(ScaleOutRulesTest, AnAddedComponentsNameMustBeFree) {
+    const std::string yaml = with_source(
+                                 "    topics: [clicks]\n    key_field: item_id\n"
+                                 "    scale_out: kafka\n") +
+                             "  sessions-repartition: {type: null, input: sessions}\n";
+    Validated v = validate(yaml);
+    std::vector<Diagnostic> errors = errors_of(v.diags);
+    ASSERT_GE(errors.size(), 1u) << dump(v.diags);
+    EXPECT_EQ(errors[0].kind, "duplicate_component");
+    EXPECT_EQ(errors[0].location.to_string(), place(yaml, "key: user_id"));
+    EXPECT_THAT(errors[0].message, HasSubstr("'sessions-repartition' is already used at"));
+}
+
+TEST(ScaleOutRulesTest, AnOperatorThatAlsoReadsAnotherSourceIsNotRepartitioned) {
+    // Every process reads all of `orders`: through a repartition topic each
+    // order would arrive once per process.
     const std::string yaml = R"(state: {dir: ./state}
 sources:
   clicks:
@@ -277,6 +385,7 @@ sinks:
     ASSERT_EQ(errors.size(), 1u) << dump(v.diags);
     EXPECT_EQ(errors[0].location.to_string(), place(yaml, "key: basket_id"));
     EXPECT_THAT(errors[0].message, HasSubstr("operator 'baskets' keys by 'basket_id'"));
+    EXPECT_THAT(errors[0].hint, HasSubstr("read only what comes from 'clicks'"));
 }
 
 TEST(ScaleOutRulesTest, ReportsEveryViolationAtOnce) {
@@ -305,16 +414,15 @@ sinks:
     for (const Diagnostic& d : errors_of(v.diags)) {
         got.push_back(d.location.to_string() + " " + d.kind);
     }
-    // `clicks` breaks rules 3 to 6; `orders` rules 1 to 3, and its operators
-    // are checked against the first scale-out source only.
+    // `clicks` breaks rules 3 to 5, `orders` rules 1 and 3; `items` reads
+    // through a repartition topic, and the operators of `orders` cannot be
+    // checked without its key_field.
     EXPECT_EQ(got, (std::vector<std::string>{
                        place(yaml, "topics") + " invalid_option",
                        place(yaml, "assignment") + " invalid_option",
                        place(yaml, "scale_out") + " missing_field",
                        place(yaml, "^orders") + " invalid_option",
                        place(yaml, "scale_out", 1) + " missing_field",
-                       place(yaml, "scale_out", 1) + " invalid_option",
-                       place(yaml, "key: item_id") + " invalid_option",
                    }))
         << dump(v.diags);
 }

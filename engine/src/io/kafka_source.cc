@@ -865,11 +865,8 @@ private:
             rd_kafka_queue_destroy(queue_);
             queue_ = nullptr;
         }
-        if (rk_ != nullptr) {
-            rd_kafka_consumer_close(rk_);
-            rd_kafka_destroy(rk_);
-            rk_ = nullptr;
-        }
+        close_kafka_client(rk_);
+        rk_ = nullptr;
     }
 
     std::string name_;
@@ -1020,10 +1017,10 @@ EDDY_REGISTER_SOURCE(kafka) {
                    .default_value("none")
                    .doc("kafka: several `eddy run` processes share the group and its "
                         "partitions, and each partition's keyed state moves with it through "
-                        "the changelog topic `<topology>-changelog` (docs/scale-out.md). Needs "
-                        "key_field, one topic, a state dir, and operators keyed by key_field; "
-                        "messages must be partitioned by Kafka's default (murmur2) "
-                        "partitioner."));
+                        "a changelog topic (docs/scale-out.md). Needs key_field, one topic and "
+                        "a state dir; operators keyed by another field read through a "
+                        "repartition topic that Eddy adds. Messages must be partitioned by "
+                        "Kafka's default (murmur2) partitioner."));
     eddy::add_decoder_params(spec);
     spec.example("Clicks from a local test broker (`eddy broker --topic clicks`)", R"(sources:
   clicks:

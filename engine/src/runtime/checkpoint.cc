@@ -736,12 +736,12 @@ Status Job::Impl::checkpoint() {
     std::string scratch;
     std::vector<std::pair<std::string, std::string>> puts;
     EDDY_RETURN_IF_ERROR(commit_spilled(batch));
-    if (scale_out_) {
-        scale_out_->changelog->begin(checkpoint_id_ + 1);
-        if (scale_out_->models) {
-            sync_models();  // before the snapshot, which then holds the merged models
-            sync_members(/*publish=*/true);
-        }
+    for (auto& so : scale_outs_) {
+        so->changelog->begin(checkpoint_id_ + 1);
+    }
+    if (models_) {
+        sync_models();  // before the snapshot, which then holds the merged models
+        sync_members(/*publish=*/true);
     }
     for (auto& shards : instances_) {
         for (auto& inst : shards) {
@@ -749,7 +749,7 @@ Status Job::Impl::checkpoint() {
                 const std::string& name = op->def_.name;
                 // Scale-out: the changes of operators whose keys are the
                 // input's also go to the changelog.
-                const bool logged = scale_out_ && scale_out_->scoped.contains(name);
+                ScaleOut* logged = scale_out_of(name);
                 if (!op->states_.empty()) {
                     auto cf = store_->family(state::operator_family(name));
                     if (!cf.is_ok()) {
@@ -774,12 +774,12 @@ Status Job::Impl::checkpoint() {
                                                                  index, key));
                                     (void)s;
                                     if (logged) {
-                                        log_entry(name, index, key, std::nullopt);
+                                        log_entry(*logged, name, index, key, std::nullopt);
                                     }
                                 },
                                 [&](std::string_view key, std::string_view value) {
                                     if (logged) {
-                                        log_entry(name, index, key, value);
+                                        log_entry(*logged, name, index, key, value);
                                     }
                                     puts.emplace_back(
                                         state::entry_key(state::key_group_of_encoded(key), index,
@@ -822,7 +822,7 @@ Status Job::Impl::checkpoint() {
                         scratch.clear();
                         encode_state_key(key, scratch);
                         if (logged) {
-                            log_timer(name, domain, time, scratch, added);
+                            log_timer(*logged, name, domain, time, scratch, added);
                         }
                         changes.emplace_back(
                             state::timer_key(static_cast<uint8_t>(domain), time, scratch), added);
@@ -884,7 +884,7 @@ Status Job::Impl::checkpoint() {
     store_->put_meta(batch, "topology", topo.name.empty() ? topo.file : topo.name);
     store_->put_meta(batch, "checkpoint", id);
     std::vector<std::pair<std::string, state::Expiry>> expiries = record_expiry(batch);
-    if (scale_out_) {
+    if (!scale_outs_.empty()) {
         // The changelog has the checkpoint before the store says it is done.
         EDDY_RETURN_IF_ERROR(publish_changelog(batch));
     }

@@ -135,6 +135,7 @@ Status Job::Impl::build() {
         EDDY_RETURN_IF_ERROR(open_state());
     }
 
+    EDDY_RETURN_IF_ERROR(create_repartition_topics());
     // Open sinks first, then operators, then sources, so that nothing reads
     // before everything downstream is ready.
     for (auto& sink : sinks_) {
@@ -1078,7 +1079,7 @@ Status Job::Impl::run() {
             fire_processing_timers();
             run_all_tasks();
         }
-        if (scale_out_) {
+        if (!scale_outs_.empty()) {
             move_partitions();
         }
         if (all_ended) {
@@ -1198,8 +1199,8 @@ size_t Job::open_taps() const {
     return impl_->open_taps();
 }
 
-Job::KeyPlace Job::place_of(const Value& key) const {
-    return impl_->place_of(key);
+Job::KeyPlace Job::place_of(std::string_view op, const Value& key) const {
+    return impl_->place_of(op, key);
 }
 
 void Job::set_advertised_address(std::string address) {

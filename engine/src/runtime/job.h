@@ -238,9 +238,9 @@ public:
     void close_tap(const std::shared_ptr<Tap>& tap);
     /// How many taps are open. Thread-safe.
     size_t open_taps() const;
-    /// Scale-out (docs/scale-out.md): which process holds the state of
-    /// `key`, a key of the scale-out source's partitioning. kHere also
-    /// without scale-out; kElsewhere with the owner's HTTP address; kUnknown
+    /// Scale-out (docs/scale-out.md): which process holds operator `op`'s
+    /// state of `key`. kHere also without scale-out and for an operator
+    /// whose state is not scoped by partition; kElsewhere with the owner's HTTP address; kUnknown
     /// while no process has said it owns the key's partition. Thread-safe.
     struct KeyPlace {
         enum class Where { kHere, kElsewhere, kUnknown };
@@ -248,7 +248,7 @@ public:
         int32_t partition = -1;
         std::string address;  ///< host:port of the owner's HTTP API (kElsewhere)
     };
-    KeyPlace place_of(const Value& key) const;
+    KeyPlace place_of(std::string_view op, const Value& key) const;
     /// The HTTP API's address (host:port) as the other processes' clients
     /// reach it; with scale-out the process publishes it with the
     /// partitions it owns, for redirects. Call before run().

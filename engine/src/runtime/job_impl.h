@@ -98,7 +98,7 @@ public:
     /// and source positions in one synced batch (checkpoint.cc).
     Status checkpoint();
     /// Job::place_of() and Job::set_advertised_address() (job_scale_out.cc).
-    Job::KeyPlace place_of(const Value& key) const;
+    Job::KeyPlace place_of(std::string_view op, const Value& key) const;
     void set_advertised_address(std::string address) { advertised_ = std::move(address); }
     uint64_t checkpoints() const { return checkpoints_; }
     /// The size of the last checkpoint's write batch and how long it took.
@@ -580,20 +580,29 @@ private:
     // State and checkpoints (checkpoint.cc).
     // Scale-out (job_scale_out.cc, docs/scale-out.md).
     Status open_scale_out();
-    /// Moves state for the partitions the scale-out source gains or loses.
+    /// Creates the repartition topics of the topology that do not exist yet,
+    /// with as many partitions as their upstream source's topic.
+    Status create_repartition_topics();
+    Status open_scale_out_source(size_t index, const KafkaClientOptions& client,
+                                 const std::string& job, uint64_t writer, bool& mergeable);
+    /// Moves state for the partitions the scale-out sources gain or lose.
     void move_partitions();
-    Status restore_partitions(const std::vector<int32_t>& partitions,
+    void move_partitions(ScaleOut& so);
+    Status restore_partitions(ScaleOut& so, const std::vector<int32_t>& partitions,
                               std::map<int32_t, int64_t>& resume);
-    Status drop_partitions(const std::set<int32_t>& partitions);
-    void note_restore(int32_t partition, int64_t ms, uint64_t records);
-    /// The caches of the scoped operators no longer hold every stored entry.
-    void forget_memory_complete();
+    Status drop_partitions(ScaleOut& so, const std::set<int32_t>& partitions);
+    void note_restore(ScaleOut& so, int32_t partition, int64_t ms, uint64_t records);
+    /// The caches of `so`'s scoped operators no longer hold every stored entry.
+    void forget_memory_complete(const ScaleOut& so);
+    /// The scale-out source whose partitions hold operator `op`'s keyed
+    /// state; null when none does.
+    ScaleOut* scale_out_of(std::string_view op) const;
     /// checkpoint(): a keyed entry (value nullopt: erased) or a timer change
     /// for the changelog, and the markers of the checkpoint.
-    void log_entry(const std::string& op, uint8_t handle, std::string_view encoded,
+    void log_entry(ScaleOut& so, const std::string& op, uint8_t handle, std::string_view encoded,
                    std::optional<std::string_view> value);
-    void log_timer(const std::string& op, TimeDomain domain, int64_t time, std::string_view encoded,
-                   bool added);
+    void log_timer(ScaleOut& so, const std::string& op, TimeDomain domain, int64_t time,
+                   std::string_view encoded, bool added);
     Status publish_changelog(rocksdb::WriteBatch& batch);
     /// checkpoint(), while no shard runs: publishes the scoped operators'
     /// mergeable models and merges the other processes' into them.
@@ -601,13 +610,21 @@ private:
     /// Publishes the partitions this process owns and its HTTP address to
     /// the model topic, and reads the others', for place_of().
     void sync_members(bool publish);
-    std::unique_ptr<ScaleOut> scale_out_;
+    /// One per scale-out source, in the order of sources_; the first is the
+    /// topology's first scale-out source.
+    std::vector<std::unique_ptr<ScaleOut>> scale_outs_;
+    std::unique_ptr<ScaleOutModels> models_;
     std::string advertised_;
-    /// Which process owns each partition, for the HTTP threads' place_of().
+    /// Which process owns each partition of each scale-out source (in the
+    /// order of scale_outs_), for the HTTP threads' place_of().
     struct Placement {
-        int32_t partitions = 0;
-        std::set<int32_t> owned;
-        std::map<int32_t, std::string> address;  // partitions owned elsewhere
+        struct Partitions {
+            int32_t count = 0;
+            std::set<int32_t> owned;
+            std::map<int32_t, std::string> address;  // partitions owned elsewhere
+        };
+        std::vector<Partitions> sources;
+        std::map<std::string, size_t, std::less<>> source_of;  // scoped operator -> index
     };
     std::atomic<bool> placed_{false};  // placement_ set: without scale-out, no lock is taken
     mutable std::mutex placement_mu_;

@@ -3,6 +3,7 @@
 // of each input partition moves with the partition, through the job's
 // changelog topic.
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -21,13 +22,13 @@ constexpr char kEntryKind = 'k';
 constexpr char kTimerKind = 't';
 constexpr std::string_view kTimerSet = "1";
 
-std::string local_meta_key(int32_t partition) {
-    return "scaleout/" + std::to_string(partition);
+std::string local_meta_key(const ScaleOut& so, int32_t partition) {
+    return so.local_prefix + std::to_string(partition);
 }
 
 /// Set while a partition is being restored into the local store.
-std::string restoring_meta_key(int32_t partition) {
-    return "scaleout_restoring/" + std::to_string(partition);
+std::string restoring_meta_key(const ScaleOut& so, int32_t partition) {
+    return so.restoring_prefix + std::to_string(partition);
 }
 
 int64_t wall_ms() {
@@ -116,140 +117,216 @@ std::string changelog_timer_key(std::string_view op, uint8_t domain, int64_t tim
 }
 
 Status Job::Impl::open_scale_out() {
+    const Topology& topo = job_.topology_;
+    std::string job =
+        topo.name.empty() ? std::filesystem::path(topo.file).stem().string() : topo.name;
+    uint64_t writer = std::random_device{}();
+    writer = (writer << 32) ^ std::random_device{}();
+    bool mergeable = false;
+    std::optional<KafkaClientOptions> first_client;
     for (size_t i = 0; i < sources_.size(); ++i) {
-        SourceRuntime& src = *sources_[i];
-        int32_t partitions = src.source_->partition_count();
-        if (partitions <= 0) {
+        if (sources_[i]->source_->partition_count() <= 0) {
             continue;
         }
-        std::string who = "source '" + src.def_.name + "': ";
-        if (!store_) {
-            return Status::invalid_argument(
-                who +
-                "scale_out: kafka keeps each partition's state in the state dir and its "
-                "changelog; give the topology a `state:` dir (and do not run it with "
-                "--no-state)");
-        }
-        auto client = kafka_client_options(src.def_.config);
+        auto client = kafka_client_options(sources_[i]->def_.config);
         if (!client.is_ok()) {
             return client.status();
         }
-        const Topology& topo = job_.topology_;
-        std::string job =
-            topo.name.empty() ? std::filesystem::path(topo.file).stem().string() : topo.name;
-        auto so = std::make_unique<ScaleOut>();
-        std::set<int32_t> interrupted;  // restores a crash cut short
-        so->source = i;
-        so->partitions = partitions;
-        uint64_t writer = std::random_device{}();
-        writer = (writer << 32) ^ std::random_device{}();
-        auto changelog =
-            Changelog::open(client.value(), job + "-changelog", partitions, writer, who);
-        if (!changelog.is_ok()) {
-            return changelog.status();
+        EDDY_RETURN_IF_ERROR(open_scale_out_source(i, client.value(), job, writer, mergeable));
+        if (!first_client) {
+            first_client = client.value();
         }
-        so->changelog = std::move(changelog).value();
-        // What an earlier run of this store left: partitions with their state.
-        if (rocksdb::ColumnFamilyHandle* meta =
-                store_->find_family(std::string(state::kMetaFamily))) {
-            std::unique_ptr<rocksdb::Iterator> it(
-                store_->db().NewIterator(rocksdb::ReadOptions(), meta));
-            for (it->Seek("scaleout/"); it->Valid() && it->key().starts_with("scaleout/");
-                 it->Next()) {
-                StateReader r(std::string_view(it->value().data(), it->value().size()));
-                ScaleOut::Local local;
-                std::string p(it->key().data() + 9, it->key().size() - 9);
-                if (!r.i64(local.changelog_end) || !r.i64(local.input_offset)) {
-                    return Status::io_error("the state dir's record of partition " + p +
-                                            " is damaged; start with --fresh");
-                }
-                so->local[std::stoi(p)] = local;
-            }
-            for (it->Seek("scaleout_restoring/");
-                 it->Valid() && it->key().starts_with("scaleout_restoring/"); it->Next()) {
-                interrupted.insert(std::stoi(it->key().ToString().substr(19)));
-            }
-        }
-        so->owned_metric =
-            src.gauge("scale_out_owned_partitions",
-                      "Input partitions this process owns, their state restored.", {});
-        so->moves_in =
-            src.counter("scale_out_partitions_moved_total",
-                        "Partitions whose state moved in or out.", {{"direction", "in"}});
-        so->moves_out =
-            src.counter("scale_out_partitions_moved_total",
-                        "Partitions whose state moved in or out.", {{"direction", "out"}});
-        std::vector<bool> reached =
-            downstream_of(topo, static_cast<size_t>(topo.find(src.def_.name)));
-        bool mergeable = false;
-        for (size_t ci = 0; ci < topo.components.size(); ++ci) {
-            const ComponentDef& def = topo.components[ci];
-            if (def.kind != ComponentKind::kOperator || !reached[ci]) {
-                continue;
-            }
-            so->scoped.insert(def.name);
-            int node = job_.plan_.node_of_component[ci];
-            for (auto& op : instances_[static_cast<size_t>(node)].front()->ops) {
-                for (const StateHandle* h : op->states_) {
-                    if (op->def_.name != def.name || h->keyed()) {
-                        continue;
-                    }
-                    if (h->shared() && h->mergeable()) {
-                        mergeable = true;
-                    } else {
-                        spdlog::warn(
-                            "[{}] state '{}' is operator-wide and has no merge rule: under "
-                            "scale_out each process keeps its own, learnt from its partitions "
-                            "(docs/scale-out.md)",
-                            def.name, h->name());
-                    }
-                }
-            }
-        }
-        // The topic also carries each process's HTTP address (set once the
-        // API listens, after this) and partitions, for redirects.
-        if (mergeable || !topo.serve.listen.empty()) {
-            auto models = ModelTopic::open(client.value(), job + "-models", who);
-            if (!models.is_ok()) {
-                return models.status();
-            }
-            so->models = std::move(models).value();
-            std::optional<std::string> member = store_->get_meta("scaleout_member");
-            if (!member) {
-                // The state dir's identity: a restarted process replaces
-                // its models in the topic instead of adding more.
-                char hex[17];
-                std::snprintf(hex, sizeof hex, "%016llx",
-                              static_cast<unsigned long long>(writer ^ (writer >> 7) ^
-                                                              std::random_device{}()));
-                member = hex;
-                rocksdb::WriteBatch batch;
-                store_->put_meta(batch, "scaleout_member", *member);
-                EDDY_RETURN_IF_ERROR(store_->commit(batch));
-            }
-            so->member = *member;
-            so->model_ttl_ms =
-                std::max<int64_t>(kMinModelTtlMs, 10 * topo.state.checkpoint_interval_ms);
-            spdlog::info("[{}] scale_out: {} through '{}' as member {}", src.def_.name,
-                         mergeable ? "operator-wide models merge" : "the HTTP API's address goes",
-                         so->models->topic(), so->member);
-        }
-        spdlog::info("[{}] scale_out: {} partitions, changelog '{}'", src.def_.name, partitions,
-                     so->changelog->topic());
-        scale_out_ = std::move(so);
-        if (!interrupted.empty()) {
-            spdlog::info("[{}] dropping the partial restore of {} partition(s) a stop cut short",
-                         src.def_.name, interrupted.size());
-            return drop_partitions(interrupted);
-        }
+    }
+    if (scale_outs_.empty()) {
         return Status::ok();
+    }
+    // The topic also carries each process's HTTP address (set once the
+    // API listens, after this) and partitions, for redirects.
+    if (mergeable || !topo.serve.listen.empty()) {
+        const std::string who = "source '" + scale_outs_.front()->name + "': ";
+        auto topic = ModelTopic::open(*first_client, job + "-models", who);
+        if (!topic.is_ok()) {
+            return topic.status();
+        }
+        models_ = std::make_unique<ScaleOutModels>();
+        models_->topic = std::move(topic).value();
+        std::optional<std::string> member = store_->get_meta("scaleout_member");
+        if (!member) {
+            // The state dir's identity: a restarted process replaces
+            // its models in the topic instead of adding more.
+            char hex[17];
+            std::snprintf(
+                hex, sizeof hex, "%016llx",
+                static_cast<unsigned long long>(writer ^ (writer >> 7) ^ std::random_device{}()));
+            member = hex;
+            rocksdb::WriteBatch batch;
+            store_->put_meta(batch, "scaleout_member", *member);
+            EDDY_RETURN_IF_ERROR(store_->commit(batch));
+        }
+        models_->member = *member;
+        models_->ttl_ms = std::max<int64_t>(kMinModelTtlMs, 10 * topo.state.checkpoint_interval_ms);
+        spdlog::info("[{}] scale_out: {} through '{}' as member {}", scale_outs_.front()->name,
+                     mergeable ? "operator-wide models merge" : "the HTTP API's address goes",
+                     models_->topic->topic(), models_->member);
     }
     return Status::ok();
 }
 
-void Job::Impl::log_entry(const std::string& op, uint8_t handle, std::string_view encoded,
-                          std::optional<std::string_view> value) {
-    ScaleOut& so = *scale_out_;
+Status Job::Impl::open_scale_out_source(size_t index, const KafkaClientOptions& client,
+                                        const std::string& job, uint64_t writer, bool& mergeable) {
+    SourceRuntime& src = *sources_[index];
+    const int32_t partitions = src.source_->partition_count();
+    std::string who = "source '" + src.def_.name + "': ";
+    if (!store_) {
+        return Status::invalid_argument(
+            who +
+            "scale_out: kafka keeps each partition's state in the state dir and its "
+            "changelog; give the topology a `state:` dir (and do not run it with "
+            "--no-state)");
+    }
+    const Topology& topo = job_.topology_;
+    const bool first = scale_outs_.empty();
+    auto so = std::make_unique<ScaleOut>();
+    std::set<int32_t> interrupted;  // restores a crash cut short
+    so->source = index;
+    so->name = src.def_.name;
+    so->partitions = partitions;
+    // The first scale-out source keeps the names a topology with one has.
+    so->local_prefix = first ? "scaleout/" : "scaleout:" + src.def_.name + "/";
+    so->restoring_prefix =
+        first ? "scaleout_restoring/" : "scaleout_restoring:" + src.def_.name + "/";
+    auto changelog = Changelog::open(
+        client, first ? job + "-changelog" : job + "-" + src.def_.name + "-changelog", partitions,
+        writer, who);
+    if (!changelog.is_ok()) {
+        return changelog.status();
+    }
+    so->changelog = std::move(changelog).value();
+    // What an earlier run of this store left: partitions with their state.
+    if (rocksdb::ColumnFamilyHandle* meta = store_->find_family(std::string(state::kMetaFamily))) {
+        std::unique_ptr<rocksdb::Iterator> it(
+            store_->db().NewIterator(rocksdb::ReadOptions(), meta));
+        for (it->Seek(so->local_prefix); it->Valid() && it->key().starts_with(so->local_prefix);
+             it->Next()) {
+            StateReader r(std::string_view(it->value().data(), it->value().size()));
+            ScaleOut::Local local;
+            std::string p = it->key().ToString().substr(so->local_prefix.size());
+            if (!r.i64(local.changelog_end) || !r.i64(local.input_offset)) {
+                return Status::io_error(who + "the state dir's record of partition " + p +
+                                        " is damaged; start with --fresh");
+            }
+            so->local[std::stoi(p)] = local;
+        }
+        for (it->Seek(so->restoring_prefix);
+             it->Valid() && it->key().starts_with(so->restoring_prefix); it->Next()) {
+            interrupted.insert(std::stoi(it->key().ToString().substr(so->restoring_prefix.size())));
+        }
+    }
+    so->owned_metric = src.gauge("scale_out_owned_partitions",
+                                 "Input partitions this process owns, their state restored.", {});
+    so->moves_in = src.counter("scale_out_partitions_moved_total",
+                               "Partitions whose state moved in or out.", {{"direction", "in"}});
+    so->moves_out = src.counter("scale_out_partitions_moved_total",
+                                "Partitions whose state moved in or out.", {{"direction", "out"}});
+    std::vector<bool> reached = downstream_of(topo, static_cast<size_t>(topo.find(src.def_.name)));
+    for (size_t ci = 0; ci < topo.components.size(); ++ci) {
+        const ComponentDef& def = topo.components[ci];
+        if (def.kind != ComponentKind::kOperator || !reached[ci]) {
+            continue;
+        }
+        so->scoped.insert(def.name);
+        int node = job_.plan_.node_of_component[ci];
+        for (auto& op : instances_[static_cast<size_t>(node)].front()->ops) {
+            for (const StateHandle* h : op->states_) {
+                if (op->def_.name != def.name || h->keyed()) {
+                    continue;
+                }
+                if (h->shared() && h->mergeable()) {
+                    mergeable = true;
+                } else {
+                    spdlog::warn(
+                        "[{}] state '{}' is operator-wide and has no merge rule: under "
+                        "scale_out each process keeps its own, learnt from its partitions "
+                        "(docs/scale-out.md)",
+                        def.name, h->name());
+                }
+            }
+        }
+    }
+    spdlog::info("[{}] scale_out: {} partitions, changelog '{}'", src.def_.name, partitions,
+                 so->changelog->topic());
+    scale_outs_.push_back(std::move(so));
+    if (!interrupted.empty()) {
+        spdlog::info("[{}] dropping the partial restore of {} partition(s) a stop cut short",
+                     src.def_.name, interrupted.size());
+        return drop_partitions(*scale_outs_.back(), interrupted);
+    }
+    return Status::ok();
+}
+
+Status Job::Impl::create_repartition_topics() {
+    const Topology& topo = job_.topology_;
+    for (const RepartitionDef& r : topo.repartitions) {
+        const ComponentDef& upstream = topo.components[static_cast<size_t>(topo.find(r.upstream))];
+        std::string who = "operator '" + r.op + "': ";
+        auto client = kafka_client_options(upstream.config);
+        if (!client.is_ok()) {
+            return client.status();
+        }
+        KafkaConf conf;
+        EDDY_RETURN_IF_ERROR(conf.apply(producer_options(client.value()), who));
+        char errstr[512];
+        rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof errstr);
+        if (rk == nullptr) {
+            return Status::invalid_argument(who + "cannot create a Kafka client: " + errstr);
+        }
+        conf.release();
+        // As many partitions as the input has (as Kafka Streams does).
+        const std::string input = upstream.config.strings("topics").front();
+        const rd_kafka_metadata_t* md = nullptr;
+        Status s = fetch_metadata(rk, client.value(), /*all_topics=*/true, who, &md);
+        int32_t partitions = -1;
+        if (s.is_ok()) {
+            for (int i = 0; i < md->topic_cnt; ++i) {
+                if (input == md->topics[i].topic) {
+                    partitions = md->topics[i].partition_cnt;
+                }
+            }
+            rd_kafka_metadata_destroy(md);
+        }
+        if (s.is_ok() && partitions <= 0) {
+            s = Status::not_found(who + "the topic '" + input + "' of source '" + r.upstream +
+                                  "' does not exist, so its repartition topic '" + r.topic +
+                                  "' cannot be given as many partitions");
+        }
+        if (s.is_ok()) {
+            auto found = ensure_topic(rk, client.value(), r.topic, partitions, {}, who,
+                                      "the repartition topic",
+                                      "create it with " + std::to_string(partitions) +
+                                          " partitions (as many as '" + input + "')");
+            if (found.is_ok() && found.value() > 0) {
+                spdlog::info("[{}] reads its input through repartition topic '{}' ({} partitions)",
+                             r.op, r.topic, found.value());
+            }
+            s = found.status();
+        }
+        close_kafka_client(rk);
+        EDDY_RETURN_IF_ERROR(s);
+    }
+    return Status::ok();
+}
+
+ScaleOut* Job::Impl::scale_out_of(std::string_view op) const {
+    for (const auto& so : scale_outs_) {
+        if (so->scoped.contains(op)) {
+            return so.get();
+        }
+    }
+    return nullptr;
+}
+
+void Job::Impl::log_entry(ScaleOut& so, const std::string& op, uint8_t handle,
+                          std::string_view encoded, std::optional<std::string_view> value) {
     Status s = so.changelog->put(so.partition_of(encoded), changelog_entry_key(op, handle, encoded),
                                  value);
     if (!s.is_ok() && so.failure.is_ok()) {
@@ -257,9 +334,8 @@ void Job::Impl::log_entry(const std::string& op, uint8_t handle, std::string_vie
     }
 }
 
-void Job::Impl::log_timer(const std::string& op, TimeDomain domain, int64_t time,
+void Job::Impl::log_timer(ScaleOut& so, const std::string& op, TimeDomain domain, int64_t time,
                           std::string_view encoded, bool added) {
-    ScaleOut& so = *scale_out_;
     // A set timer is a one-byte record: an empty value would be a null, a
     // deletion.
     std::optional<std::string_view> value;
@@ -275,53 +351,54 @@ void Job::Impl::log_timer(const std::string& op, TimeDomain domain, int64_t time
 }
 
 Status Job::Impl::publish_changelog(rocksdb::WriteBatch& batch) {
-    ScaleOut& so = *scale_out_;
-    for (auto& [partition, key, value] : so.repairs) {
-        std::optional<std::string_view> v;
-        if (value) {
-            v = *value;
+    for (auto& so : scale_outs_) {
+        for (auto& [partition, key, value] : so->repairs) {
+            std::optional<std::string_view> v;
+            if (value) {
+                v = *value;
+            }
+            if (so->owned.count(partition) > 0) {
+                EDDY_RETURN_IF_ERROR(so->changelog->put(partition, key, v));
+            }
         }
-        if (so.owned.count(partition) > 0) {
-            EDDY_RETURN_IF_ERROR(so.changelog->put(partition, key, v));
+        so->repairs.clear();
+        Status failure = so->failure;
+        so->failure = Status::ok();
+        EDDY_RETURN_IF_ERROR(failure);
+        std::map<int32_t, int64_t> offsets;
+        const Source& source = *sources_[so->source]->source_;
+        for (int32_t p : so->owned) {
+            int64_t next = source.partition_offset(p);
+            if (next < 0) {
+                // Nothing read yet: the offset the state was restored at.
+                auto it = so->local.find(p);
+                next = it == so->local.end() ? -1 : it->second.input_offset;
+            }
+            offsets[p] = next;
         }
-    }
-    so.repairs.clear();
-    Status failure = so.failure;
-    so.failure = Status::ok();
-    EDDY_RETURN_IF_ERROR(failure);
-    std::map<int32_t, int64_t> offsets;
-    const Source& source = *sources_[so.source]->source_;
-    for (int32_t p : so.owned) {
-        int64_t next = source.partition_offset(p);
-        if (next < 0) {
-            // Nothing read yet: the offset the state was restored at.
-            auto it = so.local.find(p);
-            next = it == so.local.end() ? -1 : it->second.input_offset;
+        std::map<int32_t, int64_t> ends;
+        EDDY_RETURN_IF_ERROR(so->changelog->commit(offsets, ends));
+        for (const auto& [p, end] : ends) {
+            ScaleOut::Local& local = so->local[p];
+            local.changelog_end = end;
+            local.input_offset = offsets[p];
+            std::string v;
+            StateWriter w(v);
+            w.i64(local.changelog_end);
+            w.i64(local.input_offset);
+            store_->put_meta(batch, local_meta_key(*so, p), v);
         }
-        offsets[p] = next;
-    }
-    std::map<int32_t, int64_t> ends;
-    EDDY_RETURN_IF_ERROR(so.changelog->commit(offsets, ends));
-    for (const auto& [p, end] : ends) {
-        ScaleOut::Local& local = so.local[p];
-        local.changelog_end = end;
-        local.input_offset = offsets[p];
-        std::string v;
-        StateWriter w(v);
-        w.i64(local.changelog_end);
-        w.i64(local.input_offset);
-        store_->put_meta(batch, local_meta_key(p), v);
     }
     return Status::ok();
 }
 
 void Job::Impl::sync_models() {
-    ScaleOut& so = *scale_out_;
+    ScaleOutModels& m = *models_;
     bool failed = false;
     auto warn = [&](const Status& s) {
         failed = true;
-        if (!so.model_warned) {
-            so.model_warned = true;  // each sync sends whole models: the next one makes up
+        if (!m.warned) {
+            m.warned = true;  // each sync sends whole models: the next one makes up
             spdlog::warn("{} (models are sent again at every checkpoint)", s.message());
         }
     };
@@ -334,13 +411,13 @@ void Job::Impl::sync_models() {
     std::vector<Model> models;
     for (auto& shards : instances_) {
         for (auto& op : shards.front()->ops) {
-            if (!so.scoped.contains(op->def_.name)) {
+            if (scale_out_of(op->def_.name) == nullptr) {
                 continue;
             }
             for (StateHandle* h : op->states_) {
                 if (h->shared() && h->mergeable()) {
                     models.push_back(
-                        {op->def_.name, h, model_key(op->def_.name, h->name(), so.member)});
+                        {op->def_.name, h, model_key(op->def_.name, h->name(), m.member)});
                 }
             }
         }
@@ -351,39 +428,39 @@ void Job::Impl::sync_models() {
         handle->lookup({}, value);
         // An unchanged model (an idle process) is sent again only before
         // the others would take it for a departed process's.
-        auto mine = so.published.find(key);
-        if (mine != so.published.end() && mine->second.value == value &&
-            now - mine->second.time_ms < so.model_ttl_ms / 2) {
+        auto mine = m.published.find(key);
+        if (mine != m.published.end() && mine->second.value == value &&
+            now - mine->second.time_ms < m.ttl_ms / 2) {
             continue;
         }
-        if (Status s = so.models->publish(key, value); !s.is_ok()) {
+        if (Status s = m.topic->publish(key, value); !s.is_ok()) {
             warn(s);
             return;
         }
     }
-    if (Status s = so.models->flush(); !s.is_ok()) {
+    if (Status s = m.topic->flush(); !s.is_ok()) {
         warn(s);
     }
-    if (Status s = so.models->read(so.published); !s.is_ok()) {
+    if (Status s = m.topic->read(m.published); !s.is_ok()) {
         warn(s);
     }
     std::vector<std::string_view> peers;
     for (const auto& [op, handle, key] : models) {
         // Every member's model of this operator state but ours.
-        std::string_view prefix(key.data(), key.size() - so.member.size());
+        std::string_view prefix(key.data(), key.size() - m.member.size());
         peers.clear();
-        for (auto it = so.published.lower_bound(prefix);
-             it != so.published.end() && it->first.starts_with(prefix); ++it) {
+        for (auto it = m.published.lower_bound(prefix);
+             it != m.published.end() && it->first.starts_with(prefix); ++it) {
             if (it->first != key && !it->second.value.empty() &&
-                (handle->merge_keeps_departed() || now - it->second.time_ms <= so.model_ttl_ms)) {
+                (handle->merge_keeps_departed() || now - it->second.time_ms <= m.ttl_ms)) {
                 peers.push_back(it->second.value);
             }
         }
-        auto metrics = so.model_metrics.find(key);
-        if (metrics == so.model_metrics.end()) {
+        auto metrics = m.metrics.find(key);
+        if (metrics == m.metrics.end()) {
             MetricLabels label = {{"state", handle->name()}};
             metrics =
-                so.model_metrics
+                m.metrics
                     .emplace(key, std::make_pair(
                                       Counter(job_.metrics_.component_metric(
                                           op, "scale_out_model_merges_total",
@@ -400,17 +477,17 @@ void Job::Impl::sync_models() {
             continue;
         }
         if (!handle->merge(peers)) {
-            warn(Status::io_error("model topic '" + so.models->topic() + "': a model of '" + op +
+            warn(Status::io_error("model topic '" + m.topic->topic() + "': a model of '" + op +
                                   "' does not decode (another version of its operator?); "
                                   "not merged"));
         } else {
             metrics->second.first.add(1);
-            if (so.merging.insert(key).second) {
+            if (m.merging.insert(key).second) {
                 spdlog::info("[{}] merged the models of {} other process(es)", op, peers.size());
             }
         }
     }
-    so.model_warned &= failed;  // the next failure after a good sync is logged again
+    m.warned &= failed;  // the next failure after a good sync is logged again
 }
 
 namespace {
@@ -423,21 +500,24 @@ std::string member_key(std::string_view member) {
 }  // namespace
 
 void Job::Impl::sync_members(bool publish) {
-    ScaleOut& so = *scale_out_;
+    ScaleOutModels& m = *models_;
     const int64_t now = wall_ms();
-    const std::string mine = member_key(so.member);
+    const std::string mine = member_key(m.member);
     if (publish && !advertised_.empty()) {
-        // "host:port\n0,3,5"
-        std::string value = advertised_ + "\n";
-        for (int32_t p : so.owned) {
-            value += std::to_string(p) + ",";
+        // "host:port\n0,3,5,\n1," : a line of partitions per scale-out source.
+        std::string value = advertised_;
+        for (const auto& so : scale_outs_) {
+            value += "\n";
+            for (int32_t p : so->owned) {
+                value += std::to_string(p) + ",";
+            }
         }
-        auto last = so.published.find(mine);
-        if (last == so.published.end() || last->second.value != value ||
-            now - last->second.time_ms >= so.model_ttl_ms / 2) {
-            Status s = so.models->publish(mine, value);
+        auto last = m.published.find(mine);
+        if (last == m.published.end() || last->second.value != value ||
+            now - last->second.time_ms >= m.ttl_ms / 2) {
+            Status s = m.topic->publish(mine, value);
             if (s.is_ok()) {
-                s = so.models->flush();
+                s = m.topic->flush();
             }
             if (!s.is_ok()) {
                 spdlog::warn("{} (redirects to this process wait for the next checkpoint)",
@@ -445,40 +525,53 @@ void Job::Impl::sync_members(bool publish) {
             }
         }
     }
-    if (Status s = so.models->read(so.published); !s.is_ok()) {
+    if (Status s = m.topic->read(m.published); !s.is_ok()) {
         spdlog::debug("{}", s.message());
     }
     // The others' records, oldest first: a partition goes to the last
     // process that said it owns it.
     const std::string prefix = member_key("");
     std::vector<std::pair<int64_t, const std::string*>> records;
-    for (auto it = so.published.lower_bound(prefix);
-         it != so.published.end() && it->first.starts_with(prefix); ++it) {
+    for (auto it = m.published.lower_bound(prefix);
+         it != m.published.end() && it->first.starts_with(prefix); ++it) {
         if (it->first != mine && !it->second.value.empty() &&
-            now - it->second.time_ms <= so.model_ttl_ms) {
+            now - it->second.time_ms <= m.ttl_ms) {
             records.emplace_back(it->second.time_ms, &it->second.value);
         }
     }
     std::sort(records.begin(), records.end());
     auto placement = std::make_shared<Placement>();
-    placement->partitions = so.partitions;
-    placement->owned = so.owned;
+    for (size_t i = 0; i < scale_outs_.size(); ++i) {
+        const ScaleOut& so = *scale_outs_[i];
+        placement->sources.push_back({so.partitions, so.owned, {}});
+        for (const std::string& op : so.scoped) {
+            placement->source_of.emplace(op, i);
+        }
+    }
     for (const auto& [time, value] : records) {
         size_t nl = value->find('\n');
         if (nl == std::string::npos) {
             continue;
         }
         std::string address = value->substr(0, nl);
-        for (size_t at = nl + 1; at < value->size();) {
-            size_t comma = value->find(',', at);
-            if (comma == std::string::npos) {
-                break;
+        for (size_t i = 0; i < placement->sources.size() && nl != std::string::npos; ++i) {
+            Placement::Partitions& place = placement->sources[i];
+            size_t line_end = value->find('\n', nl + 1);
+            std::string_view line = std::string_view(*value).substr(
+                nl + 1, line_end == std::string::npos ? std::string::npos : line_end - nl - 1);
+            for (size_t at = 0; at < line.size();) {
+                size_t comma = line.find(',', at);
+                if (comma == std::string::npos) {
+                    break;
+                }
+                int32_t p = 0;
+                std::from_chars(line.data() + at, line.data() + comma, p);
+                if (!place.owned.contains(p)) {
+                    place.address[p] = address;
+                }
+                at = comma + 1;
             }
-            int32_t p = std::atoi(value->c_str() + at);
-            if (!so.owned.contains(p)) {
-                placement->address[p] = address;
-            }
-            at = comma + 1;
+            nl = line_end;
         }
     }
     std::lock_guard lock(placement_mu_);
@@ -486,7 +579,7 @@ void Job::Impl::sync_members(bool publish) {
     placed_.store(true, std::memory_order_release);
 }
 
-Job::KeyPlace Job::Impl::place_of(const Value& key) const {
+Job::KeyPlace Job::Impl::place_of(std::string_view op, const Value& key) const {
     Job::KeyPlace place;
     if (!placed_.load(std::memory_order_acquire)) {
         return place;
@@ -496,18 +589,25 @@ Job::KeyPlace Job::Impl::place_of(const Value& key) const {
         std::lock_guard lock(placement_mu_);
         placement = placement_;
     }
-    if (placement == nullptr || placement->partitions <= 0) {
+    if (placement == nullptr) {
+        return place;
+    }
+    auto source = placement->source_of.find(op);
+    if (source == placement->source_of.end()) {
+        return place;  // the operator's state is not scoped by partition
+    }
+    const Placement::Partitions& partitions = placement->sources[source->second];
+    if (partitions.count <= 0) {
         return place;
     }
     std::string encoded;
     encode_state_key(key, encoded);
-    place.partition =
-        kafka_partition_of(std::string_view(encoded).substr(1), placement->partitions);
-    if (placement->owned.contains(place.partition)) {
+    place.partition = kafka_partition_of(std::string_view(encoded).substr(1), partitions.count);
+    if (partitions.owned.contains(place.partition)) {
         return place;
     }
-    auto it = placement->address.find(place.partition);
-    if (it == placement->address.end()) {
+    auto it = partitions.address.find(place.partition);
+    if (it == partitions.address.end()) {
         place.where = Job::KeyPlace::Where::kUnknown;
         return place;
     }
@@ -517,7 +617,12 @@ Job::KeyPlace Job::Impl::place_of(const Value& key) const {
 }
 
 void Job::Impl::move_partitions() {
-    ScaleOut& so = *scale_out_;
+    for (auto& so : scale_outs_) {
+        move_partitions(*so);
+    }
+}
+
+void Job::Impl::move_partitions(ScaleOut& so) {
     Source& source = *sources_[so.source]->source_;
     Source::PartitionChange change;
     while (!failed() && source.pending_change(change)) {
@@ -532,13 +637,13 @@ void Job::Impl::move_partitions() {
             list += (list.empty() ? "" : ",") + std::to_string(p);
         }
         if (change.assigned) {
-            s = restore_partitions(change.partitions, resume_at);
+            s = restore_partitions(so, change.partitions, resume_at);
         } else {
             // Everything read from them goes into the changelog first: the
             // group gives them to another process only after complete_change().
             s = checkpoint();
             if (s.is_ok()) {
-                s = drop_partitions({change.partitions.begin(), change.partitions.end()});
+                s = drop_partitions(so, {change.partitions.begin(), change.partitions.end()});
             }
             so.moves_out.add(change.partitions.size());
         }
@@ -561,14 +666,13 @@ void Job::Impl::move_partitions() {
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
                 .count(),
             so.owned.size());
-        if (so.models) {
+        if (models_) {
             sync_members(/*publish=*/true);  // redirects follow the move at once
         }
     }
 }
 
-void Job::Impl::note_restore(int32_t partition, int64_t ms, uint64_t records) {
-    ScaleOut& so = *scale_out_;
+void Job::Impl::note_restore(ScaleOut& so, int32_t partition, int64_t ms, uint64_t records) {
     SourceRuntime& src = *sources_[so.source];
     MetricLabels label = {{"partition", std::to_string(partition)}};
     auto ms_gauge = so.restore_ms.find(partition);
@@ -589,9 +693,8 @@ void Job::Impl::note_restore(int32_t partition, int64_t ms, uint64_t records) {
     so.restore_records.at(partition).set(static_cast<int64_t>(records));
 }
 
-Status Job::Impl::restore_partitions(const std::vector<int32_t>& partitions,
+Status Job::Impl::restore_partitions(ScaleOut& so, const std::vector<int32_t>& partitions,
                                      std::map<int32_t, int64_t>& resume) {
-    ScaleOut& so = *scale_out_;
     const Topology& topo = job_.topology_;
     if (!so.assigned_once) {
         // A restarted process: partitions its store holds that it was not
@@ -605,7 +708,7 @@ Status Job::Impl::restore_partitions(const std::vector<int32_t>& partitions,
         }
         if (!stale.empty()) {
             EDDY_RETURN_IF_ERROR(checkpoint());
-            EDDY_RETURN_IF_ERROR(drop_partitions(stale));
+            EDDY_RETURN_IF_ERROR(drop_partitions(so, stale));
         }
     }
     for (int32_t p : partitions) {
@@ -622,24 +725,24 @@ Status Job::Impl::restore_partitions(const std::vector<int32_t>& partitions,
                 }
                 so.owned.insert(p);
                 so.moves_in.add();
-                note_restore(p, 0, 0);
+                note_restore(so, p, 0, 0);
                 spdlog::info("[{}] partition {}: local state is current (changelog at {})",
                              sources_[so.source]->def_.name, p, end.value());
                 continue;
             }
             EDDY_RETURN_IF_ERROR(checkpoint());
-            EDDY_RETURN_IF_ERROR(drop_partitions({p}));
+            EDDY_RETURN_IF_ERROR(drop_partitions(so, {p}));
         }
         // Marked first: a restore a crash interrupts is dropped at the next
         // start, not taken for state (open_scale_out()).
         rocksdb::WriteBatch batch;
-        store_->put_meta(batch, restoring_meta_key(p), "");
+        store_->put_meta(batch, restoring_meta_key(so, p), "");
         EDDY_RETURN_IF_ERROR(store_->commit(batch));
         batch.Clear();
         std::map<std::string, bool> timer_keys;  // changelog key -> set
         uint64_t entries = 0;
         uint64_t skipped = 0;
-        note_restore(p, 0, 0);
+        note_restore(so, p, 0, 0);
         Gauge& progress = so.restore_records.at(p);  // live: /metrics reads it meanwhile
         uint64_t applied = 0;
         Changelog::Apply apply = [&](std::string_view key,
@@ -679,7 +782,7 @@ Status Job::Impl::restore_partitions(const std::vector<int32_t>& partitions,
         }
         // The caches do not hold what was restored: keys missing from them
         // must be looked up in the store from now on.
-        forget_memory_complete();
+        forget_memory_complete(so);
         Changelog::Restored& r = restored.value();
         std::string storage;
         uint64_t timers = 0;
@@ -739,7 +842,7 @@ Status Job::Impl::restore_partitions(const std::vector<int32_t>& partitions,
         }
         if (rocksdb::ColumnFamilyHandle* meta =
                 store_->find_family(std::string(state::kMetaFamily))) {
-            rocksdb::Status d = batch.Delete(meta, restoring_meta_key(p));
+            rocksdb::Status d = batch.Delete(meta, restoring_meta_key(so, p));
             (void)d;
         }
         ScaleOut::Local& local = so.local[p];
@@ -749,7 +852,7 @@ Status Job::Impl::restore_partitions(const std::vector<int32_t>& partitions,
         StateWriter w(v);
         w.i64(local.changelog_end);
         w.i64(local.input_offset);
-        store_->put_meta(batch, local_meta_key(p), v);
+        store_->put_meta(batch, local_meta_key(so, p), v);
         EDDY_RETURN_IF_ERROR(store_->commit(batch));
         if (r.input_offset >= 0) {
             resume[p] = r.input_offset;
@@ -760,7 +863,7 @@ Status Job::Impl::restore_partitions(const std::vector<int32_t>& partitions,
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         SourceRuntime& src = *sources_[so.source];
         std::vector<std::pair<std::string, std::string>> label = {{"partition", std::to_string(p)}};
-        note_restore(p, static_cast<int64_t>(seconds * 1000), r.records);
+        note_restore(so, p, static_cast<int64_t>(seconds * 1000), r.records);
         spdlog::info(
             "[{}] partition {}: restored {} entry writes and {} timers from {} changelog "
             "records ({} KiB) in {:.0f} ms; input resumes at {}{}",
@@ -779,11 +882,11 @@ Status Job::Impl::restore_partitions(const std::vector<int32_t>& partitions,
     return Status::ok();
 }
 
-void Job::Impl::forget_memory_complete() {
+void Job::Impl::forget_memory_complete(const ScaleOut& so) {
     for (auto& shards : instances_) {
         for (auto& inst : shards) {
             for (auto& op : inst->ops) {
-                if (scale_out_->scoped.contains(op->def_.name)) {
+                if (so.scoped.contains(op->def_.name)) {
                     for (auto& b : op->backings_) {
                         b->set_memory_complete(false);
                     }
@@ -793,8 +896,7 @@ void Job::Impl::forget_memory_complete() {
     }
 }
 
-Status Job::Impl::drop_partitions(const std::set<int32_t>& partitions) {
-    ScaleOut& so = *scale_out_;
+Status Job::Impl::drop_partitions(ScaleOut& so, const std::set<int32_t>& partitions) {
     auto mine = [&](std::string_view encoded) {
         return partitions.count(so.partition_of(encoded)) > 0;
     };
@@ -831,8 +933,8 @@ Status Job::Impl::drop_partitions(const std::set<int32_t>& partitions) {
     rocksdb::ColumnFamilyHandle* meta = store_->find_family(std::string(state::kMetaFamily));
     for (int32_t p : partitions) {
         if (meta != nullptr) {
-            rocksdb::Status s = batch.Delete(meta, local_meta_key(p));
-            s = batch.Delete(meta, restoring_meta_key(p));
+            rocksdb::Status s = batch.Delete(meta, local_meta_key(so, p));
+            s = batch.Delete(meta, restoring_meta_key(so, p));
             (void)s;
         }
         so.local.erase(p);
@@ -841,7 +943,7 @@ Status Job::Impl::drop_partitions(const std::set<int32_t>& partitions) {
     EDDY_RETURN_IF_ERROR(store_->commit(batch));
     // The caches hold nothing unsaved right after a checkpoint: emptied, they
     // read what is left from the store again.
-    forget_memory_complete();
+    forget_memory_complete(so);
     std::string encoded;
     for (auto& shards : instances_) {
         for (auto& inst : shards) {

@@ -20,7 +20,8 @@
 namespace eddy {
 
 /// What a job running with `scale_out: kafka` keeps about the partitions of
-/// its input (docs/scale-out.md). Owned by Job::Impl; used on the job's
+/// one scale-out source (docs/scale-out.md). A topology may have several
+/// (a repartition topic is one more). Owned by Job::Impl; used on the job's
 /// thread only (job_scale_out.cc, and checkpoint()).
 struct ScaleOut {
     /// Where a partition's state stands locally: the changelog's end after
@@ -32,12 +33,18 @@ struct ScaleOut {
     };
 
     size_t source = 0;  // index in Job::Impl::sources_
+    std::string name;   // the source's
+    /// The store's meta keys of this source's partitions: `scaleout/<p>` and
+    /// `scaleout_restoring/<p>` for the topology's first scale-out source,
+    /// `scaleout:<source>/<p>` and `scaleout_restoring:<source>/<p>` for others.
+    std::string local_prefix;
+    std::string restoring_prefix;
     int32_t partitions = 0;
     std::unique_ptr<Changelog> changelog;
     /// The operators downstream of the source: their keys are the input's
     /// and their keyed state moves with the partitions. Others keep theirs.
     std::set<std::string, std::less<>> scoped;
-    /// Partitions whose state is in the local store (meta `scaleout/<p>`).
+    /// Partitions whose state is in the local store.
     std::map<int32_t, Local> local;
     /// Partitions assigned to this process, their state restored.
     std::set<int32_t> owned;
@@ -47,19 +54,6 @@ struct ScaleOut {
     /// never leaves an unconfirmed record as a key's last.
     std::vector<std::tuple<int32_t, std::string, std::optional<std::string>>> repairs;
     Status failure = Status::ok();  // the first failed put() of a checkpoint
-    /// Operator-wide models merged across processes (docs/scale-out.md,
-    /// "Models"): the model topic (null when no scoped operator has a
-    /// mergeable model), this process's member id in its keys (kept in the
-    /// state dir), the latest model each key holds, and how old a peer's
-    /// model may be and still count.
-    std::unique_ptr<ModelTopic> models;
-    std::string member;
-    std::map<std::string, ModelTopic::Entry, std::less<>> published;
-    int64_t model_ttl_ms = 0;
-    bool model_warned = false;      // a failed sync was logged
-    std::set<std::string> merging;  // models that have merged a peer's (logged once)
-    /// Per model key: merges applied, and the peers in the last one.
-    std::map<std::string, std::pair<Counter, Gauge>> model_metrics;
     // Metrics (docs/metrics.md).
     Gauge owned_metric;
     Counter moves_in;
@@ -73,6 +67,23 @@ struct ScaleOut {
         return kafka_partition_of(encoded_key.empty() ? encoded_key : encoded_key.substr(1),
                                   partitions);
     }
+};
+
+/// Operator-wide models merged across processes (docs/scale-out.md,
+/// "Models"), and each process's HTTP address and partitions: the model
+/// topic, this process's member id in its keys (kept in the state dir), the
+/// latest record each key holds, and how old a peer's record may be and
+/// still count. Owned by Job::Impl when a scoped operator has a mergeable
+/// model or the topology serves its HTTP API.
+struct ScaleOutModels {
+    std::unique_ptr<ModelTopic> topic;
+    std::string member;
+    std::map<std::string, ModelTopic::Entry, std::less<>> published;
+    int64_t ttl_ms = 0;
+    bool warned = false;            // a failed sync was logged
+    std::set<std::string> merging;  // models that have merged a peer's (logged once)
+    /// Per model key: merges applied, and the peers in the last one.
+    std::map<std::string, std::pair<Counter, Gauge>> metrics;
 };
 
 /// The model topic's key of operator `op`'s state `state` as published by

@@ -332,14 +332,15 @@ private:
     }
 
     /// The key in the path, typed by `key_type` (string by default, or int).
-    /// Under scale-out, a key whose partition another process owns is
-    /// answered with a redirect to that process (docs/scale-out.md).
-    bool read_key(const httplib::Request& req, std::string_view text, Value& key,
-                  std::string& storage, httplib::Response& res) const {
+    /// Under scale-out, a key whose partition of operator `op`'s input
+    /// another process owns is answered with a redirect to that process
+    /// (docs/scale-out.md).
+    bool read_key(const httplib::Request& req, std::string_view op, std::string_view text,
+                  Value& key, std::string& storage, httplib::Response& res) const {
         if (!parse_key(req, text, key, storage, res)) {
             return false;
         }
-        Job::KeyPlace place = job_.place_of(key);
+        Job::KeyPlace place = job_.place_of(op, key);
         if (place.where == Job::KeyPlace::Where::kElsewhere) {
             res.set_header("Location", "http://" + place.address + req.target);
             JsonWriter j;
@@ -511,7 +512,7 @@ private:
         }
         Value key;
         std::string storage;
-        if (!read_key(req, std::string(req.matches[2]), key, storage, res)) {
+        if (!read_key(req, op, std::string(req.matches[2]), key, storage, res)) {
             return;
         }
         StateRead read;
@@ -667,7 +668,7 @@ private:
         }
         Value key;
         std::string storage;
-        if (!read_key(req, std::string(req.matches[1]), key, storage, res)) {
+        if (!read_key(req, ops.front(), std::string(req.matches[1]), key, storage, res)) {
             return;
         }
         JsonWriter j;
@@ -704,10 +705,10 @@ private:
         }
         Value key;
         std::string storage;
-        if (!read_key(req, key_text, key, storage, res)) {
+        const std::string& op = recommenders_.front();
+        if (!read_key(req, op, key_text, key, storage, res)) {
             return;
         }
-        const std::string& op = recommenders_.front();
         std::string fresh = req.get_param_value("fresh");
         if (fresh != "" && fresh != "true" && fresh != "false") {
             send_error(res, 400, "`fresh` must be `true` or `false`, got '" + fresh + "'");

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "topology/scale_out_rules.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -90,14 +91,118 @@ void check_keys(const Topology& topology, size_t source, Diagnostics& diags) {
                         "' is partitioned by '" + key_field +
                         "' (key_field) and runs with scale_out: kafka: its state could not move "
                         "with the partition",
-                    "key it by '" + key_field + "', or repartition by writing to a Kafka topic " +
-                        "keyed by '" + op.key +
-                        "' (a kafka sink with key_field) and reading that with another job; "
-                        "Eddy does not build repartition topics yet");
+                    "key it by '" + key_field + "', or read only what comes from '" + src.name +
+                        "': an operator whose inputs all do reads them through a repartition "
+                        "topic keyed by its key (docs/scale-out.md, \"Repartition\")");
     }
 }
 
+/// The value of a copied client parameter, placed at `at`.
+ConfigValue placed(const ConfigValue& v, const Location& at) {
+    if (v.is_map()) {
+        std::vector<ConfigValue::Entry> entries;
+        for (const auto& [k, e] : v.entries()) {
+            entries.emplace_back(k, placed(e, at));
+        }
+        return ConfigValue::map(std::move(entries), at);
+    }
+    if (v.is_list()) {
+        std::vector<ConfigValue> items;
+        for (const ConfigValue& e : v.items()) {
+            items.push_back(placed(e, at));
+        }
+        return ConfigValue::list(std::move(items), at);
+    }
+    return ConfigValue::string(
+        v.kind() == ConfigValue::Kind::kInt ? std::to_string(v.as_int()) : v.as_string(), at);
+}
+
+/// The client parameters of `upstream` both added components share.
+std::vector<ConfigValue::Entry> client_entries(const ComponentDef& op,
+                                               const ComponentDef& upstream) {
+    const Location& at = op.key_location;
+    std::vector<ConfigValue::Entry> e;
+    e.emplace_back("type", ConfigValue::string("kafka", at));
+    e.emplace_back("brokers", ConfigValue::string(upstream.config.string("brokers"), at));
+    if (upstream.config.has("properties")) {
+        e.emplace_back("properties", placed(upstream.config.value("properties"), at));
+    }
+    e.emplace_back(
+        "connect_timeout",
+        ConfigValue::string(
+            std::to_string(upstream.config.duration("connect_timeout").count()) + "ms", at));
+    return e;
+}
+
 }  // namespace
+
+std::optional<RepartitionPlan> plan_repartition(const Topology& topology) {
+    const std::vector<ComponentDef>& cs = topology.components;
+    std::vector<RepartitionPlan> candidates;
+    for (size_t s = 0; s < cs.size(); ++s) {
+        if (!scales_out(cs[s]) || !cs[s].config.has("key_field")) {
+            continue;
+        }
+        const std::string& key_field = cs[s].config.string("key_field");
+        std::vector<bool> reached = downstream_of(topology, s);
+        for (size_t i = 0; i < cs.size(); ++i) {
+            const ComponentDef& op = cs[i];
+            if (!reached[i] || op.kind != ComponentKind::kOperator || op.key.empty() ||
+                op.key == key_field || op.inputs.empty()) {
+                continue;
+            }
+            bool inside = true;  // every input partitioned by this source
+            for (const InputRef& in : op.inputs) {
+                int j = topology.find(in.component);
+                inside &= j >= 0 && reached[static_cast<size_t>(j)];
+            }
+            if (inside) {
+                candidates.push_back({i, s});
+            }
+        }
+    }
+    for (const RepartitionPlan& c : candidates) {
+        bool first = true;  // no other candidate upstream of it
+        for (const RepartitionPlan& other : candidates) {
+            first &= other.op == c.op || !downstream_of(topology, other.op)[c.op];
+        }
+        if (first) {
+            return c;
+        }
+    }
+    return std::nullopt;
+}
+
+ConfigValue repartition_sink_body(const ComponentDef& op, const ComponentDef& upstream,
+                                  const std::string& topic) {
+    const Location& at = op.key_location;
+    std::vector<ConfigValue::Entry> e = client_entries(op, upstream);
+    std::vector<ConfigValue> inputs;
+    for (const InputRef& in : op.inputs) {
+        inputs.push_back(ConfigValue::string(in.to_string(), at));
+    }
+    e.emplace_back("inputs", ConfigValue::list(std::move(inputs), at));
+    e.emplace_back("topic", ConfigValue::string(topic, at));
+    e.emplace_back("key_field", ConfigValue::string(op.key, at));
+    // The reading source takes the message timestamp as the record's time.
+    e.emplace_back("timestamp", ConfigValue::string("event_time", at));
+    return ConfigValue::map(std::move(e), at);
+}
+
+ConfigValue repartition_source_body(const ComponentDef& op, const ComponentDef& upstream,
+                                    const std::string& topic) {
+    const Location& at = op.key_location;
+    std::vector<ConfigValue::Entry> e = client_entries(op, upstream);
+    e.emplace_back("topics", ConfigValue::list({ConfigValue::string(topic, at)}, at));
+    e.emplace_back(
+        "group", ConfigValue::string(upstream.config.has("group") ? upstream.config.string("group")
+                                                                  : "eddy-" + upstream.name,
+                                     at));
+    e.emplace_back("scale_out", ConfigValue::string("kafka", at));
+    e.emplace_back("key_field", ConfigValue::string(op.key, at));
+    e.emplace_back("start", ConfigValue::string("earliest", at));
+    return ConfigValue::map(std::move(e), at);
+}
 
 std::vector<bool> downstream_of(const Topology& topology, size_t source) {
     const std::vector<ComponentDef>& cs = topology.components;
@@ -124,30 +229,41 @@ std::vector<bool> downstream_of(const Topology& topology, size_t source) {
 }
 
 void check_scale_out(const Topology& topology, Diagnostics& diags) {
-    const ComponentDef* first = nullptr;
-    size_t first_index = 0;
+    std::vector<size_t> sources;
     for (size_t i = 0; i < topology.components.size(); ++i) {
         const ComponentDef& c = topology.components[i];
-        if (!scales_out(c)) {
-            continue;
+        if (scales_out(c)) {
+            check_source(c, diags);
+            sources.push_back(i);
         }
-        check_source(c, diags);
-        if (first == nullptr) {
-            first = &c;
-            first_index = i;
-            continue;
-        }
-        diags.error("invalid_option", c.config.location_of("scale_out"),
-                    "source '" + c.name + "' has scale_out: kafka, as has source '" + first->name +
-                        "' (" + first->config.location_of("scale_out").to_string() +
-                        "); a topology may have at most one scale-out source",
-                    "remove scale_out from one of them, or run each in a topology of its own");
     }
-    if (first == nullptr) {
+    if (sources.empty()) {
         return;
     }
-    check_state(topology, *first, diags);
-    check_keys(topology, first_index, diags);
+    check_state(topology, topology.components[sources.front()], diags);
+    // Each operator's keyed state follows the partitions of one source.
+    std::vector<int> scope(topology.components.size(), -1);
+    for (size_t source : sources) {
+        check_keys(topology, source, diags);
+        std::vector<bool> reached = downstream_of(topology, source);
+        for (size_t i = 0; i < reached.size(); ++i) {
+            const ComponentDef& op = topology.components[i];
+            if (!reached[i] || op.kind != ComponentKind::kOperator) {
+                continue;
+            }
+            if (scope[i] < 0) {
+                scope[i] = static_cast<int>(source);
+                continue;
+            }
+            const ComponentDef& other = topology.components[static_cast<size_t>(scope[i])];
+            const ComponentDef& src = topology.components[source];
+            diags.error("invalid_option", op.location,
+                        "operator '" + op.name + "' is downstream of two scale_out sources, '" +
+                            other.name + "' and '" + src.name +
+                            "': its state can follow the partitions of one of them only",
+                        "read the two through one source, or give one of them its own "
+                        "operators");
+        }
+    }
 }
-
 }  // namespace eddy

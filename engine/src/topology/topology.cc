@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "topology/topology.h"
 
+#include <filesystem>
 #include <functional>
 
 namespace eddy {
@@ -26,6 +27,10 @@ std::vector<int> Topology::consumers(int component, std::string_view output) con
         }
     }
     return out;
+}
+
+std::string Topology::job_name() const {
+    return name.empty() ? std::filesystem::path(file).stem().string() : name;
 }
 
 std::vector<int> Topology::topological_order() const {

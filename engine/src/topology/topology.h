@@ -80,6 +80,19 @@ struct ServeDef {
     Location location;
 };
 
+/// scale_out: an operator keyed by another field than the partitioning of
+/// its input reads it through a repartition topic (docs/scale-out.md,
+/// "Repartition"). The validator adds the kafka sink that writes the
+/// operator's inputs to the topic and the scale-out kafka source the
+/// operator reads instead.
+struct RepartitionDef {
+    std::string op;        ///< The operator.
+    std::string upstream;  ///< The scale-out source its inputs were partitioned by.
+    std::string source;    ///< The added source: `<op>-repartition`.
+    std::string sink;      ///< The added sink: `<op>-repartition-writer`.
+    std::string topic;     ///< `<topology>-<op>-repartition`.
+};
+
 struct Topology {
     std::string name;
     std::string description;
@@ -94,13 +107,17 @@ struct Topology {
     /// command line's (`eddy --log-level`). A reload applies a change live.
     std::string log_level;
     Location log_level_location;
-    /// Sources, then operators, then sinks, each group in file order.
+    /// Sources, then operators, then sinks, each group in file order (the
+    /// components of repartitions last in theirs).
     std::vector<ComponentDef> components;
+    std::vector<RepartitionDef> repartitions;
 
     /// Index into components, or -1.
     int find(std::string_view name) const;
     /// Indices of the components that read `component`'s `output` (empty = main).
     std::vector<int> consumers(int component, std::string_view output) const;
+    /// The name scale-out topics begin with: `name`, else the file's stem.
+    std::string job_name() const;
     /// Operators and sinks in an order where every input comes first.
     std::vector<int> topological_order() const;
 };

@@ -342,6 +342,7 @@ public:
                          "add a sink, for example `sinks: {out: {type: stdout, input: clicks}}`");
         }
         order_components();
+        add_repartitions();
         route_dead_letters();
         check_serve_views();
         check_graph();
@@ -857,6 +858,63 @@ private:
             }
         }
         components_.clear();
+    }
+
+    /// scale_out: each operator keyed by another field than the partitioning
+    /// of the source its inputs come from reads them through a repartition
+    /// topic (docs/scale-out.md, "Repartition"): a kafka sink writes them to
+    /// `<topology>-<op>-repartition` keyed by the operator's key, and a
+    /// kafka source of the same group, with scale_out, reads that topic for
+    /// the operator. Operators upstream of others first, so that a chain
+    /// (by item, then by user again) gets a topic per change of key.
+    void add_repartitions() {
+        for (size_t round = 0; round <= topo_.components.size(); ++round) {
+            std::optional<RepartitionPlan> plan = plan_repartition(topo_);
+            if (!plan) {
+                return;
+            }
+            const ComponentDef op = topo_.components[plan->op];
+            const ComponentDef upstream = topo_.components[plan->upstream];
+            if (upstream.config.has("until_end") && upstream.config.boolean("until_end")) {
+                diags_.error("invalid_option", op.key_location,
+                             "operator '" + op.name + "' keys by '" + op.key +
+                                 "', so it reads its input through a repartition topic, which "
+                                 "is read until the job stops; source '" +
+                                 upstream.name + "' has until_end: true, which cannot end it",
+                             "remove until_end from '" + upstream.name + "', or key '" + op.name +
+                                 "' by '" + upstream.config.string("key_field") + "'");
+            }
+            RepartitionDef r;
+            r.op = op.name;
+            r.upstream = upstream.name;
+            r.source = op.name + "-repartition";
+            r.sink = op.name + "-repartition-writer";
+            r.topic = topo_.job_name() + "-" + op.name + "-repartition";
+            size_t errors = diags_.error_count();
+            read_component(ComponentKind::kSink, r.sink,
+                           repartition_sink_body(op, upstream, r.topic));
+            read_component(ComponentKind::kSource, r.source,
+                           repartition_source_body(op, upstream, r.topic));
+            // In their groups: the source after the sources, the sink last.
+            for (ComponentDef& def : components_) {
+                if (def.kind == ComponentKind::kSource) {
+                    def.watermark = upstream.watermark;
+                    auto last_source = std::find_if(
+                        topo_.components.begin(), topo_.components.end(),
+                        [](const ComponentDef& c) { return c.kind != ComponentKind::kSource; });
+                    topo_.components.insert(last_source, std::move(def));
+                } else {
+                    topo_.components.push_back(std::move(def));
+                }
+            }
+            components_.clear();
+            if (diags_.error_count() > errors) {
+                return;  // a name taken, say: reported at the operator's key
+            }
+            ComponentDef& reader = topo_.components[static_cast<size_t>(topo_.find(op.name))];
+            reader.inputs = {InputRef{r.source, "", op.key_location}};
+            topo_.repartitions.push_back(std::move(r));
+        }
     }
 
     /// `dead_letter: NAME`: every `errors` output that nothing reads becomes
