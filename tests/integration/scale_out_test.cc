@@ -7,8 +7,10 @@
 // mid-stream; messages not partitioned by murmur2 of their key, or without a
 // key, go to the source's errors; and a restarted process keeps its local
 // state without reading the changelog; k-means models learnt by three
-// processes converge on one model that keeps the quality bar; and a state
-// query for a key another process owns is redirected to that process.
+// processes converge on one model that keeps the quality bar; a state
+// query for a key another process owns is redirected to that process; state
+// keyed by item moves with the partitions of a repartition topic; and a
+// changelog topic that cannot be created is an error at start.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -1023,8 +1025,12 @@ TEST_F(ScaleOutTest, AQueryForAKeyOwnedElsewhereIsRedirectedToItsOwner) {
     if (!start_broker({"rd"})) {
         GTEST_SKIP() << "the test broker did not start (see " << (dir_ / "broker.log") << ")";
     }
+    // Profiles by user, and by item behind a repartition topic: each
+    // operator's keys are placed by the partitions of its own input.
+    repartition_ = true;
     std::vector<std::string> lines = generate(3000, 60, 23);
-    std::vector<Process> procs = {make_process("p1", "rd"), make_process("p2", "rd")};
+    std::vector<Process> procs = {make_process("p1", "rd", false, repartition_graph()),
+                                  make_process("p2", "rd", false, repartition_graph())};
     for (Process& p : procs) {
         start(p, {"--http", "127.0.0.1:0", "--http-port-file", (p.dir / "port").string()});
     }
@@ -1037,39 +1043,49 @@ TEST_F(ScaleOutTest, AQueryForAKeyOwnedElsewhereIsRedirectedToItsOwner) {
         ASSERT_GT(ports.back(), 0) << p.name << " wrote no port; its log:\n" << p.log_text();
     }
     std::set<std::string> users;
+    std::set<std::string> items;
     for (const std::string& line : lines) {
         users.insert(user_of(line));
-    }
-    // Every user, asked of p1: p1's own users are answered, the others are
-    // redirected to p2, which answers them.
-    httplib::Client p1("127.0.0.1", ports[0]);
-    int here = 0;
-    int redirected = 0;
-    for (const std::string& user : users) {
-        std::string path = "/v1/state/prof/" + user + "?state=profiles";
-        httplib::Result r = p1.Get(path);
-        ASSERT_TRUE(r) << "p1 did not answer " << path;
-        if (r->status == 200) {
-            ++here;
-            continue;
+        std::string item = testing::raw(line, "item_id");
+        if (item.size() >= 2) {
+            items.insert(item.substr(1, item.size() - 2));
         }
-        ASSERT_EQ(r->status, 307) << path << ": " << r->body;
-        ++redirected;
-        std::string owner = "http://127.0.0.1:" + std::to_string(ports[1]);
-        EXPECT_EQ(r->get_header_value("Location"), owner + path) << r->body;
-        EXPECT_NE(r->body.find("\"owner\":\"127.0.0.1:" + std::to_string(ports[1])),
-                  std::string::npos)
-            << r->body;
-        httplib::Client p2("127.0.0.1", ports[1]);
-        httplib::Result followed = p2.Get(path);
-        ASSERT_TRUE(followed);
-        EXPECT_EQ(followed->status, 200) << "p2, the owner, on " << path << ": " << followed->body;
     }
-    std::printf("[ scale_out ] of %zu users, p1 answered %d and redirected %d to p2\n",
-                users.size(), here, redirected);
-    EXPECT_GT(here, 0);
-    EXPECT_GT(redirected, 0);
-    EXPECT_EQ(here + redirected, static_cast<int>(users.size()));
+    // Every key, asked of p1: p1's own keys are answered, the others are
+    // redirected to p2, which answers them.
+    auto ask_all = [&](const std::string& op, const std::set<std::string>& keys) {
+        httplib::Client p1("127.0.0.1", ports[0]);
+        int here = 0;
+        int redirected = 0;
+        for (const std::string& key : keys) {
+            std::string path = "/v1/state/" + op + "/" + key + "?state=profiles";
+            httplib::Result r = p1.Get(path);
+            ASSERT_TRUE(r) << "p1 did not answer " << path;
+            if (r->status == 200) {
+                ++here;
+                continue;
+            }
+            ASSERT_EQ(r->status, 307) << path << ": " << r->body;
+            ++redirected;
+            std::string owner = "http://127.0.0.1:" + std::to_string(ports[1]);
+            EXPECT_EQ(r->get_header_value("Location"), owner + path) << r->body;
+            EXPECT_NE(r->body.find("\"owner\":\"127.0.0.1:" + std::to_string(ports[1])),
+                      std::string::npos)
+                << r->body;
+            httplib::Client p2("127.0.0.1", ports[1]);
+            httplib::Result followed = p2.Get(path);
+            ASSERT_TRUE(followed);
+            EXPECT_EQ(followed->status, 200)
+                << "p2, the owner, on " << path << ": " << followed->body;
+        }
+        std::printf("[ scale_out ] of %zu keys of %s, p1 answered %d and redirected %d to p2\n",
+                    keys.size(), op.c_str(), here, redirected);
+        EXPECT_GT(here, 0) << op;
+        EXPECT_GT(redirected, 0) << op;
+        EXPECT_EQ(here + redirected, static_cast<int>(keys.size())) << op;
+    };
+    ask_all("prof", users);
+    ask_all("items", items);
     for (Process& p : procs) {
         stop(p);
     }
