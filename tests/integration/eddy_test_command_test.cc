@@ -349,6 +349,49 @@ tests:
     EXPECT_EQ(o.exit_code, 0) << o.both();
 }
 
+TEST_F(EddyTestCommand, AnOperatorBehindARepartitionTopicReadsItsInputDirectly) {
+    // scale_out: `items` keys by item, so it reads through a repartition
+    // topic when run; a test touches no Kafka and feeds it directly.
+    write("scaled.yaml", R"(name: scaled
+state: {dir: /nonexistent/eddy-test/state}
+sources:
+  clicks:
+    type: kafka
+    brokers: 127.0.0.1:1
+    topics: [clicks]
+    scale_out: kafka
+    key_field: user_id
+    event_time: {field: ts, unit: ms}
+    watermark: {max_out_of_orderness: 0s}
+operators:
+  items:
+    type: window
+    input: clicks
+    key: item_id
+    size: 1m
+    aggregations: {events: {op: count}}
+sinks:
+  items_out: {type: file, input: items, path: /nonexistent/eddy-test/items.jsonl}
+  rest: {type: null, inputs: [items.late, clicks.errors]}
+tests:
+  - name: by item
+    steps:
+      - input:
+          to: clicks
+          records:
+            - {ts: 0, user_id: u1, item_id: i1}
+            - {ts: 1000, user_id: u2, item_id: i1}
+            - {ts: 2000, user_id: u1, item_id: i2}
+      - advance_watermark: 2m
+    expect:
+      - output: items_out
+        count: 2
+)");
+    testing::ProgramOutcome o = eddy({"scaled.yaml"});
+    EXPECT_EQ(o.exit_code, 0) << o.both();
+    EXPECT_NE(o.out.find("  PASS by item"), std::string::npos) << o.both();
+}
+
 TEST_F(EddyTestCommand, ProcessingTimeMakesAnIdleSourceStopHoldingBackTheWatermark) {
     write("two.yaml", R"(name: two
 sources:

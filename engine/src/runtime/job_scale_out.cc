@@ -6,7 +6,6 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <random>
 
 #include "eddy/codec.h"
@@ -118,8 +117,7 @@ std::string changelog_timer_key(std::string_view op, uint8_t domain, int64_t tim
 
 Status Job::Impl::open_scale_out() {
     const Topology& topo = job_.topology_;
-    std::string job =
-        topo.name.empty() ? std::filesystem::path(topo.file).stem().string() : topo.name;
+    const std::string job = topo.job_name();
     uint64_t writer = std::random_device{}();
     writer = (writer << 32) ^ std::random_device{}();
     bool mergeable = false;

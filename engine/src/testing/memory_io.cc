@@ -70,6 +70,20 @@ IsolatedTopology isolate(const Topology& topology) {
     t.parallelism = 1;
     t.state.dir.clear();
     t.serve.listen.clear();
+    // A repartition topic only moves records between processes: in one
+    // process, its operator reads what the topic's writer would have.
+    for (const RepartitionDef& r : t.repartitions) {
+        int writer = t.find(r.sink);
+        int reader = t.find(r.op);
+        if (writer >= 0 && reader >= 0) {
+            t.components[static_cast<size_t>(reader)].inputs =
+                t.components[static_cast<size_t>(writer)].inputs;
+        }
+        std::erase_if(t.components, [&](const ComponentDef& c) {
+            return c.name == r.sink || c.name == r.source;
+        });
+    }
+    t.repartitions.clear();
     for (ComponentDef& c : t.components) {
         c.parallelism = 0;  // the topology's: 1
         if (c.kind == ComponentKind::kOperator) {

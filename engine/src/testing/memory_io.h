@@ -36,6 +36,8 @@ struct IsolatedTopology {
 /// discards what it receives (tests read it through taps), keyed state
 /// stays in memory (no `state.dir`), and every parallelism is 1 so that a
 /// run is deterministic. The `serve:` block is kept but never started.
+/// Repartition topics are left out: their operators read their inputs
+/// directly.
 IsolatedTopology isolate(const Topology& topology);
 
 }  // namespace eddy::topology_tests
