@@ -194,6 +194,96 @@ TEST_F(KafkaTest, TheSinkStampsMessagesWithTheEventTimeOnRequest) {
     }
 }
 
+/// A mock cluster in this process, so that a test can inject errors.
+struct InProcessCluster {
+    InProcessCluster(const std::vector<std::pair<std::string, int>>& topics) {
+        char errstr[512];
+        rd_kafka_conf_t* conf = rd_kafka_conf_new();
+        rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
+        owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+        cluster = owner != nullptr ? rd_kafka_mock_cluster_new(owner, 1) : nullptr;
+        if (cluster != nullptr) {
+            for (const auto& [topic, partitions] : topics) {
+                rd_kafka_mock_topic_create(cluster, topic.c_str(), partitions, 1);
+            }
+            bootstrap = rd_kafka_mock_cluster_bootstraps(cluster);
+        }
+    }
+    ~InProcessCluster() {
+        if (cluster != nullptr) {
+            rd_kafka_mock_cluster_destroy(cluster);
+        }
+        if (owner != nullptr) {
+            rd_kafka_destroy(owner);
+        }
+    }
+    rd_kafka_t* owner = nullptr;
+    rd_kafka_mock_cluster_t* cluster = nullptr;
+    std::string bootstrap;
+};
+
+TEST_F(KafkaTest, ATransactionalSinkCommitsItsOutputWithEachCheckpoint) {
+    InProcessCluster mock({{"out", 2}});
+    ASSERT_FALSE(mock.bootstrap.empty());
+    fs::path part = dir_ / "part.jsonl";
+    {
+        std::ofstream out(part);
+        for (size_t i = 0; i < 2000; ++i) {
+            out << lines_[i] << "\n";
+        }
+    }
+    auto yaml = [&](const std::string& state) {
+        return "name: txn\n" + state + "sources:\n  clicks: {type: file, path: " + part.string() +
+               ", event_time: {field: ts, unit: ms}}\n"
+               "sinks:\n"
+               "  out: {type: kafka, input: clicks, brokers: \"" +
+               mock.bootstrap + "\", topic: out, key_field: user_id, transactional: true}\n";
+    };
+    // Without checkpoints there is no transaction to commit.
+    auto stateless = run_yaml(yaml(""));
+    EXPECT_FALSE(stateless.status.is_ok());
+    EXPECT_NE(stateless.status.message().find(
+                  "sink 'out': transactional: true commits one Kafka transaction per checkpoint, "
+                  "and this job takes no checkpoints: give the topology a `state:` dir"),
+              std::string::npos)
+        << stateless.status.message();
+
+    auto run = run_yaml(
+        yaml("state: {dir: " + (dir_ / "state").string() + ", checkpoint_interval: 100ms}\n"));
+    ASSERT_TRUE(run.status.is_ok()) << run.status.message();
+    std::vector<std::string> written = testing::consume(mock.bootstrap, "out", 2000);
+    EXPECT_EQ(written.size(), 2000u);
+    std::sort(written.begin(), written.end());
+    EXPECT_EQ(std::unique(written.begin(), written.end()), written.end()) << "a record twice";
+
+    // A commit the coordinator refuses stops the job, naming the sink; the
+    // transaction is aborted.
+    constexpr int16_t kEndTxn = 26;
+    rd_kafka_mock_push_request_errors(mock.cluster, kEndTxn, 1, RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
+    auto fenced = run_yaml(
+        yaml("state: {dir: " + (dir_ / "fenced").string() + ", checkpoint_interval: 100ms}\n"));
+    EXPECT_FALSE(fenced.status.is_ok());
+    EXPECT_NE(
+        fenced.status.message().find("sink 'out': committing the checkpoint's transaction failed"),
+        std::string::npos)
+        << fenced.status.message();
+}
+
+TEST_F(KafkaTest, OneSinkPerTopologyIsTransactional) {
+    auto run = run_yaml("name: two\nstate: {dir: " + (dir_ / "state").string() +
+                        "}\nsources:\n  clicks: {type: file, path: " + input_.string() +
+                        "}\nsinks:\n"
+                        "  a: {type: kafka, input: clicks, brokers: 127.0.0.1:1, topic: a, "
+                        "transactional: true}\n"
+                        "  b: {type: kafka, input: clicks, brokers: 127.0.0.1:1, topic: b, "
+                        "transactional: true}\n");
+    EXPECT_FALSE(run.status.is_ok());
+    EXPECT_NE(run.status.message().find("sink 'b': transactional: true, as sink 'a' has; one "
+                                        "transactional sink per topology"),
+              std::string::npos)
+        << run.status.message();
+}
+
 // kcat, a real Kafka client, on both ends: it produces 100,000 events and
 // reads the summaries back.
 TEST_F(KafkaTest, KcatProducingAndConsumingGivesWhatAFileGives) {

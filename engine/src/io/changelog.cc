@@ -2,6 +2,7 @@
 // The scale-out changelog topic on librdkafka (docs/scale-out.md).
 #include "io/changelog.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <deque>
@@ -38,46 +39,64 @@ std::string stamp(uint64_t writer, uint64_t checkpoint) {
     return s;
 }
 
-/// Delivery reports: a marker's offset goes where its opaque points (-1
-/// when it was not delivered). A failed change shows in commit(): the
-/// markers after it are not written either, as the producer is idempotent
-/// and fails the rest of the partition's queue.
+/// The opaque of changes: every changelog message has one, so that a
+/// transactional sink sharing its producer can tell them from its own.
+int64_t g_change = 0;
+
 void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
-    if (auto* offset = static_cast<int64_t*>(m->_private); offset != nullptr) {
-        *offset = m->err == RD_KAFKA_RESP_ERR_NO_ERROR ? m->offset : -1;
-    }
+    Changelog::delivered(m);
 }
 
 }  // namespace
 
 Changelog::~Changelog() {
-    close_kafka_client(producer_);
+    if (owns_producer_) {
+        close_kafka_client(producer_);
+    }
     close_kafka_client(consumer_);
+}
+
+void Changelog::delivered(const rd_kafka_message_t* m) {
+    // A marker's offset goes where its opaque points (-1 when it was not
+    // delivered). A failed change shows in commit(): the markers after it
+    // are not written either, as the producer is idempotent and fails the
+    // rest of the partition's queue.
+    if (auto* offset = static_cast<int64_t*>(m->_private);
+        offset != nullptr && offset != &g_change) {
+        *offset = m->err == RD_KAFKA_RESP_ERR_NO_ERROR ? m->offset : -1;
+    }
 }
 
 Result<std::unique_ptr<Changelog>> Changelog::open(const KafkaClientOptions& client,
                                                    std::string topic, int32_t partitions,
-                                                   uint64_t writer, std::string who) {
+                                                   uint64_t writer, std::string who,
+                                                   rd_kafka_t* producer) {
     std::unique_ptr<Changelog> c(new Changelog());
     c->client_ = client;
     c->topic_ = std::move(topic);
     c->who_ = std::move(who);
     c->partitions_ = partitions;
     c->writer_ = writer;
-    KafkaConf conf;
-    EDDY_RETURN_IF_ERROR(conf.apply(producer_options(client), c->who_));
-    // Retries neither duplicate nor reorder: a partition's records keep the
-    // order the checkpoint wrote them in, markers last.
-    EDDY_RETURN_IF_ERROR(conf.set("enable.idempotence", "true", c->who_));
-    EDDY_RETURN_IF_ERROR(conf.set("linger.ms", "5", c->who_));
-    rd_kafka_conf_set_dr_msg_cb(conf.get(), on_delivery);
-    char errstr[512];
-    c->producer_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof errstr);
-    if (c->producer_ == nullptr) {
-        return Status::invalid_argument(c->who_ +
-                                        "cannot create the changelog's producer: " + errstr);
+    if (producer != nullptr) {
+        // A transactional sink's: changes and markers join its transaction.
+        c->producer_ = producer;
+        c->owns_producer_ = false;
+    } else {
+        KafkaConf conf;
+        EDDY_RETURN_IF_ERROR(conf.apply(producer_options(client), c->who_));
+        // Retries neither duplicate nor reorder: a partition's records keep the
+        // order the checkpoint wrote them in, markers last.
+        EDDY_RETURN_IF_ERROR(conf.set("enable.idempotence", "true", c->who_));
+        EDDY_RETURN_IF_ERROR(conf.set("linger.ms", "5", c->who_));
+        rd_kafka_conf_set_dr_msg_cb(conf.get(), on_delivery);
+        char errstr[512];
+        c->producer_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof errstr);
+        if (c->producer_ == nullptr) {
+            return Status::invalid_argument(c->who_ +
+                                            "cannot create the changelog's producer: " + errstr);
+        }
+        conf.release();
     }
-    conf.release();
 
     std::string how = "create it with " + std::to_string(partitions) +
                       " partitions (as many as the input) and cleanup.policy=compact";
@@ -125,7 +144,7 @@ Status Changelog::produce(int32_t partition, std::string_view key,
 
 Status Changelog::put(int32_t partition, std::string_view key,
                       std::optional<std::string_view> value) {
-    return produce(partition, key, value, checkpoint_, nullptr);
+    return produce(partition, key, value, checkpoint_, &g_change);
 }
 
 Status Changelog::wait_delivered() {
@@ -197,6 +216,9 @@ Result<Changelog::Restored> Changelog::read(int32_t partition, const Apply& appl
         EDDY_RETURN_IF_ERROR(conf.set("group.id", "eddy-changelog-restore", who_));
         EDDY_RETURN_IF_ERROR(conf.set("enable.auto.commit", "false", who_));
         EDDY_RETURN_IF_ERROR(conf.set("fetch.wait.max.ms", "10", who_));
+        // The end as the fetcher sees it: past the commit records and aborted
+        // records of transactions, which a read_committed reader never gets.
+        EDDY_RETURN_IF_ERROR(conf.set("enable.partition.eof", "true", who_));
         char errstr[512];
         consumer_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), errstr, sizeof errstr);
         if (consumer_ == nullptr) {
@@ -228,7 +250,19 @@ Result<Changelog::Restored> Changelog::read(int32_t partition, const Apply& appl
     while (next < out.end) {
         rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_, 100);
         if (m == nullptr) {
-            if (std::chrono::steady_clock::now() - last_read > std::chrono::seconds(60)) {
+            // Transactions leave control records, and aborted records, that
+            // a read_committed reader never sees: its position passes them.
+            rd_kafka_topic_partition_list_t* at = rd_kafka_topic_partition_list_new(1);
+            rd_kafka_topic_partition_list_add(at, topic_.c_str(), partition);
+            if (rd_kafka_position(consumer_, at) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                at->elems[0].offset > next) {
+                next = at->elems[0].offset;
+                last_read = std::chrono::steady_clock::now();
+            }
+            rd_kafka_topic_partition_list_destroy(at);
+            // A dead process's open transaction holds readers back until
+            // Kafka aborts it (transaction.timeout.ms, 60 s by default).
+            if (std::chrono::steady_clock::now() - last_read > std::chrono::seconds(90)) {
                 failure = Status::io_error(who_ + "reading partition " + std::to_string(partition) +
                                            " of the changelog '" + topic_ + "' stalled at offset " +
                                            std::to_string(next) + " of " + std::to_string(out.end));
@@ -244,6 +278,7 @@ Result<Changelog::Restored> Changelog::read(int32_t partition, const Apply& appl
                 rd_kafka_message_destroy(m);
                 break;
             }
+            next = std::max(next, m->offset);  // an end of partition: its offset
             rd_kafka_message_destroy(m);
             continue;
         }

@@ -15,6 +15,7 @@
 #include "io/kafka_common.h"
 
 typedef struct rd_kafka_s rd_kafka_t;
+typedef struct rd_kafka_message_s rd_kafka_message_t;
 
 namespace eddy {
 
@@ -34,10 +35,17 @@ public:
 
     /// Connects, and creates `topic` (compacted, `partitions` partitions)
     /// unless it exists; one that exists with another partition count is an
-    /// error. `who` prefixes errors ("source 'clicks': ").
+    /// error. `who` prefixes errors ("source 'clicks': "). With `producer`
+    /// (a transactional sink's, which outlives this), changes and markers
+    /// go through it, in its transactions, and its delivery reports of them
+    /// must reach delivered().
     static Result<std::unique_ptr<Changelog>> open(const KafkaClientOptions& client,
                                                    std::string topic, int32_t partitions,
-                                                   uint64_t writer, std::string who);
+                                                   uint64_t writer, std::string who,
+                                                   rd_kafka_t* producer = nullptr);
+
+    /// The delivery report of a changelog message.
+    static void delivered(const rd_kafka_message_t* m);
 
     const std::string& topic() const { return topic_; }
 
@@ -91,6 +99,7 @@ private:
     uint64_t writer_ = 0;
     uint64_t checkpoint_ = 0;  // the checkpoint that put() records belong to
     rd_kafka_t* producer_ = nullptr;
+    bool owns_producer_ = true;
     rd_kafka_t* consumer_ = nullptr;
 };
 

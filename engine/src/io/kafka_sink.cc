@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The `kafka` sink: an idempotent librdkafka producer whose delivery reports
-// are checked before every checkpoint completes (docs/kafka.md).
+// are checked before every checkpoint completes, or, with `transactional`,
+// a transactional one whose transaction each checkpoint commits
+// (docs/kafka.md).
 #include <algorithm>
 #include <charconv>
 #include <memory>
@@ -14,6 +16,7 @@
 #include "eddy/source.h"
 
 #include "io/kafka_common.h"
+#include "io/kafka_transaction.h"
 #include "record/json.h"
 #include "record/json_decoder.h"
 #include "record/utf8.h"
@@ -32,10 +35,11 @@ struct KafkaSinkOptions {
     std::vector<std::string> id_fields;
     bool fail_on_error = true;
     bool event_timestamp = false;  // timestamp: event_time
+    bool transactional = false;
     int64_t flush_timeout_ms = 60000;
 };
 
-class KafkaSink final : public Sink {
+class KafkaSink final : public Sink, public KafkaTransactionalSink {
 public:
     KafkaSink(std::string name, KafkaSinkOptions options)
         : name_(std::move(name)), o_(std::move(options)) {}
@@ -85,6 +89,16 @@ public:
         // Without the settings only a consumer reads (one anchor may serve a
         // source and a sink), which librdkafka would warn about.
         EDDY_RETURN_IF_ERROR(conf.apply(producer_options(o_.client), name_));
+        if (o_.transactional) {
+            if (transactional_id_.empty()) {
+                return Status::invalid_argument(
+                    prefix() +
+                    "transactional: true commits one Kafka transaction per checkpoint, and "
+                    "this job takes no checkpoints: give the topology a `state:` dir (and do not "
+                    "run it with --no-state)");
+            }
+            EDDY_RETURN_IF_ERROR(conf.set("transactional.id", transactional_id_, name_));
+        }
         rd_kafka_conf_set_dr_msg_cb(conf.get(), &KafkaSink::on_delivery);
         rd_kafka_conf_set_log_cb(conf.get(), &KafkaSink::on_log);
         rd_kafka_conf_set_opaque(conf.get(), this);
@@ -97,7 +111,57 @@ public:
         const rd_kafka_metadata_t* md = nullptr;
         EDDY_RETURN_IF_ERROR(fetch_metadata(rk_, o_.client, /*all_topics=*/false, prefix(), &md));
         rd_kafka_metadata_destroy(md);
+        if (o_.transactional) {
+            // Fences an earlier run with this id and aborts what it left open.
+            EDDY_RETURN_IF_ERROR(
+                txn_status(rd_kafka_init_transactions(rk_, static_cast<int>(o_.flush_timeout_ms)),
+                           "starting transactions (transactional.id '" + transactional_id_ + "')"));
+            EDDY_RETURN_IF_ERROR(
+                txn_status(rd_kafka_begin_transaction(rk_), "beginning a transaction"));
+        }
         return Status::ok();
+    }
+
+    bool transactional() const override { return o_.transactional; }
+    void set_transactional_id(std::string id) override { transactional_id_ = std::move(id); }
+    rd_kafka_t* transaction_producer() override { return rk_; }
+    void set_foreign_delivery(void (*foreign)(const rd_kafka_message_t*)) override {
+        foreign_delivery_ = foreign;
+    }
+
+    Status commit_transaction(const std::vector<GroupOffsets>& offsets) override {
+        const int timeout = static_cast<int>(o_.flush_timeout_ms);
+        Status s = Status::ok();
+        for (const GroupOffsets& g : offsets) {
+            if (g.next.empty() || !s.is_ok()) {
+                continue;
+            }
+            rd_kafka_topic_partition_list_t* list =
+                rd_kafka_topic_partition_list_new(static_cast<int>(g.next.size()));
+            for (const auto& [partition, next] : g.next) {
+                rd_kafka_topic_partition_list_add(list, g.topic.c_str(), partition)->offset = next;
+            }
+            rd_kafka_consumer_group_metadata_t* group =
+                rd_kafka_consumer_group_metadata(g.consumer);
+            s = txn_status(rd_kafka_send_offsets_to_transaction(rk_, list, group, timeout),
+                           "sending the offsets of '" + g.topic + "' with the transaction");
+            rd_kafka_consumer_group_metadata_destroy(group);
+            rd_kafka_topic_partition_list_destroy(list);
+        }
+        if (s.is_ok()) {
+            s = txn_status(rd_kafka_commit_transaction(rk_, timeout),
+                           "committing the checkpoint's transaction");
+        }
+        if (!s.is_ok()) {
+            // Nothing of it becomes visible to read_committed readers; the
+            // job stops and its restart writes it again.
+            if (rd_kafka_error_t* e = rd_kafka_abort_transaction(rk_, timeout)) {
+                rd_kafka_error_destroy(e);
+            }
+            return s;
+        }
+        ++transactions_;
+        return txn_status(rd_kafka_begin_transaction(rk_), "beginning a transaction");
     }
 
     Status write(const Batch& batch) override {
@@ -148,8 +212,19 @@ public:
     Status close() override {
         Status s = flush();
         if (ctx_ != nullptr && rk_ != nullptr) {
-            ctx_->log(LogLevel::kInfo, "delivered " + std::to_string(delivered_) + " record(s), " +
-                                           std::to_string(failures_) + " not delivered");
+            ctx_->log(LogLevel::kInfo,
+                      "delivered " + std::to_string(delivered_) + " record(s), " +
+                          std::to_string(failures_) + " not delivered" +
+                          (o_.transactional ? ", in " + std::to_string(transactions_) +
+                                                  " committed transaction(s)"
+                                            : std::string()));
+        }
+        if (rk_ != nullptr && o_.transactional) {
+            // What the last checkpoint did not commit is not its output.
+            if (rd_kafka_error_t* e =
+                    rd_kafka_abort_transaction(rk_, static_cast<int>(o_.flush_timeout_ms))) {
+                rd_kafka_error_destroy(e);
+            }
         }
         if (rk_ != nullptr) {
             rd_kafka_destroy(rk_);
@@ -251,6 +326,10 @@ private:
     /// thread, inside write(), flush() or close().
     static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
         auto* self = static_cast<KafkaSink*>(opaque);
+        if (m->_private != nullptr && self->foreign_delivery_ != nullptr) {
+            self->foreign_delivery_(m);  // the changelog's, in the same transaction
+            return;
+        }
         if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             ++self->delivered_;
             self->delivered_metric_.add();
@@ -287,6 +366,19 @@ private:
         }
     }
 
+    /// A transaction call's error as a status (null: none); frees it.
+    Status txn_status(rd_kafka_error_t* error, const std::string& what) const {
+        if (error == nullptr) {
+            return Status::ok();
+        }
+        std::string message = prefix() + what + " failed: " + rd_kafka_error_string(error) +
+                              (rd_kafka_error_is_fatal(error) != 0
+                                   ? " (fatal: another process may use this transactional.id)"
+                                   : "");
+        rd_kafka_error_destroy(error);
+        return Status::io_error(message);
+    }
+
     Status failed() const {
         if (failures_ > 0 && o_.fail_on_error) {
             return Status::io_error(
@@ -319,6 +411,9 @@ private:
     Gauge in_flight_metric_;
     uint64_t delivered_ = 0;
     uint64_t failures_ = 0;
+    std::string transactional_id_;
+    void (*foreign_delivery_)(const rd_kafka_message_t*) = nullptr;
+    uint64_t transactions_ = 0;
     std::string first_failure_;
 };
 
@@ -362,6 +457,14 @@ EDDY_REGISTER_SINK(kafka) {
                    .doc("The message timestamp: now, when the record is produced; event_time, "
                         "the record's event time (as Kafka Streams sets it), which a kafka "
                         "source without `event_time` takes as the record's time."))
+        .param(Param::boolean("transactional")
+                   .default_value(false)
+                   .doc("Write in Kafka transactions, one per checkpoint: readers with "
+                        "isolation.level=read_committed see a checkpoint's records once it "
+                        "completes, and never those of a checkpoint that failed. Under "
+                        "scale_out: kafka the changelog's records and the input offsets commit "
+                        "in the same transaction. Needs a state dir; one transactional sink "
+                        "per topology (docs/kafka.md)."))
         .param(Param::duration("flush_timeout")
                    .default_value("60s")
                    .doc("How long a checkpoint waits for outstanding deliveries."));
@@ -397,6 +500,7 @@ EDDY_REGISTER_SINK(kafka) {
             }
             o.fail_on_error = cfg.string("on_error") == "fail";
             o.event_timestamp = cfg.string("timestamp") == "event_time";
+            o.transactional = cfg.boolean("transactional");
             o.flush_timeout_ms = cfg.duration("flush_timeout").count();
             return std::unique_ptr<eddy::Sink>(
                 std::make_unique<eddy::KafkaSink>(cfg.component(), std::move(o)));

@@ -23,6 +23,7 @@
 #include "eddy/source.h"
 
 #include "io/kafka_common.h"
+#include "io/kafka_transaction.h"
 #include "record/line_decoder.h"
 #include "record/utf8.h"
 
@@ -57,7 +58,7 @@ std::optional<std::regex> topic_regex(const std::string& pattern, std::string& e
     }
 }
 
-class KafkaSource final : public Source {
+class KafkaSource final : public Source, public KafkaGroupSource {
 public:
     KafkaSource(std::string name, KafkaClientOptions client, std::vector<std::string> topics,
                 std::string group, Assignment assignment, StartAt start, std::string key_field,
@@ -299,6 +300,9 @@ public:
         return Status::ok();
     }
 
+    rd_kafka_t* group_consumer() override { return rk_; }
+    void commit_through_transactions() override { commit_through_transactions_ = true; }
+
     void checkpointed() override {
         // Standard lag tools then see the group's progress. Asynchronous: a
         // commit that fails costs nothing but lag figures, since the offsets
@@ -437,7 +441,8 @@ private:
     /// Commits the last checkpoint's offsets to the group, unless already
     /// sent (`again`: also then).
     void commit(bool async, bool again = false) {
-        if (rk_ == nullptr || checkpointed_.empty() || (!again && checkpointed_ == sent_commit_)) {
+        if (rk_ == nullptr || checkpointed_.empty() || commit_through_transactions_ ||
+            (!again && checkpointed_ == sent_commit_)) {
             return;
         }
         rd_kafka_topic_partition_list_t* list =
@@ -891,6 +896,7 @@ private:
     // A commit the group refused during a rebalance: sent again after the
     // next assignment.
     bool recommit_after_assign_ = false;
+    bool commit_through_transactions_ = false;  // the runtime's transactions commit offsets
     ComponentContext* ctx_ = nullptr;
     std::unique_ptr<LineDecoder> decoder_;
     FieldId key_field_ = kInvalidField;

@@ -884,10 +884,15 @@ Status Job::Impl::checkpoint() {
     store_->put_meta(batch, "topology", topo.name.empty() ? topo.file : topo.name);
     store_->put_meta(batch, "checkpoint", id);
     std::vector<std::pair<std::string, state::Expiry>> expiries = record_expiry(batch);
+    std::vector<GroupOffsets> group_offsets;
     if (!scale_outs_.empty()) {
         // The changelog has the checkpoint before the store says it is done.
-        EDDY_RETURN_IF_ERROR(publish_changelog(batch));
+        EDDY_RETURN_IF_ERROR(publish_changelog(batch, group_offsets));
     }
+    // A transactional sink's output, with the changelog's records and the
+    // input offsets, commits before the store does: a crash in between
+    // leaves the store behind the changelog, which a restore catches up.
+    EDDY_RETURN_IF_ERROR(commit_transaction(group_offsets));
     auto built = std::chrono::steady_clock::now();
     EDDY_RETURN_IF_ERROR(store_->commit(batch));
     ++checkpoints_;

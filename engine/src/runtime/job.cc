@@ -136,6 +136,7 @@ Status Job::Impl::build() {
     }
 
     EDDY_RETURN_IF_ERROR(create_repartition_topics());
+    EDDY_RETURN_IF_ERROR(open_transaction());
     // Open sinks first, then operators, then sources, so that nothing reads
     // before everything downstream is ready.
     for (auto& sink : sinks_) {

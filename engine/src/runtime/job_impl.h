@@ -19,6 +19,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "io/kafka_transaction.h"
 #include "runtime/job.h"
 #include "runtime/key_groups.h"
 #include "runtime/mailbox.h"
@@ -580,6 +581,18 @@ private:
     // State and checkpoints (checkpoint.cc).
     // Scale-out (job_scale_out.cc, docs/scale-out.md).
     Status open_scale_out();
+    /// This state dir's process id ("scaleout_member" in the store's meta),
+    /// made on first use: model keys, transactional ids.
+    std::string member_id();
+    /// Before the sinks open: names the transactional kafka sink's
+    /// transaction (job_transaction.cc); at most one per topology.
+    Status open_transaction();
+    /// checkpoint(), before the store commits: commits the transactional
+    /// sink's transaction with `offsets`; nothing without one.
+    Status commit_transaction(const std::vector<GroupOffsets>& offsets);
+    KafkaTransactionalSink* txn_sink_ = nullptr;
+    std::string txn_name_;
+    static constexpr int64_t kDefaultTransactionTimeoutMs = 60000;
     /// Creates the repartition topics of the topology that do not exist yet,
     /// with as many partitions as their upstream source's topic.
     Status create_repartition_topics();
@@ -603,7 +616,9 @@ private:
                    std::optional<std::string_view> value);
     void log_timer(ScaleOut& so, const std::string& op, TimeDomain domain, int64_t time,
                    std::string_view encoded, bool added);
-    Status publish_changelog(rocksdb::WriteBatch& batch);
+    /// `offsets`: with a transactional sink, where each scale-out source's
+    /// group has read to, for the transaction.
+    Status publish_changelog(rocksdb::WriteBatch& batch, std::vector<GroupOffsets>& offsets);
     /// checkpoint(), while no shard runs: publishes the scoped operators'
     /// mergeable models and merges the other processes' into them.
     void sync_models();

@@ -148,20 +148,7 @@ Status Job::Impl::open_scale_out() {
         }
         models_ = std::make_unique<ScaleOutModels>();
         models_->topic = std::move(topic).value();
-        std::optional<std::string> member = store_->get_meta("scaleout_member");
-        if (!member) {
-            // The state dir's identity: a restarted process replaces
-            // its models in the topic instead of adding more.
-            char hex[17];
-            std::snprintf(
-                hex, sizeof hex, "%016llx",
-                static_cast<unsigned long long>(writer ^ (writer >> 7) ^ std::random_device{}()));
-            member = hex;
-            rocksdb::WriteBatch batch;
-            store_->put_meta(batch, "scaleout_member", *member);
-            EDDY_RETURN_IF_ERROR(store_->commit(batch));
-        }
-        models_->member = *member;
+        models_->member = member_id();
         models_->ttl_ms = std::max<int64_t>(kMinModelTtlMs, 10 * topo.state.checkpoint_interval_ms);
         spdlog::info("[{}] scale_out: {} through '{}' as member {}", scale_outs_.front()->name,
                      mergeable ? "operator-wide models merge" : "the HTTP API's address goes",
@@ -193,9 +180,19 @@ Status Job::Impl::open_scale_out_source(size_t index, const KafkaClientOptions& 
     so->local_prefix = first ? "scaleout/" : "scaleout:" + src.def_.name + "/";
     so->restoring_prefix =
         first ? "scaleout_restoring/" : "scaleout_restoring:" + src.def_.name + "/";
+    // With a transactional sink, the changelog writes in its transactions,
+    // and the input offsets reach the group only with them.
+    rd_kafka_t* txn_producer = nullptr;
+    if (txn_sink_ != nullptr && txn_sink_->transaction_producer() != nullptr) {
+        txn_producer = txn_sink_->transaction_producer();
+        txn_sink_->set_foreign_delivery(&Changelog::delivered);
+        if (auto* group = dynamic_cast<KafkaGroupSource*>(src.source_.get())) {
+            group->commit_through_transactions();
+        }
+    }
     auto changelog = Changelog::open(
         client, first ? job + "-changelog" : job + "-" + src.def_.name + "-changelog", partitions,
-        writer, who);
+        writer, who, txn_producer);
     if (!changelog.is_ok()) {
         return changelog.status();
     }
@@ -348,7 +345,8 @@ void Job::Impl::log_timer(ScaleOut& so, const std::string& op, TimeDomain domain
     }
 }
 
-Status Job::Impl::publish_changelog(rocksdb::WriteBatch& batch) {
+Status Job::Impl::publish_changelog(rocksdb::WriteBatch& batch,
+                                    std::vector<GroupOffsets>& group_offsets) {
     for (auto& so : scale_outs_) {
         for (auto& [partition, key, value] : so->repairs) {
             std::optional<std::string_view> v;
@@ -376,6 +374,20 @@ Status Job::Impl::publish_changelog(rocksdb::WriteBatch& batch) {
         }
         std::map<int32_t, int64_t> ends;
         EDDY_RETURN_IF_ERROR(so->changelog->commit(offsets, ends));
+        if (txn_sink_ != nullptr) {
+            auto* group = dynamic_cast<KafkaGroupSource*>(sources_[so->source]->source_.get());
+            if (group != nullptr && group->group_consumer() != nullptr) {
+                GroupOffsets g;
+                g.consumer = group->group_consumer();
+                g.topic = sources_[so->source]->def_.config.strings("topics").front();
+                for (const auto& [p, next] : offsets) {
+                    if (next >= 0) {
+                        g.next[p] = next;
+                    }
+                }
+                group_offsets.push_back(std::move(g));
+            }
+        }
         for (const auto& [p, end] : ends) {
             ScaleOut::Local& local = so->local[p];
             local.changelog_end = end;
@@ -716,8 +728,11 @@ Status Job::Impl::restore_partitions(ScaleOut& so, const std::vector<int32_t>& p
             if (!end.is_ok()) {
                 return end.status();
             }
-            if (end.value() == it->second.changelog_end) {
-                // Nobody wrote since this store's last checkpoint of it.
+            // Nobody wrote since this store's last checkpoint of it. In a
+            // transaction, Kafka's commit record follows the marker (any
+            // other writer adds at least a marker and a commit record).
+            const int64_t ours = it->second.changelog_end;
+            if (end.value() == ours || (txn_sink_ != nullptr && end.value() == ours + 1)) {
                 if (it->second.input_offset >= 0) {
                     resume[p] = it->second.input_offset;
                 }
