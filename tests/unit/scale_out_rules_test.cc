@@ -336,6 +336,33 @@ sinks:
     }
 }
 
+TEST(ScaleOutRulesTest, ARepartitionOutsideATransactionalSinksTransactionsIsWarnedAbout) {
+    const std::string yaml =
+        with_source("    topics: [clicks]\n    key_field: item_id\n    scale_out: kafka\n") +
+        "  txn: {type: kafka, input: sessions, brokers: 127.0.0.1:9092, topic: out, "
+        "transactional: true}\n";
+    Validated v = validate(yaml);
+    ASSERT_TRUE(v.topology.has_value()) << dump(v.diags);
+    std::vector<Diagnostic> warnings;
+    for (const Diagnostic& d : v.diags.items()) {
+        if (d.kind == "repartition_not_transactional") {
+            warnings.push_back(d);
+        }
+    }
+    ASSERT_EQ(warnings.size(), 1u) << dump(v.diags);
+    EXPECT_EQ(warnings[0].location.to_string(), place(yaml, "key: user_id"));
+    EXPECT_EQ(warnings[0].message,
+              "operator 'sessions' reads through repartition topic "
+              "'inline-sessions-repartition', whose writer is not in the transactions of sink "
+              "'txn': after a crash its state may count some events twice");
+    // Without a transactional sink, nothing to say.
+    Validated plain = validate(
+        with_source("    topics: [clicks]\n    key_field: item_id\n    scale_out: kafka\n"));
+    for (const Diagnostic& d : plain.diags.items()) {
+        EXPECT_NE(d.kind, "repartition_not_transactional") << dump(plain.diags);
+    }
+}
+
 TEST(ScaleOutRulesTest, ARepartitionIsNotReadToAnEnd) {
     const std::string yaml = with_source(
         "    topics: [clicks]\n    key_field: item_id\n    scale_out: kafka\n"

@@ -20,7 +20,7 @@ namespace eddy {
 
 /// Where a consumer's group has read a topic to: sent with a transaction.
 struct GroupOffsets {
-    rd_kafka_t* consumer = nullptr;   ///< Its group metadata goes with the offsets.
+    rd_kafka_t* consumer = nullptr;  ///< Its group metadata goes with the offsets.
     std::string topic;
     std::map<int32_t, int64_t> next;  ///< Partition -> the next offset to read.
 };

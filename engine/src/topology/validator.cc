@@ -343,6 +343,7 @@ public:
         }
         order_components();
         add_repartitions();
+        warn_repartitions_outside_transactions();
         route_dead_letters();
         check_serve_views();
         check_graph();
@@ -914,6 +915,32 @@ private:
             ComponentDef& reader = topo_.components[static_cast<size_t>(topo_.find(op.name))];
             reader.inputs = {InputRef{r.source, "", op.key_location}};
             topo_.repartitions.push_back(std::move(r));
+        }
+    }
+
+    /// A transactional sink does not cover the writers of repartition
+    /// topics (docs/scale-out.md, "Repartition"): say so where it matters.
+    void warn_repartitions_outside_transactions() {
+        if (topo_.repartitions.empty()) {
+            return;
+        }
+        for (const ComponentDef& c : topo_.components) {
+            if (c.kind != ComponentKind::kSink || c.type != "kafka" || c.spec == nullptr ||
+                !c.config.has("transactional") || !c.config.boolean("transactional")) {
+                continue;
+            }
+            for (const RepartitionDef& r : topo_.repartitions) {
+                int op = topo_.find(r.op);
+                diags_.warning("repartition_not_transactional",
+                               topo_.components[static_cast<size_t>(op)].key_location,
+                               "operator '" + r.op + "' reads through repartition topic '" +
+                                   r.topic +
+                                   "', whose writer is not in the transactions of sink '" + c.name +
+                                   "': after a crash its state may count some events twice",
+                               "key '" + r.op +
+                                   "' by its input's key_field if it must be exactly-once "
+                                   "(docs/scale-out.md, \"Repartition\")");
+            }
         }
     }
 
