@@ -269,6 +269,20 @@ TEST_F(KafkaTest, ATransactionalSinkCommitsItsOutputWithEachCheckpoint) {
         << fenced.status.message();
 }
 
+TEST_F(KafkaTest, ATransactionalSinkDoesNotSendRecordsToErrors) {
+    auto run = run_yaml("name: errs\nstate: {dir: " + (dir_ / "state").string() +
+                        "}\nsources:\n  clicks: {type: file, path: " + input_.string() +
+                        "}\nsinks:\n"
+                        "  out: {type: kafka, input: clicks, brokers: 127.0.0.1:1, topic: a, "
+                        "transactional: true, on_error: errors}\n"
+                        "  dead: {type: null, input: out.errors}\n");
+    EXPECT_FALSE(run.status.is_ok());
+    EXPECT_NE(run.status.message().find("on_error: errors does not go with transactional: true"),
+              std::string::npos)
+        << run.status.message();
+    EXPECT_NE(run.status.message().find("sink 'out'"), std::string::npos) << run.status.message();
+}
+
 TEST_F(KafkaTest, OneSinkPerTopologyIsTransactional) {
     auto run = run_yaml("name: two\nstate: {dir: " + (dir_ / "state").string() +
                         "}\nsources:\n  clicks: {type: file, path: " + input_.string() +

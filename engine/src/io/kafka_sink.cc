@@ -501,6 +501,15 @@ EDDY_REGISTER_SINK(kafka) {
             o.fail_on_error = cfg.string("on_error") == "fail";
             o.event_timestamp = cfg.string("timestamp") == "event_time";
             o.transactional = cfg.boolean("transactional");
+            if (o.transactional && !o.fail_on_error) {
+                // An undelivered record fails the whole transaction's commit:
+                // it cannot go to `errors` while the rest is committed.
+                return eddy::Status::invalid_argument(
+                    eddy::kafka_param_place(cfg, "on_error") +
+                    ": on_error: errors does not go with transactional: true (a record Kafka "
+                    "refuses fails the checkpoint's whole transaction, which the restart writes "
+                    "again); remove one of them");
+            }
             o.flush_timeout_ms = cfg.duration("flush_timeout").count();
             return std::unique_ptr<eddy::Sink>(
                 std::make_unique<eddy::KafkaSink>(cfg.component(), std::move(o)));
