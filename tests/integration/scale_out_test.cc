@@ -113,14 +113,25 @@ long long events_in(const std::map<std::string, std::string>& state) {
     return sum;
 }
 
-/// The partitions the process owns after its last "took"/"released" line
-/// ("... owning N"); -1 before any.
-int owning(const std::string& log) {
-    size_t at = log.rfind("; owning ");
-    if (at == std::string::npos) {
-        return -1;
+/// The partitions of `source` the process owns after its last
+/// "took"/"released" line for it ("[clicks] ... owning N"); -1 before any.
+int owning(const std::string& log, const std::string& source = "clicks") {
+    const std::string tag = "[" + source + "] ";
+    int n = -1;
+    size_t line = 0;
+    while (line < log.size()) {
+        size_t end = log.find('\n', line);
+        if (end == std::string::npos) {
+            end = log.size();
+        }
+        std::string_view text(log.data() + line, end - line);
+        size_t at = text.rfind("; owning ");
+        if (at != std::string_view::npos && text.find(tag) != std::string_view::npos) {
+            n = std::atoi(std::string(text.substr(at + 9)).c_str());
+        }
+        line = end + 1;
     }
-    return std::atoi(log.c_str() + at + 9);
+    return n;
 }
 
 /// The input offset in the last checkpoint marker of each partition of the
@@ -398,6 +409,23 @@ protected:
                "  late: {type: null, input: prof.late}\n";
     }
 
+    /// repartition_graph() with `items` written to `<job>-profiles` by a
+    /// transactional kafka sink, whose transactions then also carry the
+    /// repartition topic's records.
+    std::string transactional_repartition_graph(const std::string& job) const {
+        return "operators:\n"
+               "  prof: {type: profile, input: clicks, key: user_id, on_late: update, "
+               "emit_every: 1m}\n"
+               "  viewed: {type: filter, input: clicks, field: item_id, op: exists}\n"
+               "  items: {type: profile, input: viewed, key: item_id, on_late: update, "
+               "emit_every: 1m}\n"
+               "sinks:\n"
+               "  rest: {type: null, inputs: [prof, prof.late, items.late, viewed.rejected]}\n"
+               "  out: {type: kafka, input: items, brokers: \"" +
+               bootstrap_ + "\", topic: " + job +
+               "-profiles, key_field: item_id, transactional: true}\n";
+    }
+
     void start(Process& p, std::vector<std::string> args = {}) {
         p.pid = testing::start_eddy_run(p.dir / "topology.yaml", p.log(), std::move(args));
         running_.insert(p.pid);
@@ -453,8 +481,20 @@ protected:
         if (!repartition_) {
             return true;
         }
-        return marker_offsets(bootstrap_, job + "-items-repartition-changelog") ==
-               testing::partition_ends(bootstrap_, job + "-items-repartition", kPartitions);
+        std::vector<int64_t> read =
+            marker_offsets(bootstrap_, job + "-items-repartition-changelog");
+        std::vector<int64_t> end =
+            testing::partition_ends(bootstrap_, job + "-items-repartition", kPartitions);
+        if (read.size() != end.size()) {
+            return false;
+        }
+        for (size_t p = 0; p < end.size(); ++p) {
+            bool commit_record_after = transactional_repartition_ && read[p] + 1 == end[p];
+            if (read[p] != end[p] && !commit_record_after) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /// "markers [..], committed [..] of ends [..]" of `job` (also its group)
@@ -477,18 +517,27 @@ protected:
     /// each some, and drained(job); when not, says how far they got.
     bool wait_drained(const std::string& job, const std::vector<Process*>& running,
                       int seconds = 60) {
+        // Each source's partitions all owned, some by every process.
+        std::vector<std::string> sources = {"clicks"};
+        if (repartition_) {
+            sources.emplace_back("items-repartition");
+        }
         auto owned = [&](std::string* report) {
-            int sum = 0;
-            bool each = true;
-            for (const Process* p : running) {
-                int n = owning(p->log_text());
-                each &= n > 0;
-                sum += std::max(n, 0);
-                if (report != nullptr) {
-                    *report += " " + p->name + " owns " + std::to_string(n) + ";";
+            bool all = true;
+            for (const std::string& source : sources) {
+                int sum = 0;
+                for (const Process* p : running) {
+                    int n = owning(p->log_text(), source);
+                    all &= n > 0;
+                    sum += std::max(n, 0);
+                    if (report != nullptr) {
+                        *report +=
+                            " " + p->name + " owns " + std::to_string(n) + " of " + source + ";";
+                    }
                 }
+                all &= sum == kPartitions;
             }
-            return each && sum == kPartitions;
+            return all;
         };
         // Settled: drained, every partition owned, and no partition moved
         // for 3 s (a rebalance in progress may still move one).
@@ -650,6 +699,9 @@ protected:
     /// The graph of the repartition test (repartition_graph()): drained()
     /// also waits for its item topic.
     bool repartition_ = false;
+    // The repartition topic is written in transactions: each partition's
+    // last record is followed by its transaction's commit record.
+    bool transactional_repartition_ = false;
     fs::path dir_;
     std::string bootstrap_;
     std::unique_ptr<testing::TestBroker> broker_;
@@ -1069,11 +1121,19 @@ TEST_F(ScaleOutTest, AQueryForAKeyOwnedElsewhereIsRedirectedToItsOwner) {
     // redirected to p2, which answers them.
     auto ask_all = [&](const std::string& op, const std::set<std::string>& keys) {
         httplib::Client p1("127.0.0.1", ports[0]);
+        int retries = 0;
         int here = 0;
         int redirected = 0;
         for (const std::string& key : keys) {
             std::string path = "/v1/state/" + op + "/" + key + "?state=profiles";
             httplib::Result r = p1.Get(path);
+            // 503 + Retry-After while a rebalance is still settling, as a
+            // client would be told; the test waits up to 30 s over all keys.
+            while (r && r->status == 503 && retries < 30) {
+                ++retries;
+                std::this_thread::sleep_for(std::chrono::seconds(1));
+                r = p1.Get(path);
+            }
             ASSERT_TRUE(r) << "p1 did not answer " << path;
             if (r->status == 200) {
                 ++here;
@@ -1262,6 +1322,72 @@ TEST_F(ScaleOutTest, ATransactionalSinksTransactionsCarryTheChangelogAndTheOffse
     expect_same_state(got, want);
     EXPECT_FALSE(testing::consume(bootstrap_, "tx-profiles", 1, 5000).empty())
         << "nothing reached the output topic";
+}
+
+TEST_F(ScaleOutTest, ARepartitionTopicsWriterWritesInTheTransactions) {
+    if (!start_broker({"rt", "ref"})) {
+        GTEST_SKIP() << "the test broker did not start (see " << (dir_ / "broker.log") << ")";
+    }
+    repartition_ = true;
+    transactional_repartition_ = true;
+    std::vector<std::string> lines = generate(kEvents / 4, 400, 25);
+    long long with_item = 0;
+    for (const std::string& line : lines) {
+        with_item += line.find("\"item_id\":") != std::string::npos ? 1 : 0;
+    }
+    ASSERT_EQ(produce(lines), lines.size());
+    Process ref = make_process("ref", "ref", false, repartition_graph());
+    std::vector<Process> procs = {
+        make_process("p1", "rt", false, transactional_repartition_graph("rt")),
+        make_process("p2", "rt", false, transactional_repartition_graph("rt"))};
+    start(ref);
+    for (Process& p : procs) {
+        start(p);
+    }
+    std::vector<Process*> both = {&procs[0], &procs[1]};
+    EXPECT_TRUE(wait_drained("rt", both)) << "the processes did not read everything";
+    EXPECT_TRUE(wait_drained("ref", {&ref})) << "the reference did not read everything";
+    // The repartition topic's readers commit no offsets of their own
+    // either: their group's offsets go with the transactions.
+    for (int64_t offset : testing::committed_offsets(bootstrap_, "rt-items-repartition",
+                                                     "rt-items-repartition", kPartitions)) {
+        EXPECT_LT(offset, 0) << "the repartition topic's reader committed outside the transactions";
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    for (Process& p : procs) {
+        stop(p);  // the writer closes before the sink whose producer it uses
+    }
+    stop(ref);
+    // Each writer produced through the transactional sink's producer, and
+    // got its delivery reports back through it: every item event once.
+    long long written = 0;
+    for (const Process& p : procs) {
+        std::string log = p.log_text();
+        EXPECT_NE(log.find("[items-repartition-writer] writes in the transactions of sink 'out', "
+                           "through its producer"),
+                  std::string::npos)
+            << p.name << ": " << log;
+        const std::string done = "[items-repartition-writer] delivered ";
+        size_t at = log.find(done);
+        ASSERT_NE(at, std::string::npos) << p.name << ": " << log;
+        written += std::atoll(log.c_str() + at + done.size());
+        EXPECT_NE(log.find(" 0 not delivered, in the transactions of sink 'out'", at),
+                  std::string::npos)
+            << p.name << ": " << log;
+        EXPECT_EQ(log.find("writes outside the transactions"), std::string::npos) << log;
+    }
+    EXPECT_EQ(written, with_item);
+    long long in_topic = 0;
+    for (int64_t end : testing::partition_ends(bootstrap_, "rt-items-repartition", kPartitions)) {
+        in_topic += std::max<int64_t>(end, 0);
+    }
+    // Each transaction adds a commit record to every partition it wrote.
+    EXPECT_GE(in_topic, with_item);
+    auto want = state_of(ref.state(), "items");
+    EXPECT_EQ(events_in(want), with_item);
+    auto got = union_of(both, "items");
+    EXPECT_EQ(events_in(got), with_item);
+    expect_same_state(got, want, /*reordered=*/true);
 }
 
 }  // namespace

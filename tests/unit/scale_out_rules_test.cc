@@ -298,15 +298,16 @@ sinks:
                          "users items-repartition users-repartition users-repartition-writer "
                          "shop-users-repartition"));
 
-    // The operator reads the added source, which reads the topic in the
-    // group of `clicks`, partitioned by the operator's key.
+    // The operator reads the added source, which reads the topic in a
+    // group of its own named after that of `clicks`, partitioned by the
+    // operator's key.
     const ComponentDef& items = t.components[static_cast<size_t>(t.find("items"))];
     ASSERT_EQ(items.inputs.size(), 1u);
     EXPECT_EQ(items.inputs[0].to_string(), "items-repartition");
     const ComponentDef& source = t.components[static_cast<size_t>(t.find("items-repartition"))];
     EXPECT_EQ(source.kind, ComponentKind::kSource);
     EXPECT_EQ(source.config.strings("topics"), std::vector<std::string>{"shop-items-repartition"});
-    EXPECT_EQ(source.config.string("group"), "eddy-clicks");
+    EXPECT_EQ(source.config.string("group"), "eddy-clicks-items-repartition");
     EXPECT_EQ(source.config.string("scale_out"), "kafka");
     EXPECT_EQ(source.config.string("key_field"), "item_id");
     EXPECT_EQ(source.config.string("brokers"), "127.0.0.1:9092");
@@ -336,31 +337,42 @@ sinks:
     }
 }
 
-TEST(ScaleOutRulesTest, ARepartitionOutsideATransactionalSinksTransactionsIsWarnedAbout) {
-    const std::string yaml =
-        with_source("    topics: [clicks]\n    key_field: item_id\n    scale_out: kafka\n") +
-        "  txn: {type: kafka, input: sessions, brokers: 127.0.0.1:9092, topic: out, "
-        "transactional: true}\n";
+TEST(ScaleOutRulesTest, ARepartitionOnAnotherClusterThanTheTransactionsIsWarnedAbout) {
+    auto warnings_of = [](const Validated& v) {
+        std::vector<Diagnostic> out;
+        for (const Diagnostic& d : v.diags.items()) {
+            if (d.kind == "repartition_not_transactional") {
+                out.push_back(d);
+            }
+        }
+        return out;
+    };
+    const std::string source =
+        "    topics: [clicks]\n    key_field: item_id\n    scale_out: kafka\n";
+    // The transactional sink on the source's cluster: the writer joins its
+    // transactions, nothing to say.
+    Validated same = validate(with_source(source) +
+                              "  txn: {type: kafka, input: sessions, brokers: 127.0.0.1:9092, "
+                              "topic: out, transactional: true}\n");
+    ASSERT_TRUE(same.topology.has_value()) << dump(same.diags);
+    EXPECT_TRUE(warnings_of(same).empty()) << dump(same.diags);
+    // On another cluster, a transaction cannot take the writer.
+    const std::string yaml = with_source(source) +
+                             "  txn: {type: kafka, input: sessions, brokers: 10.0.0.9:9092, "
+                             "topic: out, transactional: true}\n";
     Validated v = validate(yaml);
     ASSERT_TRUE(v.topology.has_value()) << dump(v.diags);
-    std::vector<Diagnostic> warnings;
-    for (const Diagnostic& d : v.diags.items()) {
-        if (d.kind == "repartition_not_transactional") {
-            warnings.push_back(d);
-        }
-    }
+    std::vector<Diagnostic> warnings = warnings_of(v);
     ASSERT_EQ(warnings.size(), 1u) << dump(v.diags);
     EXPECT_EQ(warnings[0].location.to_string(), place(yaml, "key: user_id"));
     EXPECT_EQ(warnings[0].message,
               "operator 'sessions' reads through repartition topic "
-              "'inline-sessions-repartition', whose writer is not in the transactions of sink "
-              "'txn': after a crash its state may count some events twice");
+              "'inline-sessions-repartition' on brokers '127.0.0.1:9092', and the transactions "
+              "of sink 'txn' are on brokers '10.0.0.9:9092' (a transaction spans one cluster): "
+              "after a crash its state may count some events twice");
     // Without a transactional sink, nothing to say.
-    Validated plain = validate(
-        with_source("    topics: [clicks]\n    key_field: item_id\n    scale_out: kafka\n"));
-    for (const Diagnostic& d : plain.diags.items()) {
-        EXPECT_NE(d.kind, "repartition_not_transactional") << dump(plain.diags);
-    }
+    Validated plain = validate(with_source(source));
+    EXPECT_TRUE(warnings_of(plain).empty()) << dump(plain.diags);
 }
 
 TEST(ScaleOutRulesTest, ARepartitionIsNotReadToAnEnd) {

@@ -4,8 +4,10 @@
 // a transactional one whose transaction each checkpoint commits
 // (docs/kafka.md).
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,7 +47,7 @@ public:
         : name_(std::move(name)), o_(std::move(options)) {}
     ~KafkaSink() override {
         ctx_ = nullptr;  // librdkafka may log while it shuts down
-        if (rk_ != nullptr) {
+        if (rk_ != nullptr && owner_ == nullptr) {
             rd_kafka_destroy(rk_);
         }
     }
@@ -78,6 +80,16 @@ public:
             {{"outcome", "unknown"}});
         in_flight_metric_ =
             ctx.gauge("kafka_outq_messages", "Messages produced and not yet acknowledged.");
+        if (owner_ != nullptr) {
+            rk_ = owner_->rk_;
+            if (rk_ == nullptr) {
+                return Status::internal(prefix() + "writes in the transactions of sink '" +
+                                        owner_->name_ + "', which is not open");
+            }
+            ctx.log(LogLevel::kInfo, "writes in the transactions of sink '" + owner_->name_ +
+                                         "', through its producer");
+            return Status::ok();
+        }
         KafkaConf conf;
         // Retries cannot duplicate or reorder messages; set before
         // `properties`, which may say otherwise.
@@ -127,6 +139,26 @@ public:
     rd_kafka_t* transaction_producer() override { return rk_; }
     void set_foreign_delivery(void (*foreign)(const rd_kafka_message_t*)) override {
         foreign_delivery_ = foreign;
+    }
+    bool write_through(KafkaTransactionalSink& owner, std::string& why) override {
+        auto* o = dynamic_cast<KafkaSink*>(&owner);
+        if (o == nullptr || !o->o_.transactional || o_.transactional || o == this) {
+            why = "not a kafka sink with transactional: true";
+            return false;
+        }
+        if (o->o_.client.brokers != o_.client.brokers) {
+            // A transaction spans one cluster.
+            why = "it writes to brokers '" + o_.client.brokers + "', sink '" + o->name_ + "' to '" +
+                  o->o_.client.brokers + "'";
+            return false;
+        }
+        if (!o_.fail_on_error) {
+            why = "on_error: errors (a refused record fails the whole transaction)";
+            return false;
+        }
+        owner_ = o;
+        o->members_.push_back(this);
+        return true;
     }
 
     Status commit_transaction(const std::vector<GroupOffsets>& offsets) override {
@@ -210,11 +242,23 @@ public:
     }
 
     Status close() override {
+        if (owner_ != nullptr) {
+            // The owner, closing after this sink, aborts what the last
+            // checkpoint did not commit; the producer is the owner's.
+            if (ctx_ != nullptr) {
+                ctx_->log(LogLevel::kInfo, "delivered " + std::to_string(delivered_.load()) +
+                                               " record(s), " + std::to_string(failures_.load()) +
+                                               " not delivered, in the transactions of sink '" +
+                                               owner_->name_ + "'");
+            }
+            rk_ = nullptr;
+            return failed();
+        }
         Status s = flush();
         if (ctx_ != nullptr && rk_ != nullptr) {
             ctx_->log(LogLevel::kInfo,
-                      "delivered " + std::to_string(delivered_) + " record(s), " +
-                          std::to_string(failures_) + " not delivered" +
+                      "delivered " + std::to_string(delivered_.load()) + " record(s), " +
+                          std::to_string(failures_.load()) + " not delivered" +
                           (o_.transactional ? ", in " + std::to_string(transactions_) +
                                                   " committed transaction(s)"
                                             : std::string()));
@@ -298,7 +342,9 @@ private:
                 RD_KAFKA_V_VALUE(value_.data(), value_.size()),
                 RD_KAFKA_V_KEY(has_key ? key_.data() : nullptr, has_key ? key_.size() : 0),
                 RD_KAFKA_V_TIMESTAMP(o_.event_timestamp ? std::max<int64_t>(record.time(), 0) : 0),
-                RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
+                RD_KAFKA_V_HEADERS(headers),
+                // A member's reports go back to it through the owner's callback.
+                RD_KAFKA_V_OPAQUE(owner_ != nullptr ? this : nullptr), RD_KAFKA_V_END);
             if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
                 return Status::ok();  // the message owns the headers now
             }
@@ -313,6 +359,7 @@ private:
             std::string reason =
                 "cannot produce to topic '" + topic + "': " + rd_kafka_err2str(err);
             ++failures_;
+            note_failure(reason);
             not_delivered_metric_.add();
             if (o_.fail_on_error) {
                 return Status::io_error(prefix() + reason);
@@ -323,19 +370,33 @@ private:
     }
 
     /// Called from rd_kafka_poll() and rd_kafka_flush(), so on the sink's
-    /// thread, inside write(), flush() or close().
+    /// thread, inside write(), flush() or close(); with members sharing the
+    /// producer, on any of their threads too (the counters are atomic, and
+    /// neither the owner nor a member sends records to `errors`).
     static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
         auto* self = static_cast<KafkaSink*>(opaque);
-        if (m->_private != nullptr && self->foreign_delivery_ != nullptr) {
-            self->foreign_delivery_(m);  // the changelog's, in the same transaction
-            return;
+        if (m->_private != nullptr) {
+            for (KafkaSink* member : self->members_) {
+                if (m->_private == member) {
+                    member->report(m);
+                    return;
+                }
+            }
+            if (self->foreign_delivery_ != nullptr) {
+                self->foreign_delivery_(m);  // the changelog's, in the same transaction
+                return;
+            }
         }
+        self->report(m);
+    }
+
+    void report(const rd_kafka_message_t* m) {
         if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            ++self->delivered_;
-            self->delivered_metric_.add();
+            delivered_.fetch_add(1, std::memory_order_relaxed);
+            delivered_metric_.add();
             return;
         }
-        self->not_delivered(m);
+        not_delivered(m);
     }
 
     void not_delivered(const rd_kafka_message_t* m) {
@@ -348,9 +409,7 @@ private:
             "topic '" + std::string(rd_kafka_topic_name(m->rkt)) +
             "': " + rd_kafka_err2str(m->err) +
             (unknown ? " (outcome unknown: it may be in Kafka)" : " (not delivered after retries)");
-        if (first_failure_.empty()) {
-            first_failure_ = reason;
-        }
+        note_failure(reason);
         if (o_.fail_on_error || ctx_ == nullptr) {
             return;
         }
@@ -363,6 +422,13 @@ private:
         }
         if (!decoder_->decode(payload, r).is_ok()) {
             r.set(raw_field_, truncate_utf8(payload, 1024));
+        }
+    }
+
+    void note_failure(const std::string& reason) {
+        std::lock_guard lock(failure_mu_);
+        if (first_failure_.empty()) {
+            first_failure_ = reason;
         }
     }
 
@@ -380,9 +446,11 @@ private:
     }
 
     Status failed() const {
-        if (failures_ > 0 && o_.fail_on_error) {
+        uint64_t failures = failures_.load(std::memory_order_relaxed);
+        if (failures > 0 && o_.fail_on_error) {
+            std::lock_guard lock(failure_mu_);
             return Status::io_error(
-                prefix() + std::to_string(failures_) +
+                prefix() + std::to_string(failures) +
                 " record(s) could not be delivered after retries (first: " + first_failure_ +
                 "); set on_error: errors to send them to the sink's `errors` "
                 "output and go on");
@@ -409,11 +477,15 @@ private:
     Counter not_delivered_metric_;
     Counter unknown_metric_;
     Gauge in_flight_metric_;
-    uint64_t delivered_ = 0;
-    uint64_t failures_ = 0;
+    // Atomic: with a shared producer, any sharer's thread serves reports.
+    std::atomic<uint64_t> delivered_{0};
+    std::atomic<uint64_t> failures_{0};
     std::string transactional_id_;
     void (*foreign_delivery_)(const rd_kafka_message_t*) = nullptr;
     uint64_t transactions_ = 0;
+    KafkaSink* owner_ = nullptr;       // write_through(): its producer, not one of our own
+    std::vector<KafkaSink*> members_;  // sinks writing through ours; fixed once open
+    mutable std::mutex failure_mu_;
     std::string first_failure_;
 };
 

@@ -38,6 +38,13 @@ public:
     /// with a non-null opaque go to `foreign`.
     virtual rd_kafka_t* transaction_producer() = 0;
     virtual void set_foreign_delivery(void (*foreign)(const rd_kafka_message_t*)) = 0;
+    /// Before open(), on a sink that is not transactional itself: write
+    /// through `owner`'s producer, in its transactions, rather than with a
+    /// producer of its own (a repartition topic's writer, docs/scale-out.md).
+    /// False, with the reason in `why`, when it cannot: another cluster, or
+    /// on_error: errors. `owner` must open before this sink and close after
+    /// it; delivery reports then reach either sink on whichever thread polls.
+    virtual bool write_through(KafkaTransactionalSink& owner, std::string& why) = 0;
     /// Sends `offsets` with the open transaction, commits it and begins the
     /// next. A failed commit aborts the transaction: its records are never
     /// visible to readers with isolation.level=read_committed.

@@ -138,8 +138,18 @@ Status Job::Impl::build() {
     EDDY_RETURN_IF_ERROR(create_repartition_topics());
     EDDY_RETURN_IF_ERROR(open_transaction());
     // Open sinks first, then operators, then sources, so that nothing reads
-    // before everything downstream is ready.
+    // before everything downstream is ready. A transactional sink that
+    // others write through comes before them.
+    std::vector<SinkRuntime*> opening;
+    if (txn_owner_ != nullptr) {
+        opening.push_back(txn_owner_);
+    }
     for (auto& sink : sinks_) {
+        if (sink.get() != txn_owner_) {
+            opening.push_back(sink.get());
+        }
+    }
+    for (SinkRuntime* sink : opening) {
         Status s = sink->sink_->open(*sink);
         if (!s.is_ok()) {
             return Status(s.code(), "sink '" + sink->def_.name + "': " + s.message());
@@ -1023,8 +1033,9 @@ void Job::Impl::close_all() {
                 guarded(op.def_, "close()", [&] { op.op_->close(op); });
                 flush_outputs(*inst, k);
             }
-            if (inst->sink != nullptr && std::find(close_last_.begin(), close_last_.end(),
-                                                   inst->sink) == close_last_.end()) {
+            if (inst->sink != nullptr && inst->sink != txn_owner_ &&
+                std::find(close_last_.begin(), close_last_.end(), inst->sink) ==
+                    close_last_.end()) {
                 close_sink(*inst->sink);
             }
         }
@@ -1033,6 +1044,10 @@ void Job::Impl::close_all() {
     // sink), after those.
     for (SinkRuntime* sink : close_last_) {
         close_sink(*sink);
+    }
+    // Last, the transactional sink whose producer others write through.
+    if (txn_owner_ != nullptr) {
+        close_sink(*txn_owner_);
     }
 }
 

@@ -587,11 +587,15 @@ private:
     /// Before the sinks open: names the transactional kafka sink's
     /// transaction (job_transaction.cc); at most one per topology.
     Status open_transaction();
+    void join_repartition_writers(SinkRuntime& owner, KafkaTransactionalSink& t);
     /// checkpoint(), before the store commits: commits the transactional
     /// sink's transaction with `offsets`; nothing without one.
     Status commit_transaction(const std::vector<GroupOffsets>& offsets);
     KafkaTransactionalSink* txn_sink_ = nullptr;
     std::string txn_name_;
+    /// The transactional sink when repartition writers write through its
+    /// producer: it opens first and closes last.
+    SinkRuntime* txn_owner_ = nullptr;
     static constexpr int64_t kDefaultTransactionTimeoutMs = 60000;
     /// Creates the repartition topics of the topology that do not exist yet,
     /// with as many partitions as their upstream source's topic.

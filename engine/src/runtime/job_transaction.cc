@@ -48,6 +48,7 @@ Status Job::Impl::open_transaction() {
         }
         const Topology& topo = job_.topology_;
         t->set_transactional_id(topo.job_name() + "-" + sink->def_.name + "-" + member_id());
+        join_repartition_writers(*sink, *t);
         if (topo.state.checkpoint_interval_ms * 2 > kDefaultTransactionTimeoutMs) {
             spdlog::warn(
                 "[{}] a transaction spans a checkpoint interval ({} ms): unless `properties` "
@@ -57,6 +58,30 @@ Status Job::Impl::open_transaction() {
         }
     }
     return Status::ok();
+}
+
+void Job::Impl::join_repartition_writers(SinkRuntime& owner, KafkaTransactionalSink& t) {
+    // The writers of repartition topics write in the same transactions, so
+    // that state behind a repartition topic is exactly-once too: a record
+    // reaches the topic (for read_committed readers) with the checkpoint
+    // that read its input, and not at all when that checkpoint fails.
+    for (const RepartitionDef& r : job_.topology_.repartitions) {
+        for (auto& sink : sinks_) {
+            if (sink->def_.name != r.sink) {
+                continue;
+            }
+            auto* writer = dynamic_cast<KafkaTransactionalSink*>(sink->sink_.get());
+            std::string why = "not a kafka sink";
+            if (writer != nullptr && writer->write_through(t, why)) {
+                txn_owner_ = &owner;
+            } else {
+                spdlog::warn(
+                    "[{}] writes outside the transactions of sink '{}' ({}): after a crash the "
+                    "state of '{}' may count some events twice",
+                    r.sink, owner.def_.name, why, r.op);
+            }
+        }
+    }
 }
 
 Status Job::Impl::commit_transaction(const std::vector<GroupOffsets>& offsets) {

@@ -194,10 +194,12 @@ ConfigValue repartition_source_body(const ComponentDef& op, const ComponentDef& 
     const Location& at = op.key_location;
     std::vector<ConfigValue::Entry> e = client_entries(op, upstream);
     e.emplace_back("topics", ConfigValue::list({ConfigValue::string(topic, at)}, at));
-    e.emplace_back(
-        "group", ConfigValue::string(upstream.config.has("group") ? upstream.config.string("group")
-                                                                  : "eddy-" + upstream.name,
-                                     at));
+    // A group of its own: a process joining or leaving rebalances each
+    // group on its own, and one consumer's late join does not stop the
+    // other topic's consumers (docs/scale-out.md).
+    std::string group =
+        upstream.config.has("group") ? upstream.config.string("group") : "eddy-" + upstream.name;
+    e.emplace_back("group", ConfigValue::string(group + "-" + op.name + "-repartition", at));
     e.emplace_back("scale_out", ConfigValue::string("kafka", at));
     e.emplace_back("key_field", ConfigValue::string(op.key, at));
     e.emplace_back("start", ConfigValue::string("earliest", at));

@@ -39,9 +39,9 @@ std::optional<RepartitionPlan> plan_repartition(const Topology& topology);
 
 /// The bodies, as YAML would give them, of the kafka source and sink that
 /// carry operator `op`'s input through `topic`, keyed by the operator's key:
-/// the sink writes the operator's inputs, the source reads them in the
-/// group of `upstream`, with scale_out. Every value is placed at the
-/// operator's `key`.
+/// the sink writes the operator's inputs, the source reads them with
+/// scale_out in a group of its own, `<group of upstream>-<op>-repartition`. Every value is placed
+/// at the operator's `key`.
 ConfigValue repartition_sink_body(const ComponentDef& op, const ComponentDef& upstream,
                                   const std::string& topic);
 ConfigValue repartition_source_body(const ComponentDef& op, const ComponentDef& upstream,

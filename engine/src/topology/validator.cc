@@ -865,7 +865,7 @@ private:
     /// of the source its inputs come from reads them through a repartition
     /// topic (docs/scale-out.md, "Repartition"): a kafka sink writes them to
     /// `<topology>-<op>-repartition` keyed by the operator's key, and a
-    /// kafka source of the same group, with scale_out, reads that topic for
+    /// kafka source with scale_out, in a group of its own, reads that topic for
     /// the operator. Operators upstream of others first, so that a chain
     /// (by item, then by user again) gets a topic per change of key.
     void add_repartitions() {
@@ -918,28 +918,40 @@ private:
         }
     }
 
-    /// A transactional sink does not cover the writers of repartition
-    /// topics (docs/scale-out.md, "Repartition"): say so where it matters.
+    /// A transactional sink takes the writers of repartition topics into its
+    /// transactions (docs/scale-out.md, "Repartition"), unless they write to
+    /// another cluster: say so where it matters.
     void warn_repartitions_outside_transactions() {
         if (topo_.repartitions.empty()) {
             return;
         }
+        auto brokers = [](const ComponentDef& c) {
+            return c.config.has("brokers") ? c.config.string("brokers") : std::string();
+        };
         for (const ComponentDef& c : topo_.components) {
             if (c.kind != ComponentKind::kSink || c.type != "kafka" || c.spec == nullptr ||
                 !c.config.has("transactional") || !c.config.boolean("transactional")) {
                 continue;
             }
             for (const RepartitionDef& r : topo_.repartitions) {
+                const ComponentDef& writer =
+                    topo_.components[static_cast<size_t>(topo_.find(r.sink))];
+                if (brokers(writer) == brokers(c)) {
+                    continue;
+                }
                 int op = topo_.find(r.op);
                 diags_.warning("repartition_not_transactional",
                                topo_.components[static_cast<size_t>(op)].key_location,
                                "operator '" + r.op + "' reads through repartition topic '" +
-                                   r.topic +
-                                   "', whose writer is not in the transactions of sink '" + c.name +
-                                   "': after a crash its state may count some events twice",
-                               "key '" + r.op +
-                                   "' by its input's key_field if it must be exactly-once "
-                                   "(docs/scale-out.md, \"Repartition\")");
+                                   r.topic + "' on brokers '" + brokers(writer) +
+                                   "', and the transactions of sink '" + c.name +
+                                   "' are on brokers '" + brokers(c) +
+                                   "' (a transaction spans one cluster): after a crash its "
+                                   "state may count some events twice",
+                               "give sink '" + c.name + "' the brokers of '" + r.upstream +
+                                   "', or key '" + r.op +
+                                   "' by its input's key_field (docs/scale-out.md, "
+                                   "\"Repartition\")");
             }
         }
     }
