@@ -124,19 +124,37 @@ public:
     int close_shard();
 
     void encode(StateWriter& w) const;
-    bool decode(StateReader& r);
+    bool decode(StateReader& r, uint8_t version);
     void to_json(JsonWriter& j) const;
 
 private:
+    friend struct Merge<BanditModel>;
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
 
+/// Scale-out (docs/scale-out.md, "Models"): a bandit's statistics are sums
+/// over decisions and rewards, so the processes' models add up, as
+/// popularity's do. Each model keeps apart, per segment, what the last
+/// merge added (the other processes' own parts), and a merge replaces that
+/// part with the others' current own parts instead of adding them again: a
+/// decision or reward counts once however many merges pass. Segments meet
+/// by id; a peer's segment with another number of arms (another `arms`
+/// list) is left out. The last model of a process that stopped publishing
+/// stays in: its decisions happened.
+template <>
+struct Merge<BanditModel> {
+    static constexpr bool kKeepDeparted = true;
+    static void merge(BanditModel& own, std::span<const BanditModel* const> peers);
+};
+
 template <>
 struct Codec<BanditModel> {
-    static constexpr uint8_t kVersion = 1;
+    static constexpr uint8_t kVersion = 2;  // 2: the merged part (scale-out) follows the segments
     static void encode(const BanditModel& m, StateWriter& w) { m.encode(w); }
-    static bool decode(StateReader& r, uint8_t, BanditModel& m) { return m.decode(r); }
+    static bool decode(StateReader& r, uint8_t version, BanditModel& m) {
+        return m.decode(r, version);
+    }
     static void to_json(const BanditModel& m, JsonWriter& j) { m.to_json(j); }
 };
 

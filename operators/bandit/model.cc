@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "bandit/bandit.h"
 #include "common/recommend.h"
@@ -16,6 +18,9 @@ struct BanditModel::Impl {
     std::array<std::atomic<SegmentStats*>, kMaxSegments> stats{};
     int64_t decisions = 0;  // atomic_ref
     std::atomic<int> closed{0};
+    // By segment: what the last merge added from other processes (their own
+    // parts); null where it added nothing. Only while no shard runs.
+    std::vector<std::unique_ptr<SegmentStats>> merged;
 
     ~Impl() {
         for (auto& s : stats) {
@@ -110,31 +115,89 @@ int BanditModel::close_shard() {
     return impl_->closed.fetch_add(1, std::memory_order_acq_rel) + 1;
 }
 
+namespace {
+
+void write_stats(const SegmentStats& s, StateWriter& w) {
+    w.varint(s.arms.size());
+    w.i64(s.decisions);
+    w.i64(s.resolved);
+    for (const ArmStats& a : s.arms) {
+        w.i64(a.pulls);
+        w.i64(a.resolved);
+        w.f64(a.rewards);
+        w.f64(a.successes);
+    }
+    for (const PolicyValue& v : s.values) {
+        w.f64(v.weighted_rewards);
+        w.f64(v.weights);
+        w.i64(v.decisions);
+    }
+}
+
+std::unique_ptr<SegmentStats> read_stats(StateReader& r) {
+    uint64_t arms = 0;
+    if (!r.varint(arms) || arms > 1024) {
+        return nullptr;
+    }
+    auto s = std::make_unique<SegmentStats>(arms);
+    r.i64(s->decisions);
+    r.i64(s->resolved);
+    for (ArmStats& a : s->arms) {
+        r.i64(a.pulls);
+        r.i64(a.resolved);
+        r.f64(a.rewards);
+        r.f64(a.successes);
+    }
+    for (PolicyValue& v : s->values) {
+        r.f64(v.weighted_rewards);
+        r.f64(v.weights);
+        r.i64(v.decisions);
+    }
+    return r.ok() ? std::move(s) : nullptr;
+}
+
+/// to += sign * from, arm by arm (same arm count); while no shard runs.
+void accumulate(SegmentStats& to, const SegmentStats& from, int sign) {
+    to.decisions += sign * from.decisions;
+    to.resolved += sign * from.resolved;
+    for (size_t a = 0; a < to.arms.size(); ++a) {
+        to.arms[a].pulls += sign * from.arms[a].pulls;
+        to.arms[a].resolved += sign * from.arms[a].resolved;
+        to.arms[a].rewards += sign * from.arms[a].rewards;
+        to.arms[a].successes += sign * from.arms[a].successes;
+    }
+    for (size_t p = 0; p < kPolicies; ++p) {
+        to.values[p].weighted_rewards += sign * from.values[p].weighted_rewards;
+        to.values[p].weights += sign * from.values[p].weights;
+        to.values[p].decisions += sign * from.values[p].decisions;
+    }
+}
+
+}  // namespace
+
 // Layout: decisions, segment ids, then per segment its arm count, counts,
-// arms and policy sums.
+// arms and policy sums; since version 2, the merged parts: their count,
+// then each one's segment and statistics.
 void BanditModel::encode(StateWriter& w) const {
     w.i64(impl_->decisions);
     impl_->segments.encode(w);
     for (uint32_t g = 0; g < segments(); ++g) {
-        const SegmentStats& s = *stats(g);
-        w.varint(s.arms.size());
-        w.i64(s.decisions);
-        w.i64(s.resolved);
-        for (const ArmStats& a : s.arms) {
-            w.i64(a.pulls);
-            w.i64(a.resolved);
-            w.f64(a.rewards);
-            w.f64(a.successes);
-        }
-        for (const PolicyValue& v : s.values) {
-            w.f64(v.weighted_rewards);
-            w.f64(v.weights);
-            w.i64(v.decisions);
+        write_stats(*stats(g), w);
+    }
+    uint64_t merged = 0;
+    for (const auto& m : impl_->merged) {
+        merged += m != nullptr ? 1 : 0;
+    }
+    w.varint(merged);
+    for (uint32_t g = 0; g < impl_->merged.size(); ++g) {
+        if (impl_->merged[g] != nullptr) {
+            w.varint(g);
+            write_stats(*impl_->merged[g], w);
         }
     }
 }
 
-bool BanditModel::decode(StateReader& r) {
+bool BanditModel::decode(StateReader& r, uint8_t version) {
     auto fresh = std::make_unique<Impl>();
     r.i64(fresh->decisions);
     uint64_t n = 0;
@@ -149,31 +212,71 @@ bool BanditModel::decode(StateReader& r) {
         fresh->segments.add_restored(id);
     }
     for (uint64_t g = 0; g < n; ++g) {
-        uint64_t arms = 0;
-        if (!r.varint(arms) || arms > 1024) {
-            return false;
-        }
-        auto s = std::make_unique<SegmentStats>(arms);
-        r.i64(s->decisions);
-        r.i64(s->resolved);
-        for (ArmStats& a : s->arms) {
-            r.i64(a.pulls);
-            r.i64(a.resolved);
-            r.f64(a.rewards);
-            r.f64(a.successes);
-        }
-        for (PolicyValue& v : s->values) {
-            r.f64(v.weighted_rewards);
-            r.f64(v.weights);
-            r.i64(v.decisions);
-        }
-        if (!r.ok()) {
+        std::unique_ptr<SegmentStats> s = read_stats(r);
+        if (s == nullptr) {
             return false;
         }
         fresh->stats[g].store(s.release(), std::memory_order_relaxed);
     }
+    if (version >= 2) {
+        uint64_t merged = 0;
+        if (!r.varint(merged) || merged > n) {
+            return false;
+        }
+        fresh->merged.resize(n);
+        for (uint64_t i = 0; i < merged; ++i) {
+            uint64_t g = 0;
+            if (!r.varint(g) || g >= n) {
+                return false;
+            }
+            fresh->merged[g] = read_stats(r);
+            if (fresh->merged[g] == nullptr ||
+                fresh->merged[g]->arms.size() != fresh->stats[g].load()->arms.size()) {
+                return false;
+            }
+        }
+    }
     impl_ = std::move(fresh);
     return r.ok();
+}
+
+void Merge<BanditModel>::merge(BanditModel& own, std::span<const BanditModel* const> peers) {
+    BanditModel::Impl& impl = *own.impl_;
+    // Out with what the last merge added; in with the peers' own parts.
+    for (uint32_t g = 0; g < impl.merged.size(); ++g) {
+        if (impl.merged[g] != nullptr) {
+            accumulate(*own.stats(g), *impl.merged[g], -1);
+        }
+    }
+    impl.merged.clear();
+    // Segment 0 always exists, with the configured arms.
+    const size_t arms = own.stats(0)->arms.size();
+    for (const BanditModel* peer : peers) {
+        for (uint32_t h = 0; h < peer->segments(); ++h) {
+            const SegmentStats* theirs = peer->stats(h);
+            if (theirs == nullptr || theirs->arms.size() != arms) {
+                continue;  // another `arms` list
+            }
+            uint32_t g = own.segment(peer->segment_id(h), arms);
+            SegmentStats* mine = own.stats(g);
+            if (g == BanditModel::kNoSegment || mine == nullptr || mine->arms.size() != arms) {
+                continue;
+            }
+            SegmentStats part = *theirs;
+            const auto& theirs_merged = peer->impl_->merged;
+            if (h < theirs_merged.size() && theirs_merged[h] != nullptr) {
+                accumulate(part, *theirs_merged[h], -1);
+            }
+            if (impl.merged.size() <= g) {
+                impl.merged.resize(g + 1);
+            }
+            if (impl.merged[g] == nullptr) {
+                impl.merged[g] = std::make_unique<SegmentStats>(arms);
+            }
+            accumulate(*impl.merged[g], part, 1);
+            accumulate(*mine, part, 1);
+        }
+    }
 }
 
 void BanditModel::to_json(JsonWriter& j) const {

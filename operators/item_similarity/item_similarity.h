@@ -47,33 +47,60 @@ public:
     const ItemIndex& items() const;
     /// Prepares item i's row (called once when the item is added).
     void add_item(uint32_t item);
+    /// The operator's K (`neighbours`), which merges keep per item too;
+    /// set in open(), kept when a model is restored.
+    void set_neighbours(size_t k);
     /// One event: c(item) += 1 and c(item, j) += 1 for each j in `recent`
     /// (distinct, without `item`), keeping at most `k` neighbours per row.
     void learn(uint32_t item, std::span<const uint32_t> recent, size_t k);
-    /// c(item).
+    /// c(item): this process's count plus, under scale-out, what the last
+    /// merge added.
     uint64_t count(uint32_t item) const;
-    /// Copies the item's neighbours into `out`; returns c(item).
+    /// Copies the item's neighbours into `out`; returns c(item). After a
+    /// merge, the best K of this process's neighbours and the merged ones,
+    /// each with both counts.
     uint64_t neighbours(uint32_t item, std::vector<Neighbour>& out) const;
     /// Distinct co-occurring pairs (each counted once per direction).
     uint64_t pairs() const;
 
     PrequentialCounts& counts();
 
-    void encode(StateWriter& w) const;
-    bool decode(StateReader& r);
-    /// A summary: counts, and per item (the first 1,000) its count and neighbours.
+    /// Version 1 leaves out the merged part (a model that is never merged,
+    /// such as the recommend operator's).
+    void encode(StateWriter& w, uint8_t version) const;
+    bool decode(StateReader& r, uint8_t version);
+    /// A summary: counts, and per item (the first 1,000) its count and
+    /// neighbours (this process's own).
     void to_json(JsonWriter& j) const;
 
 private:
+    friend struct Merge<SimilarityModel>;
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
 
+/// Scale-out (docs/scale-out.md, "Models"): c(i) and c(i, j) are sums over
+/// events, so the processes' counts add up. A model keeps its own counts
+/// apart from the merged ones, and each merge rebuilds the merged part from
+/// the peers' own counts (items meet by id): an event counts once however
+/// many merges pass. The merge keeps, per item, the merged c(i) and the K
+/// pairs with the best cosine over both parts as they stand then, with
+/// their merged c(i, j); neighbours() ranks this process's current
+/// neighbours and those together. Prequential counts stay each process's.
+/// The last model of a process that stopped publishing stays in.
+template <>
+struct Merge<SimilarityModel> {
+    static constexpr bool kKeepDeparted = true;
+    static void merge(SimilarityModel& own, std::span<const SimilarityModel* const> peers);
+};
+
 template <>
 struct Codec<SimilarityModel> {
-    static constexpr uint8_t kVersion = 1;
-    static void encode(const SimilarityModel& m, StateWriter& w) { m.encode(w); }
-    static bool decode(StateReader& r, uint8_t, SimilarityModel& m) { return m.decode(r); }
+    static constexpr uint8_t kVersion = 2;  // 2: the merged part (scale-out) follows the rows
+    static void encode(const SimilarityModel& m, StateWriter& w) { m.encode(w, kVersion); }
+    static bool decode(StateReader& r, uint8_t version, SimilarityModel& m) {
+        return m.decode(r, version);
+    }
     static void to_json(const SimilarityModel& m, JsonWriter& j) { m.to_json(j); }
 };
 

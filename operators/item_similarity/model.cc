@@ -5,6 +5,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -223,10 +224,25 @@ struct SimilarityModel::Impl {
     ChunkedArray<uint64_t> counts;  // c(i): written under row i's lock, read anywhere
     PrequentialCounts prequential;
     std::atomic<uint64_t> pairs{0};
+    size_t k = 20;  // the operator's `neighbours`
+    // The last merge's part, by item (empty before any merge): the other
+    // processes' c(i), and the K best merged pairs with their merged c(i, j).
+    // Changed only by a merge, while no shard runs.
+    std::vector<uint64_t> merged_counts;
+    std::vector<std::vector<Neighbour>> merged_top;
 
     Row& row(uint32_t i) { return rows[i]; }
     const Row& row(uint32_t i) const { return rows[i]; }
     uint64_t count(uint32_t i) const { return load(counts[i]); }
+    uint64_t merged_count(uint32_t i) const {
+        return i < merged_counts.size() ? merged_counts[i] : 0;
+    }
+    uint64_t total(uint32_t i) const { return count(i) + merged_count(i); }
+    /// Own c(i, j) from row i, locked by the caller; 0 when absent.
+    static uint32_t own_co(const Row& r, uint32_t j) {
+        uint32_t at = r.find(j);
+        return at == kEmpty ? 0 : r.co(r.table()[at]);
+    }
 
     // Row i orders neighbours j by c(i, j)^2 / c(j), the square of the cosine
     // times c(i), which is common to the row.
@@ -356,6 +372,10 @@ void SimilarityModel::add_item(uint32_t item) {
     impl_->rows.ensure(item);
 }
 
+void SimilarityModel::set_neighbours(size_t k) {
+    impl_->k = k;
+}
+
 void SimilarityModel::learn(uint32_t item, std::span<const uint32_t> recent, size_t k) {
     Impl& m = *impl_;
     Row& ri = m.row(item);
@@ -389,26 +409,142 @@ void SimilarityModel::learn(uint32_t item, std::span<const uint32_t> recent, siz
 }
 
 uint64_t SimilarityModel::count(uint32_t item) const {
-    return impl_->count(item);
+    return impl_->total(item);
 }
 
 uint64_t SimilarityModel::neighbours(uint32_t item, std::vector<Neighbour>& out) const {
-    Row& r = const_cast<Row&>(impl_->row(item));
+    const Impl& m = *impl_;
+    Row& r = const_cast<Row&>(m.row(item));
     r.lock.lock();
     out.resize(r.top_size);
     const Entry* e = r.entries();
     for (uint32_t s = 0; s < r.top_size; ++s) {
         out[s] = {e[s].item, e[s].co};
     }
+    if (item >= m.merged_top.size() || m.merged_top[item].empty()) {
+        r.lock.unlock();
+        return m.count(item);
+    }
+    // Both parts: each of our neighbours with its merged count, then each
+    // merged pair that is not one of them with our count.
+    const std::vector<Neighbour>& merged = m.merged_top[item];
+    size_t own = out.size();
+    for (size_t s = 0; s < own; ++s) {
+        for (const Neighbour& nb : merged) {
+            if (nb.item == out[s].item) {
+                out[s].co += nb.co;
+                break;
+            }
+        }
+    }
+    for (const Neighbour& nb : merged) {
+        bool ours = false;
+        for (size_t s = 0; s < own && !ours; ++s) {
+            ours = out[s].item == nb.item;
+        }
+        if (!ours) {
+            out.push_back({nb.item, nb.co + Impl::own_co(r, nb.item)});
+        }
+    }
     r.lock.unlock();
-    return impl_->count(item);
+    // The best K by c(i, j)^2 / c(j), as a row orders its own; ties by index.
+    auto score = [&m](const Neighbour& nb) {
+        uint64_t cj = m.total(nb.item);
+        double c = nb.co;
+        return cj == 0 ? 0 : c * c / static_cast<double>(cj);
+    };
+    size_t keep = std::min(out.size(), std::max(m.k, own));
+    std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(keep), out.end(),
+                      [&score](const Neighbour& a, const Neighbour& b) {
+                          double sa = score(a);
+                          double sb = score(b);
+                          return sa != sb ? sa > sb : a.item < b.item;
+                      });
+    out.resize(keep);
+    return m.total(item);
+}
+
+void Merge<SimilarityModel>::merge(SimilarityModel& own,
+                                   std::span<const SimilarityModel* const> peers) {
+    SimilarityModel::Impl& m = *own.impl_;
+    m.merged_counts.clear();
+    m.merged_top.clear();
+    // Each peer's items as ours, adding those we have not met.
+    std::vector<std::vector<uint32_t>> to_own(peers.size());
+    for (size_t p = 0; p < peers.size(); ++p) {
+        const ItemIndex& theirs = peers[p]->impl_->items;
+        to_own[p].resize(theirs.size());
+        for (uint32_t i = 0; i < theirs.size(); ++i) {
+            bool created = false;
+            to_own[p][i] =
+                m.items.intern(theirs.id(i), created, [&own](uint32_t k) { own.add_item(k); });
+        }
+    }
+    const uint32_t n = m.items.size();
+    m.merged_counts.assign(n, 0);
+    std::vector<std::vector<uint32_t>> from_own(peers.size(), std::vector<uint32_t>(n, kEmpty));
+    for (size_t p = 0; p < peers.size(); ++p) {
+        for (uint32_t i = 0; i < to_own[p].size(); ++i) {
+            uint32_t mine = to_own[p][i];
+            if (mine != ItemIndex::kNone) {
+                m.merged_counts[mine] += peers[p]->impl_->count(i);
+                from_own[p][mine] = i;
+            }
+        }
+    }
+    m.merged_top.assign(n, {});
+    std::unordered_map<uint32_t, uint64_t> sums;
+    std::vector<std::pair<double, Neighbour>> ranked;
+    for (uint32_t i = 0; i < n; ++i) {
+        sums.clear();
+        for (size_t p = 0; p < peers.size(); ++p) {
+            uint32_t theirs = from_own[p][i];
+            if (theirs == kEmpty) {
+                continue;
+            }
+            const Row& row = peers[p]->impl_->row(theirs);
+            const Slot* slots = row.table();
+            for (uint32_t at = 0, cap = row.capacity(); at < cap; ++at) {
+                if (slots[at].key == kEmpty || slots[at].key >= to_own[p].size()) {
+                    continue;
+                }
+                uint32_t j = to_own[p][slots[at].key];
+                if (j != ItemIndex::kNone) {
+                    sums[j] += row.co(slots[at]);
+                }
+            }
+        }
+        if (sums.empty()) {
+            continue;
+        }
+        // The K best pairs over both parts, keeping their merged counts.
+        ranked.clear();
+        const Row& mine = m.row(i);
+        for (const auto& [j, co] : sums) {
+            double both = static_cast<double>(co + SimilarityModel::Impl::own_co(mine, j));
+            uint64_t cj = m.total(j);
+            double score = cj == 0 ? 0 : both * both / static_cast<double>(cj);
+            ranked.push_back(
+                {score, {j, static_cast<uint32_t>(std::min<uint64_t>(co, kCountMask))}});
+        }
+        size_t keep = std::min(ranked.size(), m.k);
+        std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(keep),
+                          ranked.end(), [](const auto& a, const auto& b) {
+                              return a.first != b.first ? a.first > b.first
+                                                        : a.second.item < b.second.item;
+                          });
+        m.merged_top[i].reserve(keep);
+        for (size_t s = 0; s < keep; ++s) {
+            m.merged_top[i].push_back(ranked[s].second);
+        }
+    }
 }
 
 // Layout: counts, ids, then per item c(i), its counts (index delta, count),
 // its neighbours in order with their scores as last judged, and the rebuild
 // schedule, so that a restored model continues exactly as the saved one
 // would have.
-void SimilarityModel::encode(StateWriter& w) const {
+void SimilarityModel::encode(StateWriter& w, uint8_t version) const {
     const Impl& m = *impl_;
     m.prequential.encode(w);
     m.items.encode(w);
@@ -441,6 +577,20 @@ void SimilarityModel::encode(StateWriter& w) const {
         w.varint(r.updates);
         w.varint(r.rebuild_at);
     }
+    if (version < 2) {
+        return;
+    }
+    // Since version 2, the merged part: per item its c(i) and pairs.
+    w.varint(m.merged_counts.size());
+    for (uint32_t i = 0; i < m.merged_counts.size(); ++i) {
+        w.varint(m.merged_counts[i]);
+        const std::vector<Neighbour>& top = m.merged_top[i];
+        w.varint(top.size());
+        for (const Neighbour& nb : top) {
+            w.varint(nb.item);
+            w.varint(nb.co);
+        }
+    }
 }
 
 void SimilarityModel::to_json(JsonWriter& j) const {
@@ -466,9 +616,11 @@ void SimilarityModel::to_json(JsonWriter& j) const {
     j.end_array().end_object();
 }
 
-bool SimilarityModel::decode(StateReader& r) {
+bool SimilarityModel::decode(StateReader& r, uint8_t version) {
+    size_t k = impl_->k;
     impl_ = std::make_unique<Impl>();
     Impl& m = *impl_;
+    m.k = k;
     m.prequential.decode(r);
     uint64_t n = 0;
     if (!r.varint(n) || n > ChunkedArray<Row>::kCapacity) {
@@ -534,6 +686,32 @@ bool SimilarityModel::decode(StateReader& r) {
         r.varint(row.rebuild_at);
     }
     m.pairs.store(pairs, std::memory_order_relaxed);
+    if (version < 2) {
+        return r.ok();
+    }
+    uint64_t merged = 0;
+    if (!r.varint(merged) || (merged != 0 && merged != n)) {
+        return false;
+    }
+    m.merged_counts.assign(merged, 0);
+    m.merged_top.assign(merged, {});
+    for (uint64_t i = 0; i < merged; ++i) {
+        uint64_t size = 0;
+        r.varint(m.merged_counts[i]);
+        if (!r.varint(size) || size > n) {
+            return false;
+        }
+        for (uint64_t s = 0; s < size; ++s) {
+            uint64_t item = 0;
+            uint64_t c = 0;
+            r.varint(item);
+            r.varint(c);
+            if (!r.ok() || item >= n || c > kCountMask) {
+                return false;
+            }
+            m.merged_top[i].push_back({static_cast<uint32_t>(item), static_cast<uint32_t>(c)});
+        }
+    }
     return r.ok();
 }
 

@@ -29,6 +29,7 @@ public:
         timers_ = &ctx.timers();
         ctx.register_state(users_);
         ctx.register_state(model_);
+        model_.get().set_neighbours(neighbours_);
         item_ = ctx.field(output_.item_field());
         parallelism_ = ctx.parallelism();
         pairs_ = ctx.gauge("item_similarity_pairs",

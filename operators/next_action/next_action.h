@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -84,6 +85,10 @@ public:
 
     /// Sets the limits; call before the first learn() (open(), every shard alike).
     void set_limits(const NextActionLimits& limits);
+    /// The operator's half-life (0: no decay), which merges need to move
+    /// other processes' decayed weights to this model's base times. Kept,
+    /// like the limits, when a model is restored.
+    void set_half_life(double half_life_ms);
 
     /// The index of an encoded action id (encode_item_id), adding it (and
     /// setting `created`) when new; kNoItem when it is new and the index
@@ -103,29 +108,53 @@ public:
                int64_t t, double half_life_ms);
     /// The row's decayed total at `t` (0 when it does not exist). When that
     /// is at least `min_support` (and > 0), fills `top` with the row's best
-    /// next actions scored by probability (their share of the row).
+    /// next actions scored by probability (their share of the row). Under
+    /// scale-out the row is this process's own plus what the last merge
+    /// added from the others.
     double predict(ChainOrder order, uint32_t context, uint32_t prev2, uint32_t prev, int64_t t,
                    double half_life_ms, double min_support, TopN& top) const;
 
-    /// Rows created so far.
+    /// Rows created so far (this process's own).
     uint64_t rows() const;
+    /// Rows the last merge added from other processes.
+    uint64_t merged_rows() const;
     PrequentialCounts& counts();
 
     void encode(StateWriter& w) const;
-    bool decode(StateReader& r);
-    /// A summary: counts, actions, contexts, rows and the global popularity row.
+    bool decode(StateReader& r, uint8_t version);
+    /// A summary: counts, actions, contexts, rows and the global popularity
+    /// row (this process's own).
     void to_json(JsonWriter& j) const;
 
 private:
+    friend struct Merge<NextActionModel>;
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
 
+/// Scale-out (docs/scale-out.md, "Models"): transition counts are sums over
+/// events, so the processes' chains add up. A model keeps its own rows
+/// apart from the merged ones (the other processes' own rows, meeting by
+/// action and context ids), and each merge rebuilds the merged rows from
+/// the peers' current own rows: an event counts once however many merges
+/// pass. Merged rows join with Space-Saving too (at most `transitions`
+/// next actions per row, and at most `max_rows` rows), with decayed
+/// weights moved to a common base time. Predictions read both. Prequential
+/// counts stay each process's. The last model of a process that stopped
+/// publishing stays in: its events happened.
+template <>
+struct Merge<NextActionModel> {
+    static constexpr bool kKeepDeparted = true;
+    static void merge(NextActionModel& own, std::span<const NextActionModel* const> peers);
+};
+
 template <>
 struct Codec<NextActionModel> {
-    static constexpr uint8_t kVersion = 1;
+    static constexpr uint8_t kVersion = 2;  // 2: the merged rows (scale-out) follow the rows
     static void encode(const NextActionModel& m, StateWriter& w) { m.encode(w); }
-    static bool decode(StateReader& r, uint8_t, NextActionModel& m) { return m.decode(r); }
+    static bool decode(StateReader& r, uint8_t version, NextActionModel& m) {
+        return m.decode(r, version);
+    }
     static void to_json(const NextActionModel& m, JsonWriter& j) { m.to_json(j); }
 };
 

@@ -75,6 +75,7 @@ public:
         ctx.register_state(users_);
         ctx.register_state(model_);
         model_.get().set_limits(limits_);
+        model_.get().set_half_life(half_life_ms_);
         parallelism_ = ctx.parallelism();
         field_ = ctx.field(field_name_);
         for (const std::string& name : context_names_) {

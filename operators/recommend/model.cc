@@ -236,7 +236,7 @@ void HybridModel::encode(StateWriter& w) const {
     const Impl& m = *impl_;
     w.varint(static_cast<uint64_t>(factors()));
     w.varint(m.recent.size());
-    m.similarity.encode(w);
+    m.similarity.encode(w, 1);  // never merged: the layout of version 1
     m.popularity.encode(w, 1);  // never merged: the layout of version 1
     uint32_t n = items().size();
     w.varint(n);
@@ -265,7 +265,7 @@ bool HybridModel::decode(StateReader& r) {
         return false;
     }
     m->shape(static_cast<int>(k), static_cast<uint32_t>(ring));
-    if (!m->similarity.decode(r) || !m->popularity.decode(r, 1)) {
+    if (!m->similarity.decode(r, 1) || !m->popularity.decode(r, 1)) {
         return false;
     }
     uint64_t n = 0;

@@ -1390,5 +1390,74 @@ TEST_F(ScaleOutTest, ARepartitionTopicsWriterWritesInTheTransactions) {
     expect_same_state(got, want, /*reordered=*/true);
 }
 
+TEST_F(ScaleOutTest, BanditNextActionAndSimilarityModelsAddUpAcrossProcesses) {
+    if (!start_broker({"sums"})) {
+        GTEST_SKIP() << "the test broker did not start (see " << (dir_ / "broker.log") << ")";
+    }
+    std::vector<std::string> lines = generate(6000, 300, 26);
+    const std::string graph =
+        "operators:\n"
+        "  na: {type: next_action, input: clicks, key: user_id, field: type}\n"
+        "  b: {type: bandit, input: clicks, key: user_id, arms: [x, y, z], policy: thompson, "
+        "reward_window: 10m}\n"
+        "  viewed: {type: filter, input: clicks, field: item_id, op: exists}\n"
+        "  sim: {type: item_similarity, input: viewed, key: user_id}\n"
+        "sinks:\n"
+        "  out: {type: null, inputs: [na, na.metrics, b, b.estimates, sim, sim.metrics, "
+        "viewed.rejected]}\n";
+    std::vector<Process> procs = {make_process("p1", "sums", false, graph),
+                                  make_process("p2", "sums", false, graph)};
+    for (Process& p : procs) {
+        start(p);
+    }
+    std::vector<Process*> both = {&procs[0], &procs[1]};
+    ASSERT_EQ(produce(lines), lines.size());
+    ASSERT_TRUE(wait_drained("sums", both)) << "the processes did not read everything";
+    // A few more checkpoints (1 s apart), each one a round of merges.
+    std::this_thread::sleep_for(std::chrono::seconds(5));
+    for (Process& p : procs) {
+        stop(p);
+    }
+    for (const Process& p : procs) {
+        for (const char* op : {"na", "b", "sim"}) {
+            EXPECT_NE(p.log_text().find("[" + std::string(op) +
+                                        "] merged the models of 1 other process(es)"),
+                      std::string::npos)
+                << p.name << " merged no model of " << op << "; its log:\n"
+                << p.log_text();
+        }
+    }
+    // The bandit's arms hold both processes' decisions once: each process's
+    // own count (top-level `decisions`) adds up to what every one holds.
+    auto bandit = [](const Process& p) {
+        std::map<std::string, std::string> state = state_of(p.state(), "b");
+        auto it = std::find_if(state.begin(), state.end(),
+                               [](const auto& e) { return e.first.starts_with("\"arms\"|"); });
+        EXPECT_NE(it, state.end()) << p.name << " has no bandit model";
+        std::pair<int64_t, int64_t> own_and_all{0, 0};
+        if (it != state.end()) {
+            simdjson::dom::parser parser;
+            simdjson::dom::element value = parser.parse(it->second)["value"];
+            own_and_all.first = int64_t(value["decisions"]);
+            own_and_all.second = int64_t(value["segments"].at(0)["decisions"]);
+        }
+        return own_and_all;
+    };
+    auto [own1, all1] = bandit(procs[0]);
+    auto [own2, all2] = bandit(procs[1]);
+    EXPECT_GT(own1, 0);
+    EXPECT_GT(own2, 0);
+    EXPECT_EQ(all1, own1 + own2);
+    EXPECT_EQ(all2, own1 + own2);
+    // next_action's merged rows are the other process's own rows.
+    for (const Process& p : procs) {
+        std::map<std::string, std::string> state = state_of(p.state(), "na");
+        auto it = std::find_if(state.begin(), state.end(),
+                               [](const auto& e) { return e.first.starts_with("\"model\"|"); });
+        ASSERT_NE(it, state.end()) << p.name;
+        EXPECT_GT(testing::num(it->second, "merged_rows"), 0) << p.name << ": " << it->second;
+    }
+}
+
 }  // namespace
 }  // namespace eddy

@@ -674,6 +674,102 @@ TEST(BanditStateTest, CodecsRoundTrip) {
     EXPECT_EQ(ub_back.pending[0].targets[2], 0.1);
 }
 
+// Scale-out (docs/scale-out.md, "Models"): the processes' arm statistics
+// add up, and a decision or reward counts once however often the models are
+// merged, in both directions.
+namespace {
+
+/// One decision for `arm` of segment `id`, resolved with `reward` (the
+/// logging policy gave the arm 0.5, every policy 0.5).
+void decide(BanditModel& m, const std::string& id, size_t arm, double reward) {
+    SegmentStats& s = *m.stats(m.segment(id, 3));
+    BanditModel::count_decision(s, arm);
+    BanditModel::resolve(s, arm, reward, 0.5, {0.5, 0.5, 0.5});
+}
+
+int64_t pulls(const BanditModel& m, uint32_t segment, size_t arm) {
+    return m.stats(segment)->arms[arm].pulls;
+}
+
+}  // namespace
+
+TEST(BanditMergeTest, MergedArmsAddUpAndNeverCountADecisionTwice) {
+    BanditModel a;
+    BanditModel b;
+    a.segment("", 3);
+    b.segment("", 3);
+    decide(a, "", 0, 1.0);
+    decide(a, "", 0, 0.0);
+    decide(b, "", 0, 1.0);
+    decide(b, "", 2, 1.0);
+    decide(b, "sweb", 1, 0.5);  // a segment only b has
+    for (int round = 0; round < 3; ++round) {
+        BanditModel a_then;
+        ASSERT_TRUE(decode_state(encode_state(a), a_then));  // as published
+        Merge<BanditModel>::merge(a, std::vector<const BanditModel*>{&b});
+        Merge<BanditModel>::merge(b, std::vector<const BanditModel*>{&a_then});
+        for (BanditModel* m : {&a, &b}) {
+            EXPECT_EQ(pulls(*m, 0, 0), 3) << "round " << round;
+            EXPECT_EQ(m->stats(0)->arms[0].rewards, 2.0) << "round " << round;
+            EXPECT_EQ(pulls(*m, 0, 2), 1) << "round " << round;
+            EXPECT_EQ(m->stats(0)->decisions, 4) << "round " << round;
+            EXPECT_EQ(m->stats(0)->resolved, 4) << "round " << round;
+            // IPS sums: weight 0.5 / 0.5 = 1 per decision.
+            EXPECT_EQ(m->stats(0)->values[0].weights, 4.0) << "round " << round;
+            EXPECT_EQ(m->stats(0)->values[0].weighted_rewards, 3.0) << "round " << round;
+            uint32_t web = m->segment("sweb", 3);
+            ASSERT_NE(web, BanditModel::kNoSegment);
+            EXPECT_EQ(pulls(*m, web, 1), 1) << "round " << round;
+            EXPECT_EQ(m->stats(web)->arms[1].successes, 0.5) << "round " << round;
+        }
+    }
+    // b's merged model, as a peer of a third process, adds only b's own.
+    BanditModel c;
+    c.segment("", 3);
+    decide(c, "", 0, 1.0);
+    Merge<BanditModel>::merge(c, std::vector<const BanditModel*>{&b});
+    EXPECT_EQ(pulls(c, 0, 0), 2);
+    EXPECT_EQ(pulls(c, 0, 2), 1);
+    // Learning goes on after a merge, and the next merge carries it.
+    decide(a, "", 1, 1.0);
+    Merge<BanditModel>::merge(b, std::vector<const BanditModel*>{&a});
+    EXPECT_EQ(pulls(b, 0, 1), 1);
+    EXPECT_EQ(b.stats(0)->decisions, 5);
+    // A merged model survives a checkpoint: its merged part is stored too.
+    BanditModel restored;
+    ASSERT_TRUE(decode_state(encode_state(b), restored));
+    Merge<BanditModel>::merge(restored, std::vector<const BanditModel*>{&a});
+    EXPECT_EQ(restored.stats(0)->decisions, 5);
+    EXPECT_EQ(pulls(restored, 0, 0), 3);
+    // A peer with another `arms` list is left out.
+    BanditModel other;
+    other.segment("", 4);
+    BanditModel::count_decision(*other.stats(0), 3);
+    Merge<BanditModel>::merge(c, std::vector<const BanditModel*>{&other});
+    EXPECT_EQ(c.stats(0)->decisions, 1) << "c's own decision, b's merge replaced by nothing";
+    // A sum keeps the last model of a process that stopped publishing.
+    Shared<BanditModel> shared("arms");
+    EXPECT_TRUE(shared.mergeable());
+    EXPECT_TRUE(shared.merge_keeps_departed());
+}
+
+TEST(BanditMergeTest, AVersion1ModelStillLoads) {
+    // Version 1 ended after the segments; version 2 adds the merged parts.
+    BanditModel m;
+    m.segment("", 2);
+    BanditModel::count_decision(*m.stats(0), 1);
+    std::string v2 = encode_state(m);
+    ASSERT_EQ(static_cast<uint8_t>(v2[0]), 2);
+    // Without merged parts a version 2 model ends in one zero byte.
+    ASSERT_EQ(v2.back(), '\0');
+    std::string v1 = v2.substr(0, v2.size() - 1);
+    v1[0] = 1;
+    BanditModel back;
+    ASSERT_TRUE(decode_state(v1, back));
+    EXPECT_EQ(back.stats(0)->arms[1].pulls, 1);
+    EXPECT_EQ(encode_state(back), v2);
+}
+
 /// The generator through a bandit (page views decide; the generator's
 /// clicks carry no decision id, so every decision resolves with reward 0).
 std::string restore_yaml(int stop_after, const std::string& state) {

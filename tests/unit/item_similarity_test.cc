@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <string>
 #include <thread>
@@ -245,7 +246,13 @@ std::string learn_fixed_stream(int events, uint32_t items, size_t history, size_
             h.erase(h.begin());
         }
     }
-    return encode_state(m);
+    // In the layout of version 1, as the fingerprints were taken (version 2
+    // only appends the merged part, empty here).
+    std::string bytes;
+    StateWriter w(bytes);
+    w.u8(1);
+    m.encode(w, 1);
+    return bytes;
 }
 
 TEST(ItemSimilarityTest, AFixedStreamBuildsTheSameModelByteForByte) {
@@ -339,6 +346,124 @@ TEST(ItemSimilarityTest, ConcurrentLearnersKeepEveryRowConsistent) {
     EXPECT_EQ(encode_state(back), bytes);
 }
 
+// Scale-out (docs/scale-out.md, "Models"): the processes' counts add up,
+// whatever order each met the items in, and an event counts once however
+// often the models are merged.
+namespace {
+
+/// Learns one event of `user` (its history of 4) in `m`, adding the item.
+void learn_event(SimilarityModel& m, std::vector<std::string>& history, const std::string& item) {
+    auto index = [&m](const std::string& name) {
+        std::string id;
+        EXPECT_TRUE(encode_item_id(Value::string_view(name), id));
+        bool created = false;
+        return m.items().intern(id, created, [&m](uint32_t k) { m.add_item(k); });
+    };
+    if (std::find(history.begin(), history.end(), item) != history.end()) {
+        return;
+    }
+    std::vector<uint32_t> recent;
+    for (size_t k = history.size() > 4 ? history.size() - 4 : 0; k < history.size(); ++k) {
+        recent.push_back(index(history[k]));
+    }
+    m.learn(index(item), recent, 64);
+    history.push_back(item);
+}
+
+/// Item name -> (count, neighbour name -> c(i, j)), through neighbours().
+std::map<std::string, std::pair<uint64_t, std::map<std::string, uint32_t>>> view(
+    const SimilarityModel& m) {
+    std::map<std::string, std::pair<uint64_t, std::map<std::string, uint32_t>>> out;
+    std::vector<Neighbour> nb;
+    for (uint32_t i = 0; i < m.items().size(); ++i) {
+        auto& [count, pairs] = out[std::string(m.items().id(i).substr(1))];
+        count = m.neighbours(i, nb);
+        EXPECT_EQ(count, m.count(i));
+        for (const Neighbour& n : nb) {
+            pairs[std::string(m.items().id(n.item).substr(1))] = n.co;
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST(ItemSimilarityMergeTest, MergedCountsAddUpAndNeverCountAnEventTwice) {
+    // Users 0..9 on process a, 10..19 on b, as a group spreads partitions;
+    // `all` learns every event in the same order.
+    SimilarityModel a;
+    SimilarityModel b;
+    SimilarityModel all;
+    for (SimilarityModel* m : {&a, &b, &all}) {
+        m->set_neighbours(64);
+    }
+    std::mt19937 rng(5);
+    std::vector<std::vector<std::string>> split(20);
+    std::vector<std::vector<std::string>> whole(20);
+    for (int e = 0; e < 1500; ++e) {
+        size_t user = rng() % 20;
+        std::string item = "i" + std::to_string(std::min(rng() % 25, rng() % 25));
+        learn_event(user < 10 ? a : b, split[user], item);
+        learn_event(all, whole[user], item);
+    }
+    auto want = view(all);
+    for (int round = 0; round < 3; ++round) {
+        SimilarityModel a_then;
+        ASSERT_TRUE(decode_state(encode_state(a), a_then));  // as published
+        Merge<SimilarityModel>::merge(a, std::vector<const SimilarityModel*>{&b});
+        Merge<SimilarityModel>::merge(b, std::vector<const SimilarityModel*>{&a_then});
+        EXPECT_EQ(view(a), want) << "round " << round;
+        EXPECT_EQ(view(b), want) << "round " << round;
+    }
+    // b's merged model, as a peer of a third process, adds only b's own.
+    SimilarityModel c;
+    c.set_neighbours(64);
+    std::vector<std::string> c_user;
+    learn_event(c, c_user, "i1");
+    learn_event(c, c_user, "i2");
+    SimilarityModel b_alone;
+    std::vector<std::vector<std::string>> b_users(20);
+    rng.seed(5);
+    for (int e = 0; e < 1500; ++e) {
+        size_t user = rng() % 20;
+        std::string item = "i" + std::to_string(std::min(rng() % 25, rng() % 25));
+        if (user >= 10) {
+            learn_event(b_alone, b_users[user], item);
+        }
+    }
+    Merge<SimilarityModel>::merge(c, std::vector<const SimilarityModel*>{&b});
+    auto got = view(c);
+    auto only_b = view(b_alone);
+    EXPECT_EQ(got["i1"].first, only_b["i1"].first + 1);
+    EXPECT_EQ(got["i1"].second["i2"], only_b["i1"].second["i2"] + 1);
+    // A merged model survives a checkpoint: its merged part is stored too.
+    SimilarityModel restored;
+    restored.set_neighbours(64);
+    ASSERT_TRUE(decode_state(encode_state(a), restored));
+    EXPECT_EQ(view(restored), want);
+    EXPECT_EQ(encode_state(restored), encode_state(a));
+    // A sum keeps the last model of a process that stopped publishing.
+    Shared<SimilarityModel> shared("model");
+    EXPECT_TRUE(shared.mergeable());
+    EXPECT_TRUE(shared.merge_keeps_departed());
+}
+
+TEST(ItemSimilarityMergeTest, AVersion1ModelStillLoads) {
+    SimilarityModel m;
+    std::vector<std::string> user;
+    learn_event(m, user, "x");
+    learn_event(m, user, "y");
+    std::string v2 = encode_state(m);
+    ASSERT_EQ(static_cast<uint8_t>(v2[0]), 2);
+    ASSERT_EQ(v2.back(), '\0');  // no merged part
+    std::string v1 = v2.substr(0, v2.size() - 1);
+    v1[0] = 1;
+    SimilarityModel back;
+    ASSERT_TRUE(decode_state(v1, back));
+    EXPECT_EQ(view(back), view(m));
+    EXPECT_EQ(encode_state(back), v2);
+}
+
 /// The encoded state of a model with items 0, 1 and 2 whose rows are
 /// written by `rows`, in the layout of SimilarityModel::encode.
 template <class Rows>
@@ -351,9 +476,11 @@ std::string state_with_rows(Rows&& rows) {
         m.items().intern(id, created, [&m](uint32_t k) { m.add_item(k); });
     }
     std::string bytes = encode_state(m);
-    bytes.resize(bytes.size() - 15);  // three empty rows: five zero varints each
+    // Three empty rows (five zero varints each), then no merged part.
+    bytes.resize(bytes.size() - 16);
     StateWriter w(bytes);
     rows(w);
+    w.varint(0);
     return bytes;
 }
 

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -333,7 +334,7 @@ TEST(NextActionTest, ModelCodecRoundTrips) {
     EXPECT_EQ(top.sorted()[0].item, b);
     std::string json;
     ASSERT_TRUE(state_to_json<NextActionModel>(bytes, json));
-    EXPECT_THAT(json, HasSubstr("\"actions\":2,\"rows\":3,\"contexts\":[[null]],"
+    EXPECT_THAT(json, HasSubstr("\"actions\":2,\"rows\":3,\"merged_rows\":0,\"contexts\":[[null]],"
                                 "\"popularity\":[{\"action\":\"a\",\"share\":1.0}]"));
     EXPECT_FALSE(decode_state(bytes.substr(0, bytes.size() - 3), back));
 
@@ -344,6 +345,145 @@ TEST(NextActionTest, ModelCodecRoundTrips) {
     EXPECT_EQ(h2.prev, b);
     EXPECT_EQ(h2.context, c);
     EXPECT_EQ(h2.last_time, 1234);
+}
+
+// Scale-out (docs/scale-out.md, "Models"): the processes' transition counts
+// add up, whatever order each process met the actions in, and an event
+// counts once however often the models are merged.
+namespace {
+
+/// Learns `from` -> `to` (first order, no context) and the popularity of
+/// `to` at `t`, adding actions by name.
+void observe(NextActionModel& m, const std::string& from, const std::string& to, int64_t t,
+             double half_life = 0) {
+    auto action = [&m](const std::string& name) {
+        std::string id;
+        EXPECT_TRUE(encode_item_id(Value::string_view(name), id));
+        bool created = false;
+        return m.action(id, created);
+    };
+    uint32_t a = action(from);
+    uint32_t b = action(to);
+    ASSERT_TRUE(m.learn(ChainOrder::kFirst, 0, kNoItem, a, b, t, half_life));
+    ASSERT_TRUE(m.learn(ChainOrder::kPopularity, 0, 0, 0, b, t, half_life));
+}
+
+/// Next actions after `from` at `t`: name -> probability; the support in `support`.
+std::map<std::string, double> after(const NextActionModel& m, const std::string& from, int64_t t,
+                                    double half_life = 0, double* support = nullptr) {
+    std::string id;
+    EXPECT_TRUE(encode_item_id(Value::string_view(from), id));
+    std::map<std::string, double> out;
+    uint32_t a = m.actions().find(id);
+    if (a == ItemIndex::kNone) {
+        return out;
+    }
+    TopN top;
+    top.reset(10);
+    double s = m.predict(ChainOrder::kFirst, 0, kNoItem, a, t, half_life, 0, top);
+    if (support != nullptr) {
+        *support = s;
+    }
+    for (const TopN::Entry& e : top.sorted()) {
+        std::string_view name = m.actions().id(e.item);
+        out[std::string(name.substr(1))] = e.score;  // encoded ids: a type byte, then the text
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST(NextActionMergeTest, MergedChainsAddUpAndNeverCountAnEventTwice) {
+    NextActionModel a;
+    NextActionModel b;
+    observe(a, "home", "cart", 1000);
+    observe(a, "home", "cart", 1000);
+    observe(a, "home", "search", 1000);
+    // b meets the actions in another order, so its indexes differ.
+    observe(b, "search", "help", 1000);
+    observe(b, "home", "search", 1000);
+    std::map<std::string, double> want = {{"cart", 0.5}, {"search", 0.5}};
+    for (int round = 0; round < 3; ++round) {
+        NextActionModel a_then;
+        ASSERT_TRUE(decode_state(encode_state(a), a_then));  // as published
+        Merge<NextActionModel>::merge(a, std::vector<const NextActionModel*>{&b});
+        Merge<NextActionModel>::merge(b, std::vector<const NextActionModel*>{&a_then});
+        for (NextActionModel* m : {&a, &b}) {
+            double support = 0;
+            EXPECT_EQ(after(*m, "home", 1000, 0, &support), want) << "round " << round;
+            EXPECT_EQ(support, 4) << "round " << round;
+            EXPECT_EQ(after(*m, "search", 1000), (std::map<std::string, double>{{"help", 1.0}}));
+        }
+    }
+    EXPECT_EQ(a.rows(), 2u) << "a's own rows: home's, and popularity";
+    EXPECT_EQ(a.merged_rows(), 3u) << "b's: search's, home's and popularity";
+    // b's merged model, as a peer of a third process, adds only b's own.
+    NextActionModel c;
+    observe(c, "home", "cart", 1000);
+    Merge<NextActionModel>::merge(c, std::vector<const NextActionModel*>{&b});
+    EXPECT_EQ(after(c, "home", 1000),
+              (std::map<std::string, double>{{"cart", 0.5}, {"search", 0.5}}));
+    // Learning goes on after a merge, and the next merge carries it.
+    observe(a, "home", "cart", 1000);
+    observe(a, "home", "cart", 1000);
+    Merge<NextActionModel>::merge(b, std::vector<const NextActionModel*>{&a});
+    EXPECT_EQ(after(b, "home", 1000),
+              (std::map<std::string, double>{{"cart", 4.0 / 6}, {"search", 2.0 / 6}}));
+    // A merged model survives a checkpoint: its merged rows are stored too.
+    NextActionModel restored;
+    ASSERT_TRUE(decode_state(encode_state(b), restored));
+    EXPECT_EQ(after(restored, "home", 1000), after(b, "home", 1000));
+    std::string json;
+    ASSERT_TRUE(state_to_json<NextActionModel>(encode_state(b), json));
+    EXPECT_THAT(json, HasSubstr("\"rows\":3,\"merged_rows\":2"));
+    // A sum keeps the last model of a process that stopped publishing.
+    Shared<NextActionModel> shared("model");
+    EXPECT_TRUE(shared.mergeable());
+    EXPECT_TRUE(shared.merge_keeps_departed());
+}
+
+TEST(NextActionMergeTest, MergedDecayedCountsMatchTheClosedFormOverBothProcesses) {
+    // a's events are an hour older than b's: with a half-life of an hour, at
+    // b's time each of a's counts half as much as each of b's.
+    NextActionModel a;
+    NextActionModel b;
+    a.set_half_life(kHour);
+    b.set_half_life(kHour);
+    observe(a, "home", "cart", 0, kHour);
+    observe(a, "home", "cart", 0, kHour);
+    observe(b, "home", "search", kHour, kHour);
+    NextActionModel a_published;
+    ASSERT_TRUE(decode_state(encode_state(a), a_published));
+    Merge<NextActionModel>::merge(b, std::vector<const NextActionModel*>{&a_published});
+    NextActionModel b_published;
+    ASSERT_TRUE(decode_state(encode_state(b), b_published));
+    Merge<NextActionModel>::merge(a, std::vector<const NextActionModel*>{&b_published});
+    for (NextActionModel* m : {&a, &b}) {
+        double support = 0;
+        std::map<std::string, double> got = after(*m, "home", kHour, kHour, &support);
+        EXPECT_NEAR(support, 2 * 0.5 + 1, 1e-12);
+        EXPECT_NEAR(got["cart"], 0.5, 1e-12);
+        EXPECT_NEAR(got["search"], 0.5, 1e-12);
+        // An hour later every weight has halved; the shares stay.
+        double later = 0;
+        EXPECT_EQ(after(*m, "home", 2 * kHour, kHour, &later).size(), 2u);
+        EXPECT_NEAR(later, support / 2, 1e-12);
+    }
+}
+
+TEST(NextActionMergeTest, AVersion1ModelStillLoads) {
+    // Version 1 ended after the rows; version 2 adds the merged rows.
+    NextActionModel m;
+    observe(m, "home", "cart", 1000);
+    std::string v2 = encode_state(m);
+    ASSERT_EQ(static_cast<uint8_t>(v2[0]), 2);
+    ASSERT_EQ(v2.back(), '\0');  // no merged rows
+    std::string v1 = v2.substr(0, v2.size() - 1);
+    v1[0] = 1;
+    NextActionModel back;
+    ASSERT_TRUE(decode_state(v1, back));
+    EXPECT_EQ(after(back, "home", 1000), (std::map<std::string, double>{{"cart", 1.0}}));
+    EXPECT_EQ(encode_state(back), v2);
 }
 
 /// One operator instance called directly on one thread; instances made with
