@@ -56,6 +56,8 @@ public:
     /// c(item): this process's count plus, under scale-out, what the last
     /// merge added.
     uint64_t count(uint32_t item) const;
+    /// c(item) from this process's events alone.
+    uint64_t own_count(uint32_t item) const;
     /// Copies the item's neighbours into `out`; returns c(item). After a
     /// merge, the best K of this process's neighbours and the merged ones,
     /// each with both counts.

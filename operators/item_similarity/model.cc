@@ -412,6 +412,10 @@ uint64_t SimilarityModel::count(uint32_t item) const {
     return impl_->total(item);
 }
 
+uint64_t SimilarityModel::own_count(uint32_t item) const {
+    return impl_->count(item);
+}
+
 uint64_t SimilarityModel::neighbours(uint32_t item, std::vector<Neighbour>& out) const {
     const Impl& m = *impl_;
     Row& r = const_cast<Row&>(m.row(item));

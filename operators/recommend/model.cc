@@ -120,6 +120,13 @@ void HybridModel::configure(int factors, uint32_t recent_capacity) {
         impl_->shape(factors, recent_capacity);
     }
 }
+
+void HybridModel::set_learning(double half_life_ms, size_t neighbours) {
+    half_life_ms_ = half_life_ms;
+    neighbours_ = neighbours;
+    impl_->popularity.set_half_life(half_life_ms);
+    impl_->similarity.set_neighbours(neighbours);
+}
 bool HybridModel::configured() const {
     return impl_->rows != nullptr;
 }
@@ -230,14 +237,17 @@ uint64_t HybridModel::recent_count() const {
 }
 
 // Layout: factors, ring capacity, the similarity model, the popularity
-// model, per master item its bias, factors and category (+1, 0: none), the
-// category names, the ring's cursor and slots, the prequential counts.
-void HybridModel::encode(StateWriter& w) const {
+// model (each in its own layout of version 1, or since version 2 of version
+// 2, with merged parts), per master item its bias, factors and category
+// (+1, 0: none), the category names, the ring's cursor and slots, the
+// prequential counts.
+void HybridModel::encode(StateWriter& w, uint8_t version) const {
     const Impl& m = *impl_;
+    const uint8_t parts = version >= 2 ? 2 : 1;
     w.varint(static_cast<uint64_t>(factors()));
     w.varint(m.recent.size());
-    m.similarity.encode(w, 1);  // never merged: the layout of version 1
-    m.popularity.encode(w, 1);  // never merged: the layout of version 1
+    m.similarity.encode(w, parts);
+    m.popularity.encode(w, parts);
     uint32_t n = items().size();
     w.varint(n);
     for (uint32_t i = 0; i < n; ++i) {
@@ -257,15 +267,18 @@ void HybridModel::encode(StateWriter& w) const {
     m.counts.encode(w);
 }
 
-bool HybridModel::decode(StateReader& r) {
+bool HybridModel::decode(StateReader& r, uint8_t version) {
     auto m = std::make_unique<Impl>();
+    const uint8_t parts = version >= 2 ? 2 : 1;
     uint64_t k = 0;
     uint64_t ring = 0;
     if (!r.varint(k) || k > 1024 || !r.varint(ring) || ring > (1u << 24)) {
         return false;
     }
     m->shape(static_cast<int>(k), static_cast<uint32_t>(ring));
-    if (!m->similarity.decode(r, 1) || !m->popularity.decode(r, 1)) {
+    m->similarity.set_neighbours(neighbours_);
+    m->popularity.set_half_life(half_life_ms_);
+    if (!m->similarity.decode(r, parts) || !m->popularity.decode(r, parts)) {
         return false;
     }
     uint64_t n = 0;
@@ -319,6 +332,80 @@ bool HybridModel::decode(StateReader& r) {
     }
     impl_ = std::move(m);
     return true;
+}
+
+void Merge<HybridModel>::merge(HybridModel& own, std::span<const HybridModel* const> peers) {
+    if (!own.configured()) {
+        return;
+    }
+    const int k = own.factors();
+    std::vector<const HybridModel*> usable;
+    std::vector<const PopularityModel*> popularity;
+    std::vector<const SimilarityModel*> similarity;
+    for (const HybridModel* peer : peers) {
+        if (peer->configured() && peer->factors() == k) {
+            usable.push_back(peer);
+            popularity.push_back(&peer->impl_->popularity);
+            similarity.push_back(&peer->impl_->similarity);
+        }
+    }
+    if (usable.empty()) {
+        return;
+    }
+    // Items only others have met, in every array at once (their factors are
+    // replaced by the others' average below).
+    for (const HybridModel* peer : usable) {
+        const ItemIndex& theirs = peer->items();
+        for (uint32_t i = 0; i < theirs.size(); ++i) {
+            bool created = false;
+            own.intern(theirs.id(i), 0, 0.0f, created);
+        }
+    }
+    HybridModel::Impl& m = *own.impl_;
+    Merge<PopularityModel>::merge(m.popularity, popularity);
+    Merge<SimilarityModel>::merge(m.similarity, similarity);
+    // Factors and biases: the average weighted by each process's own events.
+    std::vector<double> sum(static_cast<size_t>(k));
+    const uint32_t n = own.items().size();
+    for (uint32_t i = 0; i < n; ++i) {
+        std::string_view id = own.items().id(i);
+        float* q = m.rows->row(i);
+        double weight = static_cast<double>(m.similarity.own_count(i));
+        double bias = weight * static_cast<double>(own.item_bias(i));
+        for (int f = 0; f < k; ++f) {
+            sum[static_cast<size_t>(f)] = weight * static_cast<double>(q[f]);
+        }
+        double own_weight = weight;
+        uint32_t category = own.category(i);
+        for (const HybridModel* peer : usable) {
+            uint32_t p = peer->items().find(id);
+            if (p == ItemIndex::kNone) {
+                continue;
+            }
+            if (category == HybridModel::kNoCategory &&
+                peer->category(p) != HybridModel::kNoCategory) {
+                category = own.category_id(peer->impl_->categories.id(peer->category(p)));
+                own.set_category(i, category);
+            }
+            auto w = static_cast<double>(peer->impl_->similarity.own_count(p));
+            if (w == 0) {
+                continue;
+            }
+            const float* theirs = peer->item_factors(p);
+            for (int f = 0; f < k; ++f) {
+                sum[static_cast<size_t>(f)] += w * static_cast<double>(theirs[f]);
+            }
+            bias += w * static_cast<double>(peer->item_bias(p));
+            weight += w;
+        }
+        if (weight == own_weight || weight == 0) {
+            continue;  // no other process learnt this item
+        }
+        for (int f = 0; f < k; ++f) {
+            q[f] = static_cast<float>(sum[static_cast<size_t>(f)] / weight);
+        }
+        own.item_bias(i) = static_cast<float>(bias / weight);
+    }
 }
 
 void HybridModel::to_json(JsonWriter& j) const {

@@ -127,6 +127,7 @@ public:
         ctx.register_state(model_);
         // Shards open one after another, shard 0 first: the first configures.
         model_.get().configure(o_.factors, o_.recent_items);
+        model_.get().set_learning(o_.half_life_ms, o_.neighbours);
         item_ = ctx.field(output_.item_field());
         type_ = ctx.field(o_.type_field);
         segment_ = o_.segment_field.empty() ? kInvalidField : ctx.field(o_.segment_field);

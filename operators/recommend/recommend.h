@@ -80,6 +80,10 @@ public:
 
     /// Gives an empty model its shape; a configured (or restored) model keeps its own.
     void configure(int factors, uint32_t recent_capacity);
+    /// The operator's half-life (0: none) and K (`neighbours`), which
+    /// merges need (the popularity and similarity rules); kept when the
+    /// model is restored.
+    void set_learning(double half_life_ms, size_t neighbours);
     bool configured() const;
     int factors() const;
 
@@ -127,20 +131,42 @@ public:
     /// Changes whenever the model is replaced (restore, clear): shards drop caches.
     const void* identity() const { return impl_.get(); }
 
-    void encode(StateWriter& w) const;
-    bool decode(StateReader& r);
+    void encode(StateWriter& w, uint8_t version) const;
+    bool decode(StateReader& r, uint8_t version);
     void to_json(JsonWriter& j) const;
 
 private:
+    friend struct Merge<HybridModel>;
     struct Impl;
     std::unique_ptr<Impl> impl_;
+    double half_life_ms_ = 0;
+    size_t neighbours_ = 200;
+};
+
+/// Scale-out (docs/scale-out.md, "Models"): the parts merge by their own
+/// rules, items meeting by id. Items only others have met are added first
+/// (to the similarity, popularity and factor arrays at once); popularity
+/// and similarity then add up as the `popularity` and `item_similarity`
+/// operators' models do; each item's factors and bias become the average of
+/// the processes' rows weighted by each one's count of events for the item,
+/// as `mf`'s do; an item without a category takes a peer's. The recency
+/// ring and the prequential counts stay each process's. A model with
+/// another number of factors is left out. The last model of a process that
+/// stopped publishing stays in (its popularity and counts are sums).
+template <>
+struct Merge<HybridModel> {
+    static constexpr bool kKeepDeparted = true;
+    static void merge(HybridModel& own, std::span<const HybridModel* const> peers);
 };
 
 template <>
 struct Codec<HybridModel> {
-    static constexpr uint8_t kVersion = 1;
-    static void encode(const HybridModel& m, StateWriter& w) { m.encode(w); }
-    static bool decode(StateReader& r, uint8_t, HybridModel& m) { return m.decode(r); }
+    // 2: the similarity and popularity models carry their merged parts (scale-out).
+    static constexpr uint8_t kVersion = 2;
+    static void encode(const HybridModel& m, StateWriter& w) { m.encode(w, kVersion); }
+    static bool decode(StateReader& r, uint8_t version, HybridModel& m) {
+        return m.decode(r, version);
+    }
     static void to_json(const HybridModel& m, JsonWriter& j) { m.to_json(j); }
 };
 

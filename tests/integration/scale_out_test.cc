@@ -1390,7 +1390,7 @@ TEST_F(ScaleOutTest, ARepartitionTopicsWriterWritesInTheTransactions) {
     expect_same_state(got, want, /*reordered=*/true);
 }
 
-TEST_F(ScaleOutTest, BanditNextActionAndSimilarityModelsAddUpAcrossProcesses) {
+TEST_F(ScaleOutTest, BanditNextActionSimilarityAndRecommendModelsMergeAcrossProcesses) {
     if (!start_broker({"sums"})) {
         GTEST_SKIP() << "the test broker did not start (see " << (dir_ / "broker.log") << ")";
     }
@@ -1402,9 +1402,11 @@ TEST_F(ScaleOutTest, BanditNextActionAndSimilarityModelsAddUpAcrossProcesses) {
         "reward_window: 10m}\n"
         "  viewed: {type: filter, input: clicks, field: item_id, op: exists}\n"
         "  sim: {type: item_similarity, input: viewed, key: user_id}\n"
+        "  rec: {type: recommend, input: viewed, key: user_id, factors: 8, category_field: "
+        "category, half_life: 2h}\n"
         "sinks:\n"
-        "  out: {type: null, inputs: [na, na.metrics, b, b.estimates, sim, sim.metrics, "
-        "viewed.rejected]}\n";
+        "  out: {type: null, inputs: [na, na.metrics, b, b.estimates, sim, sim.metrics, rec, "
+        "rec.metrics, viewed.rejected]}\n";
     std::vector<Process> procs = {make_process("p1", "sums", false, graph),
                                   make_process("p2", "sums", false, graph)};
     for (Process& p : procs) {
@@ -1419,7 +1421,7 @@ TEST_F(ScaleOutTest, BanditNextActionAndSimilarityModelsAddUpAcrossProcesses) {
         stop(p);
     }
     for (const Process& p : procs) {
-        for (const char* op : {"na", "b", "sim"}) {
+        for (const char* op : {"na", "b", "sim", "rec"}) {
             EXPECT_NE(p.log_text().find("[" + std::string(op) +
                                         "] merged the models of 1 other process(es)"),
                       std::string::npos)

@@ -293,6 +293,118 @@ TEST(RecommendTest, ModelAndUserCodecsRoundTrip) {
     EXPECT_EQ(u2.events, 9);
 }
 
+// Scale-out (docs/scale-out.md, "Models"): items meet by id, popularity
+// and co-occurrence add up without counting an event twice, factors become
+// the average weighted by each process's events for the item.
+namespace {
+
+/// The master index of item `name` in `m`, adding it.
+uint32_t item_in(HybridModel& m, const std::string& name) {
+    std::string id;
+    EXPECT_TRUE(encode_item_id(Value::string_view(name), id));
+    bool created = false;
+    return m.intern(id, 42, 0.1f, created);
+}
+
+/// One event of `item` after `before` (none when empty), weight 1, at 1000.
+void event(HybridModel& m, const std::string& item, const std::string& before = "") {
+    uint32_t i = item_in(m, item);
+    std::vector<uint32_t> recent;
+    if (!before.empty()) {
+        recent.push_back(item_in(m, before));
+    }
+    m.similarity().learn(i, recent, 10);
+    m.popularity().add(0, m.popularity_index(i), 1, 1000, 0);
+}
+
+double popularity_of(const HybridModel& m, const std::string& name) {
+    std::string id;
+    EXPECT_TRUE(encode_item_id(Value::string_view(name), id));
+    uint32_t i = m.items().find(id);
+    return i == ItemIndex::kNone ? -1 : m.popularity().stored(0, m.popularity_index(i));
+}
+
+uint32_t index_of(const HybridModel& m, const std::string& name) {
+    std::string id;
+    EXPECT_TRUE(encode_item_id(Value::string_view(name), id));
+    return m.items().find(id);
+}
+
+}  // namespace
+
+TEST(RecommendMergeTest, ModelsMergeByItemIdWithoutCountingAnEventTwice) {
+    HybridModel a;
+    HybridModel b;
+    for (HybridModel* m : {&a, &b}) {
+        m->configure(2, 8);
+        m->set_learning(0, 10);
+    }
+    event(a, "x");
+    event(a, "y", "x");
+    event(a, "y");
+    // b meets y first, so their indexes differ, and has z, which a has not.
+    event(b, "y");
+    event(b, "z", "y");
+    event(b, "x", "z");
+    b.set_category(index_of(b, "z"), b.category_id("books"));
+    // Factors: a's row of y, then b's, set by hand to check the average.
+    a.item_factors(index_of(a, "y"))[0] = 1.0f;
+    a.item_bias(index_of(a, "y")) = 0.5f;
+    b.item_factors(index_of(b, "y"))[0] = 4.0f;
+    b.item_bias(index_of(b, "y")) = 2.0f;
+    for (int round = 0; round < 3; ++round) {
+        HybridModel a_then;
+        ASSERT_TRUE(decode_state(encode_state(a), a_then));  // as published
+        Merge<HybridModel>::merge(a, std::vector<const HybridModel*>{&b});
+        Merge<HybridModel>::merge(b, std::vector<const HybridModel*>{&a_then});
+        for (HybridModel* m : {&a, &b}) {
+            EXPECT_EQ(popularity_of(*m, "x"), 2) << "round " << round;
+            EXPECT_EQ(popularity_of(*m, "y"), 3) << "round " << round;
+            EXPECT_EQ(popularity_of(*m, "z"), 1) << "round " << round;
+            EXPECT_EQ(m->similarity().count(index_of(*m, "y")), 3u) << "round " << round;
+            EXPECT_EQ(m->category(index_of(*m, "z")), m->category_id("books"));
+        }
+    }
+    // y: a learnt it from 2 events (factor 1, bias 0.5), b from 1 (factor 4,
+    // bias 2): the first merge makes both (2 * 1 + 4) / 3 = 2 and
+    // (2 * 0.5 + 2) / 3 = 1; later merges keep it.
+    for (HybridModel* m : {&a, &b}) {
+        EXPECT_FLOAT_EQ(m->item_factors(index_of(*m, "y"))[0], 2.0f);
+        EXPECT_FLOAT_EQ(m->item_bias(index_of(*m, "y")), 1.0f);
+    }
+    // z, which a never met, takes b's row.
+    EXPECT_EQ(a.item_factors(index_of(a, "z"))[1], b.item_factors(index_of(b, "z"))[1]);
+    // x and z co-occurred once on b, x and y once on a: both pairs are neighbours.
+    std::vector<Neighbour> nb;
+    a.similarity().neighbours(index_of(a, "x"), nb);
+    EXPECT_EQ(nb.size(), 2u);
+    // A merged model survives a checkpoint, and a version 1 one still loads.
+    HybridModel restored;
+    ASSERT_TRUE(decode_state(encode_state(a), restored));
+    EXPECT_EQ(popularity_of(restored, "y"), 3);
+    EXPECT_EQ(restored.similarity().count(index_of(restored, "y")), 3u);
+    EXPECT_EQ(encode_state(restored), encode_state(a));
+    HybridModel fresh;
+    fresh.configure(2, 8);
+    event(fresh, "x");
+    std::string v1;
+    StateWriter w(v1);
+    w.u8(1);
+    fresh.encode(w, 1);
+    HybridModel back;
+    ASSERT_TRUE(decode_state(v1, back));
+    EXPECT_EQ(popularity_of(back, "x"), 1);
+    // A model with another number of factors is left out.
+    HybridModel other;
+    other.configure(3, 8);
+    event(other, "x");
+    Merge<HybridModel>::merge(fresh, std::vector<const HybridModel*>{&other});
+    EXPECT_EQ(popularity_of(fresh, "x"), 1);
+    Shared<HybridModel> shared("model");
+    EXPECT_TRUE(shared.mergeable());
+    EXPECT_TRUE(shared.merge_keeps_departed());
+}
+
 std::string generator_yaml(int parallelism, int stop_after, const std::string& state) {
     return "parallelism: " + std::to_string(parallelism) + "\n" + state +
            "sources:\n  clicks: {type: generator, events: 6000, users: 300, items: 400, "
