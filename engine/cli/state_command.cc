@@ -274,6 +274,22 @@ int erase_key(const std::string& dir, const std::string& key_arg) {
         std::fprintf(stderr, "eddy: %s\n", status.message().c_str());
         return kExitRuntimeFailure;
     }
+    if (std::vector<std::string> sources = state::scale_out_sources(s); !sources.empty()) {
+        // The changelog would bring the key back on the next restore.
+        std::string topics;
+        for (const std::string& source : sources) {
+            topics +=
+                std::string(topics.empty() ? "" : ", ") +
+                (source.empty() ? "<topology>-changelog" : "<topology>-" + source + "-changelog");
+        }
+        std::fprintf(stderr,
+                     "eddy: warning: this state dir belongs to a scale-out job: key '%s' also "
+                     "lives in the state dirs of the other processes that owned its partition "
+                     "(erase it there too) and in the changelog topic(s) %s, which Eddy cannot "
+                     "erase from yet: a restore from the changelog brings the key back "
+                     "(docs/scale-out.md, \"Limits\")\n",
+                     key.c_str(), topics.c_str());
+    }
     if (!removed.empty()) {
         std::printf(
             "removed %zu entr%s of key '%s' from the operators keyed by '%s'; the state dir was "

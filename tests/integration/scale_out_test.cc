@@ -1163,6 +1163,19 @@ TEST_F(ScaleOutTest, AQueryForAKeyOwnedElsewhereIsRedirectedToItsOwner) {
     for (Process& p : procs) {
         stop(p);
     }
+    // Erasing a key from one state dir says what it cannot reach.
+    testing::ProgramOutcome erase = testing::run_program(
+        {EDDY_BINARY, "state", "erase", procs[0].state().string(), "--key", "user_id=u1"}, {}, "",
+        60);
+    EXPECT_EQ(erase.exit_code, 0) << erase.both();
+    EXPECT_NE(erase.err.find("warning: this state dir belongs to a scale-out job: key 'u1' also "
+                             "lives in the state dirs of the other processes"),
+              std::string::npos)
+        << erase.both();
+    EXPECT_NE(erase.err.find("changelog topic(s) <topology>-changelog, "
+                             "<topology>-items-repartition-changelog, which Eddy cannot erase"),
+              std::string::npos)
+        << erase.both();
 }
 
 TEST_F(ScaleOutTest, StateKeyedByItemMovesWithThePartitionsOfARepartitionTopic) {

@@ -188,6 +188,22 @@ TEST_F(StateEraseTest, StateWithoutRecordedKeyFieldsIsRefusedBeforeAnythingIsEra
     EXPECT_TRUE(has_entry("sessions", Value::string_view("u1")));
 }
 
+TEST_F(StateEraseTest, AStoreThatHeldScaleOutPartitionsNamesItsSources) {
+    // What `eddy state erase` warns about: the key also lives in changelogs.
+    EXPECT_TRUE(scale_out_sources(*store_).empty());
+    rocksdb::WriteBatch batch;
+    store_->put_meta(batch, "scaleout_member", "0123456789abcdef");  // not a partition
+    store_->put_meta(batch, "scaleout_restoring/2", "");             // nor this
+    EXPECT_TRUE(store_->commit(batch).is_ok());
+    EXPECT_TRUE(scale_out_sources(*store_).empty());
+    rocksdb::WriteBatch more;
+    store_->put_meta(more, "scaleout/0", "x");  // the topology's first source
+    store_->put_meta(more, "scaleout/4", "x");
+    store_->put_meta(more, "scaleout:items-repartition/3", "x");
+    EXPECT_TRUE(store_->commit(more).is_ok());
+    EXPECT_EQ(scale_out_sources(*store_), (std::vector<std::string>{"", "items-repartition"}));
+}
+
 TEST(OperatorMetaTest, ReadsEntriesWrittenBeforeTheKeyFieldAndIgnoresLaterFields) {
     OperatorMeta meta;
     meta.type = "window";

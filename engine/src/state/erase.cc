@@ -190,4 +190,23 @@ Status erase_key(StateStore& store, std::string_view key_field, std::string_view
     return Status::ok();
 }
 
+std::vector<std::string> scale_out_sources(StateStore& store) {
+    std::set<std::string> sources;
+    rocksdb::ColumnFamilyHandle* meta = store.find_family(std::string(kMetaFamily));
+    if (meta == nullptr) {
+        return {};
+    }
+    // `scaleout/<p>` (the first source) and `scaleout:<source>/<p>`.
+    std::unique_ptr<rocksdb::Iterator> it(store.db().NewIterator(rocksdb::ReadOptions(), meta));
+    for (it->Seek("scaleout"); it->Valid() && it->key().starts_with("scaleout"); it->Next()) {
+        std::string key = it->key().ToString();
+        if (key.starts_with("scaleout/")) {
+            sources.insert("");
+        } else if (key.starts_with("scaleout:") && key.find('/') != std::string::npos) {
+            sources.insert(key.substr(9, key.find('/') - 9));
+        }
+    }
+    return {sources.begin(), sources.end()};
+}
+
 }  // namespace eddy::state

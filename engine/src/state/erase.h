@@ -26,4 +26,10 @@ std::vector<std::string> candidate_keys(std::string_view text);
 Status erase_key(StateStore& store, std::string_view key_field, std::string_view key,
                  std::vector<std::string>& report);
 
+/// The scale-out sources whose partitions this store has held (docs/scale-out.md;
+/// "" for the topology's first, whose meta keys are `scaleout/<p>`), sorted:
+/// their keys also live in changelog topics and in other processes' stores,
+/// which erase_key() does not reach. Empty for a job without scale-out.
+std::vector<std::string> scale_out_sources(StateStore& store);
+
 }  // namespace eddy::state
