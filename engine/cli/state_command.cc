@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "record/json.h"
 #include "runtime/builtins.h"
+#include "runtime/changelog_erase.h"
 #include "state/erase.h"
 #include "state/expiry.h"
 #include "state/inspect.h"
@@ -249,7 +250,33 @@ int get_key(const std::string& dir, const std::string& op, const std::string& ke
     return kExitOk;
 }
 
-int erase_key(const std::string& dir, const std::string& key_arg) {
+/// `state erase --topology`: the key's records in the changelog topics of
+/// the topology's scale-out sources, for the operators keyed by `field`.
+int erase_in_changelogs(const Topology& topology, const std::string& field,
+                        const std::string& key) {
+    std::vector<std::string> operators;
+    for (const ComponentDef& c : topology.components) {
+        if (c.kind == ComponentKind::kOperator && c.key == field) {
+            operators.push_back(c.name);
+        }
+    }
+    std::vector<std::string> report;
+    Status status = erase_from_changelogs(topology, operators, key, report);
+    for (const std::string& line : report) {
+        std::printf("%s\n", line.c_str());
+    }
+    if (!status.is_ok()) {
+        std::fprintf(stderr, "eddy: %s\n", status.message().c_str());
+        return kExitRuntimeFailure;
+    }
+    if (report.empty()) {
+        std::printf("no changelog to erase from: the topology has no source with scale_out\n");
+    }
+    return kExitOk;
+}
+
+int erase_key(const std::string& dir, const std::string& key_arg, const std::string& topology_file,
+              const std::vector<std::string>& plugins) {
     size_t eq = key_arg.find('=');
     if (eq == std::string::npos || eq == 0) {
         std::fprintf(stderr,
@@ -260,6 +287,14 @@ int erase_key(const std::string& dir, const std::string& key_arg) {
     }
     std::string field = key_arg.substr(0, eq);
     std::string key = key_arg.substr(eq + 1);
+    // The topology first: a bad one erases nothing.
+    std::optional<LoadedTopology> topology;
+    if (!topology_file.empty()) {
+        topology = load_and_report(topology_file, plugins, /*errors_only=*/true);
+        if (!topology) {
+            return kExitUsage;
+        }
+    }
     auto store = open_existing(dir);
     if (!store.is_ok()) {
         return open_failed(store.status());
@@ -274,7 +309,13 @@ int erase_key(const std::string& dir, const std::string& key_arg) {
         std::fprintf(stderr, "eddy: %s\n", status.message().c_str());
         return kExitRuntimeFailure;
     }
-    if (std::vector<std::string> sources = state::scale_out_sources(s); !sources.empty()) {
+    if (topology) {
+        // The local erase is done and compacted; the store stays locked
+        // while the changelogs are written, as no job may run meanwhile.
+        if (int code = erase_in_changelogs(topology->topology, field, key); code != kExitOk) {
+            return code;
+        }
+    } else if (std::vector<std::string> sources = state::scale_out_sources(s); !sources.empty()) {
         // The changelog would bring the key back on the next restore.
         std::string topics;
         for (const std::string& source : sources) {
@@ -285,9 +326,9 @@ int erase_key(const std::string& dir, const std::string& key_arg) {
         std::fprintf(stderr,
                      "eddy: warning: this state dir belongs to a scale-out job: key '%s' also "
                      "lives in the state dirs of the other processes that owned its partition "
-                     "(erase it there too) and in the changelog topic(s) %s, which Eddy cannot "
-                     "erase from yet: a restore from the changelog brings the key back "
-                     "(docs/scale-out.md, \"Limits\")\n",
+                     "(erase it there too) and in the changelog topic(s) %s, from which a "
+                     "restore brings it back: give --topology FILE (with every process "
+                     "stopped) to erase it there too (docs/scale-out.md, \"Erasing a key\")\n",
                      key.c_str(), topics.c_str());
     }
     if (!removed.empty()) {
@@ -369,12 +410,23 @@ void add_state_command(CLI::App& app, int& exit_code) {
         "then compact so the data is gone from the state dir. Prints what it removed.");
     erase_cmd->add_option("state_dir", *dir, "The topology's state.dir")->required();
     erase_cmd->add_option("--key", *key, "FIELD=VALUE, like user_id=u123")->required();
+    auto topology = std::make_shared<std::string>();
+    erase_cmd->add_option("--topology", *topology,
+                          "The job's topology file: also erase the key from the changelog topics "
+                          "of its scale-out sources (docs/scale-out.md), with every process of "
+                          "the job stopped");
+    add_plugin_option(erase_cmd, *plugins);
     erase_cmd->footer(
         "Only operators whose key field is FIELD are touched; operator-wide (global) state is "
         "not per key and is left alone. Savepoints and other copies keep the key: erase it "
-        "there too. Exit 0 also when nothing matched (it says so), 2 for a malformed --key, 1 "
-        "when the state dir is locked by a running job or unreadable.");
-    erase_cmd->callback([dir, key, &exit_code] { exit_code = erase_key(*dir, *key); });
+        "there too. Under scale-out, give --topology (every process of the job stopped) to "
+        "also erase it from the changelog topics (docs/scale-out.md). Exit 0 also when nothing "
+        "matched (it says so), 2 for a malformed --key or a topology with errors, 1 when the "
+        "state dir is locked by a running job or unreadable, or a changelog cannot be "
+        "written.");
+    erase_cmd->callback([dir, key, topology, plugins, &exit_code] {
+        exit_code = erase_key(*dir, *key, *topology, *plugins);
+    });
 }
 
 }  // namespace eddy::cli

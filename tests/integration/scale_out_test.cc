@@ -1173,7 +1173,8 @@ TEST_F(ScaleOutTest, AQueryForAKeyOwnedElsewhereIsRedirectedToItsOwner) {
               std::string::npos)
         << erase.both();
     EXPECT_NE(erase.err.find("changelog topic(s) <topology>-changelog, "
-                             "<topology>-items-repartition-changelog, which Eddy cannot erase"),
+                             "<topology>-items-repartition-changelog, from which a restore brings "
+                             "it back: give --topology FILE"),
               std::string::npos)
         << erase.both();
 }
@@ -1472,6 +1473,74 @@ TEST_F(ScaleOutTest, BanditNextActionSimilarityAndRecommendModelsMergeAcrossProc
         ASSERT_NE(it, state.end()) << p.name;
         EXPECT_GT(testing::num(it->second, "merged_rows"), 0) << p.name << ": " << it->second;
     }
+}
+
+TEST_F(ScaleOutTest, AKeyErasedWithTheTopologyIsGoneFromTheChangelogToo) {
+    if (!start_broker({"er"})) {
+        GTEST_SKIP() << "the test broker did not start (see " << (dir_ / "broker.log") << ")";
+    }
+    std::vector<std::string> lines = generate(3000, 60, 27);
+    std::set<std::string> users;
+    for (const std::string& line : lines) {
+        users.insert(user_of(line));
+    }
+    const std::string gone = user_of(lines.front());
+    std::vector<Process> procs = {make_process("p1", "er"), make_process("p2", "er")};
+    for (Process& p : procs) {
+        start(p);
+    }
+    std::vector<Process*> both = {&procs[0], &procs[1]};
+    ASSERT_EQ(produce(lines), lines.size());
+    ASSERT_TRUE(wait_drained("er", both)) << "the processes did not read everything";
+    for (Process& p : procs) {
+        stop(p);
+    }
+    // With the topology, the key leaves the changelog too: its profile and
+    // session entries and its session timer.
+    auto erase = [&](const Process& p, bool with_topology) {
+        std::vector<std::string> args = {EDDY_BINARY,        "state", "erase",
+                                         p.state().string(), "--key", "user_id=" + gone};
+        if (with_topology) {
+            args.push_back("--topology");
+            args.push_back((p.dir / "topology.yaml").string());
+        }
+        return testing::run_program(args, {}, "", 60);
+    };
+    testing::ProgramOutcome first = erase(procs[0], true);
+    ASSERT_EQ(first.exit_code, 0) << first.both();
+    EXPECT_NE(first.out.find("changelog 'er-changelog' partition "), std::string::npos)
+        << first.both();
+    EXPECT_NE(first.out.find(" entries and "), std::string::npos) << first.both();
+    EXPECT_NE(first.out.find(" timer(s) tombstoned"), std::string::npos) << first.both();
+    testing::ProgramOutcome again = erase(procs[0], true);
+    ASSERT_EQ(again.exit_code, 0) << again.both();
+    EXPECT_NE(again.out.find(": nothing of the key"), std::string::npos) << again.both();
+    // Without it, the other process's dir is erased and the rest is named.
+    testing::ProgramOutcome other = erase(procs[1], false);
+    ASSERT_EQ(other.exit_code, 0) << other.both();
+    EXPECT_NE(other.err.find("give --topology FILE"), std::string::npos) << other.both();
+    // A new process restores every partition from the changelog: the key
+    // is not there, every other user is.
+    Process fresh = make_process("p3", "er");
+    start(fresh);
+    ASSERT_TRUE(wait_for([&] { return owning(fresh.log_text()) == kPartitions; }, 60))
+        << fresh.log_text();
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    stop(fresh);
+    std::map<std::string, std::string> profiles = state_of(fresh.state(), "prof");
+    std::map<std::string, std::string> sessions = state_of(fresh.state(), "sess");
+    EXPECT_EQ(profiles.size(), users.size() - 1);
+    for (const auto& [id, entry] : profiles) {
+        EXPECT_EQ(id.find("\"" + gone + "\""), std::string::npos) << id;
+    }
+    for (const auto& [id, entry] : sessions) {
+        EXPECT_EQ(id.find("\"" + gone + "\""), std::string::npos) << id;
+    }
+    EXPECT_EQ(testing::run_program(
+                  {EDDY_BINARY, "state", "get", fresh.state().string(), "sess", gone}, {}, "", 60)
+                  .out,
+              "")
+        << "a timer of the erased key came back";
 }
 
 }  // namespace

@@ -50,17 +50,9 @@ std::string changelog_prefix(char kind, std::string_view op) {
     return k;
 }
 
-/// A changelog key split into its parts; false when it is not one of ours.
-struct ParsedKey {
-    char kind = 0;
-    std::string_view op;
-    uint8_t handle = 0;                          // entries
-    TimeDomain domain = TimeDomain::kEventTime;  // timers
-    int64_t time = 0;
-    std::string_view encoded;
-};
+}  // namespace
 
-bool parse_changelog_key(std::string_view k, ParsedKey& out) {
+bool parse_changelog_key(std::string_view k, ParsedChangelogKey& out) {
     if (k.size() < 3 || (k[0] != kEntryKind && k[0] != kTimerKind)) {
         return false;
     }
@@ -88,7 +80,10 @@ bool parse_changelog_key(std::string_view k, ParsedKey& out) {
     return true;
 }
 
-}  // namespace
+std::string changelog_topic(std::string_view job, std::string_view source, bool first) {
+    return first ? std::string(job) + "-changelog"
+                 : std::string(job) + "-" + std::string(source) + "-changelog";
+}
 
 std::string model_key(std::string_view op, std::string_view state, std::string_view member) {
     std::string k(op);
@@ -190,9 +185,8 @@ Status Job::Impl::open_scale_out_source(size_t index, const KafkaClientOptions& 
             group->commit_through_transactions();
         }
     }
-    auto changelog = Changelog::open(
-        client, first ? job + "-changelog" : job + "-" + src.def_.name + "-changelog", partitions,
-        writer, who, txn_producer);
+    auto changelog = Changelog::open(client, changelog_topic(job, src.def_.name, first), partitions,
+                                     writer, who, txn_producer);
     if (!changelog.is_ok()) {
         return changelog.status();
     }
@@ -763,7 +757,7 @@ Status Job::Impl::restore_partitions(ScaleOut& so, const std::vector<int32_t>& p
             if (++applied % 4096 == 0) {
                 progress.set(static_cast<int64_t>(applied));
             }
-            ParsedKey k;
+            ParsedChangelogKey k;
             if (!parse_changelog_key(key, k) || !so.scoped.contains(k.op)) {
                 ++skipped;  // an operator the topology no longer has downstream
                 return Status::ok();
@@ -800,7 +794,7 @@ Status Job::Impl::restore_partitions(ScaleOut& so, const std::vector<int32_t>& p
         std::string storage;
         uint64_t timers = 0;
         for (const auto& [key, set] : timer_keys) {
-            ParsedKey k;
+            ParsedChangelogKey k;
             parse_changelog_key(key, k);
             auto cf = store_->family(state::timer_family(std::string(k.op)));
             if (!cf.is_ok()) {
@@ -830,7 +824,7 @@ Status Job::Impl::restore_partitions(ScaleOut& so, const std::vector<int32_t>& p
         // The keys whose last records nobody confirmed get their confirmed
         // value (or deletion) written again with the next checkpoint.
         for (std::string& key : r.unconfirmed) {
-            ParsedKey k;
+            ParsedChangelogKey k;
             std::optional<std::string> value;
             if (!parse_changelog_key(key, k)) {
                 continue;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "eddy/metrics.h"
+#include "eddy/operator.h"
 #include "eddy/status.h"
 
 #include "io/changelog.h"
@@ -96,5 +97,21 @@ std::string model_key(std::string_view op, std::string_view state, std::string_v
 std::string changelog_entry_key(std::string_view op, uint8_t handle, std::string_view encoded);
 std::string changelog_timer_key(std::string_view op, uint8_t domain, int64_t time,
                                 std::string_view encoded);
+
+/// A changelog key split into its parts (views into the key).
+struct ParsedChangelogKey {
+    char kind = 0;  ///< 'k' (entry) or 't' (timer)
+    std::string_view op;
+    uint8_t handle = 0;                          // entries
+    TimeDomain domain = TimeDomain::kEventTime;  // timers
+    int64_t time = 0;
+    std::string_view encoded;
+};
+/// False when `k` is not an entry's or a timer's key (a marker's, say).
+bool parse_changelog_key(std::string_view k, ParsedChangelogKey& out);
+
+/// The changelog topic of a scale-out source: the topology's first keeps
+/// `<job>-changelog`, the others `<job>-<source>-changelog`.
+std::string changelog_topic(std::string_view job, std::string_view source, bool first);
 
 }  // namespace eddy
