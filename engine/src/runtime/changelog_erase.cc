@@ -84,8 +84,8 @@ Status erase_from_changelogs(const Topology& topology, const std::vector<std::st
         const int32_t p = kafka_partition_of(key, partitions.value());
         // What a restore would apply for the key: its live entries and timers.
         std::map<std::string, bool> live;
-        auto read = log.value()->read(
-            p, [&](std::string_view k, std::optional<std::string_view> value) {
+        auto read =
+            log.value()->read(p, [&](std::string_view k, std::optional<std::string_view> value) {
                 ParsedChangelogKey parsed;
                 if (parse_changelog_key(k, parsed) && ops.contains(parsed.op) &&
                     std::find(candidates.begin(), candidates.end(), parsed.encoded) !=
