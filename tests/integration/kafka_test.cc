@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "io/kafka_common.h"
 #include "json_fields.h"
 #include "kafka_support.h"
 #include "process.h"
@@ -221,6 +222,54 @@ struct InProcessCluster {
     rd_kafka_mock_cluster_t* cluster = nullptr;
     std::string bootstrap;
 };
+
+TEST(KafkaClientTest, AConsumerClosedWhileJoiningItsGroupClosesWithinItsBound) {
+    // A job that fails at start closes consumers that may be in the middle
+    // of joining their group, before it has chosen a rebalance protocol:
+    // closing one used to read that protocol's name from a null pointer, and
+    // destroying a cooperative-sticky one before its first assignment aborts
+    // in librdkafka < 2.3.0 (librdkafka#4312).
+    InProcessCluster kafka({{"clicks", 6}});
+    ASSERT_FALSE(kafka.bootstrap.empty());
+    for (int round = 0; round < 12; ++round) {
+        char errstr[512];
+        rd_kafka_conf_t* conf = rd_kafka_conf_new();
+        for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+                 {"bootstrap.servers", kafka.bootstrap},
+                 {"group.id", "joining-" + std::to_string(round % 3)},
+                 {"partition.assignment.strategy", "cooperative-sticky"},
+                 {"session.timeout.ms", "6000"},
+                 {"heartbeat.interval.ms", "500"},
+                 {"log_level", "3"}}) {
+            ASSERT_EQ(rd_kafka_conf_set(conf, name.c_str(), value.c_str(), errstr, sizeof errstr),
+                      RD_KAFKA_CONF_OK)
+                << errstr;
+        }
+        rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+        ASSERT_NE(rk, nullptr) << errstr;
+        rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(topics, "clicks", RD_KAFKA_PARTITION_UA);
+        ASSERT_EQ(rd_kafka_subscribe(rk, topics), RD_KAFKA_RESP_ERR_NO_ERROR);
+        rd_kafka_topic_partition_list_destroy(topics);
+        // Close at various points of the join: before, during, after.
+        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(150 * round);
+        while (std::chrono::steady_clock::now() < until) {
+            if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 20)) {
+                rd_kafka_message_destroy(m);
+            }
+        }
+        // Whether the group has assigned it (the automatic assignment, as no
+        // rebalance callback is set), as a kafka source tracks it.
+        rd_kafka_topic_partition_list_t* assignment = nullptr;
+        ASSERT_EQ(rd_kafka_assignment(rk, &assignment), RD_KAFKA_RESP_ERR_NO_ERROR);
+        bool assigned = assignment->cnt > 0;
+        rd_kafka_topic_partition_list_destroy(assignment);
+        auto started = std::chrono::steady_clock::now();
+        close_kafka_client(rk, assigned);
+        EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(12))
+            << "round " << round;
+    }
+}
 
 TEST_F(KafkaTest, ATransactionalSinkCommitsItsOutputWithEachCheckpoint) {
     InProcessCluster mock({{"out", 2}});

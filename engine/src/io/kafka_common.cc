@@ -80,7 +80,25 @@ constexpr int64_t kCloseWaitMs = 10000;
 
 }  // namespace
 
-void close_kafka_client(rd_kafka_t* rk) {
+namespace {
+
+/// Whether destroying `rk` before its first assignment would hit
+/// librdkafka#4312: a cooperative-sticky consumer on librdkafka < 2.3.0.
+bool destroy_aborts_unassigned(rd_kafka_t* rk) {
+    return rd_kafka_version() < 0x020300ff && cooperative_configured(rk);
+}
+
+}  // namespace
+
+bool cooperative_configured(rd_kafka_t* rk) {
+    char strategy[256];
+    size_t size = sizeof strategy;
+    return rd_kafka_conf_get(rd_kafka_conf(rk), "partition.assignment.strategy", strategy, &size) ==
+               RD_KAFKA_CONF_OK &&
+           std::string_view(strategy).find("cooperative-sticky") != std::string_view::npos;
+}
+
+void close_kafka_client(rd_kafka_t* rk, bool ever_assigned) {
     if (rk == nullptr) {
         return;
     }
@@ -102,20 +120,34 @@ void close_kafka_client(rd_kafka_t* rk) {
                 continue;
             }
             if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE) {
-                // The revocation of everything: give the partitions up.
-                if (std::string_view(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE") {
-                    if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(
-                            rk, rd_kafka_event_topic_partition_list(ev))) {
+                // Take an assignment that arrives now (a join that was in
+                // flight), then give everything up as the group asks. An
+                // assignment not taken keeps the close waiting, and in
+                // librdkafka 2.0.2 an unassign of it can block for ever.
+                bool assign = rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+                ever_assigned |= assign;
+                const rd_kafka_topic_partition_list_t* partitions =
+                    rd_kafka_event_topic_partition_list(ev);
+                bool cooperative = rd_kafka_rebalance_protocol(rk) != nullptr
+                                       ? cooperative_rebalance(rk)
+                                       : cooperative_configured(rk);
+                if (cooperative) {
+                    rd_kafka_error_t* e = assign ? rd_kafka_incremental_assign(rk, partitions)
+                                                 : rd_kafka_incremental_unassign(rk, partitions);
+                    if (e != nullptr) {
                         rd_kafka_error_destroy(e);
                     }
                 } else {
-                    rd_kafka_assign(rk, nullptr);
+                    rd_kafka_assign(rk, assign ? partitions : nullptr);
                 }
             }
             rd_kafka_event_destroy(ev);
         }
     }
     rd_kafka_queue_destroy(q);
+    if (!ever_assigned && destroy_aborts_unassigned(rk)) {
+        return;  // left to the process's exit (see the header)
+    }
     rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 }
 

@@ -66,12 +66,28 @@ Result<int32_t> ensure_topic(rd_kafka_t* rk, const KafkaClientOptions& options,
 
 /// Ends a client and destroys it (nothing for null): a producer delivers
 /// what it holds first (up to 10 s), a consumer leaves its group (also
-/// within 10 s; then it is destroyed without leaving).
-void close_kafka_client(rd_kafka_t* rk);
+/// within 10 s; then it is destroyed without leaving). `ever_assigned`:
+/// whether a subscribed consumer has had an assignment. librdkafka before
+/// 2.3.0 aborts when a cooperative-sticky consumer that has not is destroyed
+/// (librdkafka#4312); such a consumer leaves its group and is left to the
+/// process's exit instead of being destroyed.
+void close_kafka_client(rd_kafka_t* rk, bool ever_assigned = true);
 
 /// The source's `properties` without those only a consumer reads, which a
 /// producer would warn about.
 KafkaClientOptions producer_options(const KafkaClientOptions& client);
+
+/// Whether the consumer's group rebalances incrementally (cooperative-sticky).
+/// librdkafka gives no protocol (null) before the group has chosen one,
+/// which is not cooperative.
+inline bool cooperative_rebalance(rd_kafka_t* rk) {
+    const char* protocol = rd_kafka_rebalance_protocol(rk);
+    return protocol != nullptr && std::string_view(protocol) == "COOPERATIVE";
+}
+
+/// Whether the consumer is configured with the cooperative-sticky assignor
+/// (what its group will rebalance with, before the group says so).
+bool cooperative_configured(rd_kafka_t* rk);
 
 /// The partition, of `partitions`, that Kafka's default partitioner (murmur2,
 /// as the Java client and librdkafka's murmur2_random) gives a key.

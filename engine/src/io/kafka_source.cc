@@ -130,20 +130,9 @@ public:
         rd_kafka_poll_set_consumer(rk_);
         EDDY_RETURN_IF_ERROR(check_topics());
         // `all` assigns at the first poll: seek() (the checkpoint's offsets)
-        // comes after open().
-        if (assignment_ == Assignment::kGroup) {
-            rd_kafka_topic_partition_list_t* subscription =
-                rd_kafka_topic_partition_list_new(static_cast<int>(topics_.size()));
-            for (const std::string& t : topics_) {
-                rd_kafka_topic_partition_list_add(subscription, t.c_str(), RD_KAFKA_PARTITION_UA);
-            }
-            rd_kafka_resp_err_t err = rd_kafka_subscribe(rk_, subscription);
-            rd_kafka_topic_partition_list_destroy(subscription);
-            if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-                return Status::io_error(prefix() + "cannot subscribe to " + topic_list() + ": " +
-                                        rd_kafka_err2str(err));
-            }
-        }
+        // comes after open(). `group` subscribes there too: a job that fails
+        // to start after open() (a changelog topic missing, say) then has no
+        // group join in flight, which librdkafka 2.0.2 cannot always close.
         queue_ = rd_kafka_queue_get_consumer(rk_);
         messages_.resize(1024);
         return Status::ok();
@@ -156,6 +145,10 @@ public:
         if (assignment_ == Assignment::kAll && !self_assigned_) {
             self_assigned_ = true;
             EDDY_RETURN_IF_ERROR(assign_every_partition());
+        }
+        if (assignment_ == Assignment::kGroup && !subscribed_) {
+            subscribed_ = true;
+            EDDY_RETURN_IF_ERROR(subscribe());
         }
         if (int64_t now = ctx_->clock().now_ms(); now >= lag_updated_ms_ + kLagIntervalMs) {
             lag_updated_ms_ = now;
@@ -645,7 +638,8 @@ private:
 
     void rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                    rd_kafka_topic_partition_list_t* partitions) {
-        bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+        bool cooperative = cooperative_rebalance(rk);
+        ever_assigned_ |= err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
         if (scale_out_ && !closing_ &&
             (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ||
              err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)) {
@@ -785,6 +779,22 @@ private:
         return Status::ok();
     }
 
+    /// `assignment: group`, at the first poll: joins the group.
+    Status subscribe() {
+        rd_kafka_topic_partition_list_t* subscription =
+            rd_kafka_topic_partition_list_new(static_cast<int>(topics_.size()));
+        for (const std::string& t : topics_) {
+            rd_kafka_topic_partition_list_add(subscription, t.c_str(), RD_KAFKA_PARTITION_UA);
+        }
+        rd_kafka_resp_err_t err = rd_kafka_subscribe(rk_, subscription);
+        rd_kafka_topic_partition_list_destroy(subscription);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            return Status::io_error(prefix() + "cannot subscribe to " + topic_list() + ": " +
+                                    rd_kafka_err2str(err));
+        }
+        return Status::ok();
+    }
+
     /// `assignment: all`, at the first poll: every partition check_topics()
     /// found, with no group join. Partitions added later are not read.
     Status assign_every_partition() {
@@ -870,7 +880,8 @@ private:
             rd_kafka_queue_destroy(queue_);
             queue_ = nullptr;
         }
-        close_kafka_client(rk_);
+        // A consumer that never subscribed has no assignor state to trip on.
+        close_kafka_client(rk_, ever_assigned_ || !subscribed_);
         rk_ = nullptr;
     }
 
@@ -915,6 +926,7 @@ private:
     std::vector<std::pair<std::string, int32_t>> every_partition_;
     std::vector<rd_kafka_topic_t*> topic_handles_;
     bool self_assigned_ = false;
+    bool subscribed_ = false;  // `group`: joined at the first poll
     // until_end: the partitions assigned, and those read to their end.
     std::set<std::pair<std::string, int32_t>> assigned_;
     std::set<std::pair<std::string, int32_t>> at_end_;
@@ -939,6 +951,7 @@ private:
     std::map<std::pair<std::string, int32_t>, int64_t> start_offset_;
     int64_t lag_updated_ms_ = 0;
     bool closing_ = false;
+    bool ever_assigned_ = false;  // the group has given this consumer an assignment
     int warnings_ = 0;
 };
 
