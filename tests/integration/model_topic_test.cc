@@ -33,8 +33,8 @@ protected:
                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
         fs::remove_all(dir_);
         fs::create_directories(dir_);
-        broker_ = std::make_unique<testing::TestBroker>(dir_,
-                                                        std::vector<std::string>{"job-models:1"});
+        broker_ =
+            std::make_unique<testing::TestBroker>(dir_, std::vector<std::string>{"job-models:1"});
         if (broker_->bootstrap().empty()) {
             GTEST_SKIP() << "the test broker did not start (see " << (dir_ / "broker.log") << ")";
         }
@@ -119,8 +119,7 @@ TEST_F(ModelTopicTest, ALargeModelIsSplitAndPutTogetherAgain) {
     ASSERT_TRUE(late);
     Latest from_start;
     ASSERT_TRUE(read_until(*late, from_start, [&] {
-        return from_start[m1].value == whole &&
-               from_start[m2].value == small;
+        return from_start[m1].value == whole && from_start[m2].value == small;
     }));
     EXPECT_EQ(from_start.size(), 2u);
 }
