@@ -13,6 +13,7 @@
 #include "record/json.h"
 #include "runtime/builtins.h"
 #include "runtime/changelog_erase.h"
+#include "runtime/scale_out.h"
 #include "state/erase.h"
 #include "state/expiry.h"
 #include "state/inspect.h"
@@ -319,9 +320,9 @@ int erase_key(const std::string& dir, const std::string& key_arg, const std::str
         // The changelog would bring the key back on the next restore.
         std::string topics;
         for (const std::string& source : sources) {
-            topics +=
-                std::string(topics.empty() ? "" : ", ") +
-                (source.empty() ? "<topology>-changelog" : "<topology>-" + source + "-changelog");
+            // scale_out_sources() names the topology's first source "".
+            topics += std::string(topics.empty() ? "" : ", ") +
+                      changelog_topic("<topology>", source, /*first=*/source.empty());
         }
         std::fprintf(stderr,
                      "eddy: warning: this state dir belongs to a scale-out job: key '%s' also "

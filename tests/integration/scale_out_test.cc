@@ -386,13 +386,18 @@ protected:
     /// A repartition (docs/scale-out.md, "Repartition"): `items` keys by
     /// item, so clicks with an item reach it through the repartition topic
     /// `<job>-items-repartition`, which the same group reads.
-    static std::string repartition_graph() {
+    /// Profiles by user, and by item behind a repartition topic.
+    static std::string repartition_operators() {
         return "operators:\n"
                "  prof: {type: profile, input: clicks, key: user_id, on_late: update, "
                "emit_every: 1m}\n"
                "  viewed: {type: filter, input: clicks, field: item_id, op: exists}\n"
                "  items: {type: profile, input: viewed, key: item_id, on_late: update, "
-               "emit_every: 1m}\n"
+               "emit_every: 1m}\n";
+    }
+
+    static std::string repartition_graph() {
+        return repartition_operators() +
                "sinks:\n"
                "  rest: {type: null, inputs: [prof, prof.late, items, items.late, "
                "viewed.rejected]}\n";
@@ -415,12 +420,7 @@ protected:
     /// transactional kafka sink, whose transactions then also carry the
     /// repartition topic's records.
     std::string transactional_repartition_graph(const std::string& job) const {
-        return "operators:\n"
-               "  prof: {type: profile, input: clicks, key: user_id, on_late: update, "
-               "emit_every: 1m}\n"
-               "  viewed: {type: filter, input: clicks, field: item_id, op: exists}\n"
-               "  items: {type: profile, input: viewed, key: item_id, on_late: update, "
-               "emit_every: 1m}\n"
+        return repartition_operators() +
                "sinks:\n"
                "  rest: {type: null, inputs: [prof, prof.late, items.late, viewed.rejected]}\n"
                "  out: {type: kafka, input: items, brokers: \"" +

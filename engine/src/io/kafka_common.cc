@@ -78,9 +78,14 @@ namespace {
 /// How long closing a consumer waits to leave its group.
 constexpr int64_t kCloseWaitMs = 10000;
 
-}  // namespace
-
-namespace {
+/// Whether the consumer is configured with the cooperative-sticky assignor.
+bool cooperative_configured(rd_kafka_t* rk) {
+    char strategy[256];
+    size_t size = sizeof strategy;
+    return rd_kafka_conf_get(rd_kafka_conf(rk), "partition.assignment.strategy", strategy, &size) ==
+               RD_KAFKA_CONF_OK &&
+           std::string_view(strategy).find("cooperative-sticky") != std::string_view::npos;
+}
 
 /// Whether destroying `rk` before its first assignment would hit
 /// librdkafka#4312: a cooperative-sticky consumer on librdkafka < 2.3.0.
@@ -90,12 +95,10 @@ bool destroy_aborts_unassigned(rd_kafka_t* rk) {
 
 }  // namespace
 
-bool cooperative_configured(rd_kafka_t* rk) {
-    char strategy[256];
-    size_t size = sizeof strategy;
-    return rd_kafka_conf_get(rd_kafka_conf(rk), "partition.assignment.strategy", strategy, &size) ==
-               RD_KAFKA_CONF_OK &&
-           std::string_view(strategy).find("cooperative-sticky") != std::string_view::npos;
+bool cooperative_rebalance(rd_kafka_t* rk) {
+    const char* protocol = rd_kafka_rebalance_protocol(rk);
+    return protocol != nullptr ? std::string_view(protocol) == "COOPERATIVE"
+                               : cooperative_configured(rk);
 }
 
 void close_kafka_client(rd_kafka_t* rk, bool ever_assigned) {
@@ -128,10 +131,7 @@ void close_kafka_client(rd_kafka_t* rk, bool ever_assigned) {
                 ever_assigned |= assign;
                 const rd_kafka_topic_partition_list_t* partitions =
                     rd_kafka_event_topic_partition_list(ev);
-                bool cooperative = rd_kafka_rebalance_protocol(rk) != nullptr
-                                       ? cooperative_rebalance(rk)
-                                       : cooperative_configured(rk);
-                if (cooperative) {
+                if (cooperative_rebalance(rk)) {
                     rd_kafka_error_t* e = assign ? rd_kafka_incremental_assign(rk, partitions)
                                                  : rd_kafka_incremental_unassign(rk, partitions);
                     if (e != nullptr) {
@@ -151,11 +151,8 @@ void close_kafka_client(rd_kafka_t* rk, bool ever_assigned) {
     rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 }
 
-Result<int32_t> ensure_topic(rd_kafka_t* rk, const KafkaClientOptions& options,
-                             const std::string& topic, int32_t partitions,
-                             const std::vector<std::pair<std::string, std::string>>& configs,
-                             const std::string& who, const std::string& what,
-                             const std::string& how) {
+Result<int32_t> topic_partitions(rd_kafka_t* rk, const KafkaClientOptions& options,
+                                 const std::string& topic, const std::string& who) {
     const rd_kafka_metadata_t* md = nullptr;
     EDDY_RETURN_IF_ERROR(fetch_metadata(rk, options, /*all_topics=*/true, who, &md));
     int32_t found = -1;
@@ -165,8 +162,17 @@ Result<int32_t> ensure_topic(rd_kafka_t* rk, const KafkaClientOptions& options,
         }
     }
     rd_kafka_metadata_destroy(md);
-    if (found >= 0) {
-        return found;
+    return found;
+}
+
+Result<int32_t> ensure_topic(rd_kafka_t* rk, const KafkaClientOptions& options,
+                             const std::string& topic, int32_t partitions,
+                             const std::vector<std::pair<std::string, std::string>>& configs,
+                             const std::string& who, const std::string& what,
+                             const std::string& how) {
+    auto listed = topic_partitions(rk, options, topic, who);
+    if (!listed.is_ok() || listed.value() >= 0) {
+        return listed;
     }
     char errstr[512];
     rd_kafka_NewTopic_t* t =

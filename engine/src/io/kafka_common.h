@@ -54,6 +54,10 @@ Result<KafkaClientOptions> kafka_client_options(const Config& cfg);
 Status fetch_metadata(rd_kafka_t* rk, const KafkaClientOptions& options, bool all_topics,
                       const std::string& who, const rd_kafka_metadata_t** metadata);
 
+/// The partition count of `topic` as the brokers list it (-1: no such topic).
+Result<int32_t> topic_partitions(rd_kafka_t* rk, const KafkaClientOptions& options,
+                                 const std::string& topic, const std::string& who);
+
 /// The partition count of `topic` (-1: no such topic), creating it when
 /// absent through the Admin API with `partitions` partitions and `configs`
 /// (cleanup.policy=compact, ...). Errors say what `what` is ("the changelog
@@ -78,16 +82,9 @@ void close_kafka_client(rd_kafka_t* rk, bool ever_assigned = true);
 KafkaClientOptions producer_options(const KafkaClientOptions& client);
 
 /// Whether the consumer's group rebalances incrementally (cooperative-sticky).
-/// librdkafka gives no protocol (null) before the group has chosen one,
-/// which is not cooperative.
-inline bool cooperative_rebalance(rd_kafka_t* rk) {
-    const char* protocol = rd_kafka_rebalance_protocol(rk);
-    return protocol != nullptr && std::string_view(protocol) == "COOPERATIVE";
-}
-
-/// Whether the consumer is configured with the cooperative-sticky assignor
-/// (what its group will rebalance with, before the group says so).
-bool cooperative_configured(rd_kafka_t* rk);
+/// librdkafka gives no protocol (null) before the group has chosen one, or
+/// while the consumer closes: then the configured assignor decides.
+bool cooperative_rebalance(rd_kafka_t* rk);
 
 /// The partition, of `partitions`, that Kafka's default partitioner (murmur2,
 /// as the Java client and librdkafka's murmur2_random) gives a key.

@@ -142,7 +142,7 @@ public:
     }
     bool write_through(KafkaTransactionalSink& owner, std::string& why) override {
         auto* o = dynamic_cast<KafkaSink*>(&owner);
-        if (o == nullptr || !o->o_.transactional || o_.transactional || o == this) {
+        if (o == nullptr || !o->o_.transactional || o_.transactional) {
             why = "not a kafka sink with transactional: true";
             return false;
         }

@@ -30,21 +30,8 @@ Result<int32_t> partitions_of(const KafkaClientOptions& client, const std::strin
         return Status::invalid_argument(who + "cannot create a Kafka client: " + errstr);
     }
     conf.release();
-    const rd_kafka_metadata_t* md = nullptr;
-    Status s = fetch_metadata(rk, client, /*all_topics=*/true, who, &md);
-    int32_t partitions = -1;
-    if (s.is_ok()) {
-        for (int i = 0; i < md->topic_cnt; ++i) {
-            if (topic == md->topics[i].topic && md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-                partitions = md->topics[i].partition_cnt;
-            }
-        }
-        rd_kafka_metadata_destroy(md);
-    }
+    auto partitions = topic_partitions(rk, client, topic, who);
     close_kafka_client(rk);
-    if (!s.is_ok()) {
-        return s;
-    }
     return partitions;
 }
 

@@ -272,17 +272,9 @@ Status Job::Impl::create_repartition_topics() {
         conf.release();
         // As many partitions as the input has (as Kafka Streams does).
         const std::string input = upstream.config.strings("topics").front();
-        const rd_kafka_metadata_t* md = nullptr;
-        Status s = fetch_metadata(rk, client.value(), /*all_topics=*/true, who, &md);
-        int32_t partitions = -1;
-        if (s.is_ok()) {
-            for (int i = 0; i < md->topic_cnt; ++i) {
-                if (input == md->topics[i].topic) {
-                    partitions = md->topics[i].partition_cnt;
-                }
-            }
-            rd_kafka_metadata_destroy(md);
-        }
+        auto listed = topic_partitions(rk, client.value(), input, who);
+        Status s = listed.status();
+        int32_t partitions = listed.is_ok() ? listed.value() : -1;
         if (s.is_ok() && partitions <= 0) {
             s = Status::not_found(who + "the topic '" + input + "' of source '" + r.upstream +
                                   "' does not exist, so its repartition topic '" + r.topic +
